@@ -1,0 +1,3 @@
+from trt_agent.cli import main
+
+raise SystemExit(main())

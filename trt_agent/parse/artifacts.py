@@ -1,0 +1,119 @@
+"""JSON artifacts TREx users already have.
+
+* ``trtexec --exportLayerInfo`` and ``IEngineInspector.get_engine_information(JSON)``:
+  ``{"Layers": [...], "Bindings": [...]}``; a layer is a dict (DETAILED verbosity) or just its
+  name (LAYER_NAMES_ONLY). ``get_layer_information(i, JSON)`` gives one layer dict.
+* ``trtexec --exportProfile``: ``[{"count": N}, {"name", "timeMs", "averageMs", "medianMs",
+  "percentage"}, ...]`` (``medianMs`` only from TensorRT 8.x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from trt_agent.events import Event, make_event
+from trt_agent.parse.grammar import layer_fields
+from trt_agent.parse.log import ParseStats
+
+
+class ArtifactError(ValueError):
+    """A JSON artifact that cannot be read (truncated, not JSON, unknown shape)."""
+
+
+def looks_like_json(head: bytes) -> bool:
+    """A JSON document, not a log line that happens to start with ``[``."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return True
+    if text.startswith(b"["):
+        rest = text[1:].lstrip()
+        return rest[:1] in (b"{", b"]", b'"') or rest == b""
+    return False
+
+
+def _first_output_format(layer: dict[str, Any]) -> str | None:
+    outputs = layer.get("Outputs")
+    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
+        fmt = outputs[0].get("Format/Datatype")
+        return str(fmt).rstrip(".") if fmt is not None else None
+    return None
+
+
+def _layer_event(layer: Any, file: str, engine: str, index: int) -> Event | None:
+    source = {"file": file, "line": None, "record": index}
+    if isinstance(layer, str):
+        fields = layer_fields(layer, None, None, None, None)
+    elif isinstance(layer, dict) and isinstance(layer.get("Name"), str):
+        tactic = layer.get("TacticValue")
+        metadata = layer.get("Metadata")
+        fields = layer_fields(
+            layer["Name"],
+            str(layer.get("LayerType")) if layer.get("LayerType") is not None else None,
+            _first_output_format(layer),
+            str(tactic) if tactic is not None else None,
+            metadata if isinstance(metadata, str) else None,
+        )
+        if layer.get("Origin") is not None:
+            fields["origin"] = layer["Origin"]
+    else:
+        return None
+    return make_event("layer", ts=None, severity="info", engine=engine, source=source, msg=None, **fields)
+
+
+def _profile_events(records: list[Any], file: str, engine: str) -> Iterator[Event]:
+    iterations = None
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            continue
+        if "count" in record and "name" not in record:
+            iterations = record["count"]
+            continue
+        if "name" not in record or "averageMs" not in record:
+            continue
+        fields: dict[str, Any] = {
+            "layer": record["name"],
+            "ms": float(record["averageMs"]),
+            "iterations": iterations,
+            "total_ms": float(record.get("timeMs", 0.0)),
+            "percentage": float(record.get("percentage", 0.0)),
+        }
+        if "medianMs" in record:
+            fields["median_ms"] = float(record["medianMs"])
+        yield make_event(
+            "layer_time", ts=None, severity="info", engine=engine,
+            source={"file": file, "line": None, "record": index}, msg=None, **fields,
+        )
+
+
+def parse_artifact(data: bytes, file: str, engine: str, stats: ParseStats) -> Iterator[Event]:
+    """Yield the events of one JSON artifact; raise ``ArtifactError`` for unreadable ones."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ArtifactError(f"{file}: not valid JSON ({exc}); truncated or not a TensorRT artifact") from exc
+    stats.files += 1
+    stats.bytes += len(data)
+    events: list[Event] = []
+    if isinstance(doc, dict) and isinstance(doc.get("Layers"), list):
+        for index, layer in enumerate(doc["Layers"]):
+            event = _layer_event(layer, file, engine, index)
+            if event is not None:
+                events.append(event)
+    elif isinstance(doc, dict) and "Name" in doc:
+        event = _layer_event(doc, file, engine, 0)
+        if event is not None:
+            events.append(event)
+    elif isinstance(doc, list):
+        events.extend(_profile_events(doc, file, engine))
+    else:
+        raise ArtifactError(
+            f"{file}: JSON but not a TensorRT artifact (expected --exportLayerInfo, --exportProfile "
+            "or engine-inspector output)"
+        )
+    stats.lines += len(events)
+    stats.events += len(events)
+    stats.event_lines += len(events)
+    yield from events

@@ -1,0 +1,72 @@
+"""Sniff what a file or pipe holds and hand it to the matching reader."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from trt_agent.events import Event
+from trt_agent.parse.artifacts import looks_like_json, parse_artifact
+from trt_agent.parse.calibration import is_calibration_cache, parse_calibration_cache
+from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES, ParseStats, parse_log
+
+SNIFF_BYTES = 65536
+MAX_ARTIFACT_BYTES = 512 * 1024 * 1024
+
+
+def engine_id_for(path: str) -> str:
+    """The engine id a file gets when config and command line name none: its file name stem."""
+    if path in ("-", "<stdin>"):
+        return "stdin"
+    name = Path(path).name
+    for suffix in (".graph.json", ".profile.json", ".layers.json", ".json", ".log", ".txt", ".cache"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] or name
+    return name
+
+
+def _sniff(stream: BinaryIO) -> bytes:
+    head = b""
+    read1 = getattr(stream, "read1", None)
+    while len(head) < SNIFF_BYTES:
+        chunk = read1(SNIFF_BYTES - len(head)) if read1 is not None else stream.read(SNIFF_BYTES - len(head))
+        if not chunk:
+            break
+        head += chunk
+        if b"\n" in head and not looks_like_json(head):
+            break
+    return head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+
+
+def parse_stream(
+    stream: BinaryIO,
+    file: str,
+    engine: str,
+    stats: ParseStats,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Event]:
+    """Yield the events of whatever ``stream`` holds: a log, a calibration cache or a JSON artifact."""
+    head = _sniff(stream)
+    if looks_like_json(head):
+        data = head + stream.read(MAX_ARTIFACT_BYTES)
+        yield from parse_artifact(data, file, engine, stats)
+    elif is_calibration_cache(head):
+        yield from parse_calibration_cache(stream, file, engine, stats, head=head)
+    else:
+        stats.bytes += len(head)
+        yield from parse_log(stream, file, engine, stats, head=head, max_line_bytes=max_line_bytes)
+
+
+def parse_path(
+    path: str, engine: str | None, stats: ParseStats, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[Event]:
+    """Yield the events of the file at ``path`` (``-`` for standard input)."""
+    engine = engine or engine_id_for(path)
+    if path == "-":
+        yield from parse_stream(sys.stdin.buffer, "-", engine, stats, max_line_bytes=max_line_bytes)
+        return
+    with open(path, "rb") as stream:
+        yield from parse_stream(stream, path, engine, stats, max_line_bytes=max_line_bytes)

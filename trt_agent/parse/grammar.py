@@ -1,0 +1,433 @@
+"""The TensorRT message grammar: one rule per message family, each turning a message into facts.
+
+A rule is a literal ``needle`` (a cheap ``in`` test that gates the regex), a compiled regex and a
+handler that returns ``(event_type, fields)`` pairs. Rules are tried in order; the first whose
+regex matches wins. Messages here are what follows the header (see ``prefix.py``), so a rule
+works on every dialect alike.
+
+The families and real examples of each are listed in the README ("What the parser recognises");
+the tests run every rule on real TensorRT text from ``tests/data``.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from trt_agent.parse.names import decompose, normalize_precision
+
+Fact = tuple[str, dict[str, Any]]
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_MIB = 1024 * 1024
+_UNIT_BYTES: Final = {
+    "b": 1,
+    "bytes": 1,
+    "kib": 1024,
+    "kb": 1024,
+    "mib": _MIB,
+    "mb": _MIB,
+    "gib": 1024 * _MIB,
+    "gb": 1024 * _MIB,
+}
+
+
+@dataclass
+class ParserState:
+    """What a message family needs to remember from earlier lines of the same file."""
+
+    last_pass: str | None = None
+    last_pass_target: str | None = None
+    plugin_search: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One message family."""
+
+    name: str
+    needle: str
+    regex: re.Pattern[str]
+    handle: Callable[[re.Match[str], ParserState], list[Fact]]
+
+
+def to_bytes(value: str, unit: str) -> int:
+    """``"117.087", "MiB"`` -> bytes."""
+    return round(float(value) * _UNIT_BYTES[unit.lower()])
+
+
+def trt_version_from_tag(tag: str) -> str:
+    """``8601`` -> ``8.6.1``; ``100400`` -> ``10.4.0`` (the ``[TensorRT vNNNN]`` and cache tags)."""
+    if len(tag) >= 6:
+        return f"{int(tag[:-4])}.{int(tag[-4:-2])}.{int(tag[-2:])}"
+    return f"{int(tag[0])}.{int(tag[1])}.{int(tag[2:])}"
+
+
+def hex_scale(text: str) -> float:
+    """A calibration-cache scale: big-endian IEEE float32 written as 8 hex digits."""
+    value: float = struct.unpack(">f", bytes.fromhex(text.rjust(8, "0")))[0]
+    return value
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+
+def _fusion(m: re.Match[str], _: ParserState) -> list[Fact]:
+    kind = m.group("kind") or "Fusion"
+    left, right = m.group("a"), m.group("b")
+    result = f"PWN({left}, {right})" if kind == "PointWiseFusion" else f"{left} + {right}"
+    layers = list(dict.fromkeys(decompose(left).sources + decompose(right).sources))
+    return [("fusion", {"kind": kind, "layers": layers, "result": result})]
+
+
+def _scale_fusion(m: re.Match[str], _: ParserState) -> list[Fact]:
+    conv, scale = m.group(1), m.group(2)
+    return [("fusion", {"kind": "ConvScaleFusion", "layers": [conv, scale], "result": f"{conv} + {scale}"})]
+
+
+def _running(m: re.Match[str], state: ParserState) -> list[Fact]:
+    state.last_pass, state.last_pass_target = m.group(1), m.group(2)
+    return []
+
+
+def _removing(m: re.Match[str], state: ParserState) -> list[Fact]:
+    target = m.group(1)
+    kind = "Removal"
+    if state.last_pass and state.last_pass_target and target.startswith(state.last_pass_target):
+        kind = state.last_pass
+    return [("fusion", {"kind": kind, "layers": list(decompose(target).sources), "result": None})]
+
+
+def _eliminating(m: re.Match[str], _: ParserState) -> list[Fact]:
+    what, target = m.group(1), m.group(2)
+    kind = what[:1].upper() + what[1:] + "Elimination"
+    return [("fusion", {"kind": kind, "layers": list(decompose(target).sources), "result": None})]
+
+
+def _stage_slug(stage: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", stage.lower()).strip("_")
+
+
+def _layer_count(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("layer_count", {"stage": _stage_slug(m.group(1)), "count": int(m.group(2))})]
+
+
+def _source_layer(m: re.Match[str], _: ParserState) -> list[Fact]:
+    if m.group(2) == "Constant":
+        return []
+    return [("source_layer", {"name": m.group(1), "op": m.group(2)})]
+
+
+_OUT_TYPE = re.compile(r"\((\w+)\[[^\]]*\]\)")
+
+
+def _layer_v8(m: re.Match[str], _: ParserState) -> list[Fact]:
+    name = m.group("name")
+    _, _, outputs = m.group("io").partition(" -> ")
+    out_type = _OUT_TYPE.search(outputs)
+    return [
+        (
+            "layer",
+            {
+                "name": name,
+                "layer_type": m.group("type"),
+                "precision": normalize_precision(out_type.group(1)) if out_type else None,
+                "tactic": m.group("tactic"),
+                "sources": list(decompose(name).sources),
+            },
+        )
+    ]
+
+
+_FORMAT = re.compile(r"Format/Datatype: ([^},]+)")
+_TACTIC_VALUE = re.compile(r"TacticValue: (\S+?),")
+_ONNX_LAYER = re.compile(r"\[ONNX Layer: ([^\]\x1e\x1f]+)\]")
+
+
+def layer_fields(
+    name: str, layer_type: str | None, output_format: str | None, tactic: str | None, metadata: str | None
+) -> dict[str, Any]:
+    """The ``layer`` event fields, shared by the text and JSON layer listings."""
+    listed = _ONNX_LAYER.findall(metadata) if metadata else []
+    return {
+        "name": name,
+        "layer_type": layer_type,
+        "precision": normalize_precision(output_format) if output_format else None,
+        "tactic": tactic,
+        "sources": list(dict.fromkeys(listed)) if listed else list(decompose(name).sources),
+    }
+
+
+def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
+    rest = m.group("rest")
+    _, _, outputs = rest.partition("Outputs: [")
+    fmt = _FORMAT.search(outputs)
+    tactic = _TACTIC_VALUE.search(rest)
+    _, _, metadata = rest.rpartition("Metadata: ")
+    return [
+        (
+            "layer",
+            layer_fields(
+                m.group("name"),
+                m.group("type"),
+                fmt.group(1).strip() if fmt else None,
+                tactic.group(1) if tactic else None,
+                metadata,
+            ),
+        )
+    ]
+
+
+def _memory(kind: str, group: int = 1, unit: str | None = None) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        value = m.group(group)
+        size = to_bytes(value, unit or m.group(group + 1)) if (unit or m.lastindex and m.lastindex > group) else int(value)
+        return [("memory", {"kind": kind, "bytes": size})]
+
+    return handle
+
+
+def _mem_usage_change(m: re.Match[str], _: ParserState) -> list[Fact]:
+    phase = m.group("phase").strip()
+    managed = phase.startswith("TensorRT-managed allocation")
+    return [
+        (
+            "memory",
+            {
+                "kind": "trt_managed_gpu" if managed else "process_gpu",
+                "bytes": int(m.group("gpu_now")) * _MIB,
+                "phase": phase,
+                "gpu_delta_bytes": int(m.group("gpu_delta")) * _MIB,
+                "cpu_delta_bytes": int(m.group("cpu_delta")) * _MIB,
+            },
+        )
+    ]
+
+
+def _peak(m: re.Match[str], _: ParserState) -> list[Fact]:
+    facts: list[Fact] = []
+    for device, value, unit in re.findall(r"(CPU|GPU):? (" + _NUM + r") ?(MiB|GiB|KiB|bytes)", m.group(0)):
+        facts.append(("memory", {"kind": f"peak_{device.lower()}", "bytes": to_bytes(value, unit)}))
+    return facts
+
+
+def _version(component: str, group: int = 1) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        return [("version", {"component": component, "version": m.group(group)})]
+
+    return handle
+
+
+def _trt_tag(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("version", {"component": "tensorrt", "version": trt_version_from_tag(m.group(1))})]
+
+
+_LIBRARY: Final = {"cudnn": "cudnn", "cublas": "cublas", "cublaslt": "cublas", "cuda": "cuda"}
+
+
+def _linked_against(m: re.Match[str], _: ParserState) -> list[Fact]:
+    library = m.group("lib").lower().split("/")[0].replace(" ", "")
+    component = _LIBRARY.get(library, library)
+    return [("version", {"component": component, "version": m.group("loaded"), "linked": m.group("linked")})]
+
+
+_PERF_METRIC: Final = {
+    "Latency": "latency_ms",
+    "Host Latency": "latency_ms",
+    "GPU Compute Time": "gpu_compute_ms",
+    "GPU Compute": "gpu_compute_ms",
+    "Enqueue Time": "enqueue_ms",
+    "H2D Latency": "h2d_ms",
+    "D2H Latency": "d2h_ms",
+}
+_STAT = re.compile(r"(min|max|mean|median|percentile\((\d+(?:\.\d+)?)%\)) = (" + _NUM + r") ms")
+
+
+def stat_name(word: str, percent: str | None) -> str:
+    """``("percentile", "99")`` -> ``p99``; ``("p", "99.9")`` -> ``p99.9``; other words unchanged."""
+    if not percent:
+        return word
+    return "p" + (percent.rstrip("0").rstrip(".") if "." in percent else percent)
+
+
+def _perf_stats(m: re.Match[str], _: ParserState) -> list[Fact]:
+    metric = _PERF_METRIC[m.group(1)]
+    return [
+        ("perf_summary", {"metric": metric, "stat": stat_name(word.split("(")[0], pct), "value": float(v)})
+        for word, pct, v in _STAT.findall(m.group(2))
+    ]
+
+
+def _perf_single(metric: str, stat: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        return [("perf_summary", {"metric": metric, "stat": stat, "value": float(m.group(1))})]
+
+    return handle
+
+
+def _build_complete(stage: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        return [("build_complete", {"seconds": float(m.group(1)), "stage": stage})]
+
+    return handle
+
+
+def _plugin_search(m: re.Match[str], state: ParserState) -> list[Fact]:
+    state.plugin_search = (m.group(1), m.group(2))
+    return []
+
+
+def _plugin_created(m: re.Match[str], state: ParserState) -> list[Fact]:
+    plugin = m.group(1)
+    version = state.plugin_search[1] if state.plugin_search and state.plugin_search[0] == plugin else None
+    state.plugin_search = None
+    return [("plugin", {"layer": None, "plugin": plugin, "version": version or None, "registered": True})]
+
+
+def _plugin_missing(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("plugin", {"layer": None, "plugin": m.group(1), "version": m.group(2), "registered": False})]
+
+
+def _no_implementation(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("fallback", {"layer": m.group(1), "reason": "no_implementation"})]
+
+
+def _skip_tactic(m: re.Match[str], _: ParserState) -> list[Fact]:
+    reason = "myelin_error" if "Myelin" in m.group(2) else "insufficient_memory"
+    return [("fallback", {"layer": None, "reason": reason, "tactic": m.group(1)})]
+
+
+def _missing_scale(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [
+        (
+            "fallback",
+            {"layer": m.group(1), "reason": "missing_int8_scale", "from_precision": "Int8", "to_precision": None},
+        )
+    ]
+
+
+def _dla_fallback(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("fallback", {"layer": m.group(1), "reason": "dla_unsupported", "to_device": "GPU"})]
+
+
+def _generic_fallback(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("fallback", {"layer": None, "reason": "fallback"})]
+
+
+def _no_native(precision: str, reason: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        return [("fallback", {"layer": None, "reason": reason, "from_precision": precision, "to_precision": "Float"})]
+
+    return handle
+
+
+def _dynamic_range(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("calibration", {"tensor": m.group(1), "min": float(m.group(2)), "max": float(m.group(3))})]
+
+
+def _layer_precision(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("quantization", {"layer": m.group(1), "precision": normalize_precision(m.group(2)), "scale": None})]
+
+
+def _calibrator(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("version", {"component": "tensorrt", "version": trt_version_from_tag(m.group(1))})]
+
+
+def _device(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("version", {"component": "device", "version": m.group(1).strip()})]
+
+
+_MEM_UNIT = r"(" + _NUM + r") ?(MiB|GiB|KiB|MB|GB|bytes)"
+
+
+def _r(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+RULES: Final[tuple[Rule, ...]] = (
+    # fusions and removals -----------------------------------------------------------------------
+    Rule("scale_fusion", "Fusing convolution weights", _r(r"^Fusing convolution weights from (.+?) with scale (.+)$"), _scale_fusion),
+    Rule("fusion", "Fusing ", _r(r"^(?:(?P<kind>[A-Z]\w*): )?Fusing (?P<a>.+?) with (?P<b>.+)$"), _fusion),
+    Rule("running", "Running: ", _r(r"^Running: (\w+) on (.+)$"), _running),
+    Rule("removing", "Removing ", _r(r"^Removing (.+)$"), _removing),
+    Rule("eliminating", "Eliminating ", _r(r"^Eliminating (\w+) (.+)$"), _eliminating),
+    Rule("layer_count", " layers", _r(r"^(Original|After [^:]+): (\d+) layers$"), _layer_count),
+    Rule("source_layer", "Parsing node: ", _r(r"^Parsing node: (.+) \[(\w+)\]$"), _source_layer),
+    # engine layers ------------------------------------------------------------------------------
+    Rule("layer_v8", "Layer(", _r(r"^Layer\((?P<type>[^)]*)\): (?P<name>.+?), Tactic: (?P<tactic>\S+?), (?P<io>.*)$"), _layer_v8),
+    Rule("layer_v10", "LayerType: ", _r(r"^Name: (?P<name>.+?), LayerType: (?P<type>[^,]+), (?P<rest>.*)$"), _layer_v10),
+    # memory -------------------------------------------------------------------------------------
+    Rule("mem_change", "[MemUsageChange]", _r(
+        r"^\[MemUsageChange\] (?P<phase>[^:]+): CPU (?P<cpu_delta>[-+]?\d+), GPU (?P<gpu_delta>[-+]?\d+), "
+        r"now: CPU (?P<cpu_now>\d+), GPU (?P<gpu_now>\d+) \(MiB\)"), _mem_usage_change),
+    Rule("peak", "Peak memory usage", _r(r"Peak memory usage.*"), _peak),
+    Rule("activation", "Total Activation Memory", _r(r"^Total Activation Memory: (\d+)"), _memory("activation")),
+    Rule("host_persistent", "Total Host Persistent Memory", _r(r"^Total Host Persistent Memory: (\d+)"), _memory("host_persistent")),
+    Rule("device_persistent", "Total Device Persistent Memory", _r(r"^Total Device Persistent Memory: (\d+)"), _memory("device_persistent")),
+    Rule("scratch", "Total Scratch Memory", _r(r"^Total Scratch Memory: (\d+)"), _memory("scratch")),
+    Rule("weights", "Total Weights Memory", _r(r"^Total Weights Memory: (\d+)"), _memory("weights")),
+    Rule("runner_device", "per-runner device persistent", _r(r"^Total per-runner device persistent memory is (\d+)"), _memory("device_persistent")),
+    Rule("runner_host", "per-runner host persistent", _r(r"^Total per-runner host persistent memory is (\d+)"), _memory("host_persistent")),
+    Rule("activation_alloc", "Allocated activation", _r(r"^Allocated activation device memory of size (\d+)"), _memory("activation")),
+    Rule("engine_size", "engine size", _r(r"^Loaded engine size: " + _MEM_UNIT), _memory("engine_size")),
+    Rule("engine_created", "Created engine with size", _r(r"^Created engine with size: " + _MEM_UNIT), _memory("engine_size")),
+    Rule("workspace", "workspace: ", _r(r"^Memory Pools: workspace: " + _MEM_UNIT), _memory("workspace_limit")),
+    Rule("kv_cache", "k/v cache", _r(r"^Allocate (\d+) bytes for k/v cache"), _memory("kv_cache")),
+    # versions -----------------------------------------------------------------------------------
+    Rule("trt_version", "TensorRT version", _r(r"^TensorRT version: (\S+)"), _version("tensorrt")),
+    Rule("trt_tag", "[TensorRT v", _r(r"\[TensorRT v(\d{3,})\]"), _trt_tag),
+    Rule("trtllm_version", "TensorRT-LLM version", _r(r"TensorRT-LLM version: (\S+?)(?:\[|$)"), _version("tensorrt_llm")),
+    Rule("linked", "linked against", _r(
+        r"^TensorRT was linked against (?P<lib>[\w/ ]+?) (?P<linked>\d[\w.]*) but loaded (?:[\w/ ]+?) (?P<loaded>\d[\w.]*)"), _linked_against),
+    Rule("builder_resource", "libnvinfer_builder_resource", _r(r"^Loaded shared library libnvinfer_builder_resource\.so\.(\d+\.\d+\.\d+)"), _version("tensorrt")),
+    Rule("cuda_version", "CUDA ", _r(r"^CUDA (?:Runtime |Driver )?[Vv]ersion:? (\S+)"), _version("cuda")),
+    Rule("driver_version", "Driver", _r(r"^(?:CUDA )?Driver [Vv]ersion:? (\S+)"), _version("driver")),
+    Rule("cudnn_version", "cuDNN version", _r(r"^cuDNN version:? (\S+)"), _version("cudnn")),
+    Rule("device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device),
+    Rule("compute_capability", "Compute Capability: ", _r(r"^Compute Capability: (\S+)"), _version("compute_capability")),
+    Rule("calibrator", "Calibration Cache for calibrator", _r(r"calibrator: TRT-(\d+)-"), _calibrator),
+    # performance --------------------------------------------------------------------------------
+    Rule("perf_stats", " = ", _r(r"^(Latency|GPU Compute Time|Enqueue Time|H2D Latency|D2H Latency): (.*ms.*)$"), _perf_stats),
+    Rule("throughput", "Throughput: ", _r(r"^Throughput: (" + _NUM + r") qps"), _perf_single("throughput_qps", "mean")),
+    Rule("walltime", "Total Host Walltime", _r(r"^Total Host Walltime: (" + _NUM + r") s"), _perf_single("host_walltime_s", "total")),
+    Rule("gpu_total", "Total GPU Compute Time", _r(r"^Total GPU Compute Time: (" + _NUM + r") s"), _perf_single("gpu_compute_total_s", "total")),
+    Rule("build_done", "Engine generation completed", _r(r"^Engine generation completed in (" + _NUM + r") seconds"), _build_complete("engine_generation")),
+    Rule("engine_built", "Engine built in", _r(r"^Engine built in (" + _NUM + r") sec"), _build_complete("trtexec_build")),
+    # plugins ------------------------------------------------------------------------------------
+    Rule("plugin_search", "Searching for plugin", _r(r"^Searching for plugin: ([^,]+), plugin_version: ([^,]*)"), _plugin_search),
+    Rule("plugin_created", "Successfully created plugin", _r(r"^Successfully created plugin: (\S+)"), _plugin_created),
+    Rule("plugin_missing", "could not find plugin", _r(r"getPluginCreator could not find plugin:? (\S+) version:? ?(\S+)"), _plugin_missing),
+    # fallbacks ----------------------------------------------------------------------------------
+    Rule("no_impl", "Could not find any implementation", _r(r"Could not find any implementation for node (.+?)\.?\)?\.?$"), _no_implementation),
+    Rule("skip_tactic", "Skipping tactic", _r(r"Skipping tactic (\S+) due to (insuf+icient memory|Myelin error)"), _skip_tactic),
+    Rule("missing_scale", "Missing scale", _r(r"Missing scale and zero-point for tensor (.+?), expect fall back"), _missing_scale),
+    Rule("dla_fallback", "falling back to GPU", _r(r"^(?:Layer )?(.+?) (?:is not supported on DLA|cannot run on DLA).*falling back to GPU"), _dla_fallback),
+    Rule("no_fp16", "without native FP16", _r(r"FP16 support requested on hardware without native FP16"), _no_native("Half", "no_native_fp16")),
+    Rule("no_int8", "without native INT8", _r(r"INT8 support requested on hardware without native INT8"), _no_native("Int8", "no_native_int8")),
+    Rule("no_tf32", "does not support TF32", _r(r"kTF32 is set but hardware does not support TF32"), _no_native("TF32", "no_tf32")),
+    Rule("falling_back", "falling back", _r(r"falling back"), _generic_fallback),
+    # INT8 / calibration -------------------------------------------------------------------------
+    Rule("dynamic_range", "ynamic range", _r(
+        r"[Dd]ynamic range (?:for|of) (?:tensor )?(\S+?):? (?:to |is |= )?\[?(" + _NUM + r"), ?(" + _NUM + r")\]?"), _dynamic_range),
+    Rule("layer_precision", "precision", _r(r"^Set(?:ting)? (?:layer )?(.+?) precision to (\w+)"), _layer_precision),
+)
+
+# A message that opens a block whose continuation lines carry no header.
+LAYER_LIST_OPENERS: Final = ("Engine Layer Information:", "Layers:")
+PROFILE_HEADER = re.compile(r"^=== Profile \((\d+) iterations ?\) ===")
+OLD_SUMMARY_HEADERS: Final = {"GPU Compute": "gpu_compute_ms", "Host Latency": "latency_ms", "Enqueue Time": "enqueue_ms"}
+OLD_SUMMARY_LINE = re.compile(
+    r"^(min|max|mean|median|percentile|throughput|walltime|total compute time): (" + _NUM + r") ?(ms|s|qps)?(?: at (\d+(?:\.\d+)?)%)?"
+)
+
+
+def match_message(message: str, state: ParserState) -> tuple[bool, list[Fact]]:
+    """Run the grammar on one message. Returns (a rule matched, facts)."""
+    for rule in RULES:
+        if rule.needle in message:
+            m = rule.regex.search(message)
+            if m is not None:
+                return True, rule.handle(m, state)
+    return False, []

@@ -1,0 +1,349 @@
+"""The log reader: bytes of a TensorRT log in, events out, in constant memory.
+
+Most lines of a verbose TensorRT log (tactic timing, format autotuning, option dumps) carry no
+decision. The reader therefore never looks at them one by one: it reads the file in large
+chunks and asks one precompiled regex for the next line whose message *starts* like a message
+family of the grammar. Only those candidate lines are decoded, split into header and message and
+run through ``grammar.match_message``. Line numbers come from ``bytes.count(b"\\n")`` over the
+skipped spans, so provenance stays exact.
+
+Three kinds of block are read line by line because their continuation lines have no keyword:
+the engine layer list ("Engine Layer Information:" / "Layers:"), the ``--dumpProfile`` table and
+the old (TensorRT 7/8.0) multi-line performance summary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Final
+
+from trt_agent.events import Event, make_event
+from trt_agent.parse import grammar
+from trt_agent.parse.prefix import Header, split_header
+
+CHUNK_BYTES: Final = 1 << 20
+DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
+
+# Message starts the grammar can turn into facts. Keep in step with grammar.RULES.
+_FAMILY_STARTS: Final = (
+    rb"Fusing |[A-Z]\w*Fusion: |Removing |Eliminating |Running: |Original: |After [^\n:]{1,60}: \d+ layers"
+    rb"|Parsing node: |Layers:|Engine Layer Information|Layer\(|Name: [^\n]*LayerType: "
+    rb"|\[MemUsageChange\]|\[MemUsageStats\]|Total |Peak |Allocated |Allocate \d|Loaded engine size"
+    rb"|Created engine|Memory Pools|Engine generation|Engine built|=== |Throughput|Latency|GPU Compute"
+    rb"|Host Latency|Enqueue Time|H2D|D2H|Searching for plugin|Successfully created plugin"
+    rb"|TensorRT version|TensorRT-LLM version|TensorRT was linked|Loaded shared library libnvinfer_builder"
+    rb"|CUDA |Driver|cuDNN|Selected Device|Compute Capability|Writing Calibration"
+    rb"|Set |Setting |# "
+    # Anything TensorRT flags as a warning or an error becomes an event, whatever it says.
+    rb"|\[[WEF]\]|\[WARN|\[ERROR|\[INTERNAL_ERROR|\[FATAL|WARN|ERROR|INTERNAL_ERROR|FATAL|Error"
+    rb"|(?:INVALID|UNSUPPORTED|FAILED|UNSPECIFIED|API_USAGE)_|\d+: "
+)
+# Lines with a bracketed header: the family must follow a "]" (cheap literal prefix for re).
+BRACKETED_PREFILTER: Final = re.compile(rb"\] *(?:" + _FAMILY_STARTS + rb")")
+# Logs whose lines carry no header at all (custom loggers): the family must start the line.
+BARE_PREFILTER: Final = re.compile(rb"(?m)^(?:[^\n\[]{0,40}\| )?(?:" + _FAMILY_STARTS + rb")")
+
+
+@dataclass
+class ParseStats:
+    """Counters for one parse run; exported as self-metrics by the daemon."""
+
+    files: int = 0
+    bytes: int = 0
+    lines: int = 0
+    events: int = 0
+    event_lines: int = 0
+    candidates_unmatched: int = 0
+    invalid_utf8_lines: int = 0
+    truncated_lines: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def unparsed(self) -> int:
+        """Lines that produced no event (tactic timing, option dumps, unknown text...)."""
+        return self.lines - self.event_lines
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            "lines": self.lines,
+            "events": self.events,
+            "unparsed": self.unparsed,
+            "candidates_unmatched": self.candidates_unmatched,
+            "invalid_utf8_lines": self.invalid_utf8_lines,
+            "truncated_lines": self.truncated_lines,
+        }
+
+
+class LogParser:
+    """Turns the lines of one TensorRT log into events; holds the state multi-line messages need."""
+
+    def __init__(self, file: str, engine: str, stats: ParseStats) -> None:
+        self.file = file
+        self.engine = engine
+        self.stats = stats
+        self.state = grammar.ParserState()
+        # Open block: (kind, ts, severity, extra). Files may begin inside a layer list.
+        self.block: tuple[str, str | None, str, Any] | None = ("layers", None, "verbose", None)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _decode(self, raw: bytes) -> str:
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            self.stats.invalid_utf8_lines += 1
+            text = raw.decode("utf-8", "replace")
+        return text.rstrip("\r")
+
+    def _events(
+        self, facts: list[grammar.Fact], ts: str | None, severity: str, line_no: int, msg: str
+    ) -> list[Event]:
+        source = {"file": self.file, "line": line_no}
+        return [
+            make_event(type_, ts=ts, severity=severity, engine=self.engine, source=source, msg=msg, **fields)
+            for type_, fields in facts
+        ]
+
+    # -- ordinary lines ----------------------------------------------------------------------------
+
+    def feed(self, line_no: int, raw: bytes) -> list[Event]:
+        """Parse one candidate line."""
+        text = self._decode(raw)
+        header = split_header(text)
+        return self._message(line_no, text, header)
+
+    def _message(self, line_no: int, text: str, header: Header) -> list[Event]:
+        message = header.message.strip()
+        severity = header.severity or "info"
+        if message in grammar.LAYER_LIST_OPENERS:
+            self.block = ("layers", header.ts, severity, None)
+            return []
+        profile = grammar.PROFILE_HEADER.match(message)
+        if profile is not None:
+            self.block = ("profile_header", header.ts, severity, int(profile.group(1)))
+            return []
+        if message in grammar.OLD_SUMMARY_HEADERS:
+            self.block = ("old_summary", header.ts, severity, grammar.OLD_SUMMARY_HEADERS[message])
+            return []
+        matched, facts = grammar.match_message(message, self.state)
+        if not facts:
+            if severity in ("warning", "error", "internal_error"):
+                kind = "warning" if severity == "warning" else "error"
+                facts = [(kind, {})]
+            elif not matched:
+                self.stats.candidates_unmatched += 1
+                return []
+            else:
+                return []
+        return self._events(facts, header.ts, severity, line_no, text)
+
+    # -- blocks ------------------------------------------------------------------------------------
+
+    def feed_block(self, line_no: int, raw: bytes) -> tuple[bool, list[Event]]:
+        """Offer a line to the open block. Returns (consumed, events); not consumed closes it."""
+        assert self.block is not None
+        kind, ts, severity, extra = self.block
+        text = self._decode(raw)
+        if kind == "layers":
+            header = split_header(text)
+            if header.prefixed:
+                self.block = None
+                return False, []
+            start = max(text.find("Layer("), text.find("Name: "))
+            if start < 0:
+                # Text inside the list that is not a layer (an elision, a blank line): skip it.
+                if text.strip():
+                    self.stats.candidates_unmatched += 1
+                return True, []
+            _, facts = grammar.match_message(text[start:], self.state)
+            return True, self._events(facts, ts, severity, line_no, text)
+        header = split_header(text)
+        message = header.message.strip()
+        if kind == "old_summary":
+            m = grammar.OLD_SUMMARY_LINE.match(message)
+            if m is None:
+                self.block = None
+                return False, []
+            return True, self._events(_old_summary_facts(extra, m), header.ts, severity, line_no, text)
+        if kind == "profile_header":
+            columns = _profile_columns(message)
+            if columns is None:
+                self.block = None
+                return False, []
+            self.block = ("profile", ts, severity, (extra, columns))
+            return True, []
+        # profile rows
+        iterations, columns = extra
+        if not message or message.startswith("==="):
+            self.block = None
+            return (not message), []
+        row = _profile_row(message, columns)
+        if row is None:
+            self.stats.candidates_unmatched += 1
+            return True, []
+        name, values = row
+        if name == "Total":
+            self.block = None
+            return True, []
+        fields: dict[str, Any] = {"layer": name, "ms": values["avg"], "iterations": iterations}
+        if "median" in values:
+            fields["median_ms"] = values["median"]
+        fields["total_ms"] = values["total"]
+        fields["percentage"] = values["pct"]
+        return True, self._events([("layer_time", fields)], header.ts, severity, line_no, text)
+
+
+def _old_summary_facts(metric: str, m: re.Match[str]) -> list[grammar.Fact]:
+    word, value, _unit, percent = m.groups()
+    number = float(value)
+    if word == "throughput":
+        return [("perf_summary", {"metric": "throughput_qps", "stat": "mean", "value": number})]
+    if word == "walltime":
+        return [("perf_summary", {"metric": "host_walltime_s", "stat": "total", "value": number})]
+    if word == "total compute time":
+        return [("perf_summary", {"metric": "gpu_compute_total_s", "stat": "total", "value": number})]
+    stat = grammar.stat_name("p", percent or "99") if word == "percentile" else word
+    return [("perf_summary", {"metric": metric, "stat": stat, "value": number})]
+
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+
+
+def _profile_columns(header: str) -> tuple[bool, bool] | None:
+    """The profile table's header row: (layer name first, has a median column)."""
+    if "Layer" not in header or "Time" not in header:
+        return None
+    return header.lstrip().startswith("Layer"), "Median" in header
+
+
+def _profile_row(message: str, columns: tuple[bool, bool]) -> tuple[str, dict[str, float]] | None:
+    name_first, has_median = columns
+    numbers = 4 if has_median else 3
+    if name_first:
+        m = re.match(r"^\s*(.+?)" + (r"\s+" + _NUMBER) * numbers + r"\s*$", message)
+        if m is None:
+            return None
+        name, values = m.group(1), [float(v) for v in m.groups()[1:]]
+    else:
+        m = re.match(r"^\s*" + (_NUMBER + r"\s+") * numbers + r"(.+?)\s*$", message)
+        if m is None:
+            return None
+        name, values = m.group(numbers + 1), [float(v) for v in m.groups()[:numbers]]
+    keys = ("total", "avg", "median", "pct") if has_median else ("total", "avg", "pct")
+    return name, dict(zip(keys, values, strict=True))
+
+
+def _choose_prefilter(head: bytes) -> re.Pattern[bytes]:
+    """Bracketed dialects get the fast prefilter; headerless logs the line-anchored one."""
+    lines = [ln for ln in head.split(b"\n")[:400] if ln.strip()]
+    if not lines:
+        return BRACKETED_PREFILTER
+    bracketed = sum(1 for ln in lines if b"] " in ln[:80] or ln.startswith((b"Layer(", b"Name: ")))
+    return BRACKETED_PREFILTER if bracketed * 2 >= len(lines) else BARE_PREFILTER
+
+
+def _read(stream: BinaryIO, size: int) -> bytes:
+    read1 = getattr(stream, "read1", None)
+    data: bytes = read1(size) if read1 is not None else stream.read(size)
+    return data
+
+
+def parse_log(
+    stream: BinaryIO,
+    file: str,
+    engine: str,
+    stats: ParseStats,
+    *,
+    head: bytes = b"",
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Event]:
+    """Yield the events of a TensorRT log read from ``stream`` (a file or a pipe).
+
+    ``head`` is data already read from the stream (by the format sniffer). Lines longer than
+    ``max_line_bytes`` are cut there and counted in ``stats.truncated_lines``.
+    """
+    parser = LogParser(file, engine, stats)
+    prefilter: re.Pattern[bytes] | None = None
+    line_no = 1  # number of the first line in ``buf``
+    buf = head
+    skipping_rest_of_long_line = False
+    eof = False
+    while not eof:
+        chunk = _read(stream, CHUNK_BYTES)
+        if chunk:
+            stats.bytes += len(chunk)
+            buf = buf + chunk if buf else chunk
+        else:
+            eof = True
+            if buf and not buf.endswith(b"\n"):
+                buf += b"\n"  # a last line without newline still counts
+        if skipping_rest_of_long_line:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                buf = b""
+                continue
+            buf = buf[nl + 1 :]
+            line_no += 1
+            stats.lines += 1
+            skipping_rest_of_long_line = False
+        end = buf.rfind(b"\n")
+        if end < 0:
+            if len(buf) > max_line_bytes:
+                # One line longer than the limit: parse its head, drop the rest up to its newline.
+                stats.truncated_lines += 1
+                buf = buf[:max_line_bytes] + b"\n"
+                end = len(buf) - 1
+                skipping_rest_of_long_line = True
+                line_no -= 1  # the line is counted when its newline is finally seen
+                stats.lines -= 1
+            else:
+                continue
+        region, buf = buf[: end + 1], buf[end + 1 :]
+        if prefilter is None:
+            prefilter = _choose_prefilter(region[:65536])
+        for event in _scan_region(region, line_no, parser, prefilter):
+            yield event
+        newlines = region.count(b"\n")
+        line_no += newlines
+        stats.lines += newlines
+    stats.files += 1
+
+
+def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: re.Pattern[bytes]) -> Iterator[Event]:
+    """Events of the complete lines in ``region``; ``first_line`` is the number of its first line."""
+    stats = parser.stats
+    pos = 0
+    line_no = first_line
+    size = len(region)
+    search = prefilter.search
+    while pos < size:
+        if parser.block is not None:
+            nl = region.find(b"\n", pos)
+            consumed, events = parser.feed_block(line_no, region[pos:nl])
+            if not consumed:
+                continue  # the block closed; this line is read again as an ordinary line
+            if events:
+                stats.events += len(events)
+                stats.event_lines += 1
+                yield from events
+            pos = nl + 1
+            line_no += 1
+            continue
+        m = search(region, pos)
+        if m is None:
+            return
+        start = region.rfind(b"\n", pos, m.start())
+        start = pos if start < 0 else start + 1
+        line_no += region.count(b"\n", pos, start)
+        nl = region.find(b"\n", m.end() - 1)
+        events = parser.feed(line_no, region[start:nl])
+        if events:
+            stats.events += len(events)
+            stats.event_lines += 1
+            yield from events
+        pos = nl + 1
+        line_no += 1

@@ -1,0 +1,112 @@
+"""Log-line headers of every TensorRT dialect: timestamp, severity, and where the message starts.
+
+Dialects seen in the wild (examples are real lines from ``tests/data``):
+
+* TensorRT 7 Python logger        ``[TensorRT] WARNING: onnx2trt_utils.cpp:217: ...``
+* TensorRT 8/10 Python logger      ``[06/13/2022-09:40:11] [TRT] [I] [MemUsageChange] ...``
+* trtexec and the C++ samples      ``[11/01/2024-10:32:46] [I] [TRT] ...`` / ``[I] GPU Compute``
+* TensorRT-LLM                     ``[TensorRT-LLM][INFO] ...``, ``[05/21/2024-14:00:33] [TRT-LLM] [I] ...``
+* jetson-inference                 ``[TRT]    INVALID_ARGUMENT: ...``
+* ONNX Runtime TensorRT EP         ``[W:onnxruntime:..., tensorrt_execution_provider.h:83 log] [2023-05-11 07:39:51 WARNING] ...``
+* wrappers that prepend their own text (docker-compose ``svc_1  | ``, a shell prompt).
+
+The header is a run of ``[...]`` tokens; anything before the first recognised token is kept as
+``lead`` and ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+_LETTER_SEVERITY: Final = {
+    "V": "verbose",
+    "I": "info",
+    "W": "warning",
+    "E": "error",
+    "F": "internal_error",
+}
+_WORD_SEVERITY: Final = {
+    "VERBOSE": "verbose",
+    "INFO": "info",
+    "WARN": "warning",
+    "WARNING": "warning",
+    "ERROR": "error",
+    "INTERNAL_ERROR": "internal_error",
+    "FATAL": "internal_error",
+    "DEBUG": "verbose",
+    "TRACE": "verbose",
+}
+_SOURCES: Final = frozenset({"TRT", "TensorRT", "TRT-LLM", "TensorRT-LLM"})
+
+# A token that opens a TensorRT header. Searching for it skips wrapper text in front.
+_HEADER_START = re.compile(
+    r"\[(?:\d\d/\d\d/\d{4}-\d\d:\d\d:\d\d|[VIWEF]|TRT|TensorRT|TRT-LLM|TensorRT-LLM|"
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]+)\]"
+)
+_US_DATE = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)$")
+_ISO_DATE_SEV = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ([A-Z_]+)$")
+# TensorRT 7 style: "[TensorRT] WARNING: msg"; also bare "ERROR: msg" from custom loggers.
+_WORD_LEVEL = re.compile(r"(VERBOSE|INFO|WARNING|WARN|ERROR|INTERNAL_ERROR|FATAL):\s?")
+# ILogger error codes that TensorRT puts in front of a message when no severity is printed.
+_ERROR_CODE = re.compile(
+    r"(?:INVALID_ARGUMENT|INVALID_CONFIG|INVALID_STATE|UNSUPPORTED_STATE|INTERNAL_ERROR|"
+    r"FAILED_ALLOCATION|FAILED_INITIALIZATION|FAILED_EXECUTION|FAILED_COMPUTATION|"
+    r"UNSPECIFIED_ERROR|API_USAGE_ERROR)\b"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What the header of one line says. ``message`` is the text after it."""
+
+    ts: str | None
+    severity: str | None
+    message: str
+    prefixed: bool
+
+
+def split_header(line: str) -> Header:
+    """Split ``line`` into its TensorRT header (timestamp, severity) and message."""
+    start = _HEADER_START.search(line)
+    if start is None:
+        level = _WORD_LEVEL.match(line)
+        if level is not None:
+            return Header(None, _WORD_SEVERITY[level.group(1)], line[level.end() :], True)
+        return Header(None, None, line, False)
+    ts: str | None = None
+    severity: str | None = None
+    pos = start.start()
+    n = len(line)
+    while pos < n and line[pos] == "[":
+        close = line.find("]", pos + 1)
+        if close < 0:
+            break
+        token = line[pos + 1 : close]
+        if token in _SOURCES:
+            pass
+        elif token in _LETTER_SEVERITY:
+            severity = severity or _LETTER_SEVERITY[token]
+        elif token in _WORD_SEVERITY:
+            severity = severity or _WORD_SEVERITY[token]
+        elif (us := _US_DATE.match(token)) is not None:
+            month, day, year, clock = us.groups()
+            ts = f"{year}-{month}-{day}T{clock}Z"
+        elif (iso := _ISO_DATE_SEV.match(token)) is not None and iso.group(3) in _WORD_SEVERITY:
+            ts = f"{iso.group(1)}T{iso.group(2)}Z"
+            severity = severity or _WORD_SEVERITY[iso.group(3)]
+        else:
+            break
+        pos = close + 1
+        while pos < n and line[pos] == " ":
+            pos += 1
+    message = line[pos:]
+    if severity is None:
+        level = _WORD_LEVEL.match(message)
+        if level is not None:
+            severity = _WORD_SEVERITY[level.group(1)]
+            message = message[level.end() :]
+        elif _ERROR_CODE.match(message):
+            severity = "error"
+    return Header(ts, severity, message, True)
