@@ -86,8 +86,9 @@ class LogParser:
         self.engine = engine
         self.stats = stats
         self.state = grammar.ParserState()
-        # Open block: (kind, ts, severity, extra). Files may begin inside a layer list.
-        self.block: tuple[str, str | None, str, Any] | None = ("layers", None, "verbose", None)
+        # Open block: (kind, ts, severity, extra). A file may begin inside a layer list (a log
+        # excerpt, a tail): "layers_head" reads such leading layer lines and closes on any other.
+        self.block: tuple[str, str | None, str, Any] | None = ("layers_head", None, "verbose", None)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -148,12 +149,15 @@ class LogParser:
         assert self.block is not None
         kind, ts, severity, extra = self.block
         text = self._decode(raw)
-        if kind == "layers":
+        if kind in ("layers", "layers_head"):
             header = split_header(text)
             if header.prefixed:
                 self.block = None
                 return False, []
             start = max(text.find("Layer("), text.find("Name: "))
+            if start < 0 and kind == "layers_head":
+                self.block = None
+                return False, []
             if start < 0:
                 # Text inside the list that is not a layer (an elision, a blank line): skip it.
                 if text.strip():

@@ -1,0 +1,357 @@
+"""One model per engine/build: layers, fusions, precisions, plugins, fallbacks, memory, versions,
+calibration ranges and per-layer times, built only from events (sinks never parse).
+
+The ratios follow the definitions in the README ("How coverage is computed"); each is returned
+with its numerator and denominator so a person can check it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from trt_agent.events import Event
+from trt_agent.parse.names import decompose
+
+# Engine layers that run no kernel of their own.
+NON_COMPUTE_TYPES: Final = frozenset({"noop", "constant", "signal", "wait"})
+MAX_FALLBACKS: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """A ratio with the counts it was computed from; ``value`` is None when nothing was counted."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    def as_dict(self) -> dict[str, Any]:
+        value = self.value
+        return {
+            "ratio": round(value, 6) if value is not None else None,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+        }
+
+
+@dataclass
+class EngineLayer:
+    """An engine layer: what TensorRT built and which source layers it absorbed."""
+
+    name: str
+    layer_type: str | None
+    precision: str | None
+    tactic: str | None
+    sources: tuple[str, ...]
+    kind: str  # single | fused | myelin | dla | reformat (from the name)
+    origin: str | None = None
+    members_listed: bool = True  # False for Myelin regions known only by first...last
+
+    @property
+    def is_compute(self) -> bool:
+        """Runs a kernel: not a NoOp/Constant/sync layer nor a reformat copy TensorRT inserted."""
+        if self.kind == "reformat" or self.origin == "REFORMAT":
+            return False
+        return (self.layer_type or "").lower() not in NON_COMPUTE_TYPES
+
+    @property
+    def is_fused(self) -> bool:
+        return len(self.sources) > 1 or self.kind in ("myelin", "dla")
+
+
+@dataclass
+class LayerTime:
+    """Per-layer time observations (from a profiler, a profile table or a profile JSON)."""
+
+    count: int = 0
+    sum_ms: float = 0.0
+    max_ms: float = 0.0
+    median_ms: float | None = None
+
+    def observe(self, ms: float, median_ms: float | None) -> None:
+        self.count += 1
+        self.sum_ms += ms
+        self.max_ms = max(self.max_ms, ms)
+        if median_ms is not None:
+            self.median_ms = median_ms
+
+    @property
+    def avg_ms(self) -> float:
+        return self.sum_ms / self.count if self.count else 0.0
+
+
+@dataclass
+class EngineModel:
+    """Everything known about one engine (build + runtime), keyed by ``engine`` id."""
+
+    engine: str
+    files: list[str] = field(default_factory=list)
+    source_layers: dict[str, str] = field(default_factory=dict)  # name -> ONNX op
+    layers: dict[str, EngineLayer] = field(default_factory=dict)
+    stages: dict[str, int] = field(default_factory=dict)
+    fusion_kinds: Counter[str] = field(default_factory=Counter)
+    removed: set[str] = field(default_factory=set)
+    plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)
+    fallback_reasons: Counter[str] = field(default_factory=Counter)
+    memory: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    linked_versions: dict[str, str] = field(default_factory=dict)
+    perf: dict[str, dict[str, float]] = field(default_factory=dict)
+    layer_times: dict[str, LayerTime] = field(default_factory=dict)
+    build_seconds: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, tuple[float, float]] = field(default_factory=dict)
+    quantization: dict[str, str | None] = field(default_factory=dict)
+    event_types: Counter[str] = field(default_factory=Counter)
+    severities: Counter[str] = field(default_factory=Counter)
+
+    # -- building --------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the model."""
+        kind = event["type"]
+        self.event_types[kind] += 1
+        self.severities[event["severity"]] += 1
+        file = event["source"].get("file")
+        if file and file not in self.files:
+            self.files.append(file)
+        handler = _APPLY.get(kind)
+        if handler is not None:
+            handler(self, event)
+
+    def _layer(self, e: Event) -> None:
+        name = e["name"]
+        parsed = decompose(name)
+        sources = tuple(e.get("sources") or parsed.sources)
+        self.layers[name] = EngineLayer(
+            name=name,
+            layer_type=e.get("layer_type"),
+            precision=e.get("precision"),
+            tactic=e.get("tactic"),
+            sources=sources,
+            kind=parsed.kind,
+            origin=e.get("origin"),
+            members_listed=not (parsed.kind == "myelin" and sources == parsed.sources),
+        )
+
+    def _fusion(self, e: Event) -> None:
+        self.fusion_kinds[e["kind"]] += 1
+        if e.get("result") is None:
+            self.removed.update(e["layers"])
+
+    def _plugin(self, e: Event) -> None:
+        entry = self.plugins.setdefault(e["plugin"], {"version": e.get("version"), "registered": True, "count": 0})
+        entry["count"] += 1
+        if e.get("version"):
+            entry["version"] = e["version"]
+        if e.get("registered") is False:
+            entry["registered"] = False
+
+    def _fallback(self, e: Event) -> None:
+        self.fallback_reasons[e["reason"]] += 1
+        if len(self.fallbacks) < MAX_FALLBACKS:
+            entry = {k: e[k] for k in ("layer", "reason", "from_precision", "to_precision") if k in e}
+            entry["source"] = e["source"]
+            self.fallbacks.append(entry)
+
+    def _memory(self, e: Event) -> None:
+        kind, size = e["kind"], e["bytes"]
+        if kind.startswith("peak_"):
+            self.memory[kind] = max(size, self.memory.get(kind, 0))
+        else:
+            self.memory[kind] = size
+
+    def _version(self, e: Event) -> None:
+        self.versions[e["component"]] = e["version"]
+        if e.get("linked"):
+            self.linked_versions[e["component"]] = e["linked"]
+
+    def _perf(self, e: Event) -> None:
+        self.perf.setdefault(e["metric"], {})[e["stat"]] = e["value"]
+
+    def _layer_time(self, e: Event) -> None:
+        self.layer_times.setdefault(e["layer"], LayerTime()).observe(e["ms"], e.get("median_ms"))
+
+    def _build(self, e: Event) -> None:
+        self.build_seconds[e.get("stage") or "engine_generation"] = e["seconds"]
+
+    def _calibration(self, e: Event) -> None:
+        if e.get("min") is not None and e.get("max") is not None:
+            self.calibration[e["tensor"]] = (e["min"], e["max"])
+
+    # -- derived facts ---------------------------------------------------------------------------
+
+    def engine_layers(self) -> list[EngineLayer]:
+        """Engine layers from a layer list; failing that, the layers a profile named."""
+        if self.layers:
+            return list(self.layers.values())
+        return [
+            EngineLayer(name, None, None, None, decompose(name).sources, decompose(name).kind,
+                        members_listed=decompose(name).kind != "myelin")
+            for name in self.layer_times
+        ]
+
+    def compute_layers(self) -> list[EngineLayer]:
+        return [layer for layer in self.engine_layers() if layer.is_compute]
+
+    def _myelin_absorbed(self, regions: int) -> int | None:
+        """Layers Myelin swallowed, from the layer counts around "After Myelin optimization"."""
+        stages = list(self.stages.items())
+        for index, (stage, count) in enumerate(stages):
+            if stage == "after_myelin_optimization" and index > 0:
+                return stages[index - 1][1] - count + regions
+        return None
+
+    def coverage_counts(self) -> tuple[set[str], set[str], int]:
+        """(source layers, source layers absorbed into fused engine layers, opaque layers)."""
+        layers = self.engine_layers()
+        listed: set[str] = set()
+        fused: set[str] = set()
+        for layer in layers:
+            listed.update(layer.sources)
+            if layer.is_fused:
+                fused.update(layer.sources)
+        opaque_regions = [layer for layer in layers if layer.kind == "myelin" and not layer.members_listed]
+        if self.source_layers:
+            sources = set(self.source_layers)
+            fused &= sources
+            opaque = len(sources - listed - self.removed) if opaque_regions else 0
+            return sources, fused, opaque
+        opaque = 0
+        if opaque_regions:
+            absorbed = self._myelin_absorbed(len(opaque_regions))
+            endpoints = {s for layer in opaque_regions for s in layer.sources}
+            if absorbed is not None:
+                opaque = max(0, absorbed - len(endpoints))
+        return listed, fused, opaque
+
+    def fusion_coverage(self) -> Ratio:
+        """Source layers absorbed into fused engine layers / all source layers."""
+        sources, fused, opaque = self.coverage_counts()
+        if self.source_layers:
+            return Ratio(len(fused) + opaque, len(sources))
+        return Ratio(len(fused) + opaque, len(sources) + opaque)
+
+    def opaque_layers(self) -> int:
+        return self.coverage_counts()[2]
+
+    def unfused_kernel_ratio(self) -> Ratio:
+        """Compute layers made of one source layer / all compute layers."""
+        compute = self.compute_layers()
+        return Ratio(sum(1 for layer in compute if not layer.is_fused), len(compute))
+
+    def int8_coverage(self) -> Ratio:
+        """INT8 compute layers / all compute layers."""
+        compute = self.compute_layers()
+        return Ratio(sum(1 for layer in compute if layer.precision == "Int8"), len(compute))
+
+    def precision_counts(self) -> dict[str, int]:
+        return dict(Counter(layer.precision or "unknown" for layer in self.compute_layers()).most_common())
+
+    def plugin_layers(self) -> list[str]:
+        return [layer.name for layer in self.engine_layers() if (layer.layer_type or "").startswith("Plugin")]
+
+    def slowest_layers(self, limit: int = 10) -> list[dict[str, Any]]:
+        total = sum(t.sum_ms for t in self.layer_times.values()) or 1.0
+        ranked = sorted(self.layer_times.items(), key=lambda item: item[1].sum_ms, reverse=True)[:limit]
+        rows = []
+        for name, t in ranked:
+            layer = self.layers.get(name)
+            rows.append(
+                {
+                    "layer": name,
+                    "avg_ms": round(t.avg_ms, 6),
+                    "median_ms": t.median_ms,
+                    "max_ms": t.max_ms,
+                    "count": t.count,
+                    "share": round(t.sum_ms / total, 6),
+                    "precision": layer.precision if layer else None,
+                    "fused": layer.is_fused if layer else decompose(name).kind in ("fused", "myelin", "dla"),
+                }
+            )
+        return rows
+
+    def peak_memory_bytes(self) -> int | None:
+        for kind in ("peak_gpu", "trt_managed_gpu", "activation"):
+            if kind in self.memory:
+                return self.memory[kind]
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """The ``report --json`` document for this engine (stable keys, see README)."""
+        sources, _, opaque = self.coverage_counts()
+        widest = sorted(self.calibration.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)[:5]
+        return {
+            "engine": self.engine,
+            "files": self.files,
+            "layers": {
+                "source": len(sources),
+                "engine": len(self.engine_layers()),
+                "compute": len(self.compute_layers()),
+                "stages": dict(self.stages),
+            },
+            "fusion_coverage": self.fusion_coverage().as_dict() | {"opaque_layers": opaque},
+            "unfused_kernel_ratio": self.unfused_kernel_ratio().as_dict(),
+            "int8_coverage": self.int8_coverage().as_dict(),
+            "precisions": self.precision_counts(),
+            "fusions": {"events": sum(self.fusion_kinds.values()), "by_kind": dict(self.fusion_kinds.most_common())},
+            "slowest_layers": self.slowest_layers(),
+            "plugins": {
+                "layers": self.plugin_layers(),
+                "created": {name: dict(info) for name, info in sorted(self.plugins.items())},
+            },
+            "fallbacks": {"count": sum(self.fallback_reasons.values()), "by_reason": dict(self.fallback_reasons),
+                          "items": self.fallbacks[:50]},
+            "memory": dict(sorted(self.memory.items())),
+            "peak_memory_bytes": self.peak_memory_bytes(),
+            "versions": dict(sorted(self.versions.items())),
+            "linked_versions": dict(sorted(self.linked_versions.items())),
+            "perf": self.perf,
+            "build_seconds": self.build_seconds,
+            "calibration": {
+                "tensors": len(self.calibration),
+                "widest": [{"tensor": t, "min": lo, "max": hi} for t, (lo, hi) in widest],
+            },
+            "events": {
+                "total": sum(self.event_types.values()),
+                "warnings": self.severities["warning"],
+                "errors": self.severities["error"] + self.severities["internal_error"],
+                "by_type": dict(sorted(self.event_types.items())),
+            },
+            "source_layer_names_known": bool(sources),
+        }
+
+
+_APPLY: Final = {
+    "source_layer": lambda m, e: m.source_layers.__setitem__(e["name"], e.get("op") or ""),
+    "layer": EngineModel._layer,
+    "layer_count": lambda m, e: m.stages.__setitem__(e["stage"], e["count"]),
+    "fusion": EngineModel._fusion,
+    "plugin": EngineModel._plugin,
+    "fallback": EngineModel._fallback,
+    "memory": EngineModel._memory,
+    "version": EngineModel._version,
+    "perf_summary": EngineModel._perf,
+    "layer_time": EngineModel._layer_time,
+    "build_complete": EngineModel._build,
+    "calibration": EngineModel._calibration,
+    "quantization": lambda m, e: m.quantization.__setitem__(e["layer"], e.get("precision")),
+}
+
+
+def build_models(events: Iterable[Event]) -> dict[str, EngineModel]:
+    """Fold a stream of events into one model per engine id."""
+    models: dict[str, EngineModel] = {}
+    for event in events:
+        engine = event["engine"]
+        model = models.get(engine)
+        if model is None:
+            model = models[engine] = EngineModel(engine)
+        model.apply(event)
+    return models

@@ -1,0 +1,1 @@
+"""Sinks read events and engine models; they never parse."""

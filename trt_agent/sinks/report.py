@@ -1,0 +1,107 @@
+"""``trt-agent report``: the per-engine summary, as a table for people or JSON for machines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from trt_agent.model import EngineModel
+
+WIDTH = 100
+
+
+def report_json(models: dict[str, EngineModel], stats: dict[str, Any]) -> bytes:
+    """The machine-readable report: ``{"engines": [...], "parse": {...}}`` with stable keys."""
+    doc = {"engines": [m.summary() for m in models.values()], "parse": stats}
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+
+
+def _pct(ratio: dict[str, Any]) -> str:
+    if ratio["ratio"] is None:
+        return "n/a"
+    return f"{ratio['ratio'] * 100:5.1f}%  ({ratio['numerator']}/{ratio['denominator']})"
+
+
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "n/a"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{n} B"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def report_text(models: dict[str, EngineModel], stats: dict[str, Any]) -> str:
+    """The human report: one block per engine, fits a 100-column terminal."""
+    out: list[str] = []
+    for model in models.values():
+        s = model.summary()
+        out.append("=" * WIDTH)
+        out.append(_cut(f"engine  {s['engine']}", WIDTH))
+        out.append("=" * WIDTH)
+        layers = s["layers"]
+        stages = layers["stages"]
+        before = stages.get("original")
+        out.append(
+            f"layers          source {layers['source'] if layers['source'] is not None else 'n/a'}"
+            f" | before opt. {before if before is not None else 'n/a'}"
+            f" | engine {layers['engine']} | compute {layers['compute']}"
+        )
+        cov = s["fusion_coverage"]
+        opaque = f", {cov['opaque_layers']} opaque in Myelin" if cov["opaque_layers"] else ""
+        out.append(f"fusion coverage {_pct(cov)}{opaque}")
+        out.append(f"unfused kernels {_pct(s['unfused_kernel_ratio'])}")
+        out.append(f"INT8 coverage   {_pct(s['int8_coverage'])}")
+        if s["precisions"]:
+            mix = ", ".join(f"{k} {v}" for k, v in s["precisions"].items())
+            out.append(_cut(f"precision mix   {mix}", WIDTH))
+        if s["fusions"]["events"]:
+            kinds = ", ".join(f"{k} {v}" for k, v in list(s["fusions"]["by_kind"].items())[:4])
+            out.append(_cut(f"fusion events   {s['fusions']['events']}: {kinds}", WIDTH))
+        versions = ", ".join(f"{k} {v}" for k, v in s["versions"].items())
+        out.append(_cut(f"versions        {versions or 'n/a'}", WIDTH))
+        mem = s["memory"]
+        shown = [k for k in ("activation", "weights", "device_persistent", "host_persistent", "scratch",
+                             "engine_size", "peak_gpu") if k in mem]
+        out.append(_cut("memory          " + (", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"), WIDTH))
+        plugins = sorted(set(s["plugins"]["created"]) | set(s["plugins"]["layers"]))
+        out.append(_cut(f"plugins         {len(plugins)}" + (f": {', '.join(plugins)}" if plugins else ""), WIDTH))
+        fb = s["fallbacks"]
+        reasons = ", ".join(f"{k} {v}" for k, v in fb["by_reason"].items())
+        out.append(_cut(f"fallbacks       {fb['count']}" + (f": {reasons}" if reasons else ""), WIDTH))
+        ev = s["events"]
+        out.append(f"events          {ev['total']} ({ev['warnings']} warnings, {ev['errors']} errors)")
+        perf = s["perf"]
+        if "latency_ms" in perf or "gpu_compute_ms" in perf:
+            lat = perf.get("latency_ms", {})
+            gpu = perf.get("gpu_compute_ms", {})
+            qps = perf.get("throughput_qps", {}).get("mean")
+            parts = []
+            if qps is not None:
+                parts.append(f"{qps:g} qps")
+            if "median" in lat:
+                parts.append(f"latency median {lat['median']:g} ms p99 {lat.get('p99', float('nan')):g} ms")
+            if "median" in gpu:
+                parts.append(f"GPU compute median {gpu['median']:g} ms")
+            out.append(_cut("performance     " + ", ".join(parts), WIDTH))
+        if s["slowest_layers"]:
+            out.append("")
+            out.append(f"{'slowest layers':<66}{'avg ms':>10}{'share':>8}{'prec':>8}{'fused':>7}")
+            for row in s["slowest_layers"]:
+                out.append(
+                    f"{_cut(row['layer'], 65):<66}{row['avg_ms']:>10.4f}{row['share'] * 100:>7.1f}%"
+                    f"{(row['precision'] or '-'):>8}{('yes' if row['fused'] else 'no'):>7}"
+                )
+        out.append("")
+    out.append(
+        f"parsed {stats['files']} file(s), {stats['lines']} lines, {stats['events']} events, "
+        f"{stats['unparsed']} lines without an event"
+    )
+    return "\n".join(out) + "\n"
