@@ -29,7 +29,7 @@ def parse_calibration_cache(
     implies (``±127 × scale``), so cache ranges compare with dynamic-range messages.
     """
     data = head + stream.read()
-    stats.bytes += len(data) - len(head)
+    stats.bytes += len(data)
     lines = data.decode("utf-8", "replace").splitlines()
     header = HEADER.match(lines[0].strip().encode()) if lines else None
     for number, line in enumerate(lines, start=1):

@@ -403,7 +403,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("no_impl", "Could not find any implementation", _r(r"Could not find any implementation for node (.+?)\.?\)?\.?$"), _no_implementation),
     Rule("skip_tactic", "Skipping tactic", _r(r"Skipping tactic (\S+) due to (insuf+icient memory|Myelin error)"), _skip_tactic),
     Rule("missing_scale", "Missing scale", _r(r"Missing scale and zero-point for tensor (.+?), expect fall back"), _missing_scale),
-    Rule("dla_fallback", "falling back to GPU", _r(r"^(?:Layer )?(.+?) (?:is not supported on DLA|cannot run on DLA).*falling back to GPU"), _dla_fallback),
+    Rule("dla_fallback", "falling back to GPU", _r(r"^(?:.*\b[Ll]ayer )?(.+?) (?:is not supported on DLA|cannot run on DLA).*falling back to GPU"), _dla_fallback),
     Rule("no_fp16", "without native FP16", _r(r"FP16 support requested on hardware without native FP16"), _no_native("Half", "no_native_fp16")),
     Rule("no_int8", "without native INT8", _r(r"INT8 support requested on hardware without native INT8"), _no_native("Int8", "no_native_int8")),
     Rule("no_tf32", "does not support TF32", _r(r"kTF32 is set but hardware does not support TF32"), _no_native("TF32", "no_tf32")),

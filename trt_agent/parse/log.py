@@ -34,14 +34,18 @@ _FAMILY_STARTS: Final = (
     rb"|Created engine|Memory Pools|Engine generation|Engine built|=== |Throughput|Latency|GPU Compute"
     rb"|Host Latency|Enqueue Time|H2D|D2H|Searching for plugin|Successfully created plugin"
     rb"|TensorRT version|TensorRT-LLM version|TensorRT was linked|Loaded shared library libnvinfer_builder"
-    rb"|CUDA |Driver|cuDNN|Selected Device|Compute Capability|Writing Calibration"
-    rb"|Set |Setting |# "
+    rb"|CUDA |Driver|cuDNN|Selected Device|Compute Capability|Writing Calibration|Missing scale"
+    rb"|Set |Setting |Skipping tactic|Could not find|# |: "
     # Anything TensorRT flags as a warning or an error becomes an event, whatever it says.
     rb"|\[[WEF]\]|\[WARN|\[ERROR|\[INTERNAL_ERROR|\[FATAL|WARN|ERROR|INTERNAL_ERROR|FATAL|Error"
+    rb"|\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +(?:WARN|ERROR|INTERNAL_ERROR|FATAL)"
     rb"|(?:INVALID|UNSUPPORTED|FAILED|UNSPECIFIED|API_USAGE)_|\d+: "
 )
-# Lines with a bracketed header: the family must follow a "]" (cheap literal prefix for re).
-BRACKETED_PREFILTER: Final = re.compile(rb"\] *(?:" + _FAMILY_STARTS + rb")")
+# Lines with a bracketed header: a family must follow a "]" (a literal prefix ``re`` scans for
+# fast), or the "]" must close a warning/error token such as "[W]" or "[... WARNING]".
+BRACKETED_PREFILTER: Final = re.compile(
+    rb"\](?: *(?:VERBOSE: |INFO: )?(?:" + _FAMILY_STARTS + rb")|(?<=\[[WEF]\])|(?<=WARNING\])|(?<=ERROR\]))"
+)
 # Logs whose lines carry no header at all (custom loggers): the family must start the line.
 BARE_PREFILTER: Final = re.compile(rb"(?m)^(?:[^\n\[]{0,40}\| )?(?:" + _FAMILY_STARTS + rb")")
 
@@ -246,7 +250,7 @@ def _choose_prefilter(head: bytes) -> re.Pattern[bytes]:
     lines = [ln for ln in head.split(b"\n")[:400] if ln.strip()]
     if not lines:
         return BRACKETED_PREFILTER
-    bracketed = sum(1 for ln in lines if b"] " in ln[:80] or ln.startswith((b"Layer(", b"Name: ")))
+    bracketed = sum(1 for ln in lines if b"] " in ln[:200] or ln.startswith((b"Layer(", b"Name: ")))
     return BRACKETED_PREFILTER if bracketed * 2 >= len(lines) else BARE_PREFILTER
 
 

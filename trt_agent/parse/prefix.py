@@ -43,10 +43,10 @@ _SOURCES: Final = frozenset({"TRT", "TensorRT", "TRT-LLM", "TensorRT-LLM"})
 # A token that opens a TensorRT header. Searching for it skips wrapper text in front.
 _HEADER_START = re.compile(
     r"\[(?:\d\d/\d\d/\d{4}-\d\d:\d\d:\d\d|[VIWEF]|TRT|TensorRT|TRT-LLM|TensorRT-LLM|"
-    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]+)\]"
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +[A-Z_]+)\]"
 )
 _US_DATE = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)$")
-_ISO_DATE_SEV = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) ([A-Z_]+)$")
+_ISO_DATE_SEV = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) +([A-Z_]+)$")
 # TensorRT 7 style: "[TensorRT] WARNING: msg"; also bare "ERROR: msg" from custom loggers.
 _WORD_LEVEL = re.compile(r"(VERBOSE|INFO|WARNING|WARN|ERROR|INTERNAL_ERROR|FATAL):\s?")
 # ILogger error codes that TensorRT puts in front of a message when no severity is printed.
@@ -102,6 +102,12 @@ def split_header(line: str) -> Header:
         while pos < n and line[pos] == " ":
             pos += 1
     message = line[pos:]
+    if message.startswith(": "):  # DeepStream: "WARNING: [TRT]: message"
+        message = message[2:]
+    if severity is None and start.start() > 0:
+        lead = _WORD_LEVEL.search(line, 0, start.start())
+        if lead is not None:
+            severity = _WORD_SEVERITY[lead.group(1)]
     if severity is None:
         level = _WORD_LEVEL.match(message)
         if level is not None:
