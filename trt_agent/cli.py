@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from trt_agent import __version__
 from trt_agent.config import Config, ConfigError, load_config
@@ -14,7 +14,7 @@ from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
-from trt_agent.sinks.jsonl import write_events
+from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.sinks.report import report_json, report_text
 
 EXIT_OK = 0
@@ -51,8 +51,16 @@ def _parser() -> argparse.ArgumentParser:
 class _Inputs:
     """Events of every input file, in order; unreadable files are reported and remembered."""
 
-    def __init__(self, files: Sequence[str], engine: str | None, config: Config, stats: ParseStats) -> None:
+    def __init__(
+        self,
+        files: Sequence[str],
+        engine: str | None,
+        config: Config,
+        stats: ParseStats,
+        before_read: Callable[[], None] | None = None,
+    ) -> None:
         self.files = files
+        self.before_read = before_read
         self.engine = engine
         self.config = config
         self.stats = stats
@@ -64,7 +72,9 @@ class _Inputs:
             engine = self.engine or self.config.engine_for(path)
             before = self.stats.bytes
             try:
-                yield from parse_path(path, engine, self.stats, max_line_bytes=self.config.max_line_bytes)
+                yield from parse_path(
+                    path, engine, self.stats, max_line_bytes=self.config.max_line_bytes, before_read=self.before_read
+                )
             except (FileNotFoundError, PermissionError, IsADirectoryError, ArtifactError) as exc:
                 self.failed = True
                 reason = exc if isinstance(exc, ArtifactError) else f"{path}: {exc.strerror}"
@@ -90,11 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     configure_logging(config.log_level, config.log_format)
     stats = ParseStats()
-    inputs = _Inputs(args.files, args.engine, config, stats)
+    writer = JsonlWriter(sys.stdout.buffer)
+    inputs = _Inputs(args.files, args.engine, config, stats, writer.flush if args.command == "parse" else None)
     try:
         with Progress(stats):
             if args.command == "parse":
-                write_events(inputs, sys.stdout.buffer)
+                for event in inputs:
+                    writer.write(event)
+                writer.flush()
             else:
                 models = build_models(inputs)
                 if args.json:

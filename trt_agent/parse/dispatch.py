@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -47,6 +47,7 @@ def parse_stream(
     stats: ParseStats,
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    before_read: Callable[[], None] | None = None,
 ) -> Iterator[Event]:
     """Yield the events of whatever ``stream`` holds: a log, a calibration cache or a JSON artifact."""
     head = _sniff(stream)
@@ -57,16 +58,27 @@ def parse_stream(
         yield from parse_calibration_cache(stream, file, engine, stats, head=head)
     else:
         stats.bytes += len(head)
-        yield from parse_log(stream, file, engine, stats, head=head, max_line_bytes=max_line_bytes)
+        yield from parse_log(
+            stream, file, engine, stats, head=head, max_line_bytes=max_line_bytes, before_read=before_read
+        )
 
 
 def parse_path(
-    path: str, engine: str | None, stats: ParseStats, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    path: str,
+    engine: str | None,
+    stats: ParseStats,
+    *,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    before_read: Callable[[], None] | None = None,
 ) -> Iterator[Event]:
     """Yield the events of the file at ``path`` (``-`` for standard input)."""
     engine = engine or engine_id_for(path)
     if path == "-":
-        yield from parse_stream(sys.stdin.buffer, "-", engine, stats, max_line_bytes=max_line_bytes)
+        yield from parse_stream(
+            sys.stdin.buffer, "-", engine, stats, max_line_bytes=max_line_bytes, before_read=before_read
+        )
         return
     with open(path, "rb") as stream:
-        yield from parse_stream(stream, path, engine, stats, max_line_bytes=max_line_bytes)
+        yield from parse_stream(
+            stream, path, engine, stats, max_line_bytes=max_line_bytes, before_read=before_read
+        )

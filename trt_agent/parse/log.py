@@ -15,7 +15,7 @@ the old (TensorRT 7/8.0) multi-line performance summary.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
@@ -46,8 +46,9 @@ _FAMILY_STARTS: Final = (
 BRACKETED_PREFILTER: Final = re.compile(
     rb"\](?: *(?:VERBOSE: |INFO: )?(?:" + _FAMILY_STARTS + rb")|(?<=\[[WEF]\])|(?<=WARNING\])|(?<=ERROR\]))"
 )
-# Logs whose lines carry no header at all (custom loggers): the family must start the line.
-BARE_PREFILTER: Final = re.compile(rb"(?m)^(?:[^\n\[]{0,40}\| )?(?:" + _FAMILY_STARTS + rb")")
+# Logs whose lines mostly carry no header (custom loggers, mixed application output): look for a
+# family anywhere in the line. Slower, but such logs are rare and small.
+BARE_PREFILTER: Final = re.compile(rb"(?:" + _FAMILY_STARTS + rb")")
 
 
 @dataclass
@@ -268,11 +269,13 @@ def parse_log(
     *,
     head: bytes = b"",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    before_read: Callable[[], None] | None = None,
 ) -> Iterator[Event]:
     """Yield the events of a TensorRT log read from ``stream`` (a file or a pipe).
 
     ``head`` is data already read from the stream (by the format sniffer). Lines longer than
-    ``max_line_bytes`` are cut there and counted in ``stats.truncated_lines``.
+    ``max_line_bytes`` are cut there and counted in ``stats.truncated_lines``. ``before_read``
+    runs before each read that may block (a sink flushes there, so a pipe streams).
     """
     parser = LogParser(file, engine, stats)
     prefilter: re.Pattern[bytes] | None = None
@@ -280,15 +283,21 @@ def parse_log(
     buf = head
     skipping_rest_of_long_line = False
     eof = False
+    pending_head = bool(head)  # lines the sniffer already read are parsed before waiting for more
     while not eof:
-        chunk = _read(stream, CHUNK_BYTES)
-        if chunk:
-            stats.bytes += len(chunk)
-            buf = buf + chunk if buf else chunk
+        if pending_head:
+            pending_head = False
         else:
-            eof = True
-            if buf and not buf.endswith(b"\n"):
-                buf += b"\n"  # a last line without newline still counts
+            if before_read is not None:
+                before_read()
+            chunk = _read(stream, CHUNK_BYTES)
+            if chunk:
+                stats.bytes += len(chunk)
+                buf = buf + chunk if buf else chunk
+            else:
+                eof = True
+                if buf and not buf.endswith(b"\n"):
+                    buf += b"\n"  # a last line without newline still counts
         if skipping_rest_of_long_line:
             nl = buf.find(b"\n")
             if nl < 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import BinaryIO
 
 import orjson
@@ -17,18 +16,30 @@ def encode(event: Event) -> bytes:
     return orjson.dumps(event, option=_OPTIONS)
 
 
-def write_events(events: Iterable[Event], out: BinaryIO, *, batch: int = 512) -> int:
-    """Write ``events`` to ``out`` as JSON lines, in batches; returns how many were written."""
-    written = 0
-    pending: list[bytes] = []
-    for event in events:
-        pending.append(orjson.dumps(event, option=_OPTIONS))
-        if len(pending) >= batch:
-            out.write(b"".join(pending))
-            written += len(pending)
-            pending.clear()
-    if pending:
-        out.write(b"".join(pending))
-        written += len(pending)
-    out.flush()
-    return written
+class JsonlWriter:
+    """Buffers encoded events and writes them in batches.
+
+    ``flush`` is meant to run whenever the producer is about to wait for input, so events of a
+    pipe reach the reader as soon as their line was read, while big files are written in batches.
+    """
+
+    def __init__(self, out: BinaryIO, *, batch: int = 512) -> None:
+        self.out = out
+        self.batch = batch
+        self.written = 0
+        self._pending: list[bytes] = []
+
+    def write(self, event: Event) -> None:
+        self._pending.append(orjson.dumps(event, option=_OPTIONS))
+        if len(self._pending) >= self.batch:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._pending:
+            self.out.write(b"".join(self._pending))
+            self.written += len(self._pending)
+            self._pending.clear()
+
+    def flush(self) -> None:
+        self._drain()
+        self.out.flush()

@@ -1,0 +1,107 @@
+"""Bad input gets a clear message or event, never a traceback; nothing is lost around it."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from conftest import data_file
+from trt_agent.parse import ParseStats, parse_stream
+
+FUSION = b"[11/01/2024-10:32:48] [V] [TRT] ConvReluFusion: Fusing conv1 with relu1\n"
+CLI = [sys.executable, "-m", "trt_agent"]
+
+
+def _events(data: bytes, max_line_bytes: int = 1 << 20) -> tuple[list[dict[str, object]], ParseStats]:
+    stats = ParseStats()
+    events = list(parse_stream(io.BytesIO(data), "mem", "e", stats, max_line_bytes=max_line_bytes))
+    return events, stats
+
+
+def test_invalid_utf8_is_replaced_and_counted() -> None:
+    bad = b"[11/01/2024-10:32:48] [W] [TRT] layer \xff\xfe\xfd broke\n"
+    events, stats = _events(FUSION + bad + FUSION)
+    assert [e["type"] for e in events] == ["fusion", "warning", "fusion"]
+    assert "\ufffd" in str(events[1]["msg"])
+    assert stats.invalid_utf8_lines == 1
+    assert [e["source"]["line"] for e in events] == [1, 2, 3]  # type: ignore[index]
+
+
+def test_ten_megabyte_line_is_cut_and_following_lines_survive() -> None:
+    huge = b"[11/01/2024-10:32:48] [W] [TRT] " + b"x" * (10 * 1024 * 1024) + b"\n"
+    events, stats = _events(FUSION + huge + FUSION, max_line_bytes=64 * 1024)
+    assert [e["type"] for e in events] == ["fusion", "warning", "fusion"]
+    assert stats.truncated_lines == 1
+    assert len(str(events[1]["msg"])) <= 64 * 1024
+    assert stats.lines == 3
+    assert events[2]["source"]["line"] == 3  # type: ignore[index]
+
+
+def test_last_line_without_newline_and_crlf() -> None:
+    events, stats = _events(FUSION.replace(b"\n", b"\r\n") + FUSION.rstrip(b"\n"))
+    assert len(events) == 2 and stats.lines == 2
+    assert not str(events[0]["msg"]).endswith("\r")
+
+
+def test_garbage_is_counted_not_fatal() -> None:
+    garbage = bytes(range(256)) * 40 + b"\n" + b"\x00" * 5000 + b"\n"
+    events, stats = _events(garbage + FUSION)
+    assert [e["type"] for e in events] == ["fusion"]
+    assert stats.unparsed == stats.lines - 1
+
+
+def test_empty_file_gives_a_message(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.log"
+    empty.write_bytes(b"")
+    run = subprocess.run([*CLI, "parse", str(empty)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0 and run.stdout == ""
+    assert "empty input" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_truncated_json_artifact_is_one_clear_line(tmp_path: Path) -> None:
+    whole = data_file("02_").read_bytes()
+    cut = tmp_path / "layers.json"
+    cut.write_bytes(whole[: len(whole) // 2])
+    run = subprocess.run([*CLI, "parse", str(cut)], capture_output=True, text=True, check=False)
+    assert run.returncode == 2
+    assert "not valid JSON" in run.stderr and str(cut) in run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_missing_file_exit_2_and_other_files_still_parsed(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [*CLI, "parse", str(tmp_path / "nope.log"), str(data_file("04_"))], capture_output=True, check=False
+    )
+    assert run.returncode == 2
+    assert b"nope.log: No such file or directory" in run.stderr
+    assert len(run.stdout.splitlines()) == 38
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[agent]\nlog_level = "loud"\n')
+    run = subprocess.run([*CLI, "parse", "-c", str(config), str(data_file("04_"))], capture_output=True, text=True, check=False)
+    assert run.returncode == 2
+    assert f"{config}: agent.log_level must be one of" in run.stderr
+    config.write_text("[[logs]]\npaht = 'x'\n")
+    run = subprocess.run([*CLI, "report", "-c", str(config)], capture_output=True, text=True, check=False)
+    assert run.returncode == 2 and "unknown key logs[0].paht" in run.stderr
+
+
+def test_parse_reads_a_pipe_and_streams() -> None:
+    """Events of a line written into a pipe come out before the pipe is closed."""
+    proc = subprocess.Popen([*CLI, "parse", "-", "--engine", "pipe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(FUSION)
+    proc.stdin.flush()
+    first = orjson.loads(proc.stdout.readline())
+    assert first["type"] == "fusion" and first["engine"] == "pipe" and first["source"] == {"file": "-", "line": 1}
+    proc.stdin.write(FUSION)
+    proc.stdin.close()
+    rest = proc.stdout.read().splitlines()
+    assert proc.wait(timeout=10) == 0
+    assert len(rest) == 1 and orjson.loads(rest[0])["source"]["line"] == 2
