@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import orjson
-
 from conftest import data_file
+
 from trt_agent.parse import ParseStats, parse_stream
 
 FUSION = b"[11/01/2024-10:32:48] [V] [TRT] ConvReluFusion: Fusing conv1 with relu1\n"
@@ -84,7 +84,9 @@ def test_missing_file_exit_2_and_other_files_still_parsed(tmp_path: Path) -> Non
 def test_bad_config_names_the_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[agent]\nlog_level = "loud"\n')
-    run = subprocess.run([*CLI, "parse", "-c", str(config), str(data_file("04_"))], capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [*CLI, "parse", "-c", str(config), str(data_file("04_"))], capture_output=True, text=True, check=False
+    )
     assert run.returncode == 2
     assert f"{config}: agent.log_level must be one of" in run.stderr
     config.write_text("[[logs]]\npaht = 'x'\n")
@@ -94,12 +96,18 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
 
 def test_parse_reads_a_pipe_and_streams() -> None:
     """Events of a line written into a pipe come out before the pipe is closed."""
-    proc = subprocess.Popen([*CLI, "parse", "-", "--engine", "pipe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, "parse", "-", "--engine", "pipe"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(FUSION)
     proc.stdin.flush()
     first = orjson.loads(proc.stdout.readline())
-    assert first["type"] == "fusion" and first["engine"] == "pipe" and first["source"] == {"file": "-", "line": 1}
+    assert (
+        first["type"] == "fusion"
+        and first["engine"] == "pipe"
+        and first["source"] == {"file": "-", "line": 1}
+    )
     proc.stdin.write(FUSION)
     proc.stdin.close()
     rest = proc.stdout.read().splitlines()

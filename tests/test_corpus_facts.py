@@ -67,7 +67,9 @@ def test_segformer_full_build_model() -> None:
     assert pwn["result"] == "PWN(Mul_52, Add_53)"
     assert of_type(events, "fusion", kind="ConcatenationElimination")[0]["layers"] == ["Concat_1341"]
     plugins = of_type(events, "plugin")
-    assert len(plugins) == 6 and {p["plugin"] for p in plugins} == {"LayerNorm"} and plugins[0]["version"] == "1"
+    assert (
+        len(plugins) == 6 and {p["plugin"] for p in plugins} == {"LayerNorm"} and plugins[0]["version"] == "1"
+    )
     model = model_of("trtexec-8.6.1")
     assert model.stages["original"] == 1007 and model.stages["after_reformat_layers"] == 230
     assert model.versions == {"tensorrt": "8.6.1", "device": "Tesla T4", "compute_capability": "7.5"}
@@ -110,12 +112,26 @@ def test_dump_profile_tables_all_formats() -> None:
     new, _ = parse_file("08_")
     rows = of_type(new, "layer_time")
     assert len(rows) == 7 and rows[0]["iterations"] == 2094
-    assert rows[1]["layer"] == "node_of_gpu_0/conv1_1 + node_of_gpu_0/res_conv1_bn_1 + node_of_gpu_0/res_conv1_bn_2"
-    assert (rows[1]["total_ms"], rows[1]["ms"], rows[1]["median_ms"], rows[1]["percentage"]) == (47.82, 0.0228, 0.0225, 1.6)
+    assert (
+        rows[1]["layer"]
+        == "node_of_gpu_0/conv1_1 + node_of_gpu_0/res_conv1_bn_1 + node_of_gpu_0/res_conv1_bn_2"
+    )
+    assert (rows[1]["total_ms"], rows[1]["ms"], rows[1]["median_ms"], rows[1]["percentage"]) == (
+        47.82,
+        0.0228,
+        0.0225,
+        1.6,
+    )
     old, _ = parse_file("28_")
     names = [e["layer"] for e in of_type(old, "layer_time")]
-    assert names == ["data to nvm", names[1], "data copy finish", "prob input reformatter 0",
-                     "loss3/classifier finish", "prob"]
+    assert names == [
+        "data to nvm",
+        names[1],
+        "data copy finish",
+        "prob input reformatter 0",
+        "loss3/classifier finish",
+        "prob",
+    ]
     assert of_type(old, "layer_time", layer="prob input reformatter 0")[0]["ms"] == 3.33
     gpu = {e["stat"]: e["value"] for e in of_type(old, "perf_summary", metric="gpu_compute_ms")}
     assert gpu == {"min": 3.60278, "max": 4.14014, "mean": 3.68068, "median": 3.66748, "p99": 3.87695}
@@ -143,16 +159,27 @@ def test_trt7_python_logger_dialect() -> None:
     fusion = of_type(verbose, "fusion", kind="ShuffleShuffleFusion")[0]
     assert fusion["layers"] == ["(Unnamed Layer* 315) [Shuffle]", "(Unnamed Layer* 316) [Shuffle]"]
     scale = of_type(verbose, "fusion", kind="ConvScaleFusion")
-    assert [f["layers"] for f in scale] == [["MatMul_243", "BatchNormalization_244"], ["MatMul_246", "BatchNormalization_247"]]
+    assert [f["layers"] for f in scale] == [
+        ["MatMul_243", "BatchNormalization_244"],
+        ["MatMul_246", "BatchNormalization_247"],
+    ]
     assert {e["stage"]: e["count"] for e in of_type(verbose, "layer_count")} == {
-        "after_myelin_optimization": 95, "after_scale_fusion": 93}
+        "after_myelin_optimization": 95,
+        "after_scale_fusion": 93,
+    }
 
 
 def test_trt8_memory_and_linked_versions() -> None:
     events, _ = parse_file("12_")
     memory = {e["kind"]: e["bytes"] for e in of_type(events, "memory") if "phase" not in e}
-    assert memory == {"host_persistent": 157312, "device_persistent": 13765632, "scratch": 15879680,
-                      "peak_cpu": 17 * 2**20, "peak_gpu": 4914 * 2**20, "activation": 53452800}
+    assert memory == {
+        "host_persistent": 157312,
+        "device_persistent": 13765632,
+        "scratch": 15879680,
+        "peak_cpu": 17 * 2**20,
+        "peak_gpu": 4914 * 2**20,
+        "activation": 53452800,
+    }
     versions = {e["component"]: (e["version"], e["linked"]) for e in of_type(events, "version")}
     assert versions == {"cudnn": ("8.2.0", "8.2.1"), "cublas": ("11.5.1", "11.6.3")}
     mnist, _ = parse_file("13_")
@@ -164,18 +191,27 @@ def test_fallbacks_and_errors() -> None:
     events, _ = parse_file("17_")
     fb = of_type(events, "fallback")
     assert fb[0]["reason"] == "no_implementation" and fb[0]["severity"] == "error"
-    assert fb[0]["layer"] == "{ForeignNode[(Unnamed Layer* 1247) [Shuffle].../layers.7/Transpose_2 + /layers.7/Reshape_4]}"
+    assert (
+        fb[0]["layer"]
+        == "{ForeignNode[(Unnamed Layer* 1247) [Shuffle].../layers.7/Transpose_2 + /layers.7/Reshape_4]}"
+    )
     mem, _ = parse_file("18_")
     assert of_type(mem, "fallback", reason="insufficient_memory")[0]["severity"] == "warning"
     gpt2, _ = parse_file("20_")  # with TensorRT's own typo "insuficient"
     assert of_type(gpt2, "fallback", reason="insufficient_memory")
-    assert of_type(gpt2, "fallback", reason="no_implementation")[0]["layer"] == "{ForeignNode[transformer.wte.weight...MatMul_2899]}"
+    assert (
+        of_type(gpt2, "fallback", reason="no_implementation")[0]["layer"]
+        == "{ForeignNode[transformer.wte.weight...MatMul_2899]}"
+    )
     myelin, _ = parse_file("19_")
     assert of_type(myelin, "fallback", reason="myelin_error")
     dla, _ = parse_file("49_")
     assert of_type(dla, "fallback", reason="dla_unsupported")[2]["layer"] == "LSTM encoder"
     scale, _ = parse_file("48_")
-    assert of_type(scale, "fallback", reason="missing_int8_scale")[0]["layer"] == "encoder.layer.0.output.LayerNorm.bias_output"
+    assert (
+        of_type(scale, "fallback", reason="missing_int8_scale")[0]["layer"]
+        == "encoder.layer.0.output.LayerNorm.bias_output"
+    )
 
 
 def test_wrapped_dialects() -> None:
@@ -198,7 +234,13 @@ def test_int8_engine_layer_information() -> None:
     model = model_of("47_")
     assert model.int8_coverage().value == 1.0
     conv = model.layers["Pad_6 + 0.blocks.0.1.our_module.weight + QuantizeLinear_9 + Conv_13 + PWN(Clip_14)"]
-    assert conv.sources == ("Pad_6", "0.blocks.0.1.our_module.weight", "QuantizeLinear_9", "Conv_13", "Clip_14")
+    assert conv.sources == (
+        "Pad_6",
+        "0.blocks.0.1.our_module.weight",
+        "QuantizeLinear_9",
+        "Conv_13",
+        "Clip_14",
+    )
 
 
 def test_trt10_plugin_and_fp8_layers() -> None:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from conftest import DATA, GOLDEN, parse_file
 
 INPUTS = sorted(
-    p for folder in ("corpus", "extra") for p in (DATA / folder).iterdir() if p.suffix in (".log", ".json", ".cache")
+    p
+    for folder in ("corpus", "extra")
+    for p in (DATA / folder).iterdir()
+    if p.suffix in (".log", ".json", ".cache")
 )
 
 
@@ -32,7 +34,9 @@ def test_events_match_golden(path: Path, update_golden: bool) -> None:
     if got != expected:
         want = expected.decode().splitlines()
         have = got.decode().splitlines()
-        first = next((i for i, (a, b) in enumerate(zip(want, have, strict=False)) if a != b), min(len(want), len(have)))
+        first = next(
+            (i for i, (a, b) in enumerate(zip(want, have, strict=False)) if a != b), min(len(want), len(have))
+        )
         pytest.fail(
             f"{path.name}: {len(have)} events, golden has {len(want)}; first difference at event {first}:\n"
             f"  golden: {want[first] if first < len(want) else '<none>'}\n"

@@ -34,13 +34,18 @@ def _versions() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="trt-agent", description="Make TensorRT's optimisation decisions and runtime behaviour observable."
+        prog="trt-agent",
+        description="Make TensorRT's optimisation decisions and runtime behaviour observable.",
     )
     parser.add_argument("--version", action="version", version=_versions())
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="TOML config (same file as the daemon)")
-    common.add_argument("--engine", help="engine/build id for every input (default: from config, else file name)")
-    common.add_argument("files", nargs="*", default=["-"], help="log, calibration cache or JSON artifact; - = stdin")
+    common.add_argument(
+        "--engine", help="engine/build id for every input (default: from config, else file name)"
+    )
+    common.add_argument(
+        "files", nargs="*", default=["-"], help="log, calibration cache or JSON artifact; - = stdin"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("parse", parents=[common], help="print one JSON event per line")
     report = sub.add_parser("report", parents=[common], help="per-engine summary")
@@ -73,7 +78,11 @@ class _Inputs:
             before = self.stats.bytes
             try:
                 yield from parse_path(
-                    path, engine, self.stats, max_line_bytes=self.config.max_line_bytes, before_read=self.before_read
+                    path,
+                    engine,
+                    self.stats,
+                    max_line_bytes=self.config.max_line_bytes,
+                    before_read=self.before_read,
                 )
             except (FileNotFoundError, PermissionError, IsADirectoryError, ArtifactError) as exc:
                 self.failed = True
@@ -84,7 +93,8 @@ class _Inputs:
                 self.log.warning("empty input", file=path)
         if self.stats.truncated_lines:
             self.log.warning(
-                "lines longer than max_line_bytes were cut", count=self.stats.truncated_lines,
+                "lines longer than max_line_bytes were cut",
+                count=self.stats.truncated_lines,
                 max_line_bytes=self.config.max_line_bytes,
             )
         if self.stats.invalid_utf8_lines:
@@ -101,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_level, config.log_format)
     stats = ParseStats()
     writer = JsonlWriter(sys.stdout.buffer)
-    inputs = _Inputs(args.files, args.engine, config, stats, writer.flush if args.command == "parse" else None)
+    inputs = _Inputs(
+        args.files, args.engine, config, stats, writer.flush if args.command == "parse" else None
+    )
     try:
         with Progress(stats):
             if args.command == "parse":

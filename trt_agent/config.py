@@ -15,7 +15,7 @@ from typing import Any, Final
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
@@ -100,7 +100,9 @@ def load_config(path: str) -> Config:
         if section == "logs":
             continue
         if section not in _SCHEMA:
-            raise ConfigError(f"{path}: unknown section [{section}] (known: logs, {', '.join(sorted(_SCHEMA))})")
+            raise ConfigError(
+                f"{path}: unknown section [{section}] (known: logs, {', '.join(sorted(_SCHEMA))})"
+            )
         _check(path, section, table, _SCHEMA[section])
     agent = raw.get("agent", {})
     level = agent.get("log_level", "info")

@@ -14,7 +14,9 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Send structlog output to stderr; ``fmt`` is ``auto`` (console on a TTY), ``json`` or ``console``."""
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer(colors=False) if console else structlog.processors.JSONRenderer()
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False) if console else structlog.processors.JSONRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

@@ -8,7 +8,7 @@ with its numerator and denominator so a person can check it.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -125,6 +125,15 @@ class EngineModel:
         if handler is not None:
             handler(self, event)
 
+    def _source_layer(self, e: Event) -> None:
+        self.source_layers[e["name"]] = e.get("op") or ""
+
+    def _layer_count(self, e: Event) -> None:
+        self.stages[e["stage"]] = e["count"]
+
+    def _quantization(self, e: Event) -> None:
+        self.quantization[e["layer"]] = e.get("precision")
+
     def _layer(self, e: Event) -> None:
         name = e["name"]
         parsed = decompose(name)
@@ -141,12 +150,14 @@ class EngineModel:
         )
 
     def _fusion(self, e: Event) -> None:
-        self.fusion_kinds[e["kind"]] += 1
+        self.fusion_kinds[str(e["kind"])] += 1
         if e.get("result") is None:
             self.removed.update(e["layers"])
 
     def _plugin(self, e: Event) -> None:
-        entry = self.plugins.setdefault(e["plugin"], {"version": e.get("version"), "registered": True, "count": 0})
+        entry = self.plugins.setdefault(
+            e["plugin"], {"version": e.get("version"), "registered": True, "count": 0}
+        )
         entry["count"] += 1
         if e.get("version"):
             entry["version"] = e["version"]
@@ -156,7 +167,9 @@ class EngineModel:
     def _fallback(self, e: Event) -> None:
         self.fallback_reasons[e["reason"]] += 1
         if len(self.fallbacks) < MAX_FALLBACKS:
-            entry = {k: e[k] for k in ("layer", "reason", "from_precision", "to_precision") if k in e}
+            entry: dict[str, Any] = {
+                k: e[k] for k in ("layer", "reason", "from_precision", "to_precision") if k in e
+            }
             entry["source"] = e["source"]
             self.fallbacks.append(entry)
 
@@ -192,8 +205,15 @@ class EngineModel:
         if self.layers:
             return list(self.layers.values())
         return [
-            EngineLayer(name, None, None, None, decompose(name).sources, decompose(name).kind,
-                        members_listed=decompose(name).kind != "myelin")
+            EngineLayer(
+                name,
+                None,
+                None,
+                None,
+                decompose(name).sources,
+                decompose(name).kind,
+                members_listed=decompose(name).kind != "myelin",
+            )
             for name in self.layer_times
         ]
 
@@ -300,14 +320,20 @@ class EngineModel:
             "unfused_kernel_ratio": self.unfused_kernel_ratio().as_dict(),
             "int8_coverage": self.int8_coverage().as_dict(),
             "precisions": self.precision_counts(),
-            "fusions": {"events": sum(self.fusion_kinds.values()), "by_kind": dict(self.fusion_kinds.most_common())},
+            "fusions": {
+                "events": sum(self.fusion_kinds.values()),
+                "by_kind": dict(self.fusion_kinds.most_common()),
+            },
             "slowest_layers": self.slowest_layers(),
             "plugins": {
                 "layers": self.plugin_layers(),
                 "created": {name: dict(info) for name, info in sorted(self.plugins.items())},
             },
-            "fallbacks": {"count": sum(self.fallback_reasons.values()), "by_reason": dict(self.fallback_reasons),
-                          "items": self.fallbacks[:50]},
+            "fallbacks": {
+                "count": sum(self.fallback_reasons.values()),
+                "by_reason": dict(self.fallback_reasons),
+                "items": self.fallbacks[:50],
+            },
             "memory": dict(sorted(self.memory.items())),
             "peak_memory_bytes": self.peak_memory_bytes(),
             "versions": dict(sorted(self.versions.items())),
@@ -328,10 +354,10 @@ class EngineModel:
         }
 
 
-_APPLY: Final = {
-    "source_layer": lambda m, e: m.source_layers.__setitem__(e["name"], e.get("op") or ""),
+_APPLY: Final[dict[str, Callable[[EngineModel, Event], None]]] = {
+    "source_layer": EngineModel._source_layer,
     "layer": EngineModel._layer,
-    "layer_count": lambda m, e: m.stages.__setitem__(e["stage"], e["count"]),
+    "layer_count": EngineModel._layer_count,
     "fusion": EngineModel._fusion,
     "plugin": EngineModel._plugin,
     "fallback": EngineModel._fallback,
@@ -341,7 +367,7 @@ _APPLY: Final = {
     "layer_time": EngineModel._layer_time,
     "build_complete": EngineModel._build,
     "calibration": EngineModel._calibration,
-    "quantization": lambda m, e: m.quantization.__setitem__(e["layer"], e.get("precision")),
+    "quantization": EngineModel._quantization,
 }
 
 

@@ -5,6 +5,7 @@ handed (a TensorRT log in any dialect, a calibration cache, a trtexec/inspector 
 dispatches to the matching reader.
 """
 
-from trt_agent.parse.dispatch import ParseStats, parse_path, parse_stream
+from trt_agent.parse.dispatch import parse_path, parse_stream
+from trt_agent.parse.log import ParseStats
 
 __all__ = ["ParseStats", "parse_path", "parse_stream"]

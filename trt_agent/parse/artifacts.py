@@ -83,8 +83,13 @@ def _profile_events(records: list[Any], file: str, engine: str) -> Iterator[Even
         if "medianMs" in record:
             fields["median_ms"] = float(record["medianMs"])
         yield make_event(
-            "layer_time", ts=None, severity="info", engine=engine,
-            source={"file": file, "line": None, "record": index}, msg=None, **fields,
+            "layer_time",
+            ts=None,
+            severity="info",
+            engine=engine,
+            source={"file": file, "line": None, "record": index},
+            msg=None,
+            **fields,
         )
 
 

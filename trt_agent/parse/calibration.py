@@ -40,8 +40,15 @@ def parse_calibration_cache(
             stats.events += 1
             stats.event_lines += 1
             yield make_event(
-                "version", ts=None, severity="info", engine=engine, source=source, msg=line,
-                component="tensorrt", version=trt_version_from_tag(tag), calibrator=calibrator,
+                "version",
+                ts=None,
+                severity="info",
+                engine=engine,
+                source=source,
+                msg=line,
+                component="tensorrt",
+                version=trt_version_from_tag(tag),
+                calibrator=calibrator,
             )
             continue
         tensor, sep, value = line.rpartition(": ")
@@ -54,7 +61,15 @@ def parse_calibration_cache(
         stats.events += 1
         stats.event_lines += 1
         yield make_event(
-            "calibration", ts=None, severity="info", engine=engine, source=source, msg=line,
-            tensor=tensor, scale=scale, min=-INT8_MAX * scale, max=INT8_MAX * scale,
+            "calibration",
+            ts=None,
+            severity="info",
+            engine=engine,
+            source=source,
+            msg=line,
+            tensor=tensor,
+            scale=scale,
+            min=-INT8_MAX * scale,
+            max=INT8_MAX * scale,
         )
     stats.files += 1

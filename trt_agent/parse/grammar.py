@@ -125,7 +125,7 @@ _OUT_TYPE = re.compile(r"\((\w+)\[[^\]]*\]\)")
 
 def _layer_v8(m: re.Match[str], _: ParserState) -> list[Fact]:
     name = m.group("name")
-    _, _, outputs = m.group("io").partition(" -> ")
+    outputs = m.group("io").partition(" -> ")[2]
     out_type = _OUT_TYPE.search(outputs)
     return [
         (
@@ -162,10 +162,10 @@ def layer_fields(
 
 def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
     rest = m.group("rest")
-    _, _, outputs = rest.partition("Outputs: [")
+    outputs = rest.partition("Outputs: [")[2]
     fmt = _FORMAT.search(outputs)
     tactic = _TACTIC_VALUE.search(rest)
-    _, _, metadata = rest.rpartition("Metadata: ")
+    metadata = rest.rpartition("Metadata: ")[2]
     return [
         (
             "layer",
@@ -180,10 +180,16 @@ def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
     ]
 
 
-def _memory(kind: str, group: int = 1, unit: str | None = None) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+def _memory(
+    kind: str, group: int = 1, unit: str | None = None
+) -> Callable[[re.Match[str], ParserState], list[Fact]]:
     def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
         value = m.group(group)
-        size = to_bytes(value, unit or m.group(group + 1)) if (unit or m.lastindex and m.lastindex > group) else int(value)
+        size = (
+            to_bytes(value, unit or m.group(group + 1))
+            if (unit or (m.lastindex and m.lastindex > group))
+            else int(value)
+        )
         return [("memory", {"kind": kind, "bytes": size})]
 
     return handle
@@ -303,7 +309,12 @@ def _missing_scale(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [
         (
             "fallback",
-            {"layer": m.group(1), "reason": "missing_int8_scale", "from_precision": "Int8", "to_precision": None},
+            {
+                "layer": m.group(1),
+                "reason": "missing_int8_scale",
+                "from_precision": "Int8",
+                "to_precision": None,
+            },
         )
     ]
 
@@ -318,7 +329,12 @@ def _generic_fallback(m: re.Match[str], _: ParserState) -> list[Fact]:
 
 def _no_native(precision: str, reason: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
     def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
-        return [("fallback", {"layer": None, "reason": reason, "from_precision": precision, "to_precision": "Float"})]
+        return [
+            (
+                "fallback",
+                {"layer": None, "reason": reason, "from_precision": precision, "to_precision": "Float"},
+            )
+        ]
 
     return handle
 
@@ -328,7 +344,9 @@ def _dynamic_range(m: re.Match[str], _: ParserState) -> list[Fact]:
 
 
 def _layer_precision(m: re.Match[str], _: ParserState) -> list[Fact]:
-    return [("quantization", {"layer": m.group(1), "precision": normalize_precision(m.group(2)), "scale": None})]
+    return [
+        ("quantization", {"layer": m.group(1), "precision": normalize_precision(m.group(2)), "scale": None})
+    ]
 
 
 def _calibrator(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -348,7 +366,12 @@ def _r(pattern: str) -> re.Pattern[str]:
 
 RULES: Final[tuple[Rule, ...]] = (
     # fusions and removals -----------------------------------------------------------------------
-    Rule("scale_fusion", "Fusing convolution weights", _r(r"^Fusing convolution weights from (.+?) with scale (.+)$"), _scale_fusion),
+    Rule(
+        "scale_fusion",
+        "Fusing convolution weights",
+        _r(r"^Fusing convolution weights from (.+?) with scale (.+)$"),
+        _scale_fusion,
+    ),
     Rule("fusion", "Fusing ", _r(r"^(?:(?P<kind>[A-Z]\w*): )?Fusing (?P<a>.+?) with (?P<b>.+)$"), _fusion),
     Rule("running", "Running: ", _r(r"^Running: (\w+) on (.+)$"), _running),
     Rule("removing", "Removing ", _r(r"^Removing (.+)$"), _removing),
@@ -356,70 +379,242 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("layer_count", " layers", _r(r"^(Original|After [^:]+): (\d+) layers$"), _layer_count),
     Rule("source_layer", "Parsing node: ", _r(r"^Parsing node: (.+) \[(\w+)\]$"), _source_layer),
     # engine layers ------------------------------------------------------------------------------
-    Rule("layer_v8", "Layer(", _r(r"^Layer\((?P<type>[^)]*)\): (?P<name>.+?), Tactic: (?P<tactic>\S+?), (?P<io>.*)$"), _layer_v8),
-    Rule("layer_v10", "LayerType: ", _r(r"^Name: (?P<name>.+?), LayerType: (?P<type>[^,]+), (?P<rest>.*)$"), _layer_v10),
+    Rule(
+        "layer_v8",
+        "Layer(",
+        _r(r"^Layer\((?P<type>[^)]*)\): (?P<name>.+?), Tactic: (?P<tactic>\S+?), (?P<io>.*)$"),
+        _layer_v8,
+    ),
+    Rule(
+        "layer_v10",
+        "LayerType: ",
+        _r(r"^Name: (?P<name>.+?), LayerType: (?P<type>[^,]+), (?P<rest>.*)$"),
+        _layer_v10,
+    ),
     # memory -------------------------------------------------------------------------------------
-    Rule("mem_change", "[MemUsageChange]", _r(
-        r"^\[MemUsageChange\] (?P<phase>[^:]+): CPU (?P<cpu_delta>[-+]?\d+), GPU (?P<gpu_delta>[-+]?\d+), "
-        r"now: CPU (?P<cpu_now>\d+), GPU (?P<gpu_now>\d+) \(MiB\)"), _mem_usage_change),
+    Rule(
+        "mem_change",
+        "[MemUsageChange]",
+        _r(
+            r"^\[MemUsageChange\] (?P<phase>[^:]+): CPU (?P<cpu_delta>[-+]?\d+), GPU (?P<gpu_delta>[-+]?\d+), "
+            r"now: CPU (?P<cpu_now>\d+), GPU (?P<gpu_now>\d+) \(MiB\)"
+        ),
+        _mem_usage_change,
+    ),
     Rule("peak", "Peak memory usage", _r(r"Peak memory usage.*"), _peak),
-    Rule("activation", "Total Activation Memory", _r(r"^Total Activation Memory: (\d+)"), _memory("activation")),
-    Rule("host_persistent", "Total Host Persistent Memory", _r(r"^Total Host Persistent Memory: (\d+)"), _memory("host_persistent")),
-    Rule("device_persistent", "Total Device Persistent Memory", _r(r"^Total Device Persistent Memory: (\d+)"), _memory("device_persistent")),
+    Rule(
+        "activation", "Total Activation Memory", _r(r"^Total Activation Memory: (\d+)"), _memory("activation")
+    ),
+    Rule(
+        "host_persistent",
+        "Total Host Persistent Memory",
+        _r(r"^Total Host Persistent Memory: (\d+)"),
+        _memory("host_persistent"),
+    ),
+    Rule(
+        "device_persistent",
+        "Total Device Persistent Memory",
+        _r(r"^Total Device Persistent Memory: (\d+)"),
+        _memory("device_persistent"),
+    ),
     Rule("scratch", "Total Scratch Memory", _r(r"^Total Scratch Memory: (\d+)"), _memory("scratch")),
     Rule("weights", "Total Weights Memory", _r(r"^Total Weights Memory: (\d+)"), _memory("weights")),
-    Rule("runner_device", "per-runner device persistent", _r(r"^Total per-runner device persistent memory is (\d+)"), _memory("device_persistent")),
-    Rule("runner_host", "per-runner host persistent", _r(r"^Total per-runner host persistent memory is (\d+)"), _memory("host_persistent")),
-    Rule("activation_alloc", "Allocated activation", _r(r"^Allocated activation device memory of size (\d+)"), _memory("activation")),
+    Rule(
+        "runner_device",
+        "per-runner device persistent",
+        _r(r"^Total per-runner device persistent memory is (\d+)"),
+        _memory("device_persistent"),
+    ),
+    Rule(
+        "runner_host",
+        "per-runner host persistent",
+        _r(r"^Total per-runner host persistent memory is (\d+)"),
+        _memory("host_persistent"),
+    ),
+    Rule(
+        "activation_alloc",
+        "Allocated activation",
+        _r(r"^Allocated activation device memory of size (\d+)"),
+        _memory("activation"),
+    ),
     Rule("engine_size", "engine size", _r(r"^Loaded engine size: " + _MEM_UNIT), _memory("engine_size")),
-    Rule("engine_created", "Created engine with size", _r(r"^Created engine with size: " + _MEM_UNIT), _memory("engine_size")),
-    Rule("workspace", "workspace: ", _r(r"^Memory Pools: workspace: " + _MEM_UNIT), _memory("workspace_limit")),
+    Rule(
+        "engine_created",
+        "Created engine with size",
+        _r(r"^Created engine with size: " + _MEM_UNIT),
+        _memory("engine_size"),
+    ),
+    Rule(
+        "workspace", "workspace: ", _r(r"^Memory Pools: workspace: " + _MEM_UNIT), _memory("workspace_limit")
+    ),
     Rule("kv_cache", "k/v cache", _r(r"^Allocate (\d+) bytes for k/v cache"), _memory("kv_cache")),
     # versions -----------------------------------------------------------------------------------
     Rule("trt_version", "TensorRT version", _r(r"^TensorRT version: (\S+)"), _version("tensorrt")),
     Rule("trt_tag", "[TensorRT v", _r(r"\[TensorRT v(\d{3,})\]"), _trt_tag),
-    Rule("trtllm_version", "TensorRT-LLM version", _r(r"TensorRT-LLM version: (\S+?)(?:\[|$)"), _version("tensorrt_llm")),
-    Rule("linked", "linked against", _r(
-        r"^TensorRT was linked against (?P<lib>[\w/ ]+?) (?P<linked>\d[\w.]*) but loaded (?:[\w/ ]+?) (?P<loaded>\d[\w.]*)"), _linked_against),
-    Rule("builder_resource", "libnvinfer_builder_resource", _r(r"^Loaded shared library libnvinfer_builder_resource\.so\.(\d+\.\d+\.\d+)"), _version("tensorrt")),
+    Rule(
+        "trtllm_version",
+        "TensorRT-LLM version",
+        _r(r"TensorRT-LLM version: (\S+?)(?:\[|$)"),
+        _version("tensorrt_llm"),
+    ),
+    Rule(
+        "linked",
+        "linked against",
+        _r(
+            r"^TensorRT was linked against (?P<lib>[\w/ ]+?) (?P<linked>\d[\w.]*) but loaded (?:[\w/ ]+?) (?P<loaded>\d[\w.]*)"
+        ),
+        _linked_against,
+    ),
+    Rule(
+        "builder_resource",
+        "libnvinfer_builder_resource",
+        _r(r"^Loaded shared library libnvinfer_builder_resource\.so\.(\d+\.\d+\.\d+)"),
+        _version("tensorrt"),
+    ),
     Rule("cuda_version", "CUDA ", _r(r"^CUDA (?:Runtime |Driver )?[Vv]ersion:? (\S+)"), _version("cuda")),
     Rule("driver_version", "Driver", _r(r"^(?:CUDA )?Driver [Vv]ersion:? (\S+)"), _version("driver")),
     Rule("cudnn_version", "cuDNN version", _r(r"^cuDNN version:? (\S+)"), _version("cudnn")),
     Rule("device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device),
-    Rule("compute_capability", "Compute Capability: ", _r(r"^Compute Capability: (\S+)"), _version("compute_capability")),
+    Rule(
+        "compute_capability",
+        "Compute Capability: ",
+        _r(r"^Compute Capability: (\S+)"),
+        _version("compute_capability"),
+    ),
     Rule("calibrator", "Calibration Cache for calibrator", _r(r"calibrator: TRT-(\d+)-"), _calibrator),
     # performance --------------------------------------------------------------------------------
-    Rule("perf_stats", " = ", _r(r"^(Latency|GPU Compute Time|Enqueue Time|H2D Latency|D2H Latency): (.*ms.*)$"), _perf_stats),
-    Rule("throughput", "Throughput: ", _r(r"^Throughput: (" + _NUM + r") qps"), _perf_single("throughput_qps", "mean")),
-    Rule("walltime", "Total Host Walltime", _r(r"^Total Host Walltime: (" + _NUM + r") s"), _perf_single("host_walltime_s", "total")),
-    Rule("gpu_total", "Total GPU Compute Time", _r(r"^Total GPU Compute Time: (" + _NUM + r") s"), _perf_single("gpu_compute_total_s", "total")),
-    Rule("build_done", "Engine generation completed", _r(r"^Engine generation completed in (" + _NUM + r") seconds"), _build_complete("engine_generation")),
-    Rule("engine_built", "Engine built in", _r(r"^Engine built in (" + _NUM + r") sec"), _build_complete("trtexec_build")),
+    Rule(
+        "perf_stats",
+        " = ",
+        _r(r"^(Latency|GPU Compute Time|Enqueue Time|H2D Latency|D2H Latency): (.*ms.*)$"),
+        _perf_stats,
+    ),
+    Rule(
+        "throughput",
+        "Throughput: ",
+        _r(r"^Throughput: (" + _NUM + r") qps"),
+        _perf_single("throughput_qps", "mean"),
+    ),
+    Rule(
+        "walltime",
+        "Total Host Walltime",
+        _r(r"^Total Host Walltime: (" + _NUM + r") s"),
+        _perf_single("host_walltime_s", "total"),
+    ),
+    Rule(
+        "gpu_total",
+        "Total GPU Compute Time",
+        _r(r"^Total GPU Compute Time: (" + _NUM + r") s"),
+        _perf_single("gpu_compute_total_s", "total"),
+    ),
+    Rule(
+        "build_done",
+        "Engine generation completed",
+        _r(r"^Engine generation completed in (" + _NUM + r") seconds"),
+        _build_complete("engine_generation"),
+    ),
+    Rule(
+        "engine_built",
+        "Engine built in",
+        _r(r"^Engine built in (" + _NUM + r") sec"),
+        _build_complete("trtexec_build"),
+    ),
     # plugins ------------------------------------------------------------------------------------
-    Rule("plugin_search", "Searching for plugin", _r(r"^Searching for plugin: ([^,]+), plugin_version: ([^,]*)"), _plugin_search),
-    Rule("plugin_created", "Successfully created plugin", _r(r"^Successfully created plugin: (\S+)"), _plugin_created),
-    Rule("plugin_missing", "could not find plugin", _r(r"getPluginCreator could not find plugin:? (\S+) version:? ?(\S+)"), _plugin_missing),
+    Rule(
+        "plugin_search",
+        "Searching for plugin",
+        _r(r"^Searching for plugin: ([^,]+), plugin_version: ([^,]*)"),
+        _plugin_search,
+    ),
+    Rule(
+        "plugin_created",
+        "Successfully created plugin",
+        _r(r"^Successfully created plugin: (\S+)"),
+        _plugin_created,
+    ),
+    Rule(
+        "plugin_missing",
+        "could not find plugin",
+        _r(r"getPluginCreator could not find plugin:? (\S+) version:? ?(\S+)"),
+        _plugin_missing,
+    ),
     # fallbacks ----------------------------------------------------------------------------------
-    Rule("no_impl", "Could not find any implementation", _r(r"Could not find any implementation for node (.+?)\.?\)?\.?$"), _no_implementation),
-    Rule("skip_tactic", "Skipping tactic", _r(r"Skipping tactic (\S+) due to (insuf+icient memory|Myelin error)"), _skip_tactic),
-    Rule("missing_scale", "Missing scale", _r(r"Missing scale and zero-point for tensor (.+?), expect fall back"), _missing_scale),
-    Rule("dla_fallback", "falling back to GPU", _r(r"^(?:.*\b[Ll]ayer )?(.+?) (?:is not supported on DLA|cannot run on DLA).*falling back to GPU"), _dla_fallback),
-    Rule("no_fp16", "without native FP16", _r(r"FP16 support requested on hardware without native FP16"), _no_native("Half", "no_native_fp16")),
-    Rule("no_int8", "without native INT8", _r(r"INT8 support requested on hardware without native INT8"), _no_native("Int8", "no_native_int8")),
-    Rule("no_tf32", "does not support TF32", _r(r"kTF32 is set but hardware does not support TF32"), _no_native("TF32", "no_tf32")),
+    Rule(
+        "no_impl",
+        "Could not find any implementation",
+        _r(r"Could not find any implementation for node (.+?)\.?\)?\.?$"),
+        _no_implementation,
+    ),
+    Rule(
+        "skip_tactic",
+        "Skipping tactic",
+        _r(r"Skipping tactic (\S+) due to (insuf+icient memory|Myelin error)"),
+        _skip_tactic,
+    ),
+    Rule(
+        "missing_scale",
+        "Missing scale",
+        _r(r"Missing scale and zero-point for tensor (.+?), expect fall back"),
+        _missing_scale,
+    ),
+    Rule(
+        "dla_fallback",
+        "falling back to GPU",
+        _r(r"^(?:.*\b[Ll]ayer )?(.+?) (?:is not supported on DLA|cannot run on DLA).*falling back to GPU"),
+        _dla_fallback,
+    ),
+    Rule(
+        "no_fp16",
+        "without native FP16",
+        _r(r"FP16 support requested on hardware without native FP16"),
+        _no_native("Half", "no_native_fp16"),
+    ),
+    Rule(
+        "no_int8",
+        "without native INT8",
+        _r(r"INT8 support requested on hardware without native INT8"),
+        _no_native("Int8", "no_native_int8"),
+    ),
+    Rule(
+        "no_tf32",
+        "does not support TF32",
+        _r(r"kTF32 is set but hardware does not support TF32"),
+        _no_native("TF32", "no_tf32"),
+    ),
     Rule("falling_back", "falling back", _r(r"falling back"), _generic_fallback),
     # INT8 / calibration -------------------------------------------------------------------------
-    Rule("dynamic_range", "ynamic range", _r(
-        r"[Dd]ynamic range (?:for|of) (?:tensor )?(\S+?):? (?:to |is |= )?\[?(" + _NUM + r"), ?(" + _NUM + r")\]?"), _dynamic_range),
-    Rule("layer_precision", "precision", _r(r"^Set(?:ting)? (?:layer )?(.+?) precision to (\w+)"), _layer_precision),
+    Rule(
+        "dynamic_range",
+        "ynamic range",
+        _r(
+            r"[Dd]ynamic range (?:for|of) (?:tensor )?(\S+?):? (?:to |is |= )?\[?("
+            + _NUM
+            + r"), ?("
+            + _NUM
+            + r")\]?"
+        ),
+        _dynamic_range,
+    ),
+    Rule(
+        "layer_precision",
+        "precision",
+        _r(r"^Set(?:ting)? (?:layer )?(.+?) precision to (\w+)"),
+        _layer_precision,
+    ),
 )
 
 # A message that opens a block whose continuation lines carry no header.
 LAYER_LIST_OPENERS: Final = ("Engine Layer Information:", "Layers:")
 PROFILE_HEADER = re.compile(r"^=== Profile \((\d+) iterations ?\) ===")
-OLD_SUMMARY_HEADERS: Final = {"GPU Compute": "gpu_compute_ms", "Host Latency": "latency_ms", "Enqueue Time": "enqueue_ms"}
+OLD_SUMMARY_HEADERS: Final = {
+    "GPU Compute": "gpu_compute_ms",
+    "Host Latency": "latency_ms",
+    "Enqueue Time": "enqueue_ms",
+}
 OLD_SUMMARY_LINE = re.compile(
-    r"^(min|max|mean|median|percentile|throughput|walltime|total compute time): (" + _NUM + r") ?(ms|s|qps)?(?: at (\d+(?:\.\d+)?)%)?"
+    r"^(min|max|mean|median|percentile|throughput|walltime|total compute time): ("
+    + _NUM
+    + r") ?(ms|s|qps)?(?: at (\d+(?:\.\d+)?)%)?"
 )
 
 

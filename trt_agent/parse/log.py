@@ -322,15 +322,16 @@ def parse_log(
         region, buf = buf[: end + 1], buf[end + 1 :]
         if prefilter is None:
             prefilter = _choose_prefilter(region[:65536])
-        for event in _scan_region(region, line_no, parser, prefilter):
-            yield event
+        yield from _scan_region(region, line_no, parser, prefilter)
         newlines = region.count(b"\n")
         line_no += newlines
         stats.lines += newlines
     stats.files += 1
 
 
-def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: re.Pattern[bytes]) -> Iterator[Event]:
+def _scan_region(
+    region: bytes, first_line: int, parser: LogParser, prefilter: re.Pattern[bytes]
+) -> Iterator[Event]:
     """Events of the complete lines in ``region``; ``first_line`` is the number of its first line."""
     stats = parser.stats
     pos = 0

@@ -68,11 +68,26 @@ def report_text(models: dict[str, EngineModel], stats: dict[str, Any]) -> str:
         versions = ", ".join(f"{k} {v}" for k, v in s["versions"].items())
         out.append(_cut(f"versions        {versions or 'n/a'}", WIDTH))
         mem = s["memory"]
-        shown = [k for k in ("activation", "weights", "device_persistent", "host_persistent", "scratch",
-                             "engine_size", "peak_gpu") if k in mem]
-        out.append(_cut("memory          " + (", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"), WIDTH))
+        shown = [
+            k
+            for k in (
+                "activation",
+                "weights",
+                "device_persistent",
+                "host_persistent",
+                "scratch",
+                "engine_size",
+                "peak_gpu",
+            )
+            if k in mem
+        ]
+        out.append(
+            _cut("memory          " + (", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"), WIDTH)
+        )
         plugins = sorted(set(s["plugins"]["created"]) | set(s["plugins"]["layers"]))
-        out.append(_cut(f"plugins         {len(plugins)}" + (f": {', '.join(plugins)}" if plugins else ""), WIDTH))
+        out.append(
+            _cut(f"plugins         {len(plugins)}" + (f": {', '.join(plugins)}" if plugins else ""), WIDTH)
+        )
         fb = s["fallbacks"]
         reasons = ", ".join(f"{k} {v}" for k, v in fb["by_reason"].items())
         out.append(_cut(f"fallbacks       {fb['count']}" + (f": {reasons}" if reasons else ""), WIDTH))
