@@ -53,7 +53,9 @@ def test_alexnet_json_artifacts_join_build_log_and_profile() -> None:
     times = model.layer_times["/features/features.0/Conv + /features/features.1/Relu"]
     assert times.avg_ms == 0.023456 and times.median_ms == 0.023552
     cov = model.fusion_coverage()
-    assert (cov.numerator, cov.denominator) == (14, 20)
+    assert (cov.numerator, cov.denominator) == (14, 19)
+    unfused = model.unfused_kernel_ratio()
+    assert (unfused.numerator, unfused.denominator) == (6, 13)
 
 
 def test_segformer_full_build_model() -> None:

@@ -151,12 +151,18 @@ def layer_fields(
 ) -> dict[str, Any]:
     """The ``layer`` event fields, shared by the text and JSON layer listings."""
     listed = _ONNX_LAYER.findall(metadata) if metadata else []
+    if listed:
+        sources = list(dict.fromkeys(listed))
+    elif metadata is not None and not metadata.strip():
+        sources = []  # TensorRT >= 8.6 lists the source layers; an empty list means none (internal layer)
+    else:
+        sources = list(decompose(name).sources)
     return {
         "name": name,
         "layer_type": layer_type,
         "precision": normalize_precision(output_format) if output_format else None,
         "tactic": tactic,
-        "sources": list(dict.fromkeys(listed)) if listed else list(decompose(name).sources),
+        "sources": sources,
     }
 
 
