@@ -137,7 +137,8 @@ class EngineModel:
     def _layer(self, e: Event) -> None:
         name = e["name"]
         parsed = decompose(name)
-        sources = tuple(e.get("sources") or parsed.sources)
+        listed = e.get("sources")
+        sources = tuple(listed) if listed is not None else parsed.sources
         self.layers[name] = EngineLayer(
             name=name,
             layer_type=e.get("layer_type"),
