@@ -306,15 +306,25 @@ def mtail_argv(mtail: str, program: Path, log: Path) -> list[str]:
     # --port 0: one_shot still opens its HTTP listener; a random port avoids clashes.
     # --logtostderr: keep glog's files out of /tmp (and compile errors visible).
     return [
-        mtail, "--one_shot", "--one_shot_format=prometheus", "--logtostderr", "--port", "0",
-        "--progs", str(program), "--logs", str(log),
+        mtail,
+        "--one_shot",
+        "--one_shot_format=prometheus",
+        "--logtostderr",
+        "--port",
+        "0",
+        "--progs",
+        str(program),
+        "--logs",
+        str(log),
     ]
 
 
 def check_mtail_program(mtail: str, program: Path) -> None:
     proc = subprocess.run(
         [mtail, "--compile_only", "--logtostderr", "--port", "0", "--progs", str(program)],
-        capture_output=True, check=False, text=True,
+        capture_output=True,
+        check=False,
+        text=True,
     )
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(("E", "F")) or "error" in ln.lower()]
     if proc.returncode != 0 or errors or "Loaded program" not in proc.stderr:
@@ -363,20 +373,36 @@ COMPARISONS: list[tuple[str, str, dict[str, str], str]] = [
     ("Total ... Memory lines", "trt_memory_totals_lines_total", {}, "total_memory"),
     ("peak memory lines", "trt_peak_memory_lines_total", {}, "peak_memory"),
     ("engine size lines", "trt_engine_size_lines_total", {}, "engine_size"),
-    ("TensorRT version/tag lines", "trt_version_lines_total", {"source": "!linked_against"},
-     "tensorrt_version"),
+    (
+        "TensorRT version/tag lines",
+        "trt_version_lines_total",
+        {"source": "!linked_against"},
+        "tensorrt_version",
+    ),
     ("linked-against mismatches", "trt_version_lines_total", {"source": "linked_against"}, "linked_against"),
     ("perf summary lines (7 stats)", "trt_perf_summary_lines_total", {}, "perf_summary_lines"),
     ("throughput lines", "trt_throughput_lines_total", {}, "throughput"),
     ("profile table rows", "trt_profile_rows_total", {}, "layer_time"),
     ("engine generation completed", "trt_builds_total", {}, "build_complete"),
     ("plugins created", "trt_plugins_created_total", {}, "plugin_created"),
-    ("fallback: no implementation", "trt_fallbacks_total", {"reason": "no_implementation"},
-     "fallback_no_implementation"),
-    ("fallback: skipped tactic", "trt_fallbacks_total", {"reason": "skipped_tactic"},
-     "fallback_skipped_tactic"),
-    ("fallback: missing INT8 scale", "trt_fallbacks_total", {"reason": "missing_int8_scale"},
-     "fallback_missing_int8_scale"),
+    (
+        "fallback: no implementation",
+        "trt_fallbacks_total",
+        {"reason": "no_implementation"},
+        "fallback_no_implementation",
+    ),
+    (
+        "fallback: skipped tactic",
+        "trt_fallbacks_total",
+        {"reason": "skipped_tactic"},
+        "fallback_skipped_tactic",
+    ),
+    (
+        "fallback: missing INT8 scale",
+        "trt_fallbacks_total",
+        {"reason": "missing_int8_scale"},
+        "fallback_missing_int8_scale",
+    ),
     ("fallback: falling back", "trt_fallbacks_total", {"reason": "falling_back"}, "fallback_falling_back"),
     ("warning lines", "trt_log_messages_total", {"severity": "warning"}, "warning_lines"),
     ("error lines", "trt_log_messages_total", {"severity": "error"}, "error_lines"),
@@ -472,14 +498,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rep in range(args.repeat):
         for tool in tools:
             run = tool.measure(out_dir)
-            print(f"  run {rep + 1}/{args.repeat}  {tool.name:<44} {tool.seconds[-1]:7.2f} s  "
-                  f"{fmt_rss(run.max_rss_kb):>8}  cpu {run.cpu_s:6.2f} s")
+            print(
+                f"  run {rep + 1}/{args.repeat}  {tool.name:<44} {tool.seconds[-1]:7.2f} s  "
+                f"{fmt_rss(run.max_rss_kb):>8}  cpu {run.cpu_s:6.2f} s"
+            )
     print()
 
     # Sanity: every tool saw every line.
     if inproc.last_json.get("lines") != lines or floor.last_json.get("lines") != lines:
-        print(f"WARNING: line counts differ: input {lines}, trt-agent {inproc.last_json.get('lines')}, "
-              f"floor {floor.last_json.get('lines')}")
+        print(
+            f"WARNING: line counts differ: input {lines}, trt-agent {inproc.last_json.get('lines')}, "
+            f"floor {floor.last_json.get('lines')}"
+        )
 
     # --- facts: mtail counters next to trt-agent's events ----------------------------------------
     metrics = parse_prometheus(mtail.runs[-1].stdout.decode("utf-8", "replace"))
@@ -490,8 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     agent_facts = json.loads(facts_run.stdout)
     per_file_run = run_measured(worker_argv("facts", [str(f) for f in files]), capture=True, workdir=out_dir)
     per_file = json.loads(per_file_run.stdout) if per_file_run.rc == 0 else {"facts": {}, "types": {}}
-    print(f"Facts extracted from the same {lines:,}-line file "
-          f"(trt-agent: {inproc.last_json['events']:,} events)")
+    print(
+        f"Facts extracted from the same {lines:,}-line file "
+        f"(trt-agent: {inproc.last_json['events']:,} events)"
+    )
     one_by_one = f"trt-agent, files one by one x{copies}"
     header = f"{'fact':<38} {'mtail':>10} {'trt-agent':>10} {one_by_one:>34}"
     print(header)
@@ -523,8 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         warm_cache(gb_path)
         for rep in range(args.repeat):
             run = gb_tool.measure(out_dir)
-            print(f"  run {rep + 1}/{args.repeat}  {gb_tool.name:<44} {gb_tool.seconds[-1]:7.2f} s  "
-                  f"{fmt_rss(run.max_rss_kb):>8}  cpu {run.cpu_s:6.2f} s")
+            print(
+                f"  run {rep + 1}/{args.repeat}  {gb_tool.name:<44} {gb_tool.seconds[-1]:7.2f} s  "
+                f"{fmt_rss(run.max_rss_kb):>8}  cpu {run.cpu_s:6.2f} s"
+            )
         if not args.keep:
             gb_path.unlink()
         print()

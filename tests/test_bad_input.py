@@ -113,3 +113,12 @@ def test_parse_reads_a_pipe_and_streams() -> None:
     rest = proc.stdout.read().splitlines()
     assert proc.wait(timeout=10) == 0
     assert len(rest) == 1 and orjson.loads(rest[0])["source"]["line"] == 2
+
+
+def test_profile_table_without_total_row_does_not_swallow_the_next_log() -> None:
+    table = (Path(__file__).parent / "data" / "corpus").glob("08_*")
+    old_style = (Path(__file__).parent / "data" / "corpus").glob("09_*")
+    events, _ = _events(next(table).read_bytes() + next(old_style).read_bytes())
+    assert len([e for e in events if e["type"] == "layer_time"]) == 7
+    assert len([e for e in events if e["type"] == "warning"]) == 11
+    assert len([e for e in events if e["type"] == "error"]) == 1

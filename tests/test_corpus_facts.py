@@ -252,3 +252,9 @@ def test_trt10_plugin_and_fp8_layers() -> None:
     assert of_type(fp8, "layer")[0]["precision"] == "FP8"
     missing, _ = parse_file("50_")
     assert of_type(missing, "plugin")[0] | {} and of_type(missing, "plugin")[0]["registered"] is False
+
+
+def test_tactic_exception_is_a_fallback() -> None:
+    events, _ = parse_file("53_")
+    skipped = of_type(events, "fallback", reason="tactic_exception")
+    assert len(skipped) >= 2 and skipped[0]["severity"] == "error"

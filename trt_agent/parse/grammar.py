@@ -307,7 +307,14 @@ def _no_implementation(m: re.Match[str], _: ParserState) -> list[Fact]:
 
 
 def _skip_tactic(m: re.Match[str], _: ParserState) -> list[Fact]:
-    reason = "myelin_error" if "Myelin" in m.group(2) else "insufficient_memory"
+    cause = m.group(2)
+    reason = (
+        "myelin_error"
+        if "Myelin" in cause
+        else "tactic_exception"
+        if cause == "exception"
+        else "insufficient_memory"
+    )
     return [("fallback", {"layer": None, "reason": reason, "tactic": m.group(1)})]
 
 
@@ -554,7 +561,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "skip_tactic",
         "Skipping tactic",
-        _r(r"Skipping tactic (\S+) due to (insuf+icient memory|Myelin error)"),
+        _r(r"Skipping tactic (\S+) due to (insuf+icient memory|Myelin error|exception)"),
         _skip_tactic,
     ),
     Rule(

@@ -186,14 +186,23 @@ class LogParser:
             self.block = ("profile", ts, severity, (extra, columns))
             return True, []
         # profile rows
-        iterations, columns = extra
+        iterations, columns = extra[0], extra[1]
         if not message or message.startswith("==="):
             self.block = None
             return (not message), []
         row = _profile_row(message, columns)
         if row is None:
+            # A row cut by whoever posted the log is skipped; a line of another severity, or a
+            # third non-row in a row, means the table ended without its "Total" line.
+            misses = extra[2] + 1 if len(extra) > 2 else 1
+            if header.severity not in (None, severity) or misses >= 3:
+                self.block = None
+                return False, []
+            self.block = ("profile", ts, severity, (iterations, columns, misses))
             self.stats.candidates_unmatched += 1
             return True, []
+        if len(extra) > 2:
+            self.block = ("profile", ts, severity, (iterations, columns))
         name, values = row
         if name == "Total":
             self.block = None
