@@ -254,7 +254,9 @@ class EngineModel:
 
     def fusion_coverage(self) -> Ratio:
         """Source layers absorbed into fused engine layers / all source layers."""
-        sources, fused, opaque = self.coverage_counts()
+        return self._fusion_ratio(*self.coverage_counts())
+
+    def _fusion_ratio(self, sources: set[str], fused: set[str], opaque: int) -> Ratio:
         if self.source_layers:
             return Ratio(len(fused) + opaque, len(sources))
         return Ratio(len(fused) + opaque, len(sources) + opaque)
@@ -306,7 +308,7 @@ class EngineModel:
 
     def summary(self) -> dict[str, Any]:
         """The ``report --json`` document for this engine (stable keys, see README)."""
-        sources, _, opaque = self.coverage_counts()
+        sources, fused, opaque = self.coverage_counts()
         widest = sorted(self.calibration.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)[:5]
         return {
             "engine": self.engine,
@@ -317,7 +319,8 @@ class EngineModel:
                 "compute": len(self.compute_layers()),
                 "stages": dict(self.stages),
             },
-            "fusion_coverage": self.fusion_coverage().as_dict() | {"opaque_layers": opaque},
+            "fusion_coverage": self._fusion_ratio(sources, fused, opaque).as_dict()
+            | {"opaque_layers": opaque},
             "unfused_kernel_ratio": self.unfused_kernel_ratio().as_dict(),
             "int8_coverage": self.int8_coverage().as_dict(),
             "precisions": self.precision_counts(),

@@ -186,16 +186,12 @@ def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
     ]
 
 
-def _memory(
-    kind: str, group: int = 1, unit: str | None = None
-) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+def _memory(kind: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    """A memory fact: group 1 is the size, in bytes unless group 2 names a unit (MiB, GiB...)."""
+
     def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
-        value = m.group(group)
-        size = (
-            to_bytes(value, unit or m.group(group + 1))
-            if (unit or (m.lastindex and m.lastindex > group))
-            else int(value)
-        )
+        unit = m.group(2) if m.lastindex and m.lastindex >= 2 else None
+        size = to_bytes(m.group(1), unit) if unit else int(m.group(1))
         return [("memory", {"kind": kind, "bytes": size})]
 
     return handle

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
 from trt_agent.events import Event, make_event
@@ -63,7 +63,6 @@ class ParseStats:
     candidates_unmatched: int = 0
     invalid_utf8_lines: int = 0
     truncated_lines: int = 0
-    errors: list[str] = field(default_factory=list)
 
     @property
     def unparsed(self) -> int:
@@ -154,8 +153,8 @@ class LogParser:
         assert self.block is not None
         kind, ts, severity, extra = self.block
         text = self._decode(raw)
+        header = split_header(text)
         if kind in ("layers", "layers_head"):
-            header = split_header(text)
             if header.prefixed:
                 self.block = None
                 return False, []
@@ -170,7 +169,6 @@ class LogParser:
                 return True, []
             _, facts = grammar.match_message(text[start:], self.state)
             return True, self._events(facts, ts, severity, line_no, text)
-        header = split_header(text)
         message = header.message.strip()
         if kind == "old_summary":
             m = grammar.OLD_SUMMARY_LINE.match(message)
@@ -183,10 +181,10 @@ class LogParser:
             if columns is None:
                 self.block = None
                 return False, []
-            self.block = ("profile", ts, severity, (extra, columns))
+            self.block = ("profile", ts, severity, (extra, columns, 0))
             return True, []
         # profile rows
-        iterations, columns = extra[0], extra[1]
+        iterations, columns, misses = extra
         if not message or message.startswith("==="):
             self.block = None
             return (not message), []
@@ -194,15 +192,14 @@ class LogParser:
         if row is None:
             # A row cut by whoever posted the log is skipped; a line of another severity, or a
             # third non-row in a row, means the table ended without its "Total" line.
-            misses = extra[2] + 1 if len(extra) > 2 else 1
-            if header.severity not in (None, severity) or misses >= 3:
+            if header.severity not in (None, severity) or misses + 1 >= 3:
                 self.block = None
                 return False, []
-            self.block = ("profile", ts, severity, (iterations, columns, misses))
+            self.block = ("profile", ts, severity, (iterations, columns, misses + 1))
             self.stats.candidates_unmatched += 1
             return True, []
-        if len(extra) > 2:
-            self.block = ("profile", ts, severity, (iterations, columns))
+        if misses:
+            self.block = ("profile", ts, severity, (iterations, columns, 0))
         name, values = row
         if name == "Total":
             self.block = None

@@ -30,7 +30,7 @@ class JsonlWriter:
         self._pending: list[bytes] = []
 
     def write(self, event: Event) -> None:
-        self._pending.append(orjson.dumps(event, option=_OPTIONS))
+        self._pending.append(encode(event))
         if len(self._pending) >= self.batch:
             self._drain()
 
