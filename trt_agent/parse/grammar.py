@@ -627,9 +627,27 @@ OLD_SUMMARY_LINE = re.compile(
 )
 
 
+def _first_literal(rule: Rule) -> str | None:
+    """The character every message this rule matches starts with, when its regex says so."""
+    pattern = rule.regex.pattern
+    if pattern.startswith("^") and len(pattern) > 1 and (pattern[1].isalnum() or pattern[1] in "=#"):
+        return pattern[1]
+    return None
+
+
+def _rules_by_first_char() -> dict[str, tuple[Rule, ...]]:
+    firsts = {_first_literal(rule) for rule in RULES} - {None}
+    return {c: tuple(r for r in RULES if _first_literal(r) in (None, c)) for c in firsts if c is not None}
+
+
+# A message is tried only against the rules that can match its first character (in RULES order).
+_RULES_FOR: Final = _rules_by_first_char()
+_UNANCHORED: Final = tuple(rule for rule in RULES if _first_literal(rule) is None)
+
+
 def match_message(message: str, state: ParserState) -> tuple[bool, list[Fact]]:
     """Run the grammar on one message. Returns (a rule matched, facts)."""
-    for rule in RULES:
+    for rule in _RULES_FOR.get(message[:1], _UNANCHORED):
         if rule.needle in message:
             m = rule.regex.search(message)
             if m is not None:

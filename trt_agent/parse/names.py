@@ -34,26 +34,36 @@ class LayerName:
 
 def _split_top(text: str, sep: str) -> list[str]:
     """Split ``text`` on ``sep`` where it is not inside (), [] or {}."""
+    if sep not in text:
+        stripped = text.strip()
+        return [stripped] if stripped else []
+    if not any(bracket in text for bracket in "([{)]}"):
+        return [p.strip() for p in text.split(sep) if p.strip()]
+    # Walk only the brackets and separators (found by one regex), not every character.
     parts: list[str] = []
     depth = 0
     start = 0
-    i = 0
-    n = len(text)
-    width = len(sep)
-    while i < n:
-        ch = text[i]
+    for token in _bracket_or(sep).finditer(text):
+        ch = token.group()
         if ch in "([{":
             depth += 1
         elif ch in ")]}":
             depth = max(0, depth - 1)
-        elif depth == 0 and text.startswith(sep, i):
-            parts.append(text[start:i])
-            i += width
-            start = i
-            continue
-        i += 1
+        elif depth == 0:
+            parts.append(text[start : token.start()])
+            start = token.end()
     parts.append(text[start:])
     return [p.strip() for p in parts if p.strip()]
+
+
+_TOKENIZERS: dict[str, re.Pattern[str]] = {}
+
+
+def _bracket_or(sep: str) -> re.Pattern[str]:
+    tokenizer = _TOKENIZERS.get(sep)
+    if tokenizer is None:
+        tokenizer = _TOKENIZERS[sep] = re.compile(r"[()\[\]{}]|" + re.escape(sep))
+    return tokenizer
 
 
 def _atoms(name: str, out: list[str]) -> None:

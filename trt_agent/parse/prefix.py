@@ -67,8 +67,20 @@ class Header:
     prefixed: bool
 
 
+# The two headers nearly every line has (trtexec/C++ samples and the Python logger), read in one
+# match; anything else, or a message that starts like another header token, takes the general path.
+_COMMON = re.compile(
+    r"\[(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)\] \[(?:([VIWEF])\](?: \[TRT\])?|TRT\] \[([VIWEF])\]) +"
+)
+
+
 def split_header(line: str) -> Header:
     """Split ``line`` into its TensorRT header (timestamp, severity) and message."""
+    common = _COMMON.match(line)
+    if common is not None and not line.startswith(("[", ": "), common.end()):
+        month, day, year, clock, letter, letter_after_trt = common.groups()
+        letter_severity = _LETTER_SEVERITY[letter or letter_after_trt]
+        return Header(f"{year}-{month}-{day}T{clock}Z", letter_severity, line[common.end() :], True)
     start = _HEADER_START.search(line)
     if start is None:
         level = _WORD_LEVEL.match(line)
