@@ -122,3 +122,27 @@ def test_profile_table_without_total_row_does_not_swallow_the_next_log() -> None
     assert len([e for e in events if e["type"] == "layer_time"]) == 7
     assert len([e for e in events if e["type"] == "warning"]) == 11
     assert len([e for e in events if e["type"] == "error"]) == 1
+
+
+class _LineAtATime(io.RawIOBase):
+    """A pipe that delivers one line per read, so every line lands in its own chunk."""
+
+    def __init__(self, data: bytes) -> None:
+        self.lines = data.splitlines(keepends=True)
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.lines.pop(0) if self.lines else b""
+
+    read = read1
+
+
+def test_removal_pass_is_named_across_chunk_boundaries() -> None:
+    text = data_file("03_").read_bytes()  # "Running: PoolingErasure on X" then "Removing X"
+    stats = ParseStats()
+    events = list(parse_stream(_LineAtATime(text), "pipe", "e", stats))  # type: ignore[arg-type]
+    removal = [e for e in events if e["type"] == "fusion" and e["result"] is None]
+    assert [e["kind"] for e in removal] == ["PoolingErasure"]
+    assert stats.lines == text.count(b"\n")

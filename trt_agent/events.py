@@ -36,22 +36,23 @@ SEVERITIES: Final = ("verbose", "info", "warning", "error", "internal_error")
 
 def make_event(
     type_: str,
-    *,
     ts: str | None,
     severity: str,
     engine: str,
     source: dict[str, Any],
     msg: str | None,
-    **fields: Any,
+    fields: dict[str, Any],
 ) -> Event:
-    """Build an event with the common keys first, then the type-specific ``fields``."""
-    event: Event = {
+    """Build an event with the common keys first, then the type-specific ``fields``.
+
+    Positional on purpose: this runs once per event, and keyword packing doubled its cost.
+    """
+    return {
         "type": type_,
         "ts": ts,
         "severity": severity,
         "engine": engine,
         "source": source,
         "msg": msg,
+        **fields,
     }
-    event.update(fields)
-    return event

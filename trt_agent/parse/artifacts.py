@@ -60,7 +60,7 @@ def _layer_event(layer: Any, file: str, engine: str, index: int) -> Event | None
             fields["origin"] = layer["Origin"]
     else:
         return None
-    return make_event("layer", ts=None, severity="info", engine=engine, source=source, msg=None, **fields)
+    return make_event("layer", None, "info", engine, source, None, fields)
 
 
 def _profile_events(records: list[Any], file: str, engine: str) -> Iterator[Event]:
@@ -83,13 +83,7 @@ def _profile_events(records: list[Any], file: str, engine: str) -> Iterator[Even
         if "medianMs" in record:
             fields["median_ms"] = float(record["medianMs"])
         yield make_event(
-            "layer_time",
-            ts=None,
-            severity="info",
-            engine=engine,
-            source={"file": file, "line": None, "record": index},
-            msg=None,
-            **fields,
+            "layer_time", None, "info", engine, {"file": file, "line": None, "record": index}, None, fields
         )
 
 

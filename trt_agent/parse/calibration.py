@@ -39,17 +39,8 @@ def parse_calibration_cache(
             tag, calibrator = header.group(1).decode(), header.group(2).decode()
             stats.events += 1
             stats.event_lines += 1
-            yield make_event(
-                "version",
-                ts=None,
-                severity="info",
-                engine=engine,
-                source=source,
-                msg=line,
-                component="tensorrt",
-                version=trt_version_from_tag(tag),
-                calibrator=calibrator,
-            )
+            fields = {"component": "tensorrt", "version": trt_version_from_tag(tag), "calibrator": calibrator}
+            yield make_event("version", None, "info", engine, source, line, fields)
             continue
         tensor, sep, value = line.rpartition(": ")
         value = value.strip()
@@ -60,16 +51,6 @@ def parse_calibration_cache(
         scale = hex_scale(value)
         stats.events += 1
         stats.event_lines += 1
-        yield make_event(
-            "calibration",
-            ts=None,
-            severity="info",
-            engine=engine,
-            source=source,
-            msg=line,
-            tensor=tensor,
-            scale=scale,
-            min=-INT8_MAX * scale,
-            max=INT8_MAX * scale,
-        )
+        fields = {"tensor": tensor, "scale": scale, "min": -INT8_MAX * scale, "max": INT8_MAX * scale}
+        yield make_event("calibration", None, "info", engine, source, line, fields)
     stats.files += 1

@@ -34,13 +34,20 @@ _UNIT_BYTES: Final = {
 }
 
 
+def _no_lines(count: int) -> list[str]:
+    return []
+
+
 @dataclass
 class ParserState:
-    """What a message family needs to remember from earlier lines of the same file."""
+    """What a message family needs from earlier lines of the same file.
 
-    last_pass: str | None = None
-    last_pass_target: str | None = None
+    ``preceding(n)`` returns up to ``n`` lines before the current one, nearest last. It is only
+    called by the rare messages that need context, so the many lines in between are never parsed.
+    """
+
     plugin_search: tuple[str, str] | None = None
+    preceding: Callable[[int], list[str]] = _no_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,16 +94,21 @@ def _scale_fusion(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("fusion", {"kind": "ConvScaleFusion", "layers": [conv, scale], "result": f"{conv} + {scale}"})]
 
 
-def _running(m: re.Match[str], state: ParserState) -> list[Fact]:
-    state.last_pass, state.last_pass_target = m.group(1), m.group(2)
-    return []
+_RUNNING = re.compile(r"Running: (\w+) on (.+)$")
+# How far back "Removing X" looks for the "Running: Pass on X" that names the pass removing it
+# (TensorRT prints it one or two lines before).
+RUNNING_LOOKBACK: Final = 3
 
 
 def _removing(m: re.Match[str], state: ParserState) -> list[Fact]:
     target = m.group(1)
     kind = "Removal"
-    if state.last_pass and state.last_pass_target and target.startswith(state.last_pass_target):
-        kind = state.last_pass
+    for line in reversed(state.preceding(RUNNING_LOOKBACK)):
+        running = _RUNNING.search(line)
+        if running is not None:
+            if target.startswith(running.group(2)):
+                kind = running.group(1)
+            break
     return [("fusion", {"kind": kind, "layers": list(decompose(target).sources), "result": None})]
 
 
@@ -382,7 +394,6 @@ RULES: Final[tuple[Rule, ...]] = (
         _scale_fusion,
     ),
     Rule("fusion", "Fusing ", _r(r"^(?:(?P<kind>[A-Z]\w*): )?Fusing (?P<a>.+?) with (?P<b>.+)$"), _fusion),
-    Rule("running", "Running: ", _r(r"^Running: (\w+) on (.+)$"), _running),
     Rule("removing", "Removing ", _r(r"^Removing (.+)$"), _removing),
     Rule("eliminating", "Eliminating ", _r(r"^Eliminating (\w+) (.+)$"), _eliminating),
     Rule("layer_count", " layers", _r(r"^(Original|After [^:]+): (\d+) layers$"), _layer_count),
@@ -640,14 +651,24 @@ def _rules_by_first_char() -> dict[str, tuple[Rule, ...]]:
     return {c: tuple(r for r in RULES if _first_literal(r) in (None, c)) for c in firsts if c is not None}
 
 
-# A message is tried only against the rules that can match its first character (in RULES order).
+# A message is tried only against the rules that can match it, in RULES order: those anchored on
+# its first character, plus the unanchored ones when one regex finds any of their needles.
 _RULES_FOR: Final = _rules_by_first_char()
 _UNANCHORED: Final = tuple(rule for rule in RULES if _first_literal(rule) is None)
+_ANCHORED_ONLY: Final = {
+    c: tuple(r for r in rules if r not in _UNANCHORED) for c, rules in _RULES_FOR.items()
+}
+_UNANCHORED_NEEDLES: Final = re.compile("|".join(re.escape(rule.needle) for rule in _UNANCHORED))
 
 
 def match_message(message: str, state: ParserState) -> tuple[bool, list[Fact]]:
     """Run the grammar on one message. Returns (a rule matched, facts)."""
-    for rule in _RULES_FOR.get(message[:1], _UNANCHORED):
+    first = message[:1]
+    if _UNANCHORED_NEEDLES.search(message) is None:
+        rules = _ANCHORED_ONLY.get(first, ())
+    else:
+        rules = _RULES_FOR.get(first, _UNANCHORED)
+    for rule in rules:
         if rule.needle in message:
             m = rule.regex.search(message)
             if m is not None:

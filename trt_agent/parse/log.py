@@ -32,7 +32,6 @@ FAMILY_STARTS: Final[tuple[bytes, ...]] = (
     rb"[A-Z][a-zA-Z]*(?<=Fusion): ",
     rb"Removing ",
     rb"Eliminating ",
-    rb"Running: ",
     rb"Original: ",
     rb"After [^\n:]{1,60}: \d+ layers",
     rb"Parsing node: ",
@@ -174,7 +173,11 @@ class LogParser:
         self.file = file
         self.engine = engine
         self.stats = stats
-        self.state = grammar.ParserState()
+        self.state = grammar.ParserState(preceding=self._preceding)
+        # Where the current candidate line sits, for ``_preceding``; ``tail`` ends the last region.
+        self._region = b""
+        self._line_start = 0
+        self.tail = b""
         # Open block: (kind, ts, severity, extra). A file may begin inside a layer list (a log
         # excerpt, a tail): "layers_head" reads such leading layer lines and closes on any other.
         self.block: tuple[str, str | None, str, Any] | None = ("layers_head", None, "verbose", None)
@@ -193,15 +196,22 @@ class LogParser:
         self, facts: list[grammar.Fact], ts: str | None, severity: str, line_no: int, msg: str
     ) -> list[Event]:
         source = {"file": self.file, "line": line_no}
-        return [
-            make_event(type_, ts=ts, severity=severity, engine=self.engine, source=source, msg=msg, **fields)
-            for type_, fields in facts
-        ]
+        return [make_event(type_, ts, severity, self.engine, source, msg, fields) for type_, fields in facts]
 
     # -- ordinary lines ----------------------------------------------------------------------------
 
-    def feed(self, line_no: int, raw: bytes) -> list[Event]:
-        """Parse one candidate line."""
+    def _preceding(self, count: int) -> list[str]:
+        """Up to ``count`` lines before the current candidate, nearest last."""
+        start = self._line_start
+        before = self._region[max(0, start - 4096) : start]
+        if start < 4096:
+            before = self.tail + before
+        lines = before.split(b"\n")[-count - 1 : -1] if before else []
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def feed(self, line_no: int, raw: bytes, region: bytes = b"", start: int = 0) -> list[Event]:
+        """Parse one candidate line: ``raw`` is ``region[start:...]`` when the region is given."""
+        self._region, self._line_start = region, start
         text = self._decode(raw)
         header = split_header(text)
         return self._message(line_no, text, header)
@@ -212,7 +222,7 @@ class LogParser:
         if message in grammar.LAYER_LIST_OPENERS:
             self.block = ("layers", header.ts, severity, None)
             return []
-        profile = grammar.PROFILE_HEADER.match(message)
+        profile = grammar.PROFILE_HEADER.match(message) if message.startswith("=== Profile") else None
         if profile is not None:
             self.block = ("profile_header", header.ts, severity, int(profile.group(1)))
             return []
@@ -414,6 +424,7 @@ def parse_log(
         if prefilter is None:
             prefilter = _choose_prefilter(region[:65536])
         yield from _scan_region(region, line_no, parser, prefilter)
+        parser.tail = region[-4096:]
         newlines = region.count(b"\n")
         line_no += newlines
         stats.lines += newlines
@@ -449,7 +460,7 @@ def _scan_region(
         start = pos if start < 0 else start + 1
         line_no += region.count(b"\n", pos, start)
         nl = region.find(b"\n", m.end() - 1)
-        events = parser.feed(line_no, region[start:nl])
+        events = parser.feed(line_no, region[start:nl], region, start)
         if events:
             stats.events += len(events)
             stats.event_lines += 1

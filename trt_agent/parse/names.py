@@ -12,16 +12,14 @@ TensorRT names a fused engine layer after its members:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 _REFORMAT_PREFIXES: Final = ("Reformatting CopyNode for ", "Reformatted ")
 _FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$", re.DOTALL)
 _PROFILE_SUFFIX = re.compile(r" \[profile \d+\]$")
 
 
-@dataclass(frozen=True, slots=True)
-class LayerName:
+class LayerName(NamedTuple):
     """A decomposed engine-layer name.
 
     ``sources`` are the source layers the name lists; ``kind`` is ``single``, ``fused``,
@@ -84,10 +82,12 @@ def _atoms(name: str, out: list[str]) -> None:
 
 def decompose(name: str) -> LayerName:
     """Return the source layers named by engine layer ``name`` and the kind of layer it is."""
-    name = _PROFILE_SUFFIX.sub("", name.strip())
+    name = name.strip()
+    if name.endswith("]") and " [profile " in name:
+        name = _PROFILE_SUFFIX.sub("", name)
     if name.startswith(_REFORMAT_PREFIXES) or name.endswith(" copy"):
         return LayerName((), "reformat")
-    foreign = _FOREIGN.match(name)
+    foreign = _FOREIGN.match(name) if name.startswith("{ForeignNode[") else None
     if foreign is not None:
         out: list[str] = []
         for endpoint in foreign.group(1).split("..."):

@@ -17,8 +17,7 @@ The header is a run of ``[...]`` tokens; anything before the first recognised to
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 _LETTER_SEVERITY: Final = {
     "V": "verbose",
@@ -57,8 +56,7 @@ _ERROR_CODE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
     """What the header of one line says. ``message`` is the text after it."""
 
     ts: str | None
