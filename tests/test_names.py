@@ -1,35 +1,49 @@
-"""Engine-layer names taken apart: real names, and the fast splitter against a plain reference."""
+"""Engine-layer names taken apart: real names, and generated names against their known parts."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trt_agent.parse.names import _split_top, decompose, normalize_precision
+from trt_agent.parse.names import decompose, normalize_precision
+
+# Member names as TensorRT and ONNX exporters write them (from tests/data).
+_MEMBER = st.one_of(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_./:-]{0,12}", fullmatch=True),
+    st.integers(0, 2000).map(str),
+    st.builds(
+        lambda n, t: f"(Unnamed Layer* {n}) [{t}]",
+        st.integers(0, 2000),
+        st.sampled_from(["Shuffle", "Constant", "TopK"]),
+    ),
+    st.builds(lambda n: f"{n}_clone_1", st.integers(0, 2000)),
+)
 
 
-def _reference_split(text: str, sep: str) -> list[str]:
-    """One character at a time: what _split_top must equal."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
-        elif depth == 0 and text.startswith(sep, i):
-            parts.append(text[start:i])
-            i += len(sep)
-            start = i
-            continue
-        i += 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
+def _fused(depth: int) -> st.SearchStrategy[tuple[str, list[str]]]:
+    """A fused engine-layer name and the members it names, in order."""
+    leaf = _MEMBER.map(lambda m: (m, [m]))
+    if depth == 0:
+        return leaf
+    child = _fused(depth - 1)
+
+    def plus(parts: list[tuple[str, list[str]]]) -> tuple[str, list[str]]:
+        return " + ".join(p[0] for p in parts), [m for p in parts for m in p[1]]
+
+    def pwn(parts: list[tuple[str, list[str]]]) -> tuple[str, list[str]]:
+        return "PWN(" + ", ".join(p[0] for p in parts) + ")", [m for p in parts for m in p[1]]
+
+    return st.one_of(
+        leaf,
+        st.lists(child, min_size=2, max_size=3).map(plus),
+        st.lists(child, min_size=1, max_size=3).map(pwn),
+    )
 
 
-@given(st.text(alphabet="ab_()[]{}+, *", max_size=40), st.sampled_from([" + ", ","]))
-def test_split_top_equals_reference(text: str, sep: str) -> None:
-    assert _split_top(text, sep) == _reference_split(text, sep)
+@given(_fused(3))
+def test_generated_fused_names_give_back_their_members(case: tuple[str, list[str]]) -> None:
+    name, members = case
+    assert decompose(name).sources == tuple(dict.fromkeys(members))
 
 
 def test_real_engine_layer_names() -> None:
@@ -57,5 +71,9 @@ def test_real_engine_layer_names() -> None:
     assert decompose("1639 copy").kind == "reformat"
     dla = decompose("{conv1/7x7_s2,conv1/relu_7x7,pool1/3x3_s2}")  # corpus 28 (DLA)
     assert dla.kind == "dla" and len(dla.sources) == 3
+    # corpus 31: a member whose own name holds parentheses, next to a PWN group
+    assert decompose("conv1 + PWN(re_lu_clip)").sources == ("conv1", "re_lu_clip")
+    # corpus 08: the last row was cut mid-name by whoever posted it
+    assert decompose("node_of_gpu_0/res2_0_branch2c_1 + node_of_gpu_0/res2_0_branch2c_bn_").kind == "fused"
     assert normalize_precision("Channel major FP16 format where channel % 8 == 0") == "Half"
     assert normalize_precision("Int8[1,96:32,800,912]") == "Int8"

@@ -30,54 +30,49 @@ class LayerName(NamedTuple):
     kind: str
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split ``text`` on ``sep`` where it is not inside (), [] or {}."""
-    if sep not in text:
-        stripped = text.strip()
-        return [stripped] if stripped else []
-    if not any(bracket in text for bracket in "([{)]}"):
-        return [p.strip() for p in text.split(sep) if p.strip()]
-    # Walk only the brackets and separators (found by one regex), not every character.
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    for token in _bracket_or(sep).finditer(text):
-        ch = token.group()
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
-        elif depth == 0:
-            parts.append(text[start : token.start()])
-            start = token.end()
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
-
-
-_TOKENIZERS: dict[str, re.Pattern[str]] = {}
-
-
-def _bracket_or(sep: str) -> re.Pattern[str]:
-    tokenizer = _TOKENIZERS.get(sep)
-    if tokenizer is None:
-        tokenizer = _TOKENIZERS[sep] = re.compile(r"[()\[\]{}]|" + re.escape(sep))
-    return tokenizer
+_NAME_TOKEN = re.compile(r"PWN\(|[()\[\]{}]| \+ |,")
+_CLOSER: Final = {"(": ")", "[": "]", "{": "}"}
+_PWN = "P"  # marks an open PWN( group on the stack
 
 
 def _atoms(name: str, out: list[str]) -> None:
-    name = name.strip()
-    if not name:
-        return
-    if name.startswith("PWN(") and name.endswith(")"):
-        for part in _split_top(name[4:-1], ","):
-            _atoms(part, out)
-        return
-    plus = _split_top(name, " + ")
-    if len(plus) > 1:
-        for part in plus:
-            _atoms(part, out)
-        return
-    out.append(name)
+    """Append the source-layer names inside ``name`` to ``out``, in order, in one pass.
+
+    ``A + B`` separates members; inside ``PWN(...)`` a comma does too. Brackets that belong to a
+    member's own name (``(Unnamed Layer* 6) [Shuffle]``) are skipped over, so separators inside
+    them do not split. A closer without its opener (a name cut by whoever posted the log) is
+    ignored.
+    """
+    stack: list[str] = []
+    start = 0
+    for token in _NAME_TOKEN.finditer(name):
+        text = token.group()
+        in_member_brackets = bool(stack) and stack[-1] != _PWN
+        if text == "PWN(":
+            if not in_member_brackets and not name[start : token.start()].strip():
+                stack.append(_PWN)
+                start = token.end()
+            else:
+                stack.append(")")
+        elif text in _CLOSER:
+            stack.append(_CLOSER[text])
+        elif text in ")]}":
+            if stack and stack[-1] == _PWN and text == ")":
+                _member(name[start : token.start()], out)
+                stack.pop()
+                start = token.end()
+            elif stack and stack[-1] == text:
+                stack.pop()
+        elif not in_member_brackets and (text == " + " or (stack and stack[-1] == _PWN)):
+            _member(name[start : token.start()], out)
+            start = token.end()
+    _member(name[start:], out)
+
+
+def _member(text: str, out: list[str]) -> None:
+    member = text.strip()
+    if member:
+        out.append(member)
 
 
 def decompose(name: str) -> LayerName:
