@@ -145,7 +145,7 @@ def _worker_facts(paths: Sequence[str]) -> dict[str, Any]:
                 reason = event["reason"]
                 if reason == "no_implementation":
                     facts["fallback_no_implementation"] += 1
-                elif reason in ("myelin_error", "insufficient_memory"):
+                elif reason in ("myelin_error", "insufficient_memory", "tactic_exception"):
                     facts["fallback_skipped_tactic"] += 1
                 elif reason == "missing_int8_scale":
                     facts["fallback_missing_int8_scale"] += 1
