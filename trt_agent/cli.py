@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("parse", parents=[common], help="print one JSON event per line")
     report = sub.add_parser("report", parents=[common], help="per-engine summary")
     report.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
+    run = sub.add_parser("run", help="the daemon: tail [[logs]], serve metrics, write events")
+    run.add_argument("-c", "--config", required=True, help="TOML config")
     return parser
 
 
@@ -103,6 +105,10 @@ class _Inputs:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "run":
+        from trt_agent.daemon import run
+
+        return run(args.config)
     try:
         config = load_config(args.config) if args.config else Config()
     except ConfigError as exc:

@@ -37,6 +37,34 @@ class LogSource:
         return fnmatch.fnmatch(path, self.path) or Path(path).resolve() == Path(self.path).resolve()
 
 
+FSYNC_POLICIES: Final = ("never", "interval", "always")
+WATCH_MODES: Final = ("inotify", "poll")
+LOG_FORMATS: Final = ("auto", "log", "json", "calibration_cache")
+
+
+@dataclass(frozen=True)
+class TailConfig:
+    """How ``trt-agent run`` follows files (keys of ``[agent]``)."""
+
+    watch: str = "inotify"  # inotify (watchdog; falls back to poll if unavailable) | poll
+    poll_interval: float = 1.0  # seconds; with inotify a safety re-check, else the only one
+    rotate_wait: float = 5.0  # seconds a renamed/deleted file is still read after its last growth
+    partial_line_timeout: float = 5.0  # a line without newline is taken as complete after this
+    checkpoint_interval: float = 1.0
+    shutdown_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """The JSONL event stream of ``trt-agent run`` (``[events]``)."""
+
+    path: str = "-"
+    max_bytes: int = 100 * 1024 * 1024  # rotate at this size; 0 = never
+    max_files: int = 5  # rotated files kept (events.jsonl.1 ... .N)
+    fsync: str = "interval"  # never | interval (before each checkpoint) | always (every batch)
+    queue_events: int = 65536  # events waiting for the writer; beyond this they are dropped, counted
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated configuration."""
@@ -46,7 +74,8 @@ class Config:
     log_format: str = "auto"
     logs: tuple[LogSource, ...] = ()
     metrics_listen: str = "127.0.0.1:9717"
-    events_path: str = "-"
+    events: EventsConfig = field(default_factory=EventsConfig)
+    tail: TailConfig = field(default_factory=TailConfig)
     redaction_enabled: bool = False
     redaction_key_file: str | None = None
     max_line_bytes: int = 1 << 20
@@ -60,10 +89,23 @@ class Config:
         return None
 
 
+_SECONDS: Final = (int, float)
 _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
-    "agent": {"state_dir": str, "log_level": str, "log_format": str, "engine": str, "max_line_bytes": int},
+    "agent": {
+        "state_dir": str,
+        "log_level": str,
+        "log_format": str,
+        "engine": str,
+        "max_line_bytes": int,
+        "watch": str,
+        "poll_interval": _SECONDS,
+        "rotate_wait": _SECONDS,
+        "partial_line_timeout": _SECONDS,
+        "checkpoint_interval": _SECONDS,
+        "shutdown_timeout": _SECONDS,
+    },
     "metrics": {"listen": str},
-    "events": {"path": str},
+    "events": {"path": str, "max_bytes": int, "max_files": int, "fsync": str, "queue_events": int},
     "redaction": {"enabled": bool, "key_file": str, "key_env": str, "allowlist": list, "mode": str},
     "profiler": {},
     "rules": {},
@@ -80,7 +122,7 @@ def _check(file: str, section: str, table: Any, schema: dict[str, type | tuple[t
         if key not in schema:
             raise ConfigError(f"{file}: unknown key {section}.{key} (known: {', '.join(sorted(schema))})")
         expected = schema[key]
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             name = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
             raise ConfigError(f"{file}: {section}.{key} must be {name}, got {type(value).__name__} {value!r}")
 
@@ -123,21 +165,53 @@ def load_config(path: str) -> Config:
         read_from = entry.get("read_from", "beginning")
         if read_from not in ("beginning", "end"):
             raise ConfigError(f"{path}: {where}.read_from must be 'beginning' or 'end', got {read_from!r}")
+        fmt = entry.get("format", "auto")
+        _choice(path, f"{where}.format", fmt, LOG_FORMATS)
         engine = entry.get("engine") or agent.get("engine") or Path(entry["path"]).stem
-        logs.append(LogSource(entry["path"], engine, read_from, entry.get("format", "auto")))
+        logs.append(LogSource(entry["path"], engine, read_from, fmt))
     max_line = agent.get("max_line_bytes", 1 << 20)
     if max_line < 1024:
         raise ConfigError(f"{path}: agent.max_line_bytes must be at least 1024, got {max_line}")
     redaction = raw.get("redaction", {})
+    _choice(path, "agent.watch", agent.get("watch", "inotify"), WATCH_MODES)
+    for key in (
+        "poll_interval",
+        "rotate_wait",
+        "partial_line_timeout",
+        "checkpoint_interval",
+        "shutdown_timeout",
+    ):
+        _positive(path, f"agent.{key}", agent.get(key, 1.0))
+    tail = TailConfig(**{k: v for k, v in agent.items() if k in TailConfig.__dataclass_fields__})
+    events_raw = raw.get("events", {})
+    _choice(path, "events.fsync", events_raw.get("fsync", "interval"), FSYNC_POLICIES)
+    for key in ("max_bytes", "max_files"):
+        if events_raw.get(key, 0) < 0:
+            raise ConfigError(f"{path}: events.{key} must be 0 or more, got {events_raw[key]}")
+    if events_raw.get("queue_events", 1) < 1:
+        raise ConfigError(f"{path}: events.queue_events must be at least 1, got {events_raw['queue_events']}")
+    if not events_raw.get("path", "-"):
+        raise ConfigError(f'{path}: events.path must be a file path or "-" (stdout)')
     return Config(
         state_dir=agent.get("state_dir", "/var/lib/trt-agent"),
         log_level=level,
         log_format=log_format,
         logs=tuple(logs),
         metrics_listen=raw.get("metrics", {}).get("listen", "127.0.0.1:9717"),
-        events_path=raw.get("events", {}).get("path", "-"),
+        events=EventsConfig(**events_raw),
+        tail=tail,
         redaction_enabled=redaction.get("enabled", False),
         redaction_key_file=redaction.get("key_file"),
         max_line_bytes=max_line,
         raw=raw,
     )
+
+
+def _choice(file: str, key: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{file}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _positive(file: str, key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{file}: {key} must be more than 0 seconds, got {value!r}")

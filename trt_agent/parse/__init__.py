@@ -6,6 +6,6 @@ dispatches to the matching reader.
 """
 
 from trt_agent.parse.dispatch import parse_path, parse_stream
-from trt_agent.parse.log import ParseStats
+from trt_agent.parse.log import LogReader, ParseStats
 
-__all__ = ["ParseStats", "parse_path", "parse_stream"]
+__all__ = ["LogReader", "ParseStats", "parse_path", "parse_stream"]

@@ -356,6 +356,85 @@ def _choose_prefilter(head: bytes) -> re.Pattern[bytes]:
     return BRACKETED_PREFILTER if bracketed * 2 >= len(lines) else BARE_PREFILTER
 
 
+class LogReader:
+    """Push interface to the log parser: bytes in as they arrive, events of complete lines out.
+
+    ``parse_log`` drives it from a stream; the daemon's tailer feeds it what a file grew by. A
+    line without its newline is held (``pending``) until the newline arrives or ``flush`` is
+    called (end of input, or the tailer's partial-line timeout). ``line_no`` is the number of the
+    first line not yet consumed, so ``offset``/``line_no`` together are a resumable position.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        engine: str,
+        stats: ParseStats,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        first_line: int = 1,
+    ) -> None:
+        self.parser = LogParser(file, engine, stats)
+        self.stats = stats
+        self.max_line_bytes = max_line_bytes
+        self.line_no = first_line
+        self.consumed = 0  # bytes fed and no longer held (complete lines, dropped excess)
+        self._buf = b""
+        self._prefilter: re.Pattern[bytes] | None = None
+        self._skipping_rest_of_long_line = False
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished last line, held until its newline arrives."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> Iterator[Event]:
+        """Yield the events of the complete lines that ``data`` finishes (consume it fully)."""
+        buf = self._buf + data if self._buf else data
+        self._buf = b""
+        if self._skipping_rest_of_long_line:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                self.consumed += len(buf)
+                return
+            self.consumed += nl + 1
+            buf = buf[nl + 1 :]
+            self.line_no += 1
+            self.stats.lines += 1
+            self._skipping_rest_of_long_line = False
+        end = buf.rfind(b"\n")
+        if end < 0:
+            if len(buf) <= self.max_line_bytes:
+                self._buf = buf
+                return
+            # One line longer than the limit: parse its head, drop the rest up to its newline.
+            self.stats.truncated_lines += 1
+            self.consumed += len(buf)
+            self._skipping_rest_of_long_line = True
+            yield from self._region(buf[: self.max_line_bytes] + b"\n", count_lines=False)
+            return
+        self._buf = buf[end + 1 :]
+        self.consumed += end + 1
+        yield from self._region(buf[: end + 1])
+
+    def flush(self) -> Iterator[Event]:
+        """Treat a held unfinished line as complete (end of input, or it waited long enough)."""
+        if self._buf:
+            data, self._buf = self._buf, b""
+            self.consumed += len(data)
+            yield from self._region(data + b"\n")
+
+    def _region(self, region: bytes, *, count_lines: bool = True) -> Iterator[Event]:
+        if self._prefilter is None:
+            self._prefilter = _choose_prefilter(region[:65536])
+        yield from _scan_region(region, self.line_no, self.parser, self._prefilter)
+        self.parser.tail = region[-4096:]
+        if count_lines:
+            newlines = region.count(b"\n")
+            self.line_no += newlines
+            self.stats.lines += newlines
+
+
 def _read(stream: BinaryIO, size: int) -> bytes:
     read1 = getattr(stream, "read1", None)
     data: bytes = read1(size) if read1 is not None else stream.read(size)
@@ -378,56 +457,18 @@ def parse_log(
     ``max_line_bytes`` are cut there and counted in ``stats.truncated_lines``. ``before_read``
     runs before each read that may block (a sink flushes there, so a pipe streams).
     """
-    parser = LogParser(file, engine, stats)
-    prefilter: re.Pattern[bytes] | None = None
-    line_no = 1  # number of the first line in ``buf``
-    buf = head
-    skipping_rest_of_long_line = False
-    eof = False
-    pending_head = bool(head)  # lines the sniffer already read are parsed before waiting for more
-    while not eof:
-        if pending_head:
-            pending_head = False
-        else:
-            if before_read is not None:
-                before_read()
-            chunk = _read(stream, CHUNK_BYTES)
-            if chunk:
-                stats.bytes += len(chunk)
-                buf = buf + chunk if buf else chunk
-            else:
-                eof = True
-                if buf and not buf.endswith(b"\n"):
-                    buf += b"\n"  # a last line without newline still counts
-        if skipping_rest_of_long_line:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                buf = b""
-                continue
-            buf = buf[nl + 1 :]
-            line_no += 1
-            stats.lines += 1
-            skipping_rest_of_long_line = False
-        end = buf.rfind(b"\n")
-        if end < 0:
-            if len(buf) > max_line_bytes:
-                # One line longer than the limit: parse its head, drop the rest up to its newline.
-                stats.truncated_lines += 1
-                buf = buf[:max_line_bytes] + b"\n"
-                end = len(buf) - 1
-                skipping_rest_of_long_line = True
-                line_no -= 1  # the line is counted when its newline is finally seen
-                stats.lines -= 1
-            else:
-                continue
-        region, buf = buf[: end + 1], buf[end + 1 :]
-        if prefilter is None:
-            prefilter = _choose_prefilter(region[:65536])
-        yield from _scan_region(region, line_no, parser, prefilter)
-        parser.tail = region[-4096:]
-        newlines = region.count(b"\n")
-        line_no += newlines
-        stats.lines += newlines
+    reader = LogReader(file, engine, stats, max_line_bytes=max_line_bytes)
+    if head:
+        yield from reader.feed(head)
+    while True:
+        if before_read is not None:
+            before_read()
+        chunk = _read(stream, CHUNK_BYTES)
+        if not chunk:
+            break
+        stats.bytes += len(chunk)
+        yield from reader.feed(chunk)
+    yield from reader.flush()
     stats.files += 1
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import orjson
 
+from trt_agent.config import EventsConfig
 from trt_agent.events import Event
+from trt_agent.logs import get_logger
+from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE
 
@@ -43,3 +53,202 @@ class JsonlWriter:
     def flush(self) -> None:
         self._drain()
         self.out.flush()
+
+
+class EventStream:
+    """The daemon's JSONL event sink, and the one place tailing positions become durable.
+
+    Producers ``offer`` a batch of events with the checkpoints of the lines that made them and
+    never wait: the queue holds at most ``queue_events`` events, and a batch that does not fit
+    is dropped and counted (``dropped``), never silently. Its checkpoints still advance, so
+    the lines are not re-read. A writer thread writes batches in order, rotates the file at
+    ``max_bytes`` (``events.jsonl`` -> ``events.jsonl.1`` ...), fsyncs by policy, and saves the
+    checkpoints of what it has written every ``checkpoint_interval`` seconds and at close: a
+    checkpoint never claims a line whose events are not in the file yet.
+    """
+
+    def __init__(
+        self,
+        settings: EventsConfig,
+        store: CheckpointStore | None,
+        checkpoints: dict[FileKey, Checkpoint],
+        *,
+        checkpoint_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.checkpoint_interval = checkpoint_interval
+        self.checkpoints = dict(checkpoints)
+        self.written = 0
+        self.dropped = 0
+        self.write_errors = 0
+        self.checkpoint_errors = 0
+        self.rotations = 0
+        self._log = get_logger("trt_agent.events")
+        self._cond = threading.Condition()
+        self._items: deque[_Item] = deque()
+        self._queued_events = 0
+        self._closing = False
+        self._dirty = False
+        self._out: BinaryIO | None = None
+        self._size = 0
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+
+    # -- producer side (the tailer thread) ---------------------------------------------------------
+
+    def offer(self, events: list[Event], marks: dict[FileKey, Checkpoint]) -> None:
+        """Queue ``events`` (or count them dropped when the queue is full) and their checkpoints."""
+        with self._cond:
+            if events and self._queued_events + len(events) > self.settings.queue_events:
+                self.dropped += len(events)
+                events = []
+            if not events and self._items and not self._items[-1].events:
+                self._items[-1].marks.update(marks)  # consecutive drops: one marks-only item
+            else:
+                self._items.append(_Item(events, dict(marks)))
+                self._queued_events += len(events)
+            self._cond.notify()
+
+    def forget(self, key: FileKey) -> None:
+        """Drop the checkpoint of a file that is gone (after what was queued before)."""
+        with self._cond:
+            self._items.append(_Item([], {}, key))
+            self._cond.notify()
+
+    @property
+    def queued(self) -> int:
+        return self._queued_events
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._open()
+        self._thread.start()
+
+    def close(self, timeout: float) -> bool:
+        """Write what is queued, save checkpoints, close. False if ``timeout`` ran out first."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- writer thread -----------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        if self.settings.path == "-":
+            self._out = sys.stdout.buffer
+            return
+        os.makedirs(os.path.dirname(os.path.abspath(self.settings.path)), exist_ok=True)
+        self._out = open(self.settings.path, "ab")  # noqa: SIM115 - lives as long as the stream
+        self._size = self._out.tell()
+
+    def _run(self) -> None:
+        next_checkpoint = time.monotonic() + self.checkpoint_interval
+        while True:
+            with self._cond:
+                while not self._items and not self._closing:
+                    remaining = next_checkpoint - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                items, self._items = self._items, deque()
+                self._queued_events = 0
+                closing = self._closing
+            if items:
+                self._write(items)
+            if closing or time.monotonic() >= next_checkpoint:
+                self._commit(fsync=self.settings.fsync != "never")
+                next_checkpoint = time.monotonic() + self.checkpoint_interval
+            if closing:
+                with self._cond:
+                    if not self._items:
+                        break
+        if self._out is not None and self._out is not sys.stdout.buffer:
+            self._out.close()
+
+    def _write(self, items: deque[_Item]) -> None:
+        for item in items:
+            if item.events:
+                blob = b"".join([encode(e) for e in item.events])
+                if self._write_blob(blob):
+                    self.written += len(item.events)
+                else:
+                    self.dropped += len(item.events)
+            self.checkpoints.update(item.marks)
+            if item.forget is not None:
+                self.checkpoints.pop(item.forget, None)
+            self._dirty = True
+        try:
+            if self._out is not None:
+                self._out.flush()
+                if self.settings.fsync == "always" and self._out is not sys.stdout.buffer:
+                    os.fsync(self._out.fileno())
+        except OSError as exc:
+            self._write_failed(exc)
+
+    def _write_blob(self, blob: bytes) -> bool:
+        try:
+            if self._out is None:
+                self._open()
+            assert self._out is not None
+            limit = self.settings.max_bytes
+            if limit and self._size and self._size + len(blob) > limit and self._out is not sys.stdout.buffer:
+                self._rotate()
+            self._out.write(blob)
+            self._size += len(blob)
+            return True
+        except OSError as exc:
+            self._write_failed(exc)
+            return False
+
+    def _write_failed(self, exc: OSError) -> None:
+        # Disk full, a vanished directory, a closed stdout: count it, reopen on the next batch.
+        self.write_errors += 1
+        self._log.error("cannot write events", path=self.settings.path, error=str(exc))
+        if self._out is not None and self._out is not sys.stdout.buffer:
+            with contextlib.suppress(OSError):
+                self._out.close()
+            self._out = None
+
+    def _rotate(self) -> None:
+        assert self._out is not None
+        self._out.flush()
+        if self.settings.fsync != "never":
+            os.fsync(self._out.fileno())
+        self._out.close()
+        self._out = None
+        path, keep = self.settings.path, self.settings.max_files
+        for n in range(keep - 1, 0, -1):
+            if os.path.exists(f"{path}.{n}"):
+                os.replace(f"{path}.{n}", f"{path}.{n + 1}")
+        if keep > 0:
+            os.replace(path, f"{path}.1")
+        else:
+            os.unlink(path)
+        self.rotations += 1
+        self._open()
+
+    def _commit(self, *, fsync: bool) -> None:
+        """Make written events durable (by policy), then save the checkpoints that cover them."""
+        if fsync and self._out is not None and self._out is not sys.stdout.buffer:
+            try:
+                os.fsync(self._out.fileno())
+            except OSError as exc:
+                self._write_failed(exc)
+                return
+        if self.store is None or not self._dirty:
+            return
+        try:
+            self.store.save(self.checkpoints)
+            self._dirty = False
+        except OSError as exc:
+            self.checkpoint_errors += 1
+            self._log.error("cannot save checkpoints", path=self.store.path, error=str(exc))
+
+
+@dataclass
+class _Item:
+    events: list[Event]
+    marks: dict[FileKey, Checkpoint]
+    forget: FileKey | None = None

@@ -1,0 +1,262 @@
+"""``trt-agent run``: the long-running sidecar.
+
+Threads, each with one job:
+
+- *tailer* (``sources.tail``): reads and parses the files, folds events into the engine
+  models and offers them to the event stream;
+- *event-writer* (``sinks.jsonl.EventStream``): writes JSONL, rotates it, saves checkpoints;
+- *metrics*: prometheus-client's HTTP server, computing metrics from the models on scrape;
+- *main*: signals (SIGTERM/SIGINT stop, SIGHUP reloads) and systemd notifications.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from types import FrameType
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.process_collector import ProcessCollector
+
+from trt_agent.config import Config, ConfigError, load_config
+from trt_agent.events import Event
+from trt_agent.logs import configure_logging, get_logger
+from trt_agent.model import EngineModel
+from trt_agent.sinks.jsonl import EventStream
+from trt_agent.sinks.prometheus import AgentCollector
+from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
+from trt_agent.sources.tail import Tailer
+from trt_agent.systemd import notify, watchdog_interval
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+# Keys a SIGHUP cannot change in a running agent (they own sockets, files or threads).
+_RESTART_KEYS = (
+    ("state_dir", "agent.state_dir"),
+    ("metrics_listen", "metrics.listen"),
+    ("events", "[events]"),
+)
+
+
+class StartupError(RuntimeError):
+    """Something the agent needs at start is unusable (phrased for the operator)."""
+
+
+class AgentState:
+    """Engine models and event counts: written by the tailer, read by scrapes (under ``lock``)."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self.lock = threading.Lock()
+        self.models: dict[str, EngineModel] = {}
+        self.event_counts: Counter[tuple[str, str, str]] = Counter()
+        self.stream = stream
+
+    def _apply(self, events: list[Event], *, count: bool) -> None:
+        models = self.models
+        with self.lock:
+            for event in events:
+                engine = event["engine"]
+                model = models.get(engine)
+                if model is None:
+                    model = models[engine] = EngineModel(engine)
+                model.apply(event)
+                if count:
+                    self.event_counts[(engine, event["type"], event["severity"])] += 1
+
+    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
+        if events:
+            self._apply(events, count=True)
+        self.stream.offer(events, mark)
+
+    def replay(self, events: list[Event]) -> None:
+        # Rebuilds the models after a restart; not counted again, so an alert on
+        # increase(trt_log_events_total{severity="error"}) does not fire for old lines.
+        self._apply(events, count=False)
+
+    def forget(self, key: FileKey) -> None:
+        self.stream.forget(key)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces) -> (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise StartupError(f"metrics.listen must be host:port, got {listen!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class Agent:
+    """The daemon; ``run`` blocks until SIGTERM/SIGINT and returns the exit code."""
+
+    def __init__(self, config: Config, config_path: str) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.log = get_logger("trt_agent.agent")
+        self.reloads: Counter[str] = Counter()
+        self.last_reload_ok = True
+        self._wakeup = threading.Event()
+        self._stopping = False
+        self._hup = False
+        store = CheckpointStore(config.state_dir)
+        self._prepare_state_dir(store)
+        checkpoints = self._load_checkpoints(store)
+        self.stream = EventStream(
+            config.events, store, checkpoints, checkpoint_interval=config.tail.checkpoint_interval
+        )
+        self.state = AgentState(self.stream)
+        self.tailer = Tailer(config, self.state, checkpoints)
+        self.registry = CollectorRegistry()
+        self.registry.register(AgentCollector(self))
+        self.registry.register(ProcessCollector(registry=None))
+        self._server: Any = None
+
+    # -- start-up ----------------------------------------------------------------------------------
+
+    def _prepare_state_dir(self, store: CheckpointStore) -> None:
+        try:
+            os.makedirs(self.config.state_dir, exist_ok=True)
+            probe = os.path.join(self.config.state_dir, ".write-test")
+            with open(probe, "wb"):
+                pass
+            os.unlink(probe)
+        except OSError as exc:
+            raise StartupError(
+                f"agent.state_dir {self.config.state_dir!r} is not writable ({exc.strerror}); "
+                "checkpoints are kept there"
+            ) from None
+
+    def _load_checkpoints(self, store: CheckpointStore) -> dict[FileKey, Checkpoint]:
+        try:
+            return store.load()
+        except ValueError as exc:
+            # Never die on our own state: keep the bad file for a person to look at, start over.
+            aside = f"{store.path}.corrupt-{int(time.time())}"
+            shutil.move(store.path, aside)
+            self.log.error("checkpoint store unreadable; starting without it", error=str(exc), kept_as=aside)
+            return {}
+
+    def _serve_metrics(self) -> None:
+        host, port = parse_listen(self.config.metrics_listen)
+        try:
+            self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise StartupError(f"metrics.listen {self.config.metrics_listen}: {exc.strerror}") from None
+        bound = self._server.server_address
+        self.log.info("serving metrics", address=f"{bound[0]}:{bound[1]}", path="/metrics")
+
+    # -- main loop ---------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signal_handlers()
+        self._serve_metrics()
+        self.stream.start()
+        self.tailer.start()
+        self.tailer.wait_started(timeout=60.0)
+        notify("READY=1", "STATUS=following logs")
+        self.log.info(
+            "started",
+            logs=[s.path for s in self.config.logs],
+            events=self.config.events.path,
+            watch=self.tailer.mode,
+            state_dir=self.config.state_dir,
+        )
+        ping = watchdog_interval()
+        next_ping = time.monotonic()
+        while not self._stopping:
+            now = time.monotonic()
+            if ping is not None and now >= next_ping:
+                if self._healthy(now):
+                    notify("WATCHDOG=1")
+                else:
+                    self.log.error("tailer stalled; withholding the systemd watchdog ping")
+                next_ping = now + ping
+            self._wakeup.wait(min(ping or 1.0, 1.0))
+            self._wakeup.clear()
+            if self._hup and not self._stopping:
+                self._hup = False
+                self.reload()
+        return self.shutdown()
+
+    def _healthy(self, now: float) -> bool:
+        stall_limit = 3 * self.config.tail.poll_interval + 30.0
+        return self.tailer.alive() and now - self.tailer.heartbeat < stall_limit
+
+    def shutdown(self) -> int:
+        notify("STOPPING=1")
+        self.log.info("stopping: draining files and the event queue")
+        deadline = time.monotonic() + self.config.tail.shutdown_timeout
+        drained = self.tailer.stop(timeout=max(0.0, deadline - time.monotonic()))
+        written = self.stream.close(timeout=max(0.0, deadline - time.monotonic()))
+        if self._server is not None:
+            self._server.shutdown()
+        if not (drained and written):
+            self.log.error(
+                "shutdown_timeout passed before everything was written",
+                files_drained=drained,
+                events_written=written,
+                queued=self.stream.queued,
+            )
+        self.log.info("stopped", events_written=self.stream.written, events_dropped=self.stream.dropped)
+        return EXIT_OK
+
+    # -- signals -----------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        if self._stopping:
+            os._exit(1)  # a second signal: the operator does not want to wait for the drain
+        self._stopping = True
+        self._wakeup.set()
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self._hup = True
+        self._wakeup.set()
+
+    def reload(self) -> None:
+        """Re-read the config file; a bad one is reported and the running config kept."""
+        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            self.reloads["failure"] += 1
+            self.last_reload_ok = False
+            self.log.error("config reload failed; keeping the running config", error=str(exc))
+            notify("READY=1")
+            return
+        for attribute, key in _RESTART_KEYS:
+            if getattr(new, attribute) != getattr(self.config, attribute):
+                self.log.warning("changed key needs a restart to apply", key=key)
+        configure_logging(new.log_level, new.log_format)
+        self.config = new
+        self.tailer.reload(new)
+        self.reloads["success"] += 1
+        self.last_reload_ok = True
+        self.log.info("config reloaded", logs=[s.path for s in new.logs])
+        notify("READY=1")
+
+
+def run(config_path: str) -> int:
+    """Entry point of ``trt-agent run -c CONFIG``."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(config.log_level, config.log_format)
+    try:
+        agent = Agent(config, config_path)
+        return agent.run()
+    except StartupError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_CONFIG

@@ -1,0 +1,1 @@
+"""Sources: where raw TensorRT text comes from (the log tailer; later the profiler host)."""

@@ -1,0 +1,109 @@
+"""Durable tailing positions: which file (device, inode, fingerprint) was read how far.
+
+A checkpoint names a file by identity, not by path, so a restart finds a log that was renamed
+while the agent was down, and an inode reused by a new file is not mistaken for the old one:
+the fingerprint (SHA-256 of the first bytes) must match too. The fingerprint also detects a
+copytruncate after which the file grew back past the old offset before anyone looked, which
+size alone cannot.
+
+The store is one JSON file in ``state_dir``, replaced atomically (write, fsync, rename, fsync
+the directory), so a crash leaves either the old or the new version, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from typing import Final
+
+import orjson
+
+FINGERPRINT_BYTES: Final = 1024
+STORE_VERSION: Final = 1
+
+FileKey = tuple[int, int]  # (st_dev, st_ino)
+
+
+def fingerprint(head: bytes) -> str:
+    """The fingerprint of a file whose first bytes are ``head``."""
+    return hashlib.sha256(head).hexdigest()
+
+
+def read_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes:
+    """Up to ``length`` bytes from the start of the open file ``fd`` (its position untouched)."""
+    return os.pread(fd, length, 0)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far one file was read.
+
+    ``offset`` is the end of the last complete line handed on (a held partial line is re-read
+    after a restart); ``line`` is the number of the line that starts there. ``start_offset`` is
+    where reading began (after the history skipped by ``read_from = "end"``): a restart re-reads
+    ``start_offset..offset`` into the engine model only, so gauges survive the restart while
+    the event stream resumes exactly at ``offset``.
+    """
+
+    path: str
+    dev: int
+    ino: int
+    offset: int
+    line: int
+    start_offset: int
+    start_line: int
+    fingerprint_len: int
+    fingerprint: str
+
+    @property
+    def key(self) -> FileKey:
+        return (self.dev, self.ino)
+
+    def matches(self, fd: int) -> bool:
+        """True when the open file ``fd`` still starts with the bytes this checkpoint saw."""
+        if self.fingerprint_len == 0:
+            return True
+        head = read_head(fd, self.fingerprint_len)
+        return len(head) == self.fingerprint_len and fingerprint(head) == self.fingerprint
+
+
+class CheckpointStore:
+    """The checkpoint file of one agent (``<state_dir>/checkpoints.json``)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.path = os.path.join(state_dir, "checkpoints.json")
+        self.state_dir = state_dir
+
+    def load(self) -> dict[FileKey, Checkpoint]:
+        """The stored checkpoints; an unreadable store raises ``ValueError`` naming the file."""
+        try:
+            with open(self.path, "rb") as fh:
+                doc = orjson.loads(fh.read())
+        except FileNotFoundError:
+            return {}
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"{self.path}: checkpoint store is not valid JSON ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("version") != STORE_VERSION:
+            raise ValueError(f"{self.path}: unknown checkpoint store version")
+        try:
+            checkpoints = [Checkpoint(**entry) for entry in doc["files"]]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{self.path}: malformed checkpoint entry ({exc})") from None
+        return {c.key: c for c in checkpoints}
+
+    def save(self, checkpoints: dict[FileKey, Checkpoint]) -> None:
+        """Replace the store atomically with ``checkpoints``."""
+        os.makedirs(self.state_dir, exist_ok=True)
+        doc = {"version": STORE_VERSION, "files": [asdict(c) for c in checkpoints.values()]}
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.state_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
