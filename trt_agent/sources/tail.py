@@ -471,9 +471,12 @@ class Tailer:
         """Read what ``f`` grew by (up to ``until``); returns the bytes read."""
         st = os.fstat(f.fd)
         stat = (st.st_size, st.st_mtime_ns)
-        if until is None and stat == f.last_stat:
+        if until is not None:
+            f.last_stat = (-1, -1)  # a replay stops early: the next pass reads on
+        elif stat == f.last_stat:
             return 0
-        f.last_stat = stat
+        else:
+            f.last_stat = stat
         f.size = st.st_size
         if until is None and f.kind != "artifact" and (st.st_size < f.offset or not f.head_matches()):
             self._truncated(f)
@@ -511,8 +514,8 @@ class Tailer:
             return False
         fmt = f.source.format
         head = os.pread(f.fd, SNIFF_BYTES, 0) if fmt == "auto" else b""
-        if fmt == "auto" and b"\n" not in head and len(head) < SNIFF_BYTES and not looks_like_json(head):
-            return False  # not one complete line yet
+        if fmt == "auto" and b"\n" not in head and (head.startswith(b"TRT-") or b"TRT-".startswith(head)):
+            return False  # maybe a calibration cache's header line, not complete yet
         if fmt in ("json", "calibration_cache") or looks_like_json(head) or is_calibration_cache(head):
             f.kind = "artifact"
         else:
