@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import orjson
-from conftest import data_file
+import pytest
+from conftest import data_file, parse_file
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from trt_agent.parse import ParseStats, parse_stream
+from trt_agent.parse import LogReader, ParseStats, parse_stream
 
 FUSION = b"[11/01/2024-10:32:48] [V] [TRT] ConvReluFusion: Fusing conv1 with relu1\n"
 CLI = [sys.executable, "-m", "trt_agent"]
@@ -146,3 +149,21 @@ def test_removal_pass_is_named_across_chunk_boundaries() -> None:
     removal = [e for e in events if e["type"] == "fusion" and e["result"] is None]
     assert [e["kind"] for e in removal] == ["PoolingErasure"]
     assert stats.lines == text.count(b"\n")
+
+
+@pytest.mark.parametrize("name", ["03_", "31_", "41_", "09_", "24_", "13_", "25_"])
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=200_000), max_size=40))
+def test_log_reader_gives_the_same_events_however_the_bytes_arrive(name: str, cuts: list[int]) -> None:
+    """The tailer feeds ``LogReader`` whatever a file grew by; any split must parse the same."""
+    data = data_file(name).read_bytes()
+    expected, _ = parse_file(name)
+    reader = LogReader(str(data_file(name)), "test", ParseStats())
+    events = []
+    previous = 0
+    for cut in [*sorted({c % (len(data) + 1) for c in cuts}), len(data)]:
+        events.extend(reader.feed(data[previous:cut]))
+        previous = cut
+    events.extend(reader.flush())
+    strip = [(e["type"], e["source"]["line"], e["msg"]) for e in expected]
+    assert [(e["type"], e["source"]["line"], e["msg"]) for e in events] == strip

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests.agent import LINE, Agent, Writer, lost_and_duplicated, wait_for
+from harness import LINE, Agent, Writer, lost_and_duplicated, wait_for
 
 
 @pytest.fixture

@@ -380,7 +380,8 @@ class LogReader:
         self.line_no = first_line
         self.consumed = 0  # bytes fed and no longer held (complete lines, dropped excess)
         self._buf = b""
-        self._prefilter: re.Pattern[bytes] | None = None
+        self._prefilter = BRACKETED_PREFILTER
+        self._sample = b""  # the first 64 KiB, from which the prefilter is chosen
         self._skipping_rest_of_long_line = False
 
     @property
@@ -425,8 +426,11 @@ class LogReader:
             yield from self._region(data + b"\n")
 
     def _region(self, region: bytes, *, count_lines: bool = True) -> Iterator[Event]:
-        if self._prefilter is None:
-            self._prefilter = _choose_prefilter(region[:65536])
+        if len(self._sample) < 65536:
+            # Chosen again as the sample grows, so a tailed file that arrives a line at a time
+            # ends up with the choice a whole-file parse makes.
+            self._sample += region[: 65536 - len(self._sample)]
+            self._prefilter = _choose_prefilter(self._sample)
         yield from _scan_region(region, self.line_no, self.parser, self._prefilter)
         self.parser.tail = region[-4096:]
         if count_lines:

@@ -170,11 +170,9 @@ class EventStream:
     def _write(self, items: deque[_Item]) -> None:
         for item in items:
             if item.events:
-                blob = b"".join([encode(e) for e in item.events])
-                if self._write_blob(blob):
-                    self.written += len(item.events)
-                else:
-                    self.dropped += len(item.events)
+                written = self._write_lines([encode(e) for e in item.events])
+                self.written += written
+                self.dropped += len(item.events) - written
             self.checkpoints.update(item.marks)
             if item.forget is not None:
                 self.checkpoints.pop(item.forget, None)
@@ -187,20 +185,31 @@ class EventStream:
         except OSError as exc:
             self._write_failed(exc)
 
-    def _write_blob(self, blob: bytes) -> bool:
+    def _write_lines(self, lines: list[bytes]) -> int:
+        """Write encoded events, rotating so no file passes ``max_bytes``; returns how many."""
+        done = 0
         try:
-            if self._out is None:
-                self._open()
-            assert self._out is not None
-            limit = self.settings.max_bytes
-            if limit and self._size and self._size + len(blob) > limit and self._out is not sys.stdout.buffer:
-                self._rotate()
-            self._out.write(blob)
-            self._size += len(blob)
-            return True
+            while done < len(lines):
+                if self._out is None:
+                    self._open()
+                assert self._out is not None
+                end = len(lines)
+                limit = self.settings.max_bytes
+                if limit and self._out is not sys.stdout.buffer:
+                    room, end = limit - self._size, done
+                    while end < len(lines) and (len(lines[end]) <= room or (end == done and self._size == 0)):
+                        room -= len(lines[end])
+                        end += 1
+                    if end == done:
+                        self._rotate()
+                        continue
+                blob = b"".join(lines[done:end])
+                self._out.write(blob)
+                self._size += len(blob)
+                done = end
         except OSError as exc:
             self._write_failed(exc)
-            return False
+        return done
 
     def _write_failed(self, exc: OSError) -> None:
         # Disk full, a vanished directory, a closed stdout: count it, reopen on the next batch.

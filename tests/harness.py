@@ -80,7 +80,11 @@ class Agent:
 
     # -- process -----------------------------------------------------------------------------------
 
-    def start(self, *, stdout: int | None = subprocess.DEVNULL, wait: bool = True) -> Agent:
+    def start(
+        self, *, stdout: int | None = subprocess.DEVNULL, wait: bool = True, read_stdout: bool = True
+    ) -> Agent:
+        """Start the agent; with ``stdout=PIPE`` its output is collected in ``stdout_data``
+        unless ``read_stdout`` is False (then nobody reads the pipe)."""
         self.stderr_path.write_bytes(b"")
         self._stderr_seen = 0
         with open(self.stderr_path, "ab") as err:
@@ -92,9 +96,17 @@ class Agent:
                 env=None if self.env is None else os.environ | self.env,
                 cwd=self.root,
             )
+        self.stdout_data = bytearray()
+        if stdout == subprocess.PIPE and read_stdout:
+            threading.Thread(target=self._collect_stdout, args=(self.proc,), daemon=True).start()
         if wait:
             self.wait_log("started", timeout=30)
         return self
+
+    def _collect_stdout(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        while chunk := proc.stdout.read1(65536):
+            self.stdout_data += chunk
 
     def send(self, signum: int) -> None:
         assert self.proc is not None
@@ -103,7 +115,10 @@ class Agent:
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 20) -> int:
         assert self.proc is not None
         self.proc.send_signal(signum)
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        if self.proc.stdout is not None:
+            time.sleep(0.1)  # let the collector read the last bytes
+        return code
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
