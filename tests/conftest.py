@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import Agent
 
 from trt_agent.events import Event
 from trt_agent.model import EngineModel, build_models
@@ -52,3 +54,12 @@ def of_type(events: list[Event], type_: str, **match: Any) -> list[Event]:
 @pytest.fixture
 def update_golden() -> bool:
     return os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture
+def agents() -> Iterator[list[Agent]]:
+    """Agents a test starts (append them); killed at teardown if a test left one running."""
+    started: list[Agent] = []
+    yield started
+    for agent in started:
+        agent.kill()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -17,14 +16,6 @@ import pytest
 from harness import Agent, Writer, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    started: list[Agent] = []
-    yield started
-    for agent in started:
-        agent.kill()
 
 
 def _run(config: Path, timeout: float = 20) -> subprocess.CompletedProcess[str]:

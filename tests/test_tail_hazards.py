@@ -12,25 +12,24 @@ import shutil
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from harness import LINE, Agent, Writer, lost_and_duplicated, wait_for
-
-
-@pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    started: list[Agent] = []
-    yield started
-    for agent in started:
-        agent.kill()
 
 
 def _agent(agents: list[Agent], root: Path, logs: list[dict[str, object]], **options: object) -> Agent:
     agent = Agent(root, logs, **options)  # type: ignore[arg-type]
     agents.append(agent)
     return agent
+
+
+def _follow_one_file(agents: list[Agent], root: Path, **options: object) -> tuple[Agent, Path]:
+    """An agent started on ``root/app.log`` (created empty)."""
+    log = root / "app.log"
+    agent = _agent(agents, root, [{"path": str(log), "engine": "e"}], **options)
+    log.touch()
+    agent.start()
+    return agent, log
 
 
 def assert_exact(written: Counter[str], got: Counter[str]) -> None:
@@ -42,10 +41,7 @@ def assert_exact(written: Counter[str], got: Counter[str]) -> None:
 
 def test_rename_rotation(tmp_path: Path, agents: list[Agent]) -> None:
     """logrotate's default: rename, the writer keeps writing to the renamed file until it reopens."""
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "rot") as writer:
         for generation in range(1, 4):
             writer.wait_count(writer.count + 300)
@@ -63,10 +59,7 @@ def test_copytruncate(tmp_path: Path, agents: list[Agent]) -> None:
     """logrotate ``copytruncate``: the lines the agent had not read when the file was emptied are
     read from the copy. (logrotate itself loses lines written between its copy and its truncate,
     whatever reads the file; the writer pauses across those two steps to leave that window out.)"""
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "ct") as writer:
         for generation in range(1, 4):
             writer.wait_count(writer.count + 400)
@@ -130,10 +123,7 @@ def test_copytruncate_between_looks_reads_the_rest_from_the_copy(tmp_path: Path,
 def test_truncation_while_writing(tmp_path: Path, agents: list[Agent]) -> None:
     """A writer that truncates its own log (``> app.log``) and goes on appending. Lines that are
     gone before anyone read them cannot be read; the writer truncates once they were ingested."""
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "tw") as writer:
         for _ in range(3):
             writer.wait_count(writer.count + 300)
@@ -148,10 +138,7 @@ def test_truncation_while_writing(tmp_path: Path, agents: list[Agent]) -> None:
 
 
 def test_delete_and_recreate(tmp_path: Path, agents: list[Agent]) -> None:
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "dr") as writer:
         for _ in range(3):
             writer.wait_count(writer.count + 300)
@@ -178,10 +165,7 @@ def test_file_that_does_not_exist_yet(tmp_path: Path, agents: list[Agent]) -> No
 
 
 def test_partial_line_is_held_until_its_newline(tmp_path: Path, agents: list[Agent]) -> None:
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], partial_line_timeout=3.0)
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path, partial_line_timeout=3.0)
     line = LINE.format(tag="part", n=1)
     with open(log, "a") as fh:
         fh.write(line[:30])
@@ -196,10 +180,7 @@ def test_partial_line_is_held_until_its_newline(tmp_path: Path, agents: list[Age
 
 
 def test_partial_line_flushed_after_timeout(tmp_path: Path, agents: list[Agent]) -> None:
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], partial_line_timeout=0.5)
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path, partial_line_timeout=0.5)
     line = LINE.format(tag="nonl", n=7).rstrip("\n")
     with open(log, "a") as fh:
         fh.write(line)  # a writer that died before its newline
@@ -227,10 +208,7 @@ def test_glob_picks_up_new_files(tmp_path: Path, agents: list[Agent]) -> None:
 
 
 def test_restart_resumes_at_checkpoint(tmp_path: Path, agents: list[Agent]) -> None:
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "rs") as writer:
         for _ in range(3):
             writer.wait_count(writer.count + 300)
@@ -244,10 +222,7 @@ def test_restart_resumes_at_checkpoint(tmp_path: Path, agents: list[Agent]) -> N
 
 def test_rotation_while_stopped(tmp_path: Path, agents: list[Agent]) -> None:
     """The file is renamed while the agent is down: the rest of it is found by its inode."""
-    log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
-    log.touch()
-    agent.start()
+    agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "rw") as writer:
         writer.wait_count(300)
         assert agent.stop() == 0

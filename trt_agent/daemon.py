@@ -27,7 +27,7 @@ from prometheus_client.process_collector import ProcessCollector
 from trt_agent.config import Config, ConfigError, load_config
 from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
-from trt_agent.model import EngineModel
+from trt_agent.model import EngineModel, fold
 from trt_agent.sinks.jsonl import EventStream
 from trt_agent.sinks.prometheus import AgentCollector
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
@@ -58,16 +58,10 @@ class AgentState:
         self.stream = stream
 
     def _apply(self, events: list[Event], *, count: bool) -> None:
-        models = self.models
         with self.lock:
-            for event in events:
-                engine = event["engine"]
-                model = models.get(engine)
-                if model is None:
-                    model = models[engine] = EngineModel(engine)
-                model.apply(event)
-                if count:
-                    self.event_counts[(engine, event["type"], event["severity"])] += 1
+            fold(self.models, events)
+            if count:
+                self.event_counts.update((e["engine"], e["type"], e["severity"]) for e in events)
 
     def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
         if events:

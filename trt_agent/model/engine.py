@@ -375,13 +375,18 @@ _APPLY: Final[dict[str, Callable[[EngineModel, Event], None]]] = {
 }
 
 
-def build_models(events: Iterable[Event]) -> dict[str, EngineModel]:
-    """Fold a stream of events into one model per engine id."""
-    models: dict[str, EngineModel] = {}
+def fold(models: dict[str, EngineModel], events: Iterable[Event]) -> None:
+    """Apply ``events`` to ``models`` (one model per engine id), creating models as engines appear."""
     for event in events:
         engine = event["engine"]
         model = models.get(engine)
         if model is None:
             model = models[engine] = EngineModel(engine)
         model.apply(event)
+
+
+def build_models(events: Iterable[Event]) -> dict[str, EngineModel]:
+    """Fold a stream of events into one model per engine id."""
+    models: dict[str, EngineModel] = {}
+    fold(models, events)
     return models
