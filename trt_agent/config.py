@@ -7,6 +7,7 @@ a typo never silently falls back to a default.
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+from trt_agent.model.engine import DEFAULT_LATENCY_BUCKETS
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
@@ -66,6 +69,19 @@ class EventsConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """The Prometheus endpoint of ``trt-agent run`` (``[metrics]``)."""
+
+    listen: str = "127.0.0.1:9717"
+    web_config_file: str | None = None  # TLS and basic auth, exporter-toolkit web-config.yml format
+    max_layer_series: int = 100  # per engine: top layers by total time; the rest -> layer="__other__"
+    max_engines: int = 50  # engines beyond this (least recently updated first) are dropped
+    latency_buckets: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS  # seconds
+    series_ttl: float = 3600.0  # seconds; see README "Cardinality"
+    max_calibration_series: int = 20  # widest calibration ranges exported per engine
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration."""
 
@@ -73,7 +89,7 @@ class Config:
     log_level: str = "info"
     log_format: str = "auto"
     logs: tuple[LogSource, ...] = ()
-    metrics_listen: str = "127.0.0.1:9717"
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     tail: TailConfig = field(default_factory=TailConfig)
     redaction_enabled: bool = False
@@ -104,7 +120,15 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "checkpoint_interval": _SECONDS,
         "shutdown_timeout": _SECONDS,
     },
-    "metrics": {"listen": str},
+    "metrics": {
+        "listen": str,
+        "web_config_file": str,
+        "max_layer_series": int,
+        "max_engines": int,
+        "latency_buckets": list,
+        "series_ttl": _SECONDS,
+        "max_calibration_series": int,
+    },
     "events": {"path": str, "max_bytes": int, "max_files": int, "fsync": str, "queue_events": int},
     "redaction": {"enabled": bool, "key_file": str, "key_env": str, "allowlist": list, "mode": str},
     "profiler": {},
@@ -192,12 +216,13 @@ def load_config(path: str) -> Config:
         raise ConfigError(f"{path}: events.queue_events must be at least 1, got {events_raw['queue_events']}")
     if not events_raw.get("path", "-"):
         raise ConfigError(f'{path}: events.path must be a file path or "-" (stdout)')
+    metrics = _metrics(path, raw.get("metrics", {}))
     return Config(
         state_dir=agent.get("state_dir", "/var/lib/trt-agent"),
         log_level=level,
         log_format=log_format,
         logs=tuple(logs),
-        metrics_listen=raw.get("metrics", {}).get("listen", "127.0.0.1:9717"),
+        metrics=metrics,
         events=EventsConfig(**events_raw),
         tail=tail,
         redaction_enabled=redaction.get("enabled", False),
@@ -215,3 +240,28 @@ def _choice(file: str, key: str, value: object, allowed: tuple[str, ...]) -> Non
 def _positive(file: str, key: str, value: float) -> None:
     if not value > 0:
         raise ConfigError(f"{file}: {key} must be more than 0 seconds, got {value!r}")
+
+
+def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
+    for key in ("max_layer_series", "max_engines", "max_calibration_series"):
+        if table.get(key, 1) < 1:
+            raise ConfigError(f"{file}: metrics.{key} must be at least 1, got {table[key]}")
+    if table.get("series_ttl", 1) < 0:
+        raise ConfigError(
+            f"{file}: metrics.series_ttl must be 0 (never) or more seconds, got {table['series_ttl']}"
+        )
+    buckets = table.get("latency_buckets", DEFAULT_LATENCY_BUCKETS)
+    if (
+        not buckets
+        or not all(isinstance(b, int | float) and not isinstance(b, bool) and b > 0 for b in buckets)
+        or list(buckets) != sorted(set(buckets))
+    ):
+        raise ConfigError(
+            f"{file}: metrics.latency_buckets must be increasing positive numbers of seconds, got {buckets!r}"
+        )
+    web_config = table.get("web_config_file")
+    if web_config is not None and not os.path.isabs(web_config):
+        web_config = os.path.join(os.path.dirname(os.path.abspath(file)), web_config)
+    return MetricsConfig(
+        **(table | {"latency_buckets": tuple(float(b) for b in buckets), "web_config_file": web_config})
+    )

@@ -21,15 +21,17 @@ from collections import Counter
 from types import FrameType
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
-from trt_agent.config import Config, ConfigError, load_config
+from trt_agent.config import Config, ConfigError, MetricsConfig, load_config
 from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, fold
+from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.jsonl import EventStream
 from trt_agent.sinks.prometheus import AgentCollector
+from trt_agent.sinks.webconfig import WebConfig, WebConfigError, load_web_config
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
 from trt_agent.sources.tail import Tailer
 from trt_agent.systemd import notify, watchdog_interval
@@ -39,7 +41,7 @@ EXIT_CONFIG = 2
 # Keys a SIGHUP cannot change in a running agent (they own sockets, files or threads).
 _RESTART_KEYS = (
     ("state_dir", "agent.state_dir"),
-    ("metrics_listen", "metrics.listen"),
+    ("metrics", "[metrics]"),
     ("events", "[events]"),
 )
 
@@ -51,15 +53,25 @@ class StartupError(RuntimeError):
 class AgentState:
     """Engine models and event counts: written by the tailer, read by scrapes (under ``lock``)."""
 
-    def __init__(self, stream: EventStream) -> None:
+    def __init__(self, stream: EventStream, settings: MetricsConfig) -> None:
         self.lock = threading.Lock()
         self.models: dict[str, EngineModel] = {}
         self.event_counts: Counter[tuple[str, str, str]] = Counter()
         self.stream = stream
+        self.settings = settings
+        self.engines_dropped = 0
+        self.layers_dropped = 0
+
+    def _new_model(self, engine: str) -> EngineModel:
+        return EngineModel(
+            engine,
+            latency_buckets=self.settings.latency_buckets,
+            max_tracked_layers=max(5000, 4 * self.settings.max_layer_series),
+        )
 
     def _apply(self, events: list[Event], *, count: bool) -> None:
         with self.lock:
-            fold(self.models, events)
+            fold(self.models, events, self._new_model)
             if count:
                 self.event_counts.update((e["engine"], e["type"], e["severity"]) for e in events)
 
@@ -75,6 +87,29 @@ class AgentState:
 
     def forget(self, key: FileKey) -> None:
         self.stream.forget(key)
+
+    def expire(self, active_engines: set[str], now: float) -> None:
+        """Bound what the models hold: drop layer series and engines gone for ``series_ttl``,
+        then the least recently updated engines beyond ``max_engines``."""
+        ttl, cap = self.settings.series_ttl, self.settings.max_engines
+        with self.lock:
+            if ttl > 0:
+                for model in self.models.values():
+                    self.layers_dropped += model.drop_stale_layers(ttl, now)
+                gone = [
+                    engine
+                    for engine, model in self.models.items()
+                    if engine not in active_engines and now - model.last_update > ttl
+                ]
+            else:
+                gone = []
+            by_age = sorted(self.models, key=lambda engine: self.models[engine].last_update)
+            gone += [e for e in by_age if e not in gone][: max(0, len(self.models) - len(gone) - cap)]
+            for engine in gone:
+                del self.models[engine]
+                for key in [k for k in self.event_counts if k[0] == engine]:
+                    del self.event_counts[key]
+            self.engines_dropped += len(gone)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -104,7 +139,7 @@ class Agent:
         self.stream = EventStream(
             config.events, store, checkpoints, checkpoint_interval=config.tail.checkpoint_interval
         )
-        self.state = AgentState(self.stream)
+        self.state = AgentState(self.stream, config.metrics)
         self.tailer = Tailer(config, self.state, checkpoints)
         self.registry = CollectorRegistry()
         self.registry.register(AgentCollector(self))
@@ -137,13 +172,25 @@ class Agent:
             return {}
 
     def _serve_metrics(self) -> None:
-        host, port = parse_listen(self.config.metrics_listen)
+        settings = self.config.metrics
+        host, port = parse_listen(settings.listen)
         try:
-            self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+            web = load_web_config(settings.web_config_file) if settings.web_config_file else WebConfig()
+        except WebConfigError as exc:
+            raise StartupError(f"metrics.web_config_file: {exc}") from None
+        try:
+            self._server = MetricsServer((host, port), self.registry, web, lambda: self.tailer.ready)
         except OSError as exc:
-            raise StartupError(f"metrics.listen {self.config.metrics_listen}: {exc.strerror}") from None
+            raise StartupError(f"metrics.listen {settings.listen}: {exc.strerror}") from None
+        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         bound = self._server.server_address
-        self.log.info("serving metrics", address=f"{bound[0]}:{bound[1]}", path="/metrics")
+        self.log.info(
+            "serving metrics",
+            address=f"{bound[0]}:{bound[1]}",
+            path="/metrics",
+            tls=web.ssl_context is not None,
+            basic_auth=bool(web.users),
+        )
 
     # -- main loop ---------------------------------------------------------------------------------
 
@@ -173,6 +220,7 @@ class Agent:
                 next_ping = now + ping
             self._wakeup.wait(min(ping or 1.0, 1.0))
             self._wakeup.clear()
+            self.state.expire({f.source.engine for f in list(self.tailer.files.values())}, time.monotonic())
             if self._hup and not self._stopping:
                 self._hup = False
                 self.reload()
@@ -190,6 +238,7 @@ class Agent:
         written = self.stream.close(timeout=max(0.0, deadline - time.monotonic()))
         if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
         if not (drained and written):
             self.log.error(
                 "shutdown_timeout passed before everything was written",

@@ -7,6 +7,8 @@ with its numerator and denominator so a person can check it.
 
 from __future__ import annotations
 
+import bisect
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -65,21 +67,49 @@ class EngineLayer:
         return len(self.sources) > 1 or self.kind in ("myelin", "dla")
 
 
+# Per-layer latency histogram bounds, seconds: 10 µs (a small pointwise kernel) to 500 ms (a
+# whole Myelin region of a large model on a small GPU).
+DEFAULT_LATENCY_BUCKETS: Final = (
+    10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3,
+)  # fmt: skip
+
+
 @dataclass
 class LayerTime:
-    """Per-layer time observations (from a profiler, a profile table or a profile JSON)."""
+    """Per-layer time observations (from a profiler, a profile table or a profile JSON).
+
+    ``buckets[i]`` counts observations in ``(bounds[i-1], bounds[i]]`` of the model's latency
+    bucket bounds (seconds); the last entry counts those above every bound (``+Inf``).
+    """
 
     count: int = 0
     sum_ms: float = 0.0
     max_ms: float = 0.0
     median_ms: float | None = None
+    buckets: list[int] = field(default_factory=list)
+    last_seen: float = 0.0  # time.monotonic() of the last observation
 
-    def observe(self, ms: float, median_ms: float | None) -> None:
+    def observe(self, ms: float, median_ms: float | None, bounds: tuple[float, ...], now: float) -> None:
         self.count += 1
         self.sum_ms += ms
         self.max_ms = max(self.max_ms, ms)
         if median_ms is not None:
             self.median_ms = median_ms
+        if not self.buckets:
+            self.buckets = [0] * (len(bounds) + 1)
+        self.buckets[bisect.bisect_left(bounds, ms / 1000.0)] += 1
+        self.last_seen = now
+
+    def merge(self, other: LayerTime) -> None:
+        """Add ``other``'s observations (folding a layer into ``__other__``)."""
+        self.count += other.count
+        self.sum_ms += other.sum_ms
+        self.max_ms = max(self.max_ms, other.max_ms)
+        if not self.buckets:
+            self.buckets = [0] * len(other.buckets)
+        for i, n in enumerate(other.buckets):
+            self.buckets[i] += n
+        self.last_seen = max(self.last_seen, other.last_seen)
 
     @property
     def avg_ms(self) -> float:
@@ -105,6 +135,12 @@ class EngineModel:
     linked_versions: dict[str, str] = field(default_factory=dict)
     perf: dict[str, dict[str, float]] = field(default_factory=dict)
     layer_times: dict[str, LayerTime] = field(default_factory=dict)
+    # Layers beyond ``max_tracked_layers`` (least total time first) are folded into this one, so
+    # a stream of ever-new layer names cannot grow memory without bound.
+    other_layer_time: LayerTime = field(default_factory=LayerTime)
+    latency_buckets: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS
+    max_tracked_layers: int = 5000
+    last_update: float = 0.0  # time.monotonic() of the last event applied
     build_seconds: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, tuple[float, float]] = field(default_factory=dict)
     quantization: dict[str, str | None] = field(default_factory=dict)
@@ -116,6 +152,7 @@ class EngineModel:
     def apply(self, event: Event) -> None:
         """Fold one event into the model."""
         kind = event["type"]
+        self.last_update = time.monotonic()
         self.event_types[kind] += 1
         self.severities[event["severity"]] += 1
         file = event["source"].get("file")
@@ -190,7 +227,32 @@ class EngineModel:
         self.perf.setdefault(e["metric"], {})[e["stat"]] = e["value"]
 
     def _layer_time(self, e: Event) -> None:
-        self.layer_times.setdefault(e["layer"], LayerTime()).observe(e["ms"], e.get("median_ms"))
+        times = self.layer_times
+        entry = times.get(e["layer"])
+        if entry is None:
+            entry = times[e["layer"]] = LayerTime()
+            if len(times) > 2 * self.max_tracked_layers:
+                self._fold_least_timed_layers()
+        entry.observe(e["ms"], e.get("median_ms"), self.latency_buckets, time.monotonic())
+
+    def _fold_least_timed_layers(self) -> None:
+        """Keep the ``max_tracked_layers`` layers with most total time; fold the rest (amortised:
+        runs once per ``max_tracked_layers`` new names)."""
+        ranked = sorted(self.layer_times.items(), key=lambda item: item[1].sum_ms, reverse=True)
+        for _name, dropped in ranked[self.max_tracked_layers :]:
+            self.other_layer_time.merge(dropped)
+        self.layer_times = dict(ranked[: self.max_tracked_layers])
+
+    def drop_stale_layers(self, ttl: float, now: float) -> int:
+        """Forget layer timings not observed for ``ttl`` seconds while the engine's other layers
+        were (the engine was reloaded with other layers). Returns how many were dropped."""
+        newest = max((t.last_seen for t in self.layer_times.values()), default=0.0)
+        if now - newest > ttl:
+            return 0  # nothing observed lately at all: static data (a profile read once) stays
+        stale = [name for name, t in self.layer_times.items() if newest - t.last_seen > ttl]
+        for name in stale:
+            del self.layer_times[name]
+        return len(stale)
 
     def _build(self, e: Event) -> None:
         self.build_seconds[e.get("stage") or "engine_generation"] = e["seconds"]
@@ -254,9 +316,10 @@ class EngineModel:
 
     def fusion_coverage(self) -> Ratio:
         """Source layers absorbed into fused engine layers / all source layers."""
-        return self._fusion_ratio(*self.coverage_counts())
+        return self.fusion_ratio(*self.coverage_counts())
 
-    def _fusion_ratio(self, sources: set[str], fused: set[str], opaque: int) -> Ratio:
+    def fusion_ratio(self, sources: set[str], fused: set[str], opaque: int) -> Ratio:
+        """Fusion coverage from ``coverage_counts()`` (callers that need the counts too pass them)."""
         if self.source_layers:
             return Ratio(len(fused) + opaque, len(sources))
         return Ratio(len(fused) + opaque, len(sources) + opaque)
@@ -319,7 +382,7 @@ class EngineModel:
                 "compute": len(self.compute_layers()),
                 "stages": dict(self.stages),
             },
-            "fusion_coverage": self._fusion_ratio(sources, fused, opaque).as_dict()
+            "fusion_coverage": self.fusion_ratio(sources, fused, opaque).as_dict()
             | {"opaque_layers": opaque},
             "unfused_kernel_ratio": self.unfused_kernel_ratio().as_dict(),
             "int8_coverage": self.int8_coverage().as_dict(),
@@ -375,13 +438,18 @@ _APPLY: Final[dict[str, Callable[[EngineModel, Event], None]]] = {
 }
 
 
-def fold(models: dict[str, EngineModel], events: Iterable[Event]) -> None:
-    """Apply ``events`` to ``models`` (one model per engine id), creating models as engines appear."""
+def fold(
+    models: dict[str, EngineModel],
+    events: Iterable[Event],
+    new_model: Callable[[str], EngineModel] = EngineModel,
+) -> None:
+    """Apply ``events`` to ``models`` (one model per engine id); ``new_model(engine)`` makes
+    the model of an engine seen for the first time."""
     for event in events:
         engine = event["engine"]
         model = models.get(engine)
         if model is None:
-            model = models[engine] = EngineModel(engine)
+            model = models[engine] = new_model(engine)
         model.apply(event)
 
 

@@ -96,6 +96,8 @@ class TailCounters:
     recovered_bytes: int = 0
     partial_flushes: int = 0
     artifact_errors: int = 0
+    parse_reads: int = 0
+    parse_seconds: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)  # reason -> count
 
     def error(self, reason: str) -> None:
@@ -190,6 +192,7 @@ class Tailer:
         self.stats: dict[str, ParseStats] = {}  # per [[logs]] path
         self.counters = TailCounters()
         self.heartbeat = time.monotonic()
+        self.ready = False  # every file present at start-up has been read to its end once
         self.mode = config.tail.watch
         self._log = get_logger("trt_agent.tail")
         self._wake = threading.Event()
@@ -202,6 +205,7 @@ class Tailer:
         self._lock = threading.Lock()  # guards config swaps from SIGHUP
         self._thread = threading.Thread(target=self._run, name="tailer", daemon=True)
         self._first_scan_done = threading.Event()
+        self._more_to_read = False
 
     # -- control (other threads) -------------------------------------------------------------------
 
@@ -261,8 +265,11 @@ class Tailer:
                     self._scan(now)
                     next_scan = now + self.config.tail.poll_interval
                     self._first_scan_done.set()
+                self._more_to_read = False
                 for f in list(self.files.values()):
                     self._service(f, now)
+                if not self._more_to_read and self._first_scan_done.is_set():
+                    self.ready = True
                 self.heartbeat = time.monotonic()
                 if self._stop:
                     break
@@ -494,7 +501,10 @@ class Tailer:
             f.offset += len(data)
             total += len(data)
             f.stats.bytes += len(data)
+            started = time.perf_counter()
             events = list(f.reader.feed(data))
+            self.counters.parse_seconds += time.perf_counter() - started
+            self.counters.parse_reads += 1
             if sink is not None:
                 sink(events)
             else:
@@ -502,6 +512,7 @@ class Tailer:
         f.update_fingerprint()
         if total >= READ_BUDGET_BYTES:
             f.last_stat = (-1, -1)  # more to read: look again next pass
+            self._more_to_read = True
             self._wake.set()
         return total
 
