@@ -42,6 +42,7 @@ class Agent:
         logs: list[dict[str, Any]],
         *,
         events: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
         without_root_file_access: bool = False,
         env: dict[str, str] | None = None,
         **agent: Any,
@@ -63,6 +64,7 @@ class Agent:
             "shutdown_timeout": 10,
         } | agent
         self.event_options = {"path": str(self.events_path)} | (events or {})
+        self.metrics_options = {"listen": "127.0.0.1:0"} | (metrics or {})
         self.without_root_file_access = without_root_file_access
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
@@ -74,7 +76,9 @@ class Agent:
         for entry in self.logs:
             lines.append("[[logs]]")
             lines += [f"{k} = {toml_value(v)}" for k, v in entry.items()]
-        lines += ["[metrics]", 'listen = "127.0.0.1:0"', "[events]"]
+        lines += ["[metrics]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in self.metrics_options.items()]
+        lines += ["[events]"]
         lines += [f"{k} = {toml_value(v)}" for k, v in self.event_options.items()]
         self.config_path.write_text("\n".join(lines) + "\n" + extra)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from conftest import model_of, of_type, parse_file
 
+from trt_agent.model import EngineModel
+
 
 def test_alexnet_trt10_verbose_build_fusions_counts_and_layers() -> None:
     events, _ = parse_file("03_")
@@ -258,3 +260,28 @@ def test_tactic_exception_is_a_fallback() -> None:
     events, _ = parse_file("53_")
     skipped = of_type(events, "fallback", reason="tactic_exception")
     assert len(skipped) >= 2 and skipped[0]["severity"] == "error"
+
+
+def test_layer_times_stay_bounded_and_lose_no_observation() -> None:
+    model = EngineModel("e", max_tracked_layers=100)
+    for i in range(5000):
+        model.apply(
+            {
+                "type": "layer_time",
+                "engine": "e",
+                "severity": "info",
+                "source": {},
+                "layer": f"l{i}",
+                "ms": 1 + i % 7,
+            }
+        )
+    model.apply(
+        {"type": "layer_time", "engine": "e", "severity": "info", "source": {}, "layer": "l4999", "ms": 50.0}
+    )
+    assert len(model.layer_times) <= 200
+    observed = sum(t.count for t in model.layer_times.values()) + model.other_layer_time.count
+    assert observed == 5001
+    assert (
+        sum(sum(t.buckets) for t in model.layer_times.values()) + sum(model.other_layer_time.buckets) == 5001
+    )
+    assert model.layer_times["l4999"].count == 2  # the newest name survives the fold it caused

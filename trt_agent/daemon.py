@@ -30,7 +30,7 @@ from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, fold
 from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.jsonl import EventStream
-from trt_agent.sinks.prometheus import AgentCollector
+from trt_agent.sinks.prometheus import AgentCollector, EngineCollector
 from trt_agent.sinks.webconfig import WebConfig, WebConfigError, load_web_config
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
 from trt_agent.sources.tail import Tailer
@@ -142,6 +142,7 @@ class Agent:
         self.state = AgentState(self.stream, config.metrics)
         self.tailer = Tailer(config, self.state, checkpoints)
         self.registry = CollectorRegistry()
+        self.registry.register(EngineCollector(self.state))
         self.registry.register(AgentCollector(self))
         self.registry.register(ProcessCollector(registry=None))
         self._server: Any = None

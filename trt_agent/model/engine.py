@@ -230,9 +230,10 @@ class EngineModel:
         times = self.layer_times
         entry = times.get(e["layer"])
         if entry is None:
-            entry = times[e["layer"]] = LayerTime()
-            if len(times) > 2 * self.max_tracked_layers:
+            if len(times) >= 2 * self.max_tracked_layers:
                 self._fold_least_timed_layers()
+                times = self.layer_times
+            entry = times[e["layer"]] = LayerTime()
         entry.observe(e["ms"], e.get("median_ms"), self.latency_buckets, time.monotonic())
 
     def _fold_least_timed_layers(self) -> None:

@@ -61,6 +61,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     timeout = REQUEST_TIMEOUT_S
     protocol_version = "HTTP/1.1"
+    # A request line that cannot be parsed still gets a status line (the stdlib assumes HTTP/0.9
+    # and answers with a bare HTML body).
+    default_request_version = "HTTP/1.0"
     server_version = "trt-agent"
 
     def log_message(self, format: str, *args: Any) -> None:

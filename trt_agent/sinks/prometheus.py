@@ -12,8 +12,10 @@ time; the rest are summed into ``layer="__other__"``), ``max_engines`` engines,
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -63,28 +65,29 @@ def version_mismatch(model: EngineModel) -> bool:
     return any(model.versions.get(c) not in (None, linked) for c, linked in model.linked_versions.items())
 
 
-class AgentCollector(Collector):
-    """Metrics computed at scrape time from ``agent``."""
+class EngineState(Protocol):
+    """What the engine collector reads (the daemon's ``AgentState``)."""
 
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    lock: threading.Lock
+    models: dict[str, EngineModel]
+    event_counts: Counter[tuple[str, str, str]]
+    settings: MetricsConfig
 
-    @property
-    def settings(self) -> MetricsConfig:
-        return self.agent.config.metrics
+
+class EngineCollector(Collector):
+    """The ``trt_*`` metrics of every engine model, computed at scrape time."""
+
+    def __init__(self, state: EngineState) -> None:
+        self.state = state
 
     def collect(self) -> Iterator[Metric]:
         # Families are built completely before the first is yielded: the lock is not held while
         # prometheus-client formats them.
-        families = self._engines()
-        families += self._tailing()
-        families += self._self()
-        yield from families
-
-    # -- engines -----------------------------------------------------------------------------------
+        yield from self._engines()
 
     def _engines(self) -> list[Metric]:
-        settings = self.settings
+        state = self.state
+        settings = state.settings
         g: dict[str, Any] = {
             "fusion": _gauge("trt_engine_fusion_coverage_ratio", "Source layers absorbed into fused engine layers / all source layers.", ["engine"]),
             "unfused": _gauge("trt_engine_unfused_kernel_ratio", "Engine compute layers made of one source layer / all engine compute layers.", ["engine"]),
@@ -102,7 +105,6 @@ class AgentCollector(Collector):
             "events": CounterMetricFamily("trt_log_events", "Events read from TensorRT logs and artifacts, by type and severity.", labels=["engine", "type", "severity"]),
             "latency": HistogramMetricFamily("trt_layer_latency_seconds", "Per-layer latency (profiler, profile tables and profile JSON).", labels=["engine", "layer"]),
         }  # fmt: skip
-        state = self.agent.state
         with state.lock:
             for engine, model in sorted(state.models.items()):
                 self._engine(engine, model, g, settings)
@@ -143,7 +145,16 @@ class AgentCollector(Collector):
         for layer, buckets, seconds in layer_histograms(model, settings.max_layer_series):
             g["latency"].add_metric([engine, layer], buckets, seconds)
 
-    # -- the agent itself --------------------------------------------------------------------------
+
+class AgentCollector(Collector):
+    """The agent's own health (``trt_agent_*``): tailing, event stream, reloads."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._tailing()
+        yield from self._self()
 
     def _tailing(self) -> list[Metric]:
         tailer = self.agent.tailer
