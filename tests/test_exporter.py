@@ -372,11 +372,13 @@ def _rss_after(agents: list[Agent], root: Path, layers: int) -> tuple[float, dic
 
 
 def test_layer_series_capped_and_memory_bounded(tmp_path: Path, agents: list[Agent]) -> None:
-    small_rss, _ = _rss_after(agents, tmp_path / "small", 10_000)
+    small_rss, _ = _rss_after(agents, tmp_path / "small", 50_000)
     big_rss, metrics = _rss_after(agents, tmp_path / "big", 100_000)
     counts = {k: v for k, v in metrics.items() if k.startswith("trt_layer_latency_seconds_count{")}
     assert len(counts) == 51  # 50 layers + __other__
     assert 'trt_layer_latency_seconds_count{engine="big",layer="__other__"}' in counts
     assert sum(counts.values()) == 100_000
-    # Ten times the names, not ten times the memory: the model keeps at most 2 x 5000 layers.
-    assert big_rss - small_rss < 25 * 1024 * 1024, (small_rss, big_rss)
+    # Twice the names, not twice the layer memory: the model keeps at most 2 x 5000 layers, so
+    # RSS has reached its plateau by 50,000 names (measured: 69.5 MiB at 50 k, 69.3 at 100 k,
+    # 70.4 at 300 k; 50,000 more tracked layers would add ~25 MiB).
+    assert big_rss - small_rss < 10 * 1024 * 1024, (small_rss, big_rss)
