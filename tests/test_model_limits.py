@@ -1,0 +1,93 @@
+"""What keeps the daemon's engine models bounded: layer TTL, engine TTL, the engine cap."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from conftest import parse_file
+
+from trt_agent.config import MetricsConfig
+from trt_agent.daemon import AgentState
+from trt_agent.events import Event
+from trt_agent.model import EngineModel
+
+
+class _Stream:
+    def offer(self, events: list[Event], mark: dict[Any, Any]) -> None:
+        pass
+
+
+def _state(**settings: Any) -> AgentState:
+    return AgentState(_Stream(), MetricsConfig(**settings))  # type: ignore[arg-type]
+
+
+def _time(engine: str, layer: str, ms: float = 1.0) -> Event:
+    return {
+        "type": "layer_time",
+        "engine": engine,
+        "severity": "info",
+        "source": {},
+        "layer": layer,
+        "ms": ms,
+    }
+
+
+def test_layer_not_observed_while_others_are_expires() -> None:
+    model = EngineModel("e")
+    model.apply(_time("e", "old"))
+    model.layer_times["old"].last_seen -= 100  # observed 100 s ago
+    model.apply(_time("e", "new"))
+    assert model.drop_stale_layers(ttl=50, now=time.monotonic()) == 1
+    assert list(model.layer_times) == ["new"]
+
+
+def test_static_timings_do_not_expire() -> None:
+    """A profile table read once: nothing is observed any more, so nothing is stale."""
+    events, _ = parse_file("41_")
+    model = EngineModel("test")
+    for event in events:
+        model.apply(event)
+    layers = len(model.layer_times)
+    assert layers > 5
+    assert model.drop_stale_layers(ttl=1, now=time.monotonic() + 1000) == 0
+    assert len(model.layer_times) == layers
+
+
+def test_engine_without_files_expires_after_ttl_and_cap_drops_oldest() -> None:
+    state = _state(series_ttl=10, max_engines=2)
+    for engine in ("a", "b", "c"):
+        state.ingest([_time(engine, "l")], {})
+    now = time.monotonic()
+    state.models["a"].last_update = now - 3  # the least recently updated
+    state.expire(active_engines={"a", "b", "c"}, now=now)
+    assert sorted(state.models) == ["b", "c"]
+    assert all(k[0] != "a" for k in state.event_counts)
+    state.models["b"].last_update = now - 20
+    state.expire(active_engines={"c"}, now=now)  # b: no file, not updated for 20 s > ttl
+    assert sorted(state.models) == ["c"]
+    state.models["c"].last_update = now - 20
+    state.expire(active_engines={"c"}, now=now)  # c still has a followed file: kept
+    assert sorted(state.models) == ["c"]
+    assert state.engines_dropped == 2
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"latency_buckets": [0.1, 0.01]}, "metrics.latency_buckets must be increasing positive numbers"),
+        ({"latency_buckets": []}, "metrics.latency_buckets must be increasing positive numbers"),
+        ({"max_layer_series": 0}, "metrics.max_layer_series must be at least 1"),
+        ({"series_ttl": -1}, "metrics.series_ttl must be 0 (never) or more seconds"),
+        ({"listen_addr": "x"}, "unknown key metrics.listen_addr"),
+    ],
+)
+def test_metrics_config_errors_name_the_key(tmp_path: Any, table: dict[str, Any], message: str) -> None:
+    from trt_agent.config import ConfigError, load_config
+
+    lines = ["[metrics]"] + [f"{k} = {v!r}".replace("'", '"') for k, v in table.items()]
+    path = tmp_path / "c.toml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(str(path))
