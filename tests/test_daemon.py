@@ -208,12 +208,16 @@ def test_sigterm_exits_in_bounded_time_while_the_event_reader_is_stuck(
     )
     agents.append(agent)
     writer = Writer(log, "stuck")
-    for _ in range(3000):  # ~200 KiB of events: more than a pipe holds
-        writer.write_one()
+    log.touch()
     agent.start(stdout=subprocess.PIPE, read_stdout=False)
+    for _ in range(30):  # ~200 KiB of events, in bursts: more than a pipe holds
+        for _ in range(100):
+            writer.write_one()
+        time.sleep(0.02)
     wait_for(lambda: agent.metrics()["trt_agent_events_dropped_total"] > 0, 20, "drops", agent)
+    # The tailer went on reading while the writer was stuck.
+    wait_for(lambda: agent.metrics()['trt_agent_lines_total{file="%s"}' % log] == 3000, 20, "lines", agent)  # noqa: UP031
     metrics = agent.metrics()
-    assert metrics['trt_agent_lines_total{file="%s"}' % log] == 3000  # noqa: UP031
     assert metrics["trt_agent_events_written_total"] + metrics["trt_agent_events_dropped_total"] <= 3000
     started = time.monotonic()
     assert agent.stop(timeout=15) == 0

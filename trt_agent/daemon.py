@@ -11,7 +11,9 @@ Threads, each with one job:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import shutil
 import signal
 import sys
@@ -38,6 +40,7 @@ from trt_agent.systemd import notify, watchdog_interval
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
+EXIT_CRASHED = 1
 # Keys a SIGHUP cannot change in a running agent (they own sockets, files or threads).
 _RESTART_KEYS = (
     ("state_dir", "agent.state_dir"),
@@ -130,7 +133,9 @@ class Agent:
         self.log = get_logger("trt_agent.agent")
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
-        self._wakeup = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._stopping = False
         self._hup = False
         store = CheckpointStore(config.state_dir)
@@ -198,9 +203,18 @@ class Agent:
     def run(self) -> int:
         self._install_signal_handlers()
         self._serve_metrics()
-        self.stream.start()
+        try:
+            self.stream.start()
+        except OSError as exc:
+            raise StartupError(f"events.path {self.config.events.path!r}: {exc.strerror}") from None
         self.tailer.start()
-        self.tailer.wait_started(timeout=60.0)
+        # Opening the files replays each one up to its checkpoint, which can take a while for a
+        # long history: keep systemd's start timeout from running out meanwhile.
+        waited = 0.0
+        while not self.tailer.wait_started(timeout=0.5) and not self._stopping:
+            waited += 0.5
+            if waited % 5 == 0:
+                notify("EXTEND_TIMEOUT_USEC=10000000", "STATUS=reading files up to their checkpoints")
         notify("READY=1", "STATUS=following logs")
         self.log.info(
             "started",
@@ -213,14 +227,19 @@ class Agent:
         next_ping = time.monotonic()
         while not self._stopping:
             now = time.monotonic()
+            if not (self.tailer.alive() and self.stream.alive()):
+                # Only a bug gets here (input errors are counted, not raised): exit non-zero so
+                # the supervisor restarts the agent, which resumes from its checkpoints.
+                self.log.error("a worker thread died; exiting for a restart")
+                self.shutdown()
+                return EXIT_CRASHED
             if ping is not None and now >= next_ping:
                 if self._healthy(now):
                     notify("WATCHDOG=1")
                 else:
                     self.log.error("tailer stalled; withholding the systemd watchdog ping")
                 next_ping = now + ping
-            self._wakeup.wait(min(ping or 1.0, 1.0))
-            self._wakeup.clear()
+            self._sleep(min(ping or 1.0, 1.0))
             self.state.expire({f.source.engine for f in list(self.tailer.files.values())}, time.monotonic())
             if self._hup and not self._stopping:
                 self._hup = False
@@ -229,7 +248,7 @@ class Agent:
 
     def _healthy(self, now: float) -> bool:
         stall_limit = 3 * self.config.tail.poll_interval + 30.0
-        return self.tailer.alive() and now - self.tailer.heartbeat < stall_limit
+        return self.tailer.alive() and self.stream.alive() and now - self.tailer.heartbeat < stall_limit
 
     def shutdown(self) -> int:
         notify("STOPPING=1")
@@ -257,15 +276,28 @@ class Agent:
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
 
+    # Handlers only set a flag and write a byte to a pipe the main loop waits on: taking a lock
+    # (threading.Event.set) in a handler can deadlock if the signal lands while it is held.
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         if self._stopping:
             os._exit(1)  # a second signal: the operator does not want to wait for the drain
         self._stopping = True
-        self._wakeup.set()
+        self._poke()
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
         self._hup = True
-        self._wakeup.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"\0")
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` or until a signal arrives."""
+        ready, _, _ = select.select([self._wake_r], [], [], seconds)
+        if ready:
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake_r, 4096)
 
     def reload(self) -> None:
         """Re-read the config file; a bad one is reported and the running config kept."""

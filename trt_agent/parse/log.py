@@ -145,6 +145,7 @@ class ParseStats:
     events: int = 0
     event_lines: int = 0
     candidates_unmatched: int = 0
+    parse_errors: int = 0  # lines a grammar rule failed on (a bug; the line is skipped, counted)
     invalid_utf8_lines: int = 0
     truncated_lines: int = 0
 
@@ -161,6 +162,7 @@ class ParseStats:
             "events": self.events,
             "unparsed": self.unparsed,
             "candidates_unmatched": self.candidates_unmatched,
+            "parse_errors": self.parse_errors,
             "invalid_utf8_lines": self.invalid_utf8_lines,
             "truncated_lines": self.truncated_lines,
         }
@@ -213,8 +215,20 @@ class LogParser:
         """Parse one candidate line: ``raw`` is ``region[start:...]`` when the region is given."""
         self._region, self._line_start = region, start
         text = self._decode(raw)
-        header = split_header(text)
-        return self._message(line_no, text, header)
+        try:
+            return self._message(line_no, text, split_header(text))
+        except Exception:  # no input may stop the reader: the line is counted and skipped
+            self.stats.parse_errors += 1
+            return []
+
+    def feed_block(self, line_no: int, raw: bytes) -> tuple[bool, list[Event]]:
+        """Offer a line to the open block. Returns (consumed, events); not consumed closes it."""
+        try:
+            return self._block_line(line_no, raw)
+        except Exception:
+            self.stats.parse_errors += 1
+            self.block = None
+            return True, []
 
     def _message(self, line_no: int, text: str, header: Header) -> list[Event]:
         message = header.message.strip()
@@ -243,8 +257,7 @@ class LogParser:
 
     # -- blocks ------------------------------------------------------------------------------------
 
-    def feed_block(self, line_no: int, raw: bytes) -> tuple[bool, list[Event]]:
-        """Offer a line to the open block. Returns (consumed, events); not consumed closes it."""
+    def _block_line(self, line_no: int, raw: bytes) -> tuple[bool, list[Event]]:
         assert self.block is not None
         kind, ts, severity, extra = self.block
         text = self._decode(raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import threading
@@ -22,8 +23,14 @@ _OPTIONS = orjson.OPT_APPEND_NEWLINE
 
 
 def encode(event: Event) -> bytes:
-    """One event as one JSON line (with its newline)."""
-    return orjson.dumps(event, option=_OPTIONS)
+    """One event as one JSON line (with its newline).
+
+    orjson refuses integers beyond 64 bits (a log can say ``Total Activation Memory:
+    99999999999999999999999``); such an event goes through the standard library instead."""
+    try:
+        return orjson.dumps(event, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":")).encode() + b"\n"
 
 
 class JsonlWriter:
@@ -80,7 +87,8 @@ class EventStream:
         self.checkpoint_interval = checkpoint_interval
         self.checkpoints = dict(checkpoints)
         self.written = 0
-        self.dropped = 0
+        self.dropped_full = 0  # by offer() (the tailer thread), under the lock
+        self.dropped_failed = 0  # by the writer thread: writes that failed
         self.write_errors = 0
         self.checkpoint_errors = 0
         self.rotations = 0
@@ -99,8 +107,10 @@ class EventStream:
     def offer(self, events: list[Event], marks: dict[FileKey, Checkpoint]) -> None:
         """Queue ``events`` (or count them dropped when the queue is full) and their checkpoints."""
         with self._cond:
-            if events and self._queued_events + len(events) > self.settings.queue_events:
-                self.dropped += len(events)
+            # A batch bigger than the whole queue still goes in when the queue is empty.
+            full = self._queued_events + len(events) > self.settings.queue_events and self._queued_events
+            if events and full:
+                self.dropped_full += len(events)
                 events = []
             if not events and self._items and not self._items[-1].events:
                 self._items[-1].marks.update(marks)  # consecutive drops: one marks-only item
@@ -119,11 +129,19 @@ class EventStream:
     def queued(self) -> int:
         return self._queued_events
 
+    @property
+    def dropped(self) -> int:
+        return self.dropped_full + self.dropped_failed
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Open the event file (``OSError`` if it cannot be) and start the writer thread."""
         self._open()
         self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def close(self, timeout: float) -> bool:
         """Write what is queued, save checkpoints, close. False if ``timeout`` ran out first."""
@@ -142,6 +160,32 @@ class EventStream:
         os.makedirs(os.path.dirname(os.path.abspath(self.settings.path)), exist_ok=True)
         self._out = open(self.settings.path, "ab")  # noqa: SIM115 - lives as long as the stream
         self._size = self._out.tell()
+        self._cut_torn_line()
+
+    def _cut_torn_line(self) -> None:
+        """A crash or a timed-out shutdown can leave half an event at the end of the file; its
+        lines were not checkpointed, so they are read again: cut the half, don't glue to it."""
+        assert self._out is not None
+        if self._size == 0:
+            return
+        with open(self.settings.path, "rb") as fh:
+            fh.seek(max(0, self._size - 65536))
+            tail = fh.read()
+        if tail.endswith(b"\n"):
+            return
+        nl = tail.rfind(b"\n")
+        if nl < 0 and self._size > len(tail):
+            # An unfinished event longer than 64 KiB: end it rather than search for its start.
+            self._out.write(b"\n")
+            self._size += 1
+            cut = 0
+        else:
+            keep = self._size - len(tail) + nl + 1
+            os.truncate(self.settings.path, keep)
+            cut, self._size = self._size - keep, keep
+        self._log.warning(
+            "unfinished event at the end of the event file", path=self.settings.path, cut_bytes=cut
+        )
 
     def _run(self) -> None:
         next_checkpoint = time.monotonic() + self.checkpoint_interval
@@ -156,7 +200,11 @@ class EventStream:
                 self._queued_events = 0
                 closing = self._closing
             if items:
-                self._write(items)
+                try:
+                    self._write(items)
+                except Exception:  # a bug: count and report it, never stop writing
+                    self.write_errors += 1
+                    self._log.exception("unexpected error writing events; please report it")
             if closing or time.monotonic() >= next_checkpoint:
                 self._commit(fsync=self.settings.fsync != "never")
                 next_checkpoint = time.monotonic() + self.checkpoint_interval
@@ -168,11 +216,14 @@ class EventStream:
             self._out.close()
 
     def _write(self, items: deque[_Item]) -> None:
+        handed = 0  # events handed to the file object; written once the flush succeeds
         for item in items:
             if item.events:
-                written = self._write_lines([encode(e) for e in item.events])
-                self.written += written
-                self.dropped += len(item.events) - written
+                done = self._write_lines([encode(e) for e in item.events])
+                handed += done
+                self.dropped_failed += len(item.events) - done
+            # Events that could not be written are dropped and counted; their lines count as
+            # read (the tailer has moved on), so their checkpoints advance too.
             self.checkpoints.update(item.marks)
             if item.forget is not None:
                 self.checkpoints.pop(item.forget, None)
@@ -182,7 +233,9 @@ class EventStream:
                 self._out.flush()
                 if self.settings.fsync == "always" and self._out is not sys.stdout.buffer:
                     os.fsync(self._out.fileno())
+            self.written += handed
         except OSError as exc:
+            self.dropped_failed += handed  # still in the buffer, or not on disk: not written
             self._write_failed(exc)
 
     def _write_lines(self, lines: list[bytes]) -> int:

@@ -82,14 +82,17 @@ class CheckpointStore:
                 doc = orjson.loads(fh.read())
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise ValueError(f"{self.path}: checkpoint store not readable ({exc.strerror})") from None
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"{self.path}: checkpoint store is not valid JSON ({exc})") from None
-        if not isinstance(doc, dict) or doc.get("version") != STORE_VERSION:
+        if (
+            not isinstance(doc, dict)
+            or doc.get("version") != STORE_VERSION
+            or not isinstance(doc.get("files"), list)
+        ):
             raise ValueError(f"{self.path}: unknown checkpoint store version")
-        try:
-            checkpoints = [Checkpoint(**entry) for entry in doc["files"]]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{self.path}: malformed checkpoint entry ({exc})") from None
+        checkpoints = [_checkpoint(self.path, entry) for entry in doc["files"]]
         return {c.key: c for c in checkpoints}
 
     def save(self, checkpoints: dict[FileKey, Checkpoint]) -> None:
@@ -107,3 +110,20 @@ class CheckpointStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+_FIELD_TYPES: Final = {
+    name: (str if name in ("path", "fingerprint") else int) for name in Checkpoint.__dataclass_fields__
+}
+
+
+def _checkpoint(path: str, entry: object) -> Checkpoint:
+    """One stored entry, checked field by field (a hand-edited store must not crash the agent)."""
+    if not isinstance(entry, dict) or set(entry) != set(_FIELD_TYPES):
+        raise ValueError(f"{path}: malformed checkpoint entry {entry!r}")
+    for name, kind in _FIELD_TYPES.items():
+        value = entry[name]
+        negative = isinstance(value, int) and value < 0
+        if not isinstance(value, kind) or isinstance(value, bool) or negative:
+            raise ValueError(f"{path}: checkpoint entry field {name} must be {kind.__name__}, got {value!r}")
+    return Checkpoint(**entry)

@@ -267,7 +267,10 @@ class Tailer:
                     self._first_scan_done.set()
                 self._more_to_read = False
                 for f in list(self.files.values()):
-                    self._service(f, now)
+                    try:
+                        self._service(f, now)
+                    except Exception:  # a bug, not input: count it, keep the other files going
+                        self._internal_error(f.path)
                 if not self._more_to_read and self._first_scan_done.is_set():
                     self.ready = True
                 self.heartbeat = time.monotonic()
@@ -333,7 +336,10 @@ class Tailer:
                     tracked.path = path
                 tracked.rotated_at = None
                 continue
-            self._open(path, source, at_start=source.path in initial)
+            try:
+                self._open(path, source, at_start=source.path in initial)
+            except Exception:
+                self._internal_error(path)
         self._started_sources.update(initial)
         for key, f in list(self.files.items()):
             if key in found or f.rotated_at is not None:
@@ -344,23 +350,29 @@ class Tailer:
                 self._read(f)
                 f.close()
                 del self.files[key]
+                self.checkpoints[key] = f.checkpoint()  # re-adding it resumes here
                 self._log.info("stopped following", file=f.path)
                 continue
             f.rotated_at = now
             self.counters.rotations += 1
             self._log.info("file rotated or deleted; reading what remains", file=f.path)
         if not self._first_scan_done.is_set():
-            self._recover_orphans(found)
+            try:
+                self._recover_orphans(found)
+            except Exception:
+                self._internal_error("(files rotated while stopped)")
 
     def _open(self, path: str, source: LogSource, *, at_start: bool) -> TailedFile | None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            self._fail(path, exc)
+        opened = _open_regular(path)
+        if isinstance(opened, OSError):
+            self._fail(path, opened)
             return None
+        fd, st = opened
         if self._failing.pop(path, None) is not None:
             self._log.info("file readable again", file=path)
-        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) in self.files:
+            os.close(fd)  # replaced between the scan's stat and this open: the next scan sorts it out
+            return None
         f = TailedFile(path, source, fd, st, self.stats[source.path])
         self.files[f.key] = f
         previous = self.checkpoints.pop(f.key, None)
@@ -378,6 +390,7 @@ class Tailer:
                 first_line=previous.line,
             )
             self._recover_from_copy(f, previous, reader, previous.offset)
+            self._deliver(f, [])  # the old checkpoint is replaced: a restart must not recover again
         rotated_while_down = any(c.path == path for c in self.checkpoints.values())
         if at_start and source.read_from == "end" and previous is None and not rotated_while_down:
             self._skip_history(f, st.st_size)
@@ -390,12 +403,15 @@ class Tailer:
         f.fingerprint_len, f.fingerprint = c.fingerprint_len, c.fingerprint
         f.offset = c.start_offset
         if c.offset > c.start_offset:
-            replayed: list[Event] = []
-            self._read(f, until=c.offset, sink=replayed.extend)
+            replay: Callable[[list[Event]], None] = self.pipeline.replay
+            while f.offset < c.offset and self._read(f, until=c.offset, sink=replay) > 0:
+                pass  # one read budget at a time
             if f.reader is not None and f.reader.pending:
                 # The checkpoint ends inside a line that was flushed after partial_line_timeout.
-                replayed.extend(f.reader.flush())
-            self.pipeline.replay(replayed)
+                self.pipeline.replay(list(f.reader.flush()))
+            if f.kind == "artifact" and f.offset == c.offset:
+                st = os.fstat(f.fd)
+                f.last_stat = (st.st_size, st.st_mtime_ns)  # unchanged since: not new
         self._log.info("resuming", file=f.path, offset=c.offset, line=c.line)
 
     def _skip_history(self, f: TailedFile, size: int) -> None:
@@ -501,6 +517,7 @@ class Tailer:
             f.offset += len(data)
             total += len(data)
             f.stats.bytes += len(data)
+            f.update_fingerprint()  # before the checkpoint of this chunk is taken
             started = time.perf_counter()
             events = list(f.reader.feed(data))
             self.counters.parse_seconds += time.perf_counter() - started
@@ -527,6 +544,8 @@ class Tailer:
         head = os.pread(f.fd, SNIFF_BYTES, 0) if fmt == "auto" else b""
         if fmt == "auto" and b"\n" not in head and (head.startswith(b"TRT-") or b"TRT-".startswith(head)):
             return False  # maybe a calibration cache's header line, not complete yet
+        if fmt == "auto" and head.strip() in (b"[", b"\xef\xbb\xbf["):
+            return False  # a JSON array or a "[date] [TRT]" line: the next bytes tell
         if fmt in ("json", "calibration_cache") or looks_like_json(head) or is_calibration_cache(head):
             f.kind = "artifact"
         else:
@@ -568,13 +587,13 @@ class Tailer:
         f.fingerprint_len, f.fingerprint = 0, ""
         if f.kind == "log":
             f.start_reader(0, 1, self.config.max_line_bytes)
+        self._deliver(f, [])  # the checkpoint now says: this file, from its start
 
     def _recover_from_copy(self, f: TailedFile, c: Checkpoint, reader: LogReader, start: int) -> None:
         """Feed ``reader`` what followed ``start`` in a rotated copy of the content ``c`` saw.
 
         Ends with ``reader`` flushed: the old content is finished either way."""
         copy = _find_copy(c, start, exclude={f.key})
-        events: list[Event] = []
         if copy is not None:
             path, fd, st = copy
             pos = start
@@ -584,26 +603,34 @@ class Tailer:
                     if not data:
                         break
                     pos += len(data)
-                    events.extend(reader.feed(data))
+                    # Chunk by chunk, so a large copy is not one batch the event queue refuses.
+                    self.pipeline.ingest(list(reader.feed(data)), {})
+            except OSError as exc:
+                self._fail(path, exc)
             finally:
                 os.close(fd)
             self.counters.recovered_bytes += pos - start
             self._log.info(
                 "read the rest of the old content from its copy", file=f.path, copy=path, bytes=pos - start
             )
-        events.extend(reader.flush())
-        self.pipeline.ingest(events, {})
+        self.pipeline.ingest(list(reader.flush()), {})
 
     # -- problems and watches ----------------------------------------------------------------------
 
     def _fail(self, path: str, exc: OSError) -> None:
-        reason = {13: "permission_denied", 2: "not_found", 21: "is_a_directory"}.get(
+        reason = {13: "permission_denied", 2: "not_found", 21: "not_a_regular_file"}.get(
             exc.errno or 0, "io_error"
         )
         self.counters.error(reason)
         if self._failing.get(path) != reason:
             self._failing[path] = reason
             self._log.warning("cannot read file; will retry", file=path, reason=reason, error=exc.strerror)
+
+    def _internal_error(self, path: str) -> None:
+        self.counters.error("internal_error")
+        if self._failing.get(path) != "internal_error":
+            self._failing[path] = "internal_error"
+            self._log.exception("unexpected error following a file; please report it", file=path)
 
     def _fall_back_to_polling(self, exc: OSError) -> None:
         self.mode = "poll"
@@ -670,13 +697,28 @@ def _find_copy(c: Checkpoint, size: int, exclude: Any) -> tuple[str, int, os.sta
     for path in sorted(glob.glob(os.path.join(glob.escape(directory), glob.escape(stem) + "*"))):
         if path.endswith((".gz", ".bz2", ".xz", ".zst")):
             continue
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+        opened = _open_regular(path)
+        if isinstance(opened, OSError):
             continue
-        st = os.fstat(fd)
-        key = (st.st_dev, st.st_ino)
-        if key not in exclude and st.st_size >= size and c.matches(fd):
-            return path, fd, st
+        fd, st = opened
+        try:
+            key = (st.st_dev, st.st_ino)
+            if key not in exclude and st.st_size >= size and c.fingerprint_len and c.matches(fd):
+                return path, fd, st
+        except OSError:
+            pass
         os.close(fd)
     return None
+
+
+def _open_regular(path: str) -> tuple[int, os.stat_result] | OSError:
+    """Open ``path`` for reading if it is a regular file (never blocking on a FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        return exc
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return IsADirectoryError(21, "not a regular file", path)
+    return fd, st
