@@ -189,6 +189,9 @@ class Agent:
 
         with contextlib.suppress(AssertionError):
             wait_for(done, timeout, "probes", self)
+            # Everything arrived; give duplicates that would follow a moment to show up.
+            time.sleep(0.3)
+            got = self.probes()
         return got
 
 
