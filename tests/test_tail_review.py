@@ -32,11 +32,12 @@ def _agent(agents: list[Agent], root: Path, logs: list[dict[str, object]], **opt
 def test_restart_after_a_file_larger_than_one_read_budget(tmp_path: Path, agents: list[Agent]) -> None:
     log = tmp_path / "big.log"
     writer = Writer(log, "big")
-    with open(log, "a") as fh:  # ~20 MiB: more than the 16 MiB a pass reads from one file
-        for n in range(300_000):
+    with open(log, "a") as fh:  # 20.8 MB: more than the 16 MiB a pass reads from one file
+        for n in range(400_000):
             fh.write(LINE.format(tag="big", n=n))
             writer.written[f"big {n:08d}"] += 1
-    writer.count = 300_000
+    writer.count = 400_000
+    assert log.stat().st_size > 16 * 1024 * 1024
     agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     agent.start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 60, "ready", agent)
@@ -178,11 +179,13 @@ def test_lines_that_break_a_rule_or_json_are_counted_not_fatal(tmp_path: Path, a
 
 def test_failed_writes_are_counted_as_dropped(tmp_path: Path, agents: list[Agent]) -> None:
     log = tmp_path / "app.log"
-    writer = Writer(log, "full")
-    for _ in range(100):
-        writer.write_one()
+    log.touch()
     agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], events={"path": "/dev/full"})
     agent.start()
+    writer = Writer(log, "full")
+    for _ in range(100):  # one small batch at a time: each fits the write buffer, its flush fails
+        writer.write_one()
+        time.sleep(0.005)
 
     def dropped_all() -> dict[str, float] | None:
         metrics = agent.metrics()
@@ -222,6 +225,9 @@ def test_a_first_write_of_one_bracket_is_not_taken_for_json(tmp_path: Path, agen
         fh.write(line[1:])
         for n in range(1, 50):
             fh.write(LINE.format(tag="br", n=n))
+            if n % 10 == 0:  # the file grows several times
+                fh.flush()
+                time.sleep(0.1)
     expected = Counter({f"br {n:08d}": 1 for n in range(50)})
     _exact(expected, agent.wait_probes(expected))
     assert len(agent.events()) == 50
