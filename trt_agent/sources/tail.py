@@ -328,6 +328,7 @@ class Tailer:
                 if not _is_regular(st):
                     continue
                 found.setdefault((st.st_dev, st.st_ino), (path, source, st))
+        self._unwatch_unused({_watch_root(s.path) for s in sources})
         initial = {s.path for s in sources} - self._started_sources
         for key, (path, source, _st) in found.items():
             tracked = self.files.get(key)
@@ -640,6 +641,13 @@ class Tailer:
             error=str(exc),
             poll_interval=self.config.tail.poll_interval,
         )
+
+    def _unwatch_unused(self, needed: set[str]) -> None:
+        """Drop the directory watches of ``[[logs]]`` entries a reload removed."""
+        if self._observer is None:
+            return
+        for directory in [d for d in self._watches if d not in needed]:
+            self._observer.unschedule(self._watches.pop(directory)[1])
 
     def _watch_dir(self, source: LogSource) -> None:
         if self._observer is None:
