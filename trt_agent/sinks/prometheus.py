@@ -165,6 +165,7 @@ class AgentCollector(Collector):
             "unmatched": CounterMetricFamily("trt_agent_unmatched_candidate_lines", "Lines that looked like a known message family but matched no rule (grammar gaps).", labels=["file"]),
             "invalid": CounterMetricFamily("trt_agent_invalid_utf8_lines", "Lines with invalid UTF-8 (replaced).", labels=["file"]),
             "cut": CounterMetricFamily("trt_agent_truncated_lines", "Lines longer than agent.max_line_bytes (cut).", labels=["file"]),
+            "errors": CounterMetricFamily("trt_agent_parse_errors", "Lines a grammar rule failed on (skipped; please report).", labels=["file"]),
         }  # fmt: skip
         for path, stats in sorted(tailer.stats.items()):
             per_file["lines"].add_metric([path], stats.lines)
@@ -173,6 +174,7 @@ class AgentCollector(Collector):
             per_file["unmatched"].add_metric([path], stats.candidates_unmatched)
             per_file["invalid"].add_metric([path], stats.invalid_utf8_lines)
             per_file["cut"].add_metric([path], stats.truncated_lines)
+            per_file["errors"].add_metric([path], stats.parse_errors)
         lag = _gauge("trt_agent_tail_lag_bytes", "Bytes written to the files but not read yet.", ["file"])
         for path, value in sorted(tailer.lag_bytes().items()):
             lag.add_metric([path], value)
