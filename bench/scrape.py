@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest, sta
 from trt_agent.config import MetricsConfig
 from trt_agent.events import make_event
 from trt_agent.model import EngineModel, fold
+from trt_agent.redact import Redactor
 from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.sinks.webconfig import WebConfig
@@ -46,6 +47,7 @@ class State:
     lock: threading.Lock = field(default_factory=threading.Lock)
     models: dict[str, EngineModel] = field(default_factory=dict)
     event_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    redactor: Redactor | None = None
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -14,6 +14,7 @@ from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
+from trt_agent.redact import NAME_FIELDS, NAME_LIST_FIELDS, Redactor, load_redactor
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.sinks.report import report_json, report_text
 
@@ -50,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("parse", parents=[common], help="print one JSON event per line")
     report = sub.add_parser("report", parents=[common], help="per-engine summary")
     report.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
+    remap = sub.add_parser(
+        "redact-map",
+        parents=[common],
+        help="map pseudonyms back to names (needs the redaction key; reads the given files or [[logs]])",
+    )
+    remap.add_argument("--pseudonym", "-p", action="append", default=[], help="pseudonym to look up (repeat)")
     run = sub.add_parser("run", help="the daemon: tail [[logs]], serve metrics, write events")
     run.add_argument("-c", "--config", required=True, help="TOML config")
     return parser
@@ -65,8 +72,10 @@ class _Inputs:
         config: Config,
         stats: ParseStats,
         before_read: Callable[[], None] | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.files = files
+        self.redactor = redactor
         self.before_read = before_read
         self.engine = engine
         self.config = config
@@ -89,7 +98,8 @@ class _Inputs:
             except (FileNotFoundError, PermissionError, IsADirectoryError, ArtifactError) as exc:
                 self.failed = True
                 reason = exc if isinstance(exc, ArtifactError) else f"{path}: {exc.strerror}"
-                print(f"trt-agent: {reason}", file=sys.stderr)
+                text = str(reason) if self.redactor is None else self.redactor.text(str(reason))
+                print(f"trt-agent: {text}", file=sys.stderr)
                 continue
             if self.stats.bytes == before:
                 self.log.warning("empty input", file=path)
@@ -111,14 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args.config)
     try:
         config = load_config(args.config) if args.config else Config()
+        redactor = load_redactor(config)
     except ConfigError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    configure_logging(config.log_level, config.log_format)
+    configure_logging(config.log_level, config.log_format, redactor)
+    if args.command == "redact-map":
+        return _redact_map(args, config, redactor)
     stats = ParseStats()
-    writer = JsonlWriter(sys.stdout.buffer)
+    writer = JsonlWriter(sys.stdout.buffer, redactor=redactor)
     inputs = _Inputs(
-        args.files, args.engine, config, stats, writer.flush if args.command == "parse" else None
+        args.files, args.engine, config, stats, writer.flush if args.command == "parse" else None, redactor
     )
     try:
         with Progress(stats):
@@ -129,9 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 models = build_models(inputs)
                 if args.json:
-                    sys.stdout.buffer.write(report_json(models, stats.as_dict()))
+                    sys.stdout.buffer.write(report_json(models, stats.as_dict(), redactor))
                 else:
-                    sys.stdout.write(report_text(models, stats.as_dict()))
+                    sys.stdout.write(report_text(models, stats.as_dict(), redactor))
                 sys.stdout.flush()
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.
@@ -140,3 +153,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return EXIT_BAD_INPUT if inputs.failed else EXIT_OK
+
+
+def _redact_map(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+    """``redact-map``: every name in the inputs with its pseudonym (or only the asked ones).
+
+    Local only: it needs the key, reads files on this machine and prints to the terminal."""
+    if redactor is None:
+        print("trt-agent: redact-map needs [redaction] enabled with its key (-c CONFIG)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    files = args.files if args.files != ["-"] or not config.logs else _configured_files(config)
+    stats = ParseStats()
+    inputs = _Inputs(files, args.engine, config, stats)
+    names: set[str] = set()
+    for event in inputs:
+        names.update(event[k] for k in NAME_FIELDS if isinstance(event.get(k), str))
+        for key in NAME_LIST_FIELDS:
+            names.update(v for v in event.get(key) or () if isinstance(v, str))
+    wanted = set(args.pseudonym)
+    found = 0
+    for name in sorted(names):
+        pseudonym = redactor.name(name)
+        if pseudonym != name and (not wanted or pseudonym in wanted):
+            print(f"{pseudonym}\t{name}")
+            found += 1
+    missing = wanted - {redactor.name(n) for n in names}
+    for pseudonym in sorted(missing):
+        print(f"trt-agent: {pseudonym}: no name in these inputs has this pseudonym", file=sys.stderr)
+    return EXIT_BAD_INPUT if missing or inputs.failed else EXIT_OK
+
+
+def _configured_files(config: Config) -> list[str]:
+    import glob
+
+    return sorted({path for source in config.logs for path in glob.glob(source.path)})

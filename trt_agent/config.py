@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,21 @@ class MetricsConfig:
     max_calibration_series: int = 20  # widest calibration ranges exported per engine
 
 
+REDACTION_MODES: Final = ("pseudonym", "structure", "drop")
+
+
+@dataclass(frozen=True)
+class RedactionConfig:
+    """``[redaction]``: keyed pseudonyms for layer and tensor names in every output."""
+
+    enabled: bool = False
+    key_file: str | None = None  # the HMAC key (>= 16 bytes); or key_env names a variable holding it
+    key_env: str | None = None
+    allowlist: tuple[str, ...] = ()  # regexes (full match) of names that stay clear
+    mode: str = "pseudonym"  # pseudonym | structure | drop
+    scrub_paths: bool = True  # absolute paths and model/engine file names in free text too
+
+
 @dataclass(frozen=True)
 class Config:
     """The validated configuration."""
@@ -92,8 +108,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     tail: TailConfig = field(default_factory=TailConfig)
-    redaction_enabled: bool = False
-    redaction_key_file: str | None = None
+    redaction: RedactionConfig = field(default_factory=RedactionConfig)
     max_line_bytes: int = 1 << 20
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -130,7 +145,14 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "max_calibration_series": int,
     },
     "events": {"path": str, "max_bytes": int, "max_files": int, "fsync": str, "queue_events": int},
-    "redaction": {"enabled": bool, "key_file": str, "key_env": str, "allowlist": list, "mode": str},
+    "redaction": {
+        "enabled": bool,
+        "key_file": str,
+        "key_env": str,
+        "allowlist": list,
+        "mode": str,
+        "scrub_paths": bool,
+    },
     "profiler": {},
     "rules": {},
 }
@@ -225,8 +247,7 @@ def load_config(path: str) -> Config:
         metrics=metrics,
         events=EventsConfig(**events_raw),
         tail=tail,
-        redaction_enabled=redaction.get("enabled", False),
-        redaction_key_file=redaction.get("key_file"),
+        redaction=_redaction(path, redaction),
         max_line_bytes=max_line,
         raw=raw,
     )
@@ -265,3 +286,21 @@ def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
     return MetricsConfig(
         **(table | {"latency_buckets": tuple(float(b) for b in buckets), "web_config_file": web_config})
     )
+
+
+def _redaction(file: str, table: dict[str, Any]) -> RedactionConfig:
+    _choice(file, "redaction.mode", table.get("mode", "pseudonym"), REDACTION_MODES)
+    allowlist = table.get("allowlist", [])
+    for index, pattern in enumerate(allowlist):
+        if not isinstance(pattern, str):
+            raise ConfigError(f"{file}: redaction.allowlist[{index}] must be a string (a regex)")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{file}: redaction.allowlist[{index}] is not a valid regex: {exc}") from None
+    key_file = table.get("key_file")
+    if key_file is not None and not os.path.isabs(key_file):
+        key_file = os.path.join(os.path.dirname(os.path.abspath(file)), key_file)
+    if table.get("enabled") and not (key_file or table.get("key_env")):
+        raise ConfigError(f"{file}: redaction.enabled needs redaction.key_file or redaction.key_env")
+    return RedactionConfig(**(table | {"allowlist": tuple(allowlist), "key_file": key_file}))

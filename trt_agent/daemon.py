@@ -30,6 +30,7 @@ from trt_agent.config import Config, ConfigError, MetricsConfig, load_config
 from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, fold
+from trt_agent.redact import Redactor, load_redactor
 from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.jsonl import EventStream
 from trt_agent.sinks.prometheus import AgentCollector, EngineCollector
@@ -46,6 +47,7 @@ _RESTART_KEYS = (
     ("state_dir", "agent.state_dir"),
     ("metrics", "[metrics]"),
     ("events", "[events]"),
+    ("redaction", "[redaction]"),
 )
 
 
@@ -56,7 +58,10 @@ class StartupError(RuntimeError):
 class AgentState:
     """Engine models and event counts: written by the tailer, read by scrapes (under ``lock``)."""
 
-    def __init__(self, stream: EventStream, settings: MetricsConfig) -> None:
+    def __init__(
+        self, stream: EventStream, settings: MetricsConfig, redactor: Redactor | None = None
+    ) -> None:
+        self.redactor = redactor
         self.lock = threading.Lock()
         self.models: dict[str, EngineModel] = {}
         self.event_counts: Counter[tuple[str, str, str]] = Counter()
@@ -127,7 +132,7 @@ def parse_listen(listen: str) -> tuple[str, int]:
 class Agent:
     """The daemon; ``run`` blocks until SIGTERM/SIGINT and returns the exit code."""
 
-    def __init__(self, config: Config, config_path: str) -> None:
+    def __init__(self, config: Config, config_path: str, redactor: Redactor | None = None) -> None:
         self.config = config
         self.config_path = config_path
         self.log = get_logger("trt_agent.agent")
@@ -142,9 +147,13 @@ class Agent:
         self._prepare_state_dir(store)
         checkpoints = self._load_checkpoints(store)
         self.stream = EventStream(
-            config.events, store, checkpoints, checkpoint_interval=config.tail.checkpoint_interval
+            config.events,
+            store,
+            checkpoints,
+            checkpoint_interval=config.tail.checkpoint_interval,
+            redactor=redactor,
         )
-        self.state = AgentState(self.stream, config.metrics)
+        self.state = AgentState(self.stream, config.metrics, redactor)
         self.tailer = Tailer(config, self.state, checkpoints)
         self.registry = CollectorRegistry()
         self.registry.register(EngineCollector(self.state))
@@ -313,7 +322,7 @@ class Agent:
         for attribute, key in _RESTART_KEYS:
             if getattr(new, attribute) != getattr(self.config, attribute):
                 self.log.warning("changed key needs a restart to apply", key=key)
-        configure_logging(new.log_level, new.log_format)
+        configure_logging(new.log_level, new.log_format, self.state.redactor)
         self.config = new
         self.tailer.reload(new)
         self.reloads["success"] += 1
@@ -329,9 +338,14 @@ def run(config_path: str) -> int:
     except ConfigError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(config.log_level, config.log_format)
     try:
-        agent = Agent(config, config_path)
+        redactor = load_redactor(config)
+    except ConfigError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(config.log_level, config.log_format, redactor)
+    try:
+        agent = Agent(config, config_path, redactor)
         return agent.run()
     except StartupError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)

@@ -17,6 +17,7 @@ import orjson
 from trt_agent.config import EventsConfig
 from trt_agent.events import Event
 from trt_agent.logs import get_logger
+from trt_agent.redact import Redactor
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE
@@ -40,22 +41,24 @@ class JsonlWriter:
     pipe reach the reader as soon as their line was read, while big files are written in batches.
     """
 
-    def __init__(self, out: BinaryIO, *, batch: int = 512) -> None:
+    def __init__(self, out: BinaryIO, *, batch: int = 512, redactor: Redactor | None = None) -> None:
         self.out = out
         self.batch = batch
+        self.redactor = redactor
         self.written = 0
-        self._pending: list[bytes] = []
+        self._pending: list[Event] = []
 
     def write(self, event: Event) -> None:
-        self._pending.append(encode(event))
+        self._pending.append(event)
         if len(self._pending) >= self.batch:
             self._drain()
 
     def _drain(self) -> None:
         if self._pending:
-            self.out.write(b"".join(self._pending))
+            events = self.redactor.events(self._pending) if self.redactor is not None else self._pending
+            self.out.write(b"".join([encode(e) for e in events]))
             self.written += len(self._pending)
-            self._pending.clear()
+            self._pending = []
 
     def flush(self) -> None:
         self._drain()
@@ -81,8 +84,10 @@ class EventStream:
         checkpoints: dict[FileKey, Checkpoint],
         *,
         checkpoint_interval: float = 1.0,
+        redactor: Redactor | None = None,
     ) -> None:
         self.settings = settings
+        self.redactor = redactor
         self.store = store
         self.checkpoint_interval = checkpoint_interval
         self.checkpoints = dict(checkpoints)
@@ -219,7 +224,8 @@ class EventStream:
         handed = 0  # events handed to the file object; written once the flush succeeds
         for item in items:
             if item.events:
-                done = self._write_lines([encode(e) for e in item.events])
+                events = self.redactor.events(item.events) if self.redactor is not None else item.events
+                done = self._write_lines([encode(e) for e in events])
                 handed += done
                 self.dropped_failed += len(item.events) - done
             # Events that could not be written are dropped and counted; their lines count as

@@ -31,6 +31,7 @@ from prometheus_client.utils import floatToGoString
 from trt_agent.config import MetricsConfig
 from trt_agent.model import EngineModel
 from trt_agent.model.engine import LayerTime
+from trt_agent.redact import Redactor
 
 if TYPE_CHECKING:
     from trt_agent.daemon import Agent
@@ -72,6 +73,7 @@ class EngineState(Protocol):
     models: dict[str, EngineModel]
     event_counts: Counter[tuple[str, str, str]]
     settings: MetricsConfig
+    redactor: Redactor | None
 
 
 class EngineCollector(Collector):
@@ -136,14 +138,19 @@ class EngineCollector(Collector):
         for reason, count in sorted(model.fallback_reasons.items()):
             g["fallback_events"].add_metric([engine, reason], count)
         widest = sorted(model.calibration.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)
+        name = self.state.redactor.name if self.state.redactor is not None else str
         for tensor, (low, high) in widest[: settings.max_calibration_series]:
-            g["calibration"].add_metric([engine, tensor, "min"], low)
-            g["calibration"].add_metric([engine, tensor, "max"], high)
+            g["calibration"].add_metric([engine, name(tensor), "min"], low)
+            g["calibration"].add_metric([engine, name(tensor), "max"], high)
         if model.versions:
             g["build"].add_metric([engine], {c: model.versions.get(c, "") for c in BUILD_INFO_COMPONENTS})
             g["mismatch"].add_metric([engine], 1 if version_mismatch(model) else 0)
-        for layer, buckets, seconds in layer_histograms(model, settings.max_layer_series):
-            g["latency"].add_metric([engine, layer], buckets, seconds)
+        # "drop" leaves no layer names: every layer's time goes to __other__.
+        dropped = self.state.redactor is not None and self.state.redactor.mode == "drop"
+        for layer, buckets, seconds in layer_histograms(model, 0 if dropped else settings.max_layer_series):
+            g["latency"].add_metric(
+                [engine, layer if layer == OTHER_LAYER else name(layer)], buckets, seconds
+            )
 
 
 class AgentCollector(Collector):

@@ -7,13 +7,36 @@ from typing import Any
 import orjson
 
 from trt_agent.model import EngineModel
+from trt_agent.redact import Redactor
 
 WIDTH = 100
 
 
-def report_json(models: dict[str, EngineModel], stats: dict[str, Any]) -> bytes:
+def summaries(models: dict[str, EngineModel], redactor: Redactor | None) -> list[dict[str, Any]]:
+    """Each engine's ``summary()``, its layer and tensor names through ``redactor``."""
+    out = []
+    for model in models.values():
+        s = model.summary()
+        if redactor is not None:
+            name = redactor.name
+            s["slowest_layers"] = [row | {"layer": name(row["layer"])} for row in s["slowest_layers"]]
+            s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
+            s["fallbacks"]["items"] = [
+                item | ({"layer": name(item["layer"])} if "layer" in item else {})
+                for item in s["fallbacks"]["items"]
+            ]
+            s["calibration"]["widest"] = [
+                row | {"tensor": name(row["tensor"])} for row in s["calibration"]["widest"]
+            ]
+        out.append(s)
+    return out
+
+
+def report_json(
+    models: dict[str, EngineModel], stats: dict[str, Any], redactor: Redactor | None = None
+) -> bytes:
     """The machine-readable report: ``{"engines": [...], "parse": {...}}`` with stable keys."""
-    doc = {"engines": [m.summary() for m in models.values()], "parse": stats}
+    doc = {"engines": summaries(models, redactor), "parse": stats}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
 
 
@@ -38,11 +61,12 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def report_text(models: dict[str, EngineModel], stats: dict[str, Any]) -> str:
+def report_text(
+    models: dict[str, EngineModel], stats: dict[str, Any], redactor: Redactor | None = None
+) -> str:
     """The human report: one block per engine, fits a 100-column terminal."""
     out: list[str] = []
-    for model in models.values():
-        s = model.summary()
+    for s in summaries(models, redactor):
         out.append("=" * WIDTH)
         out.append(_cut(f"engine  {s['engine']}", WIDTH))
         out.append("=" * WIDTH)

@@ -1,0 +1,239 @@
+"""Keyed pseudonyms for layer and tensor names: the one choke point before anything leaves the
+process (JSONL events, metric labels, reports, the agent's own logs, error messages).
+
+A name maps to ``L`` + the first 10 hex digits of HMAC-SHA256(key, name): the same name gets the
+same pseudonym in build logs, runtime profiles, restarts and every replica sharing the key, so
+build-time and runtime facts still join. Whoever holds the key can map a pseudonym back
+(``trt-agent redact-map``); whoever does not, cannot.
+
+Free text (an event's ``msg``, a log message) is scrubbed of every name the redactor has
+learned so far: whole names, and the members of fused names (``conv1 + bn1 + relu1``,
+``PWN(a, b)``, ``{ForeignNode[a...b]}``). One Aho-Corasick automaton finds them all in one pass
+(leftmost-longest, so a name that contains another is replaced whole). With ``scrub_paths``,
+absolute paths and model/engine file names left in the text are replaced too.
+
+Modes: ``pseudonym`` (the whole name becomes one pseudonym), ``structure`` (the fusion
+structure and op-type words stay, identifiers are hashed: ``L1.. + L2..``,
+``/Lab12../Conv``), ``drop`` (names are removed: ``<redacted>``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import threading
+from collections.abc import Iterable
+from typing import Any, Final
+
+import ahocorasick  # type: ignore[import-not-found]
+
+from trt_agent.config import Config, ConfigError, RedactionConfig
+from trt_agent.events import Event
+from trt_agent.parse.names import decompose
+
+# Event fields that hold layer or tensor names (DESIGN's event table).
+NAME_FIELDS: Final = ("layer", "result", "name", "tensor")
+NAME_LIST_FIELDS: Final = ("layers", "sources")
+PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
+DROPPED: Final = "<redacted>"
+# Op-type words that ``structure`` mode keeps (ONNX and TensorRT layer types).
+_OP_WORDS_TEXT: Final = """
+    Conv ConvTranspose Relu LeakyRelu Sigmoid Tanh Gelu Erf Softmax LogSoftmax MatMul Gemm Add Sub Mul Div Pow
+    Sqrt Exp Log Reshape Transpose Flatten Squeeze Unsqueeze Concat Split Slice Gather Shape Cast Constant
+    MaxPool AveragePool GlobalAveragePool BatchNormalization LayerNormalization InstanceNormalization
+    ReduceMean ReduceSum Resize Pad Clip Where Equal Expand Tile TopK NonZero Identity Dropout
+    QuantizeLinear DequantizeLinear Einsum Range ScatterND Convolution Activation Pooling ElementWise Shuffle
+    Reduce Scale Unary MatrixMultiply SoftMax Normalization PluginV2 PluginV3 Myelin Reformat
+"""
+OP_WORDS: Final = frozenset(_OP_WORDS_TEXT.split())
+_STRUCTURE_SPLIT: Final = re.compile(r"( \+ |PWN\(|\)|\(|, |,|\{ForeignNode\[|\]\}|\.\.\.|/|\[|\]|\{|\}| )")
+_PATH: Final = re.compile(
+    r"(?<![\w.:])(?:/[^\s'\"\[\]{}(),:;]+)+"  # /abs/path/parts
+    r"|[\w.-]+\.(?:onnx|engine|plan|trt|pb|pt|pth|safetensors|cache|json|uff|caffemodel|prototxt)\b"
+)
+_MIN_LEARNED: Final = 3
+
+
+def scrubbable(name: str) -> bool:
+    """Whether free text is scrubbed of ``name``. Names of one or two characters and numbers
+    (ONNX's generated tensor names: ``1827``) would hit every word and number in a line; in
+    event fields and labels they are replaced like any other name."""
+    return len(name) >= _MIN_LEARNED and not name.isdigit()
+
+
+class Redactor:
+    """Pseudonyms and scrubbing; thread-safe (the tailer, the writer, scrapes and logs share one)."""
+
+    def __init__(self, settings: RedactionConfig, key: bytes) -> None:
+        if not key:
+            raise ConfigError("redaction is enabled but the key is empty")
+        self._key = key
+        self.mode = settings.mode
+        self.scrub_paths = settings.scrub_paths
+        self._allow = [re.compile(p) for p in settings.allowlist]
+        self._lock = threading.Lock()
+        self._pseudonyms: dict[str, str] = {}
+        self._owners: dict[str, str] = {}  # pseudonym -> name, to catch collisions
+        self.collisions = 0
+        self._learned: set[str] = set()
+        self._automaton: Any = None  # rebuilt when names were learned since
+        self._dirty = False
+
+    def __repr__(self) -> str:  # the key never shows, not even in a traceback's locals
+        return f"Redactor(mode={self.mode!r}, names={len(self._learned)})"
+
+    # -- names -------------------------------------------------------------------------------------
+
+    def allowed(self, name: str) -> bool:
+        return any(p.fullmatch(name) for p in self._allow)
+
+    def pseudonym(self, name: str) -> str:
+        """``L`` + 10 hex digits of the keyed hash; 16 for the later of two colliding names."""
+        found = self._pseudonyms.get(name)
+        if found is not None:
+            return found
+        digest = hmac.new(self._key, name.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        with self._lock:
+            value = "L" + digest[:10]
+            owner = self._owners.setdefault(value, name)
+            if owner != name:
+                self.collisions += 1
+                value = "L" + digest[:16]
+                self._owners.setdefault(value, name)
+            self._pseudonyms[name] = value
+        return value
+
+    def name(self, name: str) -> str:
+        """What ``name`` becomes in any output (a label value, an event field, a report cell)."""
+        if not name or self.allowed(name):
+            return name
+        if self.mode == "drop":
+            return DROPPED
+        if self.mode == "structure":
+            return self._structure(name)
+        return self.pseudonym(name)
+
+    def _structure(self, name: str) -> str:
+        parts = _STRUCTURE_SPLIT.split(name)
+        out = []
+        for part in parts:
+            keep = not part or part.isdigit() or part in OP_WORDS
+            if keep or _STRUCTURE_SPLIT.fullmatch(part) or self.allowed(part):
+                out.append(part)
+            else:
+                base, sep, suffix = part.rpartition("_")
+                # conv_12 -> L..._12: the index says nothing, the stem might
+                out.append(
+                    self.pseudonym(base) + sep + suffix
+                    if sep and suffix.isdigit() and base
+                    else self.pseudonym(part)
+                )
+        return "".join(out)
+
+    # -- free text ---------------------------------------------------------------------------------
+
+    def learn(self, names: Iterable[str]) -> None:
+        """Remember ``names`` (and the members of fused names) so free text is scrubbed of them."""
+        new = []
+        for name in names:
+            if not name or name in self._learned:
+                continue
+            candidates = [name, *decompose(name).sources] if any(c in name for c in "+({") else [name]
+            for candidate in candidates:
+                candidate = candidate.strip()
+                if scrubbable(candidate) and candidate not in self._learned and not self.allowed(candidate):
+                    new.append(candidate)
+        if new:
+            with self._lock:
+                self._learned.update(new)
+                self._dirty = True
+
+    def _matcher(self) -> Any:
+        if self._dirty:
+            with self._lock:
+                automaton = ahocorasick.Automaton()
+                for name in self._learned:
+                    automaton.add_word(name, name)
+                automaton.make_automaton()
+                self._automaton, self._dirty = automaton, False  # swapped whole: readers never see a half
+        return self._automaton
+
+    def text(self, text: str) -> str:
+        """``text`` with every learned name (and, with ``scrub_paths``, every path) replaced."""
+        automaton = self._matcher()
+        if automaton is not None and text:
+            pieces, last = [], 0
+            for end, name in automaton.iter_long(text):
+                start = end - len(name) + 1
+                pieces.append(text[last:start])
+                pieces.append(self.name(name))
+                last = end + 1
+            if pieces:
+                pieces.append(text[last:])
+                text = "".join(pieces)
+        if self.scrub_paths and ("/" in text or "." in text):
+            text = _PATH.sub(self._path, text)
+        return text
+
+    def _path(self, match: re.Match[str]) -> str:
+        path = match.group()
+        if PSEUDONYM.fullmatch(path.strip("/")) or self.allowed(path):
+            return path
+        return "P" + self.pseudonym(path)[1:]
+
+    # -- events ------------------------------------------------------------------------------------
+
+    def event(self, event: Event) -> Event:
+        """A redacted copy of ``event`` (the model keeps the original)."""
+        names = [event[k] for k in NAME_FIELDS if isinstance(event.get(k), str)]
+        for key in NAME_LIST_FIELDS:
+            value = event.get(key)
+            if isinstance(value, list):
+                names.extend(v for v in value if isinstance(v, str))
+        self.learn(names)
+        out = dict(event)
+        for key in NAME_FIELDS:
+            if isinstance(out.get(key), str):
+                out[key] = self.name(out[key])
+        for key in NAME_LIST_FIELDS:
+            value = out.get(key)
+            if isinstance(value, list):
+                out[key] = [self.name(v) if isinstance(v, str) else v for v in value]
+        if out.get("msg"):
+            out["msg"] = self.text(out["msg"])
+        return out
+
+    def events(self, events: list[Event]) -> list[Event]:
+        """Redact a batch: every name in it is learned before any ``msg`` of it is scrubbed."""
+        for event in events:
+            self.learn(event[k] for k in NAME_FIELDS if isinstance(event.get(k), str))
+            for key in NAME_LIST_FIELDS:
+                value = event.get(key)
+                if isinstance(value, list):
+                    self.learn(v for v in value if isinstance(v, str))
+        return [self.event(e) for e in events]
+
+
+def load_redactor(config: Config) -> Redactor | None:
+    """The redactor ``[redaction]`` asks for, or None when it is off. Refuses to run redaction
+    without a key; the key is read here and kept only inside the redactor."""
+    settings = config.redaction
+    if not settings.enabled:
+        return None
+    if settings.key_file:
+        try:
+            with open(settings.key_file, "rb") as fh:
+                key = fh.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"redaction.key_file {settings.key_file}: {exc.strerror}") from None
+        where = f"redaction.key_file {settings.key_file}"
+    elif settings.key_env:
+        key = os.environ.get(settings.key_env, "").encode()
+        where = f"redaction.key_env ${settings.key_env}"
+    else:
+        raise ConfigError("redaction is enabled but neither redaction.key_file nor redaction.key_env is set")
+    if len(key) < 16:
+        raise ConfigError(f"{where}: the redaction key must be at least 16 bytes (got {len(key)})")
+    return Redactor(settings, key)
