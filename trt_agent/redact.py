@@ -36,6 +36,39 @@ from trt_agent.parse.names import decompose
 # Event fields that hold layer or tensor names (DESIGN's event table).
 NAME_FIELDS: Final = ("layer", "result", "name", "tensor")
 NAME_LIST_FIELDS: Final = ("layers", "sources")
+# Which fields of which event type hold names (single names, lists of names); a type not listed
+# here is looked up field by field.
+_NAME_KEYS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    "layer_time": (("layer",), ()),
+    "layer": (("name",), ("sources",)),
+    "fusion": (("result",), ("layers",)),
+    "source_layer": (("name",), ()),
+    "quantization": (("layer",), ()),
+    "calibration": (("tensor",), ()),
+    "fallback": (("layer",), ()),
+    "plugin": (("layer",), ()),
+    **{
+        t: ((), ())
+        for t in ("memory", "version", "perf_summary", "build_complete", "layer_count", "warning", "error")
+    },
+}
+_ANY_KEYS: Final = (NAME_FIELDS, NAME_LIST_FIELDS)
+# Types whose grammar rule matched the whole message: the names in their msg are exactly the
+# names in their fields, so the msg is scrubbed of those (a str.replace each) instead of running
+# the automaton over it. Warnings, errors, layer lines (which also list tensors) and anything
+# else get the automaton. The corpus leak test checks this claim file by file.
+_OWN_NAMES_ONLY: Final = frozenset(
+    (
+        "source_layer",
+        "fusion",
+        "layer_time",
+        "memory",
+        "perf_summary",
+        "version",
+        "build_complete",
+        "layer_count",
+    )
+)
 PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
 DROPPED: Final = "<redacted>"
 # Op-type words that ``structure`` mode keeps (ONNX and TensorRT layer types).
@@ -49,11 +82,29 @@ _OP_WORDS_TEXT: Final = """
 """
 OP_WORDS: Final = frozenset(_OP_WORDS_TEXT.split())
 _STRUCTURE_SPLIT: Final = re.compile(r"( \+ |PWN\(|\)|\(|, |,|\{ForeignNode\[|\]\}|\.\.\.|/|\[|\]|\{|\}| )")
+_FILE_EXTENSION: Final = re.compile(
+    r"\.(?:onnx|engine|plan|trt|pb|pt|pth|safetensors|cache|json|uff|caffemodel|prototxt)\b"
+)
 _PATH: Final = re.compile(
     r"(?<![\w.:])(?:/[^\s'\"\[\]{}(),:;]+)+"  # /abs/path/parts
     r"|[\w.-]+\.(?:onnx|engine|plan|trt|pb|pt|pth|safetensors|cache|json|uff|caffemodel|prototxt)\b"
 )
 _MIN_LEARNED: Final = 3
+
+
+def _has_path_start(text: str) -> bool:
+    """A "/" where a path can start (not the ones inside "11/26/2026")."""
+    return (
+        text.startswith("/")
+        or " /" in text
+        or "'/" in text
+        or '"/' in text
+        or "=/" in text
+        or "(/" in text
+        or "[/" in text
+        or ":/" in text
+        or ",/" in text
+    )
 
 
 def scrubbable(name: str) -> bool:
@@ -75,6 +126,7 @@ class Redactor:
         self._allow = [re.compile(p) for p in settings.allowlist]
         self._lock = threading.Lock()
         self._pseudonyms: dict[str, str] = {}
+        self._outputs: dict[str, str] = {}  # name -> what name() returns (allowlist and mode applied)
         self._owners: dict[str, str] = {}  # pseudonym -> name, to catch collisions
         self.collisions = 0
         self._learned: set[str] = set()
@@ -107,13 +159,18 @@ class Redactor:
 
     def name(self, name: str) -> str:
         """What ``name`` becomes in any output (a label value, an event field, a report cell)."""
-        if not name or self.allowed(name):
-            return name
-        if self.mode == "drop":
-            return DROPPED
-        if self.mode == "structure":
-            return self._structure(name)
-        return self.pseudonym(name)
+        out = self._outputs.get(name)
+        if out is None:
+            if not name or self.allowed(name):
+                out = name
+            elif self.mode == "drop":
+                out = DROPPED
+            elif self.mode == "structure":
+                out = self._structure(name)
+            else:
+                out = self.pseudonym(name)
+            self._outputs[name] = out
+        return out
 
     def _structure(self, name: str) -> str:
         parts = _STRUCTURE_SPLIT.split(name)
@@ -153,29 +210,30 @@ class Redactor:
     def _matcher(self) -> Any:
         if self._dirty:
             with self._lock:
-                automaton = ahocorasick.Automaton()
-                for name in self._learned:
-                    automaton.add_word(name, name)
-                automaton.make_automaton()
-                self._automaton, self._dirty = automaton, False  # swapped whole: readers never see a half
+                names, self._dirty = list(self._learned), False
+            automaton = ahocorasick.Automaton()
+            for name in names:
+                # The value carries what the loop in _scrub needs, computed once per name.
+                automaton.add_word(name, (len(name) - 1, self.name(name)))
+            automaton.make_automaton()
+            self._automaton = automaton  # swapped whole: readers never see a half-built one
         return self._automaton
 
     def text(self, text: str) -> str:
         """``text`` with every learned name (and, with ``scrub_paths``, every path) replaced."""
-        automaton = self._matcher()
+        return self._scrub(text, self._matcher())
+
+    def _scrub(self, text: str, automaton: Any) -> str:
         if automaton is not None and text:
-            pieces, last = [], 0
-            for end, name in automaton.iter_long(text):
-                start = end - len(name) + 1
-                pieces.append(text[last:start])
-                pieces.append(self.name(name))
+            pieces: list[str] = []
+            last = 0
+            for end, (length, replacement) in automaton.iter_long(text):
+                pieces += (text[last : end - length], replacement)
                 last = end + 1
             if pieces:
                 pieces.append(text[last:])
                 text = "".join(pieces)
-        if self.scrub_paths and ("/" in text or "." in text):
-            text = _PATH.sub(self._path, text)
-        return text
+        return self._scrub_paths(text)
 
     def _path(self, match: re.Match[str]) -> str:
         path = match.group()
@@ -187,33 +245,80 @@ class Redactor:
 
     def event(self, event: Event) -> Event:
         """A redacted copy of ``event`` (the model keeps the original)."""
-        names = [event[k] for k in NAME_FIELDS if isinstance(event.get(k), str)]
-        for key in NAME_LIST_FIELDS:
-            value = event.get(key)
-            if isinstance(value, list):
-                names.extend(v for v in value if isinstance(v, str))
-        self.learn(names)
-        out = dict(event)
-        for key in NAME_FIELDS:
-            if isinstance(out.get(key), str):
-                out[key] = self.name(out[key])
-        for key in NAME_LIST_FIELDS:
-            value = out.get(key)
-            if isinstance(value, list):
-                out[key] = [self.name(v) if isinstance(v, str) else v for v in value]
-        if out.get("msg"):
-            out["msg"] = self.text(out["msg"])
-        return out
+        return self.events([event])[0]
 
     def events(self, events: list[Event]) -> list[Event]:
-        """Redact a batch: every name in it is learned before any ``msg`` of it is scrubbed."""
+        """Redacted copies of a batch, in order.
+
+        Events whose grammar pinned the whole message (``_OWN_NAMES_ONLY``) are done at once:
+        their names are replaced in their own msg. The others wait until every name of the
+        batch has been learned, then the automaton scrubs their msg in one pass each."""
+        out: list[Event] = []
+        deferred: list[Event] = []  # copies whose msg needs the automaton
+        learned, outputs = self._learned, self._outputs
+        new: list[str] = []
         for event in events:
-            self.learn(event[k] for k in NAME_FIELDS if isinstance(event.get(k), str))
-            for key in NAME_LIST_FIELDS:
+            singles, lists = _NAME_KEYS.get(event["type"], _ANY_KEYS)
+            if not singles and not lists and event["type"] in _OWN_NAMES_ONLY:
+                # memory, versions, perf summaries...: no name; a path is all there can be
+                msg = event.get("msg")
+                scrubbed = self._scrub_paths(msg) if msg else msg
+                out.append(event if scrubbed is msg else event | {"msg": scrubbed})
+                continue
+            copy = event.copy()
+            own: list[str] = []
+            for key in singles:
                 value = event.get(key)
-                if isinstance(value, list):
-                    self.learn(v for v in value if isinstance(v, str))
-        return [self.event(e) for e in events]
+                if value.__class__ is str:
+                    own.append(value)
+            for key in lists:
+                value = event.get(key)
+                if value.__class__ is list:
+                    own.extend(v for v in value if v.__class__ is str)
+            if own:
+                new.extend(n for n in own if n not in learned)
+                for key in singles:
+                    value = copy.get(key)
+                    if value.__class__ is str:
+                        copy[key] = outputs.get(value) or self.name(value)
+                for key in lists:
+                    value = copy.get(key)
+                    if value.__class__ is list:
+                        copy[key] = [
+                            (outputs.get(v) or self.name(v)) if v.__class__ is str else v for v in value
+                        ]
+            msg = event.get("msg")
+            if msg:
+                if event["type"] in _OWN_NAMES_ONLY:
+                    if len(own) == 1:
+                        if own[0]:
+                            msg = msg.replace(own[0], outputs.get(own[0]) or self.name(own[0]))
+                    elif own:
+                        for name in sorted({n for n in own if n and n in msg}, key=len, reverse=True):
+                            msg = msg.replace(name, outputs.get(name) or self.name(name))
+                    copy["msg"] = self._scrub_paths(msg)
+                else:
+                    deferred.append(copy)
+            out.append(copy)
+        if new:
+            self.learn(new)
+        if deferred:
+            automaton = self._matcher()
+            for copy in deferred:
+                copy["msg"] = self._scrub(copy["msg"], automaton)
+        return out
+
+    def _scrub_paths(self, text: str) -> str:
+        if not self.scrub_paths:
+            return text
+        slashes = text.count("/")
+        # The two slashes of a TensorRT timestamp ("[11/26/2026-...") are not a path.
+        timestamp_only = slashes == 2 and text[3:4] == "/" and text[6:7] == "/"
+        if (slashes and not timestamp_only and _has_path_start(text)) or (
+            "." in text and _FILE_EXTENSION.search(text)
+        ):
+            return _PATH.sub(self._path, text)
+        return text
 
 
 def load_redactor(config: Config) -> Redactor | None:
