@@ -1,15 +1,18 @@
-"""What redaction costs: ``trt-agent parse`` on the corpus benchmark input, with and without
-``[redaction]``, in the same run.
+"""What redaction costs: ``trt-agent parse``'s pipeline on the corpus benchmark input, with and
+without ``[redaction]``, in the same run.
 
 Run from the repository root::
 
-    .venv/bin/python bench/redaction_cost.py [--lines 2000000] [--repeat 5]
+    .venv/bin/python bench/redaction_cost.py [--lines 200000] [--repeat 15] [--subprocess]
 
-The input is the one ``parse_vs_mtail.py`` builds (every ``*.log`` of the corpus and
-tests/data/extra, whole copies, >= ``--lines`` lines). Each configuration runs ``--repeat``
-times, alternating, as ``trt-agent parse [-c CONFIG] FILE > /dev/null``; the table shows the median
-CPU seconds (user + system of the process), lines per CPU second and the ratio (redacted / clear). Both redaction modes that
-change output text are timed: ``pseudonym`` and ``structure``.
+The input is built like ``parse_vs_mtail.py``'s: every ``*.log`` of the corpus and
+tests/data/extra, whole copies, >= ``--lines`` lines. By default each configuration runs
+in-process ``--repeat`` times, interleaved (clear, pseudonym, structure, clear, ...): the code of
+``trt-agent parse FILE > /dev/null`` (``parse_path`` into a ``JsonlWriter`` on /dev/null, with a
+fresh redactor each run, so learning names and building the automaton are paid every time),
+timed in CPU seconds of this process. Short interleaved runs keep the drift of a shared machine
+out of the ratio. ``--subprocess`` times whole ``trt-agent parse`` processes instead (CPU seconds
+of the child). Prints medians and the ratio redacted / clear.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,50 +38,80 @@ from parse_vs_mtail import (
     warm_cache,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+from trt_agent.config import RedactionConfig
+from trt_agent.parse import ParseStats, parse_path
+from trt_agent.redact import Redactor
+from trt_agent.sinks.jsonl import JsonlWriter
+
+KEY = b"benchmark-key-0123456789abcdef"
+MODES = ("clear", "pseudonym", "structure")
 
 
-def timed(argv: list[str]) -> float:
-    """CPU seconds (user + system) of one run: steadier than wall time on a shared machine."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def in_process(path: Path, mode: str) -> Callable[[], float]:
+    def run() -> float:
+        redactor = None if mode == "clear" else Redactor(RedactionConfig(enabled=True, mode=mode), KEY)
+        start = time.process_time()
+        with open("/dev/null", "wb") as sink:
+            writer = JsonlWriter(sink, redactor=redactor)
+            for event in parse_path(str(path), "bench", ParseStats()):
+                writer.write(event)
+            writer.flush()
+        return time.process_time() - start
+
+    return run
+
+
+def as_subprocess(path: Path, mode: str, tmp: Path) -> Callable[[], float]:
+    argv = [sys.executable, "-m", "trt_agent", "parse"]
+    if mode != "clear":
+        (tmp / "key").write_bytes(KEY)
+        config = tmp / f"{mode}.toml"
+        config.write_text(f'[redaction]\nenabled = true\nkey_file = "{tmp / "key"}"\nmode = "{mode}"\n')
+        argv += ["-c", str(config)]
+    argv.append(str(path))
+
+    def run() -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    return run
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--lines", type=int, default=2_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--subprocess", action="store_true", help="time whole trt-agent parse processes")
     args = parser.parse_args()
     cycle = one_cycle(corpus_files(DEFAULT_CORPUS, DEFAULT_EXTRA if DEFAULT_EXTRA.exists() else None))
-    source = DEFAULT_OUT / "bench-input.log"
+    source = DEFAULT_OUT / f"redaction-input-{args.lines}.log"
     copies, lines = build_input(cycle, source, min_lines=args.lines)
     warm_cache(source)
-    agent = [sys.executable, "-m", "trt_agent", "parse"]
     with tempfile.TemporaryDirectory() as tmp:
-        key = Path(tmp) / "key"
-        key.write_bytes(b"benchmark-key-0123456789abcdef")
-        configs: dict[str, list[str]] = {"clear": []}
-        for mode in ("pseudonym", "structure"):
-            config = Path(tmp) / f"{mode}.toml"
-            config.write_text(f'[redaction]\nenabled = true\nkey_file = "{key}"\nmode = "{mode}"\n')
-            configs[mode] = ["-c", str(config)]
-        times: dict[str, list[float]] = {name: [] for name in configs}
+        runs = {
+            mode: as_subprocess(source, mode, Path(tmp)) if args.subprocess else in_process(source, mode)
+            for mode in MODES
+        }
+        times: dict[str, list[float]] = {mode: [] for mode in MODES}
         for _ in range(args.repeat):
-            for name, extra in configs.items():
-                times[name].append(timed([*agent, *extra, str(source)]))
+            for mode in MODES:
+                times[mode].append(runs[mode]())
     clear = statistics.median(times["clear"])
-    print(
-        f"input: {lines:,} lines ({copies} copies of the corpus cycle), {args.repeat} runs each, alternating"
+    how = (
+        "trt-agent parse processes" if args.subprocess else "in-process parse_path -> JsonlWriter(/dev/null)"
     )
     print(
-        f"{'trt-agent parse FILE > /dev/null':<34} {'CPU s':>9} {'lines/s':>11} {'vs clear':>9}  runs (CPU s)"
+        f"input: {lines:,} lines ({copies} copies of the corpus cycle); {how}; {args.repeat} runs each, interleaved"
     )
-    for name, values in times.items():
-        median = statistics.median(values)
-        runs = " ".join(f"{v:.2f}" for v in values)
-        print(f"{name:<34} {median:>9.2f} {lines / median:>11,.0f} {median / clear:>8.2f}x  {runs}")
+    print(f"{'redaction':<12} {'median CPU s':>13} {'lines/s':>11} {'vs clear':>9}   min–max CPU s")
+    for mode in MODES:
+        median = statistics.median(times[mode])
+        print(
+            f"{mode:<12} {median:>13.3f} {lines / median:>11,.0f} {median / clear:>8.2f}x"
+            f"   {min(times[mode]):.3f}–{max(times[mode]):.3f}"
+        )
     return 0
 
 

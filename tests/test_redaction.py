@@ -174,6 +174,24 @@ _TOKENS = [
 _NAME = st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=12).map(lambda parts: "".join(parts).strip())
 
 
+# What the test's events say besides the names (keys, types, the words around the names):
+# a name that is a piece of it cannot be told from it.
+_FIXED_TEXT = json.dumps(
+    [
+        make_event(
+            "layer_time",
+            None,
+            "info",
+            "e",
+            {"kind": "profiler"},
+            "[I] layer  took 1 ms",
+            {"layer": "", "ms": 1.0},
+        ),
+        make_event("warning", None, "warning", "e", {}, "[W] ", {}),
+    ]
+)
+
+
 @settings(max_examples=200, deadline=None)
 @given(names=st.lists(_NAME, min_size=1, max_size=6))
 def test_arbitrary_names_never_leak_and_map_stably(names: list[str]) -> None:
@@ -199,7 +217,7 @@ def test_arbitrary_names_never_leak_and_map_stably(names: list[str]) -> None:
     text = PSEUDONYMS.sub("", json.dumps(redacted, ensure_ascii=False))
     for name in names:
         for part in {name, *decompose(name).sources}:
-            if scrubbable(part) and part not in "layer took ms warning info profiler kind msg type":
+            if scrubbable(part) and part not in _FIXED_TEXT:
                 assert part not in text, part
     again = _redactor(scrub_paths=False)
     assert [again.name(n) for n in names] == [redactor.name(n) for n in names]

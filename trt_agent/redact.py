@@ -57,6 +57,10 @@ _ANY_KEYS: Final = (NAME_FIELDS, NAME_LIST_FIELDS)
 # names in their fields, so the msg is scrubbed of those (a str.replace each) instead of running
 # the automaton over it. Warnings, errors, layer lines (which also list tensors) and anything
 # else get the automaton. The corpus leak test checks this claim file by file.
+# Own-names-only types with exactly one name field and no path in their message.
+_ONE_NAME: Final = {"source_layer": "name", "layer_time": "layer"}
+# Of those, the ones whose whole message is names, numbers and fixed words: no path fits in it.
+_NO_PATH_TYPES: Final = frozenset(("source_layer", "fusion", "layer_time", "perf_summary", "layer_count"))
 _OWN_NAMES_ONLY: Final = frozenset(
     (
         "source_layer",
@@ -129,7 +133,8 @@ class Redactor:
         self._outputs: dict[str, str] = {}  # name -> what name() returns (allowlist and mode applied)
         self._owners: dict[str, str] = {}  # pseudonym -> name, to catch collisions
         self.collisions = 0
-        self._learned: set[str] = set()
+        self._learned: set[str] = set()  # names free text is scrubbed of
+        self._seen: set[str] = set()  # every name offered to learn(), kept or not
         self._automaton: Any = None  # rebuilt when names were learned since
         self._dirty = False
 
@@ -194,9 +199,11 @@ class Redactor:
     def learn(self, names: Iterable[str]) -> None:
         """Remember ``names`` (and the members of fused names) so free text is scrubbed of them."""
         new = []
+        seen = self._seen
         for name in names:
-            if not name or name in self._learned:
+            if not name or name in seen:
                 continue
+            seen.add(name)
             candidates = [name, *decompose(name).sources] if any(c in name for c in "+({") else [name]
             for candidate in candidates:
                 candidate = candidate.strip()
@@ -255,9 +262,45 @@ class Redactor:
         batch has been learned, then the automaton scrubs their msg in one pass each."""
         out: list[Event] = []
         deferred: list[Event] = []  # copies whose msg needs the automaton
-        learned, outputs = self._learned, self._outputs
-        new: list[str] = []
+        learned, outputs = self._seen, self._outputs
+        new: set[str] = set()
         for event in events:
+            key = _ONE_NAME.get(event["type"])
+            if key is not None:
+                # The most common events (ONNX nodes, profile rows): one name, in field and msg.
+                value = event.get(key)
+                if value.__class__ is str and value:
+                    if value not in learned:
+                        new.add(value)
+                    replacement = outputs.get(value) or self.name(value)
+                    copy = event.copy()
+                    copy[key] = replacement
+                    msg = event.get("msg")
+                    if msg:
+                        copy["msg"] = msg.replace(value, replacement)
+                    out.append(copy)
+                    continue
+            if event["type"] == "fusion":
+                layers, result = event.get("layers"), event.get("result")
+                if layers.__class__ is list and result.__class__ is str:
+                    names = [v for v in layers if v.__class__ is str and v]
+                    if result:
+                        names.append(result)
+                    new.update(n for n in names if n not in learned)
+                    copy = event.copy()
+                    copy["layers"] = [
+                        (outputs.get(v) or self.name(v)) if v.__class__ is str else v for v in layers
+                    ]
+                    copy["result"] = outputs.get(result) or self.name(result)
+                    msg = event.get("msg")
+                    if msg:
+                        names.sort(key=len, reverse=True)  # a fused name before its members
+                        for name in names:
+                            if name in msg:
+                                msg = msg.replace(name, outputs.get(name) or self.name(name))
+                        copy["msg"] = msg
+                    out.append(copy)
+                    continue
             singles, lists = _NAME_KEYS.get(event["type"], _ANY_KEYS)
             if not singles and not lists and event["type"] in _OWN_NAMES_ONLY:
                 # memory, versions, perf summaries...: no name; a path is all there can be
@@ -276,7 +319,7 @@ class Redactor:
                 if value.__class__ is list:
                     own.extend(v for v in value if v.__class__ is str)
             if own:
-                new.extend(n for n in own if n not in learned)
+                new.update(n for n in own if n not in learned)
                 for key in singles:
                     value = copy.get(key)
                     if value.__class__ is str:
@@ -296,7 +339,7 @@ class Redactor:
                     elif own:
                         for name in sorted({n for n in own if n and n in msg}, key=len, reverse=True):
                             msg = msg.replace(name, outputs.get(name) or self.name(name))
-                    copy["msg"] = self._scrub_paths(msg)
+                    copy["msg"] = msg if event["type"] in _NO_PATH_TYPES else self._scrub_paths(msg)
                 else:
                     deferred.append(copy)
             out.append(copy)
