@@ -53,26 +53,15 @@ _NAME_KEYS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     },
 }
 _ANY_KEYS: Final = (NAME_FIELDS, NAME_LIST_FIELDS)
-# Types whose grammar rule matched the whole message: the names in their msg are exactly the
-# names in their fields, so the msg is scrubbed of those (a str.replace each) instead of running
-# the automaton over it. Warnings, errors, layer lines (which also list tensors) and anything
-# else get the automaton. The corpus leak test checks this claim file by file.
-# Own-names-only types with exactly one name field and no path in their message.
+# How a message is scrubbed depends on what its grammar rule pinned down:
+# - nothing to hide: the rule matched the whole message, which holds only numbers and fixed words;
+_NOTHING_TO_HIDE: Final = frozenset(("perf_summary", "layer_count"))
+# - paths only: no layer name, but a file can be named (engine files, libraries);
+_PATHS_ONLY: Final = frozenset(("memory", "version", "build_complete"))
+# - one name: the field's name is the only name in the message (ONNX nodes, profile rows);
 _ONE_NAME: Final = {"source_layer": "name", "layer_time": "layer"}
-# Of those, the ones whose whole message is names, numbers and fixed words: no path fits in it.
-_NO_PATH_TYPES: Final = frozenset(("source_layer", "fusion", "layer_time", "perf_summary", "layer_count"))
-_OWN_NAMES_ONLY: Final = frozenset(
-    (
-        "source_layer",
-        "fusion",
-        "layer_time",
-        "memory",
-        "perf_summary",
-        "version",
-        "build_complete",
-        "layer_count",
-    )
-)
+# - fusions: their own names only ("Fusing A with B"), replaced longest first;
+# - everything else (layer lines, which also list tensors; warnings; errors...): the automaton.
 PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
 DROPPED: Final = "<redacted>"
 # Op-type words that ``structure`` mode keeps (ONNX and TensorRT layer types).
@@ -257,89 +246,58 @@ class Redactor:
     def events(self, events: list[Event]) -> list[Event]:
         """Redacted copies of a batch, in order.
 
-        Events whose grammar pinned the whole message (``_OWN_NAMES_ONLY``) are done at once:
-        their names are replaced in their own msg. The others wait until every name of the
-        batch has been learned, then the automaton scrubs their msg in one pass each."""
+        Where a grammar rule matched the whole message (ONNX nodes, fusions, profile rows,
+        memory, versions...), the only names in the msg are the event's own: they are replaced
+        at once. Every other msg waits until all names of the batch are learned and is then
+        scrubbed by the automaton. The corpus leak test checks the claim file by file."""
         out: list[Event] = []
         deferred: list[Event] = []  # copies whose msg needs the automaton
-        learned, outputs = self._seen, self._outputs
+        seen, outputs, name_of = self._seen, self._outputs, self.name
         new: set[str] = set()
         for event in events:
-            key = _ONE_NAME.get(event["type"])
-            if key is not None:
-                # The most common events (ONNX nodes, profile rows): one name, in field and msg.
-                value = event.get(key)
-                if value.__class__ is str and value:
-                    if value not in learned:
-                        new.add(value)
-                    replacement = outputs.get(value) or self.name(value)
-                    copy = event.copy()
-                    copy[key] = replacement
-                    msg = event.get("msg")
-                    if msg:
-                        copy["msg"] = msg.replace(value, replacement)
-                    out.append(copy)
-                    continue
-            if event["type"] == "fusion":
-                layers, result = event.get("layers"), event.get("result")
-                if layers.__class__ is list and result.__class__ is str:
-                    names = [v for v in layers if v.__class__ is str and v]
-                    if result:
-                        names.append(result)
-                    new.update(n for n in names if n not in learned)
-                    copy = event.copy()
-                    copy["layers"] = [
-                        (outputs.get(v) or self.name(v)) if v.__class__ is str else v for v in layers
-                    ]
-                    copy["result"] = outputs.get(result) or self.name(result)
-                    msg = event.get("msg")
-                    if msg:
-                        names.sort(key=len, reverse=True)  # a fused name before its members
-                        for name in names:
-                            if name in msg:
-                                msg = msg.replace(name, outputs.get(name) or self.name(name))
-                        copy["msg"] = msg
-                    out.append(copy)
-                    continue
-            singles, lists = _NAME_KEYS.get(event["type"], _ANY_KEYS)
-            if not singles and not lists and event["type"] in _OWN_NAMES_ONLY:
-                # memory, versions, perf summaries...: no name; a path is all there can be
+            kind = event["type"]
+            if kind in _NOTHING_TO_HIDE:
+                out.append(event)
+                continue
+            if kind in _PATHS_ONLY:
                 msg = event.get("msg")
                 scrubbed = self._scrub_paths(msg) if msg else msg
                 out.append(event if scrubbed is msg else event | {"msg": scrubbed})
                 continue
             copy = event.copy()
+            msg = event.get("msg")
+            key = _ONE_NAME.get(kind)
+            if key is not None and event.get(key).__class__ is str:
+                # ONNX nodes, profile rows: one name, in the field and in the msg
+                value = event[key]
+                if value not in seen:
+                    new.add(value)
+                replacement = outputs.get(value) or name_of(value)
+                copy[key] = replacement
+                if msg and value:
+                    copy["msg"] = msg.replace(value, replacement)
+                out.append(copy)
+                continue
+            singles, lists = _NAME_KEYS.get(kind, _ANY_KEYS)
             own: list[str] = []
             for key in singles:
                 value = event.get(key)
                 if value.__class__ is str:
                     own.append(value)
+                    copy[key] = outputs.get(value) or name_of(value)
             for key in lists:
                 value = event.get(key)
                 if value.__class__ is list:
                     own.extend(v for v in value if v.__class__ is str)
-            if own:
-                new.update(n for n in own if n not in learned)
-                for key in singles:
-                    value = copy.get(key)
-                    if value.__class__ is str:
-                        copy[key] = outputs.get(value) or self.name(value)
-                for key in lists:
-                    value = copy.get(key)
-                    if value.__class__ is list:
-                        copy[key] = [
-                            (outputs.get(v) or self.name(v)) if v.__class__ is str else v for v in value
-                        ]
-            msg = event.get("msg")
+                    copy[key] = [(outputs.get(v) or name_of(v)) if v.__class__ is str else v for v in value]
+            new.update(n for n in own if n not in seen)
             if msg:
-                if event["type"] in _OWN_NAMES_ONLY:
-                    if len(own) == 1:
-                        if own[0]:
-                            msg = msg.replace(own[0], outputs.get(own[0]) or self.name(own[0]))
-                    elif own:
-                        for name in sorted({n for n in own if n and n in msg}, key=len, reverse=True):
-                            msg = msg.replace(name, outputs.get(name) or self.name(name))
-                    copy["msg"] = msg if event["type"] in _NO_PATH_TYPES else self._scrub_paths(msg)
+                if kind == "fusion":
+                    own.sort(key=len, reverse=True)  # a fused name before its members
+                    for value in own:
+                        if value and value in msg:
+                            msg = msg.replace(value, outputs.get(value) or name_of(value))
+                    copy["msg"] = msg
                 else:
                     deferred.append(copy)
             out.append(copy)
