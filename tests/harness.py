@@ -295,6 +295,21 @@ class Writer:
             self._fh.close()
 
 
+def new_agent(agents: list[Agent], root: Path, logs: list[dict[str, Any]], **options: Any) -> Agent:
+    """An ``Agent`` registered with the ``agents`` fixture (killed at teardown)."""
+    agent = Agent(root, logs, **options)
+    agents.append(agent)
+    return agent
+
+
+def assert_exact(written: Counter[str], got: Counter[str]) -> None:
+    """The lines ingested are exactly the lines written: none lost, none twice."""
+    lost, duplicated = lost_and_duplicated(written, got)
+    assert not lost, f"{len(lost)} lines lost, first {lost[:5]}"
+    assert not duplicated, f"{len(duplicated)} lines read twice, first {duplicated[:5]}"
+    assert sum(written.values()) > 0
+
+
 def lost_and_duplicated(written: Counter[str], got: Counter[str]) -> tuple[list[str], list[str]]:
     lost = sorted((written - got).elements())
     duplicated = sorted(k for k, v in got.items() if v > 1 or k not in written)

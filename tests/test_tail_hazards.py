@@ -14,29 +14,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import LINE, Agent, Writer, lost_and_duplicated, wait_for
-
-
-def _agent(agents: list[Agent], root: Path, logs: list[dict[str, object]], **options: object) -> Agent:
-    agent = Agent(root, logs, **options)  # type: ignore[arg-type]
-    agents.append(agent)
-    return agent
+from harness import LINE, Agent, Writer, assert_exact, new_agent, wait_for
 
 
 def _follow_one_file(agents: list[Agent], root: Path, **options: object) -> tuple[Agent, Path]:
     """An agent started on ``root/app.log`` (created empty)."""
     log = root / "app.log"
-    agent = _agent(agents, root, [{"path": str(log), "engine": "e"}], **options)
+    agent = new_agent(agents, root, [{"path": str(log), "engine": "e"}], **options)
     log.touch()
     agent.start()
     return agent, log
-
-
-def assert_exact(written: Counter[str], got: Counter[str]) -> None:
-    lost, duplicated = lost_and_duplicated(written, got)
-    assert not lost, f"{len(lost)} lines lost, first {lost[:5]}"
-    assert not duplicated, f"{len(duplicated)} lines read twice, first {duplicated[:5]}"
-    assert sum(written.values()) > 0
 
 
 def test_rename_rotation(tmp_path: Path, agents: list[Agent]) -> None:
@@ -80,7 +67,7 @@ def test_truncation_regrown_past_old_size_is_detected_by_fingerprint(
     (polling every 2 s here; with inotify, coalesced events do the same): size alone would make
     the agent skip the new file's first bytes."""
     log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], watch="poll", poll_interval=2.0)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], watch="poll", poll_interval=2.0)
     writer = Writer(log, "tr")
     for _ in range(200):
         writer.write_one()
@@ -100,7 +87,7 @@ def test_truncation_regrown_past_old_size_is_detected_by_fingerprint(
 def test_copytruncate_between_looks_reads_the_rest_from_the_copy(tmp_path: Path, agents: list[Agent]) -> None:
     """Lines appended and then copytruncated between two looks exist only in the copy."""
     log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], watch="poll", poll_interval=2.0)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], watch="poll", poll_interval=2.0)
     writer = Writer(log, "cb")
     for _ in range(200):
         writer.write_one()
@@ -153,7 +140,7 @@ def test_delete_and_recreate(tmp_path: Path, agents: list[Agent]) -> None:
 
 def test_file_that_does_not_exist_yet(tmp_path: Path, agents: list[Agent]) -> None:
     log = tmp_path / "later" / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e", "read_from": "end"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e", "read_from": "end"}])
     agent.start()
     time.sleep(0.5)
     log.parent.mkdir()
@@ -193,7 +180,7 @@ def test_partial_line_flushed_after_timeout(tmp_path: Path, agents: list[Agent])
 def test_glob_picks_up_new_files(tmp_path: Path, agents: list[Agent]) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    agent = _agent(agents, tmp_path, [{"path": str(logs / "*.log"), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(logs / "*.log"), "engine": "e"}])
     agent.start()
     with Writer(logs / "a.log", "a") as first:
         first.wait_count(300)
@@ -244,7 +231,7 @@ def test_permission_denied_is_reported_and_retried(tmp_path: Path, agents: list[
         writer.write_one()
     log.chmod(0o000)
     # Root reads anything: the agent runs without the capabilities that let it (CAP_DAC_*).
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], without_root_file_access=True)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], without_root_file_access=True)
     agent.start()
     entry = agent.wait_log("cannot read file; will retry", reason="permission_denied")
     assert entry["file"] == str(log)
@@ -270,7 +257,7 @@ def test_read_from_end_skips_history_but_keeps_line_numbers(tmp_path: Path, agen
         writer.write_one()
     with open(log, "a") as fh:
         fh.write("[11/26/2026-10:00:00] [TRT] [W] half a li")  # an unfinished line: read once finished
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e", "read_from": "end"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e", "read_from": "end"}])
     agent.start()
     with open(log, "a") as fh:
         fh.write("ne\n")

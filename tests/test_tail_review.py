@@ -14,19 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA
-from harness import LINE, Agent, Writer, lost_and_duplicated, wait_for
-
-
-def _exact(written: Counter[str], got: Counter[str]) -> None:
-    lost, duplicated = lost_and_duplicated(written, got)
-    assert not lost, f"{len(lost)} lost, first {lost[:3]}"
-    assert not duplicated, f"{len(duplicated)} duplicated, first {duplicated[:3]}"
-
-
-def _agent(agents: list[Agent], root: Path, logs: list[dict[str, object]], **options: object) -> Agent:
-    agent = Agent(root, logs, **options)  # type: ignore[arg-type]
-    agents.append(agent)
-    return agent
+from harness import LINE, Agent, Writer, assert_exact, lost_and_duplicated, new_agent, wait_for
 
 
 def test_restart_after_a_file_larger_than_one_read_budget(tmp_path: Path, agents: list[Agent]) -> None:
@@ -38,21 +26,21 @@ def test_restart_after_a_file_larger_than_one_read_budget(tmp_path: Path, agents
             writer.written[f"big {n:08d}"] += 1
     writer.count = 400_000
     assert log.stat().st_size > 16 * 1024 * 1024
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     agent.start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 60, "ready", agent)
     assert agent.stop() == 0
     agent.start()
     for _ in range(10):
         writer.write_one()
-    _exact(writer.written, agent.wait_probes(writer.written, timeout=60))
+    assert_exact(writer.written, agent.wait_probes(writer.written, timeout=60))
     assert agent.stop() == 0
 
 
 def test_artifacts_are_not_emitted_again_after_a_restart(tmp_path: Path, agents: list[Agent]) -> None:
     artifact = tmp_path / "layers.json"
     shutil.copyfile(next((DATA / "corpus").glob("02_*")), artifact)
-    agent = _agent(agents, tmp_path, [{"path": str(artifact), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(artifact), "engine": "e"}])
     agent.start()
     first = wait_for(lambda: len(agent.events()), 20, "events", agent)
     assert agent.stop() == 0
@@ -72,7 +60,7 @@ def test_a_file_read_in_one_go_gets_a_fingerprint(tmp_path: Path, agents: list[A
     for _ in range(100):
         old.write_one()
     old.stop()
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     agent.start()
     agent.wait_probes(old.written)
     assert agent.stop() == 0
@@ -84,13 +72,13 @@ def test_a_file_read_in_one_go_gets_a_fingerprint(tmp_path: Path, agents: list[A
             fh.write(LINE.format(tag="new", n=n))
     agent.start()
     expected = old.written + Counter({f"new {n:08d}": 1 for n in range(300)})
-    _exact(expected, agent.wait_probes(expected))
+    assert_exact(expected, agent.wait_probes(expected))
     assert agent.stop() == 0
 
 
 def test_restart_after_copytruncate_does_not_recover_twice(tmp_path: Path, agents: list[Agent]) -> None:
     log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], watch="poll", poll_interval=1.5)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], watch="poll", poll_interval=1.5)
     writer = Writer(log, "ct")
     for _ in range(100):
         writer.write_one()
@@ -102,12 +90,12 @@ def test_restart_after_copytruncate_does_not_recover_twice(tmp_path: Path, agent
     shutil.copyfile(log, f"{log}.1")
     os.truncate(log, 0)
     got = agent.wait_probes(writer.written)
-    _exact(writer.written, got)
+    assert_exact(writer.written, got)
     time.sleep(0.5)  # a checkpoint interval
     assert agent.stop() == 0
     agent.start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
-    _exact(writer.written, agent.wait_probes(writer.written))
+    assert_exact(writer.written, agent.wait_probes(writer.written))
     writer.stop()
     assert agent.stop() == 0
 
@@ -121,7 +109,7 @@ def test_directory_or_fifo_beside_a_truncated_log(
         (tmp_path / "app.d").mkdir()
     else:
         os.mkfifo(tmp_path / "app.pipe")
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     writer = Writer(log, neighbour)
     for _ in range(50):
         writer.write_one()
@@ -131,7 +119,7 @@ def test_directory_or_fifo_beside_a_truncated_log(
     for _ in range(50):
         writer.write_one()
     writer.stop()
-    _exact(writer.written, agent.wait_probes(writer.written))
+    assert_exact(writer.written, agent.wait_probes(writer.written))
     assert agent.stop(timeout=15) == 0
 
 
@@ -140,7 +128,7 @@ def test_checkpoint_entries_of_the_wrong_type_are_set_aside(
     tmp_path: Path, agents: list[Agent], entry_change: dict[str, object]
 ) -> None:
     log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     entry = {
         "path": str(log), "dev": 1, "ino": 2, "offset": 0, "line": 1, "start_offset": 0,
         "start_line": 1, "fingerprint_len": 0, "fingerprint": "",
@@ -152,7 +140,7 @@ def test_checkpoint_entries_of_the_wrong_type_are_set_aside(
         writer.write_one()
     agent.start()
     agent.wait_log("checkpoint store unreadable; starting without it")
-    _exact(writer.written, agent.wait_probes(writer.written))
+    assert_exact(writer.written, agent.wait_probes(writer.written))
     assert agent.stop() == 0
 
 
@@ -165,22 +153,22 @@ def test_lines_that_break_a_rule_or_json_are_counted_not_fatal(tmp_path: Path, a
     writer = Writer(log, "after")
     for _ in range(5):
         writer.write_one()
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     agent.start()
-    _exact(writer.written, agent.wait_probes(writer.written))
+    assert_exact(writer.written, agent.wait_probes(writer.written))
     memory = [e for e in agent.events() if e["type"] == "memory"]
     assert memory[0]["bytes"] == 99999999999999999999999  # written, not dropped
     assert agent.metrics()[f'trt_agent_parse_errors_total{{file="{log}"}}'] == 1  # the 1e999 line
     for _ in range(5):  # both threads still work
         writer.write_one()
-    _exact(writer.written, agent.wait_probes(writer.written))
+    assert_exact(writer.written, agent.wait_probes(writer.written))
     assert agent.stop() == 0
 
 
 def test_failed_writes_are_counted_as_dropped(tmp_path: Path, agents: list[Agent]) -> None:
     log = tmp_path / "app.log"
     log.touch()
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], events={"path": "/dev/full"})
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], events={"path": "/dev/full"})
     agent.start()
     writer = Writer(log, "full")
     for _ in range(100):  # one small batch at a time: each fits the write buffer, its flush fails
@@ -202,10 +190,10 @@ def test_unfinished_event_at_the_end_of_the_event_file_is_cut(tmp_path: Path, ag
     writer = Writer(log, "torn")
     for _ in range(10):
         writer.write_one()
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     agent.events_path.write_bytes(b'{"type":"warning","engine":"e","ms')  # what a SIGKILL mid-write leaves
     agent.start()
-    _exact(writer.written, agent.wait_probes(writer.written))
+    assert_exact(writer.written, agent.wait_probes(writer.written))
     lines = agent.events_path.read_bytes().splitlines()
     assert all(json.loads(line) for line in lines)  # every line parses: nothing glued to the fragment
     agent.wait_log("unfinished event at the end of the event file", cut_bytes=34)
@@ -215,7 +203,7 @@ def test_unfinished_event_at_the_end_of_the_event_file_is_cut(tmp_path: Path, ag
 def test_a_first_write_of_one_bracket_is_not_taken_for_json(tmp_path: Path, agents: list[Agent]) -> None:
     log = tmp_path / "app.log"
     log.touch()
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}])
     agent.start()
     line = LINE.format(tag="br", n=0)
     with open(log, "a") as fh:
@@ -229,7 +217,7 @@ def test_a_first_write_of_one_bracket_is_not_taken_for_json(tmp_path: Path, agen
                 fh.flush()
                 time.sleep(0.1)
     expected = Counter({f"br {n:08d}": 1 for n in range(50)})
-    _exact(expected, agent.wait_probes(expected))
+    assert_exact(expected, agent.wait_probes(expected))
     assert len(agent.events()) == 50
     assert agent.stop() == 0
 
@@ -240,7 +228,7 @@ def test_sigkill_loses_nothing_and_repeats_at_most_a_checkpoint_interval(
     """After a crash the agent resumes at its last checkpoint: lines may be delivered twice, never
     lost. (The checkpoint only covers events the writer has already written.)"""
     log = tmp_path / "app.log"
-    agent = _agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], checkpoint_interval=0.5)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e"}], checkpoint_interval=0.5)
     log.touch()
     agent.start()
     with Writer(log, "kill") as writer:
