@@ -263,3 +263,31 @@ def test_redact_map_maps_pseudonyms_back(tmp_path: Path) -> None:
         text=True,
     )
     assert result.returncode == 2 and "L0000000000: no name in these inputs" in result.stderr
+
+
+REVIEW_LINES = """\
+&&&& RUNNING TensorRT.trtexec [TensorRT v100400] # trtexec --onnx=/models/secret_model.onnx --shapes=secret_input:1x3x224x224 --layerPrecisions=secret_conv:fp16
+[11/01/2024-10:32:48] [V] [TRT] Parsing node: secret_conv [Conv]
+[11/01/2024-10:32:48] [V] [TRT] Parsing node: secret_relu [Relu]
+[11/01/2024-10:32:48] [V] [TRT] Removing Reformatting CopyNode for Input Tensor 0 to secret_conv
+[11/01/2024-10:32:48] [V] [TRT] Removing secret_relu copy
+[11/01/2024-10:32:48] [V] [TRT] ConstShuffleFusion: Fusing abc_secret with 4
+[11/01/2024-10:32:48] [V] [TRT] Parsing node: a [Conv]
+[W] Missing scale and zero-point for tensor z, expect fall back to non-int8 implementation for any layer consuming or producing given tensor
+"""
+
+
+def test_review_findings_removals_command_lines_and_short_names(tmp_path: Path) -> None:
+    """Line shapes from real logs (trtexec's command line, removals, a one-letter tensor) with
+    names a review used to find leaks and broken pseudonyms."""
+    log = tmp_path / "review.log"
+    log.write_text(REVIEW_LINES)
+    events = list(parse_path(str(log), "e", ParseStats()))
+    redactor = _redactor()
+    text = "\n".join(e["msg"] for e in redactor.events(events))
+    for name in ("secret_conv", "secret_relu", "secret_input", "secret_model", "abc_secret"):
+        assert name not in text, name
+    assert re.search(r"(?<![\w.])z(?![\w.])", text) is None  # the one-letter tensor, as a word
+    assert "Parsing node: " + redactor.name("a") + " [Conv]" in text  # "a" in "Parsing" survives
+    assert f"Fusing {redactor.name('abc_secret')} with {redactor.name('4')}" in text  # pseudonyms intact
+    assert all(line.startswith(("[11/01/2024-10:32:48]", "&&&&", "[W]")) for line in text.splitlines())

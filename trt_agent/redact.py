@@ -57,7 +57,9 @@ _ANY_KEYS: Final = (NAME_FIELDS, NAME_LIST_FIELDS)
 # - nothing to hide: the rule matched the whole message, which holds only numbers and fixed words;
 _NOTHING_TO_HIDE: Final = frozenset(("perf_summary", "layer_count"))
 # - paths only: no layer name, but a file can be named (engine files, libraries);
-_PATHS_ONLY: Final = frozenset(("memory", "version", "build_complete"))
+_PATHS_ONLY: Final = frozenset(
+    ("memory", "build_complete")
+)  # (versions: a trtexec command line names tensors)
 # - one name: the field's name is the only name in the message (ONNX nodes, profile rows);
 _ONE_NAME: Final = {"source_layer": "name", "layer_time": "layer"}
 # - fusions: their own names only ("Fusing A with B"), replaced longest first;
@@ -75,6 +77,9 @@ _OP_WORDS_TEXT: Final = """
 """
 OP_WORDS: Final = frozenset(_OP_WORDS_TEXT.split())
 _STRUCTURE_SPLIT: Final = re.compile(r"( \+ |PWN\(|\)|\(|, |,|\{ForeignNode\[|\]\}|\.\.\.|/|\[|\]|\{|\}| )")
+_NAME_FLAGS: Final = re.compile(
+    r"(--(?:shapes|minShapes|optShapes|maxShapes|layerPrecisions|layerOutputTypes|layerDeviceTypes|loadInputs)=)(\S+)"
+)
 _FILE_EXTENSION: Final = re.compile(
     r"\.(?:onnx|engine|plan|trt|pb|pt|pth|safetensors|cache|json|uff|caffemodel|prototxt)\b"
 )
@@ -229,6 +234,8 @@ class Redactor:
             if pieces:
                 pieces.append(text[last:])
                 text = "".join(pieces)
+        if "--" in text:
+            text = self._scrub_flags(text)
         return self._scrub_paths(text)
 
     def _path(self, match: re.Match[str]) -> str:
@@ -251,7 +258,7 @@ class Redactor:
         at once. Every other msg waits until all names of the batch are learned and is then
         scrubbed by the automaton. The corpus leak test checks the claim file by file."""
         out: list[Event] = []
-        deferred: list[Event] = []  # copies whose msg needs the automaton
+        deferred: list[tuple[Event, list[str]]] = []  # copies whose msg needs the automaton
         seen, outputs, name_of = self._seen, self._outputs, self.name
         new: set[str] = set()
         for event in events:
@@ -275,7 +282,11 @@ class Redactor:
                 replacement = outputs.get(value) or name_of(value)
                 copy[key] = replacement
                 if msg and value:
-                    copy["msg"] = msg.replace(value, replacement)
+                    copy["msg"] = (
+                        msg.replace(value, replacement)
+                        if scrubbable(value)
+                        else self._replace_own(msg, [value])
+                    )
                 out.append(copy)
                 continue
             singles, lists = _NAME_KEYS.get(kind, _ANY_KEYS)
@@ -292,22 +303,57 @@ class Redactor:
                     copy[key] = [(outputs.get(v) or name_of(v)) if v.__class__ is str else v for v in value]
             new.update(n for n in own if n not in seen)
             if msg:
-                if kind == "fusion":
-                    own.sort(key=len, reverse=True)  # a fused name before its members
-                    for value in own:
-                        if value and value in msg:
-                            msg = msg.replace(value, outputs.get(value) or name_of(value))
-                    copy["msg"] = msg
+                if kind == "fusion" and own:
+                    # "Fusing A with B" names only its own layers
+                    copy["msg"] = self._replace_own(msg, own)
                 else:
-                    deferred.append(copy)
+                    # layer lines, removals, warnings...: the automaton, after the batch is learned;
+                    # own names too short to search everywhere are then replaced as whole words
+                    deferred.append((copy, [n for n in own if n and not scrubbable(n)]))
             out.append(copy)
         if new:
             self.learn(new)
         if deferred:
             automaton = self._matcher()
-            for copy in deferred:
+            for copy, short in deferred:
                 copy["msg"] = self._scrub(copy["msg"], automaton)
+                if short:
+                    copy["msg"] = self._replace_own(copy["msg"], short)
         return out
+
+    def _replace_own(self, msg: str, names: list[str]) -> str:
+        """Replace an event's own names in its msg, longest first, in one pass: placeholders
+        first, so a short name cannot hit the inside of a pseudonym already put in. Names too
+        short (or numeric) to search anywhere else are replaced here as whole words only."""
+        placed: list[str] = []
+        for value in sorted(set(names), key=len, reverse=True):
+            if not value:
+                continue
+            token = f"\x00{len(placed)}\x00"
+            if scrubbable(value):
+                if value not in msg:
+                    continue
+                msg = msg.replace(value, token)
+            else:
+                msg, count = re.subn(rf"(?<![\w.]){re.escape(value)}(?![\w.])", token, msg)
+                if not count:
+                    continue
+            placed.append(value)
+        for index, value in enumerate(placed):
+            msg = msg.replace(f"\x00{index}\x00", self._outputs.get(value) or self.name(value))
+        return msg
+
+    def _scrub_flags(self, text: str) -> str:
+        """trtexec command lines name tensors and layers in flag values (``--shapes=input:1x3``,
+        ``--layerPrecisions=conv1:fp16``): those names are replaced whether known or not."""
+        return _NAME_FLAGS.sub(lambda m: m.group(1) + self._flag_value(m.group(2)), text)
+
+    def _flag_value(self, value: str) -> str:
+        items = []
+        for item in value.split(","):
+            name, sep, rest = item.rpartition(":")
+            items.append(self.name(name) + sep + rest if sep and name else item)
+        return ",".join(items)
 
     def _scrub_paths(self, text: str) -> str:
         if not self.scrub_paths:
