@@ -64,6 +64,7 @@ _PATHS_ONLY: Final = frozenset(
 _ONE_NAME: Final = {"source_layer": "name", "layer_time": "layer"}
 # - fusions: their own names only ("Fusing A with B"), replaced longest first;
 # - everything else (layer lines, which also list tensors; warnings; errors...): the automaton.
+_PSEUDONYM_CHARS: Final = re.compile(r"[LP0-9a-f]+")
 PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
 DROPPED: Final = "<redacted>"
 # Op-type words that ``structure`` mode keeps (ONNX and TensorRT layer types).
@@ -124,7 +125,10 @@ class Redactor:
         self._allow = [re.compile(p) for p in settings.allowlist]
         self._lock = threading.Lock()
         self._pseudonyms: dict[str, str] = {}
-        self._outputs: dict[str, str] = {}  # name -> what name() returns (allowlist and mode applied)
+        self._outputs: dict[str, str] = {}
+        self._direct: dict[
+            str, bool
+        ] = {}  # see _is_direct  # name -> what name() returns (allowlist and mode applied)
         self._owners: dict[str, str] = {}  # pseudonym -> name, to catch collisions
         self.collisions = 0
         self._learned: set[str] = set()  # names free text is scrubbed of
@@ -309,7 +313,7 @@ class Redactor:
                 else:
                     # layer lines, removals, warnings...: the automaton, after the batch is learned;
                     # own names too short to search everywhere are then replaced as whole words
-                    deferred.append((copy, [n for n in own if n and not scrubbable(n)]))
+                    deferred.append((copy, [n for n in own if n and (len(n) < _MIN_LEARNED or n.isdigit())]))
             out.append(copy)
         if new:
             self.learn(new)
@@ -325,8 +329,24 @@ class Redactor:
         """Replace an event's own names in its msg, longest first, in one pass: placeholders
         first, so a short name cannot hit the inside of a pseudonym already put in. Names too
         short (or numeric) to search anywhere else are replaced here as whole words only."""
+        ordered = sorted(set(names), key=len, reverse=True) if len(names) > 1 else names
+        direct = self._direct
+        simple = True
+        for value in ordered:
+            ok = direct.get(value)
+            if ok is None:
+                ok = self._is_direct(value)
+            if not ok:
+                simple = False
+                break
+        if simple:
+            # The usual case: names that cannot occur inside a pseudonym, replaced in place.
+            for value in ordered:
+                if value in msg:
+                    msg = msg.replace(value, self._outputs.get(value) or self.name(value))
+            return msg
         placed: list[str] = []
-        for value in sorted(set(names), key=len, reverse=True):
+        for value in ordered:
             if not value:
                 continue
             token = f"\x00{len(placed)}\x00"
@@ -342,6 +362,13 @@ class Redactor:
         for index, value in enumerate(placed):
             msg = msg.replace(f"\x00{index}\x00", self._outputs.get(value) or self.name(value))
         return msg
+
+    def _is_direct(self, value: str) -> bool:
+        """Whether ``value`` can be replaced with str.replace: searchable, and not made only of
+        the characters of a pseudonym (``L`` and hex digits), so it cannot hit one."""
+        ok = scrubbable(value) and _PSEUDONYM_CHARS.fullmatch(value) is None
+        self._direct[value] = ok
+        return ok
 
     def _scrub_flags(self, text: str) -> str:
         """trtexec command lines name tensors and layers in flag values (``--shapes=input:1x3``,
