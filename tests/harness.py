@@ -96,7 +96,10 @@ class Agent:
                 [sys.executable, "-m", "trt_agent", "run", "-c", str(self.config_path)],
                 stdout=stdout,
                 stderr=err,
-                preexec_fn=drop_file_capabilities if self.without_root_file_access else None,
+                # Only root bypasses file permissions; anyone else meets them anyway.
+                preexec_fn=drop_file_capabilities
+                if self.without_root_file_access and os.geteuid() == 0
+                else None,
                 env=None if self.env is None else os.environ | self.env,
                 cwd=self.root,
             )
