@@ -91,3 +91,21 @@ def test_metrics_config_errors_name_the_key(tmp_path: Any, table: dict[str, Any]
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_config(str(path))
+
+
+def test_layer_histograms_are_cumulative_and_fold_a_layer_named_other() -> None:
+    from trt_agent.sinks.prometheus import OTHER_LAYER, layer_histograms
+
+    model = EngineModel("e")
+    for i, ms in enumerate([0.005, 0.02, 0.3, 7.0, 900.0] * 3):
+        model.apply(_time("e", f"l{i % 4}", ms))
+    model.apply(_time("e", OTHER_LAYER, 1.0))
+    rows = layer_histograms(model, limit=2)
+    names = [name for name, _, _ in rows]
+    assert len(names) == len(set(names)) == 3 and names[-1] == OTHER_LAYER
+    total = 0.0
+    for _name, buckets, _seconds in rows:
+        counts = [c for _, c in buckets]
+        assert counts == sorted(counts) and buckets[-1][0] == "+Inf"
+        total += counts[-1]
+    assert total == 16  # every observation, once

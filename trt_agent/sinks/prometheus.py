@@ -47,6 +47,10 @@ def layer_histograms(model: EngineModel, limit: int) -> list[tuple[str, list[tup
     ranked = sorted(model.layer_times.items(), key=lambda item: item[1].sum_ms, reverse=True)
     other = LayerTime()
     other.merge(model.other_layer_time)
+    if any(name == OTHER_LAYER for name, _ in ranked):
+        # a layer really named "__other__" would collide with the fold: it is folded too
+        other.merge(model.layer_times[OTHER_LAYER])
+        ranked = [item for item in ranked if item[0] != OTHER_LAYER]
     for _name, times in ranked[limit:]:
         other.merge(times)
     shown = ranked[:limit] + ([(OTHER_LAYER, other)] if other.count else [])
