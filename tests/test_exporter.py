@@ -284,6 +284,9 @@ def test_tls_and_basic_auth(tmp_path: Path, agents: list[Agent]) -> None:
     assert _get(url, context, "prometheus", "wrong") == 401
     assert _get(url, context, "nobody", "s3cret") == 401
     assert _get(url, context) == 401
+    assert (
+        _get(url, context, "prometheus", "x" * 100) == 401
+    )  # longer than bcrypt takes: 401, not a dropped connection
     assert _get(f"https://localhost:{port}/-/healthy", context) == 200  # probes need no credentials
     request = urllib.request.Request(
         url, headers={"Authorization": "Basic " + b64encode(b"prometheus:s3cret").decode()}

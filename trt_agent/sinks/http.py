@@ -104,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         body = encoder(registry)
         extra = {}
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
+        if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
             body = gzip.compress(body, compresslevel=5)
             extra["Content-Encoding"] = "gzip"
         self._reply(200, body, content_type, head=head, extra=extra)
@@ -122,3 +122,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+
+def _accepts_gzip(header: str) -> bool:
+    """``gzip`` listed in Accept-Encoding without ``q=0``."""
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip"):
+            q = params.strip().lower()
+            return not (q.startswith("q=") and q[2:].strip() in ("0", "0.0", "0.00", "0.000"))
+    return False

@@ -79,7 +79,7 @@ class WebConfig:
         does), never in clear."""
         if not self.users:
             return True
-        if not header or not header.startswith("Basic "):
+        if not header or header[:6].lower() != "basic ":  # the scheme is case-insensitive
             return False
         try:
             user, sep, password = b64decode(header[6:], validate=True).decode().partition(":")
@@ -93,7 +93,10 @@ class WebConfig:
             known = self._verified.get(key)
         if known is not None:
             return known
-        ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH)
+        try:
+            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH)
+        except ValueError:  # bcrypt takes at most 72 bytes: no such password can match
+            ok = False
         ok = ok and hashed is not None
         with self._lock:
             if len(self._verified) > 1024:
