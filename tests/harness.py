@@ -298,6 +298,17 @@ class Writer:
             self._fh.close()
 
 
+def run_once(config: Path, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """``trt-agent run -c CONFIG`` to its exit (for start-up errors), from the config's folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "trt_agent", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=config.parent,
+    )
+
+
 def new_agent(agents: list[Agent], root: Path, logs: list[dict[str, Any]], **options: Any) -> Agent:
     """An ``Agent`` registered with the ``agents`` fixture (killed at teardown)."""
     agent = Agent(root, logs, **options)

@@ -13,19 +13,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from harness import Agent, Writer, wait_for
+from harness import Agent, Writer, run_once, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _run(config: Path, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trt_agent", "run", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=config.parent,
-    )
 
 
 # -- start-up --------------------------------------------------------------------------------------
@@ -34,13 +24,13 @@ def _run(config: Path, timeout: float = 20) -> subprocess.CompletedProcess[str]:
 def test_bad_config_names_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[agent]\npoll_interval = "fast"\n')
-    result = _run(config)
+    result = run_once(config)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"trt-agent: {config}: agent.poll_interval must be int/float, got str 'fast'"
     )
     config.write_text('[events]\nfsync = "sometimes"\n')
-    result = _run(config)
+    result = run_once(config)
     assert result.returncode == 2
     assert "events.fsync must be one of never, interval, always, got 'sometimes'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -49,7 +39,7 @@ def test_bad_config_names_file_and_key(tmp_path: Path) -> None:
 def test_unusable_state_dir_and_busy_port_are_clear_errors(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"
     config.write_text('[agent]\nstate_dir = "/dev/null/state"\n[metrics]\nlisten = "127.0.0.1:0"\n')
-    result = _run(config)
+    result = run_once(config)
     assert result.returncode == 2
     assert "agent.state_dir '/dev/null/state' is not writable" in result.stderr
     with socket.socket() as busy:
@@ -57,7 +47,7 @@ def test_unusable_state_dir_and_busy_port_are_clear_errors(tmp_path: Path) -> No
         busy.listen()
         port = busy.getsockname()[1]
         config.write_text(f'[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
-        result = _run(config)
+        result = run_once(config)
     assert result.returncode == 2
     assert f"metrics.listen 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr

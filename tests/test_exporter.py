@@ -23,7 +23,7 @@ from typing import Any
 import bcrypt
 import pytest
 from conftest import DATA
-from harness import Agent, wait_for
+from harness import Agent, run_once, wait_for
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -177,6 +177,9 @@ def test_content_negotiation_gzip_health_and_readiness(tmp_path: Path, agents: l
     assert "trt_log_events_total{" in body
     with urllib.request.urlopen(agent.metrics_url) as response:
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    refused = urllib.request.Request(agent.metrics_url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    with urllib.request.urlopen(refused) as response:
+        assert response.headers["Content-Encoding"] is None and b"trt_agent_up" in response.read()
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{base}/nope")
     assert missing.value.code == 404
@@ -288,6 +291,11 @@ def test_tls_and_basic_auth(tmp_path: Path, agents: list[Agent]) -> None:
         _get(url, context, "prometheus", "x" * 100) == 401
     )  # longer than bcrypt takes: 401, not a dropped connection
     assert _get(f"https://localhost:{port}/-/healthy", context) == 200  # probes need no credentials
+    lower = urllib.request.Request(
+        url, headers={"Authorization": "basic " + b64encode(b"prometheus:s3cret").decode()}
+    )
+    with urllib.request.urlopen(lower, context=context) as response:  # the scheme is case-insensitive
+        assert response.status == 200
     request = urllib.request.Request(
         url, headers={"Authorization": "Basic " + b64encode(b"prometheus:s3cret").decode()}
     )
@@ -313,23 +321,13 @@ def test_bad_web_config_is_a_clear_start_up_error(tmp_path: Path) -> None:
     (tmp_path / "agent.toml").write_text(
         '[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:0"\nweb_config_file = "web.yml"\n'
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "trt_agent", "run", "-c", str(tmp_path / "agent.toml")],
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    result = run_once(tmp_path / "agent.toml")
     assert result.returncode == 2
     assert result.stderr.startswith(
         f"trt-agent: metrics.web_config_file: {tmp_path / 'web.yml'}: tls_server_config"
     )
     (tmp_path / "web.yml").write_text("tls_server_config:\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "trt_agent", "run", "-c", str(tmp_path / "agent.toml")],
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
+    result = run_once(tmp_path / "agent.toml")
     assert result.returncode == 2
     assert "tls_server_config.cipher_suites is not supported by trt-agent" in result.stderr
 

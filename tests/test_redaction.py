@@ -21,7 +21,7 @@ from trt_agent.events import Event, make_event
 from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.names import decompose
-from trt_agent.redact import NAME_FIELDS, NAME_LIST_FIELDS, Redactor, scrubbable
+from trt_agent.redact import Redactor, event_names, scrubbable
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.sinks.report import report_json, report_text
 
@@ -36,11 +36,7 @@ def _redactor(**settings: object) -> Redactor:
 
 def names_in(events: list[Event]) -> set[str]:
     """Every layer/tensor name the unredacted run extracted, and the members of fused names."""
-    names: set[str] = set()
-    for event in events:
-        names.update(event[k] for k in NAME_FIELDS if isinstance(event.get(k), str))
-        for key in NAME_LIST_FIELDS:
-            names.update(v for v in event.get(key) or () if isinstance(v, str))
+    names = {n for event in events for n in event_names(event)}
     for name in list(names):
         names.update(decompose(name).sources)
     return {n for n in names if n}
@@ -174,22 +170,21 @@ _TOKENS = [
 _NAME = st.lists(st.sampled_from(_TOKENS), min_size=1, max_size=12).map(lambda parts: "".join(parts).strip())
 
 
+def _timing(name: str) -> Event:
+    return make_event(
+        "layer_time",
+        None,
+        "info",
+        "e",
+        {"kind": "profiler"},
+        f"[I] layer {name} took 1 ms",
+        {"layer": name, "ms": 1.0},
+    )
+
+
 # What the test's events say besides the names (keys, types, the words around the names):
 # a name that is a piece of it cannot be told from it.
-_FIXED_TEXT = json.dumps(
-    [
-        make_event(
-            "layer_time",
-            None,
-            "info",
-            "e",
-            {"kind": "profiler"},
-            "[I] layer  took 1 ms",
-            {"layer": "", "ms": 1.0},
-        ),
-        make_event("warning", None, "warning", "e", {}, "[W] ", {}),
-    ]
-)
+_FIXED_TEXT = json.dumps([_timing(""), make_event("warning", None, "warning", "e", {}, "[W] ", {})])
 
 
 @settings(max_examples=200, deadline=None)
@@ -197,18 +192,7 @@ _FIXED_TEXT = json.dumps(
 def test_arbitrary_names_never_leak_and_map_stably(names: list[str]) -> None:
     names = [n for n in names if scrubbable(n) and n.strip()]
     redactor = _redactor(scrub_paths=False)
-    events = [
-        make_event(
-            "layer_time",
-            None,
-            "info",
-            "e",
-            {"kind": "profiler"},
-            f"[I] layer {n} took 1 ms",
-            {"layer": n, "ms": 1.0},
-        )
-        for n in names
-    ]
+    events = [_timing(n) for n in names]
     # a warning naming them all, the members of fused names alone, and names glued together
     members = [m for n in names for m in decompose(n).sources]
     text = "[W] " + " | ".join(names + members) + " |" + "".join(names)

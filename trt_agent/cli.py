@@ -14,7 +14,7 @@ from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
-from trt_agent.redact import NAME_FIELDS, NAME_LIST_FIELDS, Redactor, load_redactor
+from trt_agent.redact import Redactor, event_names, load_redactor
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.sinks.report import report_json, report_text
 
@@ -167,9 +167,7 @@ def _redact_map(args: argparse.Namespace, config: Config, redactor: Redactor | N
     inputs = _Inputs(files, args.engine, config, stats)
     names: set[str] = set()
     for event in inputs:
-        names.update(event[k] for k in NAME_FIELDS if isinstance(event.get(k), str))
-        for key in NAME_LIST_FIELDS:
-            names.update(v for v in event.get(key) or () if isinstance(v, str))
+        names.update(event_names(event))
     wanted = set(args.pseudonym)
     found = 0
     for name in sorted(names):

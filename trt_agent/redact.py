@@ -47,10 +47,7 @@ _NAME_KEYS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "calibration": (("tensor",), ()),
     "fallback": (("layer",), ()),
     "plugin": (("layer",), ()),
-    **{
-        t: ((), ())
-        for t in ("memory", "version", "perf_summary", "build_complete", "layer_count", "warning", "error")
-    },
+    **{t: ((), ()) for t in ("version", "warning", "error")},
 }
 _ANY_KEYS: Final = (NAME_FIELDS, NAME_LIST_FIELDS)
 # How a message is scrubbed depends on what its grammar rule pinned down:
@@ -250,10 +247,6 @@ class Redactor:
 
     # -- events ------------------------------------------------------------------------------------
 
-    def event(self, event: Event) -> Event:
-        """A redacted copy of ``event`` (the model keeps the original)."""
-        return self.events([event])[0]
-
     def events(self, events: list[Event]) -> list[Event]:
         """Redacted copies of a batch, in order.
 
@@ -393,6 +386,14 @@ class Redactor:
         ):
             return _PATH.sub(self._path, text)
         return text
+
+
+def event_names(event: Event) -> list[str]:
+    """The layer and tensor names an event's fields hold (what redaction replaces)."""
+    names = [event[k] for k in NAME_FIELDS if isinstance(event.get(k), str)]
+    for key in NAME_LIST_FIELDS:
+        names.extend(v for v in event.get(key) or () if isinstance(v, str))
+    return names
 
 
 def load_redactor(config: Config) -> Redactor | None:

@@ -35,6 +35,14 @@ def read_head(fd: int, length: int = FINGERPRINT_BYTES) -> bytes:
     return os.pread(fd, length, 0)
 
 
+def starts_with(fd: int, length: int, digest: str) -> bool:
+    """True when the open file ``fd`` still starts with the ``length`` bytes ``digest`` was taken of."""
+    if not length:
+        return True
+    head = read_head(fd, length)
+    return len(head) == length and fingerprint(head) == digest
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """How far one file was read.
@@ -62,10 +70,7 @@ class Checkpoint:
 
     def matches(self, fd: int) -> bool:
         """True when the open file ``fd`` still starts with the bytes this checkpoint saw."""
-        if self.fingerprint_len == 0:
-            return True
-        head = read_head(fd, self.fingerprint_len)
-        return len(head) == self.fingerprint_len and fingerprint(head) == self.fingerprint
+        return starts_with(fd, self.fingerprint_len, self.fingerprint)
 
 
 class CheckpointStore:

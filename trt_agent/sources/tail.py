@@ -56,7 +56,14 @@ from trt_agent.parse.artifacts import ArtifactError, looks_like_json
 from trt_agent.parse.calibration import is_calibration_cache
 from trt_agent.parse.dispatch import MAX_ARTIFACT_BYTES, SNIFF_BYTES
 from trt_agent.parse.log import LogReader
-from trt_agent.sources.checkpoint import FINGERPRINT_BYTES, Checkpoint, FileKey, fingerprint, read_head
+from trt_agent.sources.checkpoint import (
+    FINGERPRINT_BYTES,
+    Checkpoint,
+    FileKey,
+    fingerprint,
+    read_head,
+    starts_with,
+)
 
 CHUNK_BYTES: Final = 1 << 20
 # Bytes read from one file per pass, so one busy file cannot starve the others or a shutdown.
@@ -151,10 +158,7 @@ class TailedFile:
         return {self.key: self.checkpoint()}
 
     def head_matches(self) -> bool:
-        if not self.fingerprint_len:
-            return True
-        head = read_head(self.fd, self.fingerprint_len)
-        return len(head) == self.fingerprint_len and fingerprint(head) == self.fingerprint
+        return starts_with(self.fd, self.fingerprint_len, self.fingerprint)
 
     def update_fingerprint(self) -> None:
         if self.fingerprint_len < FINGERPRINT_BYTES and self.offset > self.fingerprint_len:
