@@ -374,6 +374,14 @@ def _calibrator(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("version", {"component": "tensorrt", "version": trt_version_from_tag(m.group(1))})]
 
 
+def _build_precisions(m: re.Match[str], _: ParserState) -> list[Fact]:
+    words = re.split(r"[+,\s\[\]]+", m.group(1))
+    found = [p for p in (normalize_precision(w) for w in words if w) if p is not None]
+    if not found:
+        return []
+    return [("build_config", {"precisions": list(dict.fromkeys(found))})]
+
+
 def _device(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("version", {"component": "device", "version": m.group(1).strip()})]
 
@@ -494,6 +502,8 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("cuda_version", "CUDA ", _r(r"^CUDA (?:Runtime |Driver )?[Vv]ersion:? (\S+)"), _version("cuda")),
     Rule("driver_version", "Driver", _r(r"^(?:CUDA )?Driver [Vv]ersion:? (\S+)"), _version("driver")),
     Rule("cudnn_version", "cuDNN version", _r(r"^cuDNN version:? (\S+)"), _version("cudnn")),
+    # what the build asked for, from trtexec's option dump ("Precision: FP32+INT8")
+    Rule("build_precision", "Precision: ", _r(r"^Precision: ([\w+]+)$"), _build_precisions),
     Rule("device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device),
     Rule(
         "compute_capability",

@@ -72,6 +72,7 @@ FAMILY_STARTS: Final[tuple[bytes, ...]] = (
     rb"Writing Calibration",
     rb"Missing scale",
     rb"Set ",
+    rb"Precision: ",
     rb"Setting ",
     rb"Skipping tactic",
     rb"Could not find",
