@@ -34,6 +34,7 @@ from trt_agent.config import MetricsConfig
 from trt_agent.events import make_event
 from trt_agent.model import EngineModel, fold
 from trt_agent.redact import Redactor
+from trt_agent.rules import Result
 from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.sinks.webconfig import WebConfig
@@ -48,6 +49,9 @@ class State:
     models: dict[str, EngineModel] = field(default_factory=dict)
     event_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     redactor: Redactor | None = None
+
+    def rule_results(self) -> list[Result]:
+        return []  # the stock Histogram has no rules either
 
 
 def percentile(values: list[float], q: float) -> float:

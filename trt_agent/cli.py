@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from trt_agent import __version__
 from trt_agent.config import Config, ConfigError, load_config
 from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
-from trt_agent.model import build_models
+from trt_agent.model import EngineModel, build_models
+from trt_agent.model.diff import Tolerances, diff_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
 from trt_agent.redact import Redactor, event_names, load_redactor
+from trt_agent.rules import Result, evaluate, gate, load_baseline, load_rules
+from trt_agent.sinks.diff_report import diff_json, diff_text
+from trt_agent.sinks.html import LatencySeries, diff_html, report_html
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.sinks.report import report_json, report_text
+from trt_agent.sinks.rule_report import redacted, results_json, results_junit, results_text
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -51,6 +58,32 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("parse", parents=[common], help="print one JSON event per line")
     report = sub.add_parser("report", parents=[common], help="per-engine summary")
     report.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
+    report.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report to OUT")
+    report.add_argument("--rules", help="rules file: the HTML report shows their results")
+    report.add_argument("--baseline", action="append", default=[], help="recorded profile for latency rules")
+    check = sub.add_parser("check", parents=[common], help="evaluate rules: the CI gate (exit 1 on failure)")
+    check.add_argument("--rules", help="rules file (default: [rules] file of -c CONFIG)")
+    check.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="recorded profile (JSON, --dumpProfile log) layer_latency rules compare against; repeatable",
+    )
+    check.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    check.add_argument("-o", "--output", metavar="FILE", help="write the result there instead of stdout")
+    diff = sub.add_parser("diff", help="build A vs build B: exit 1 when NEW regressed")
+    diff.add_argument("base", metavar="BASE", help="BASE build: a file, or a directory of its artifacts")
+    diff.add_argument("new", metavar="NEW", help="NEW build: a file, or a directory of its artifacts")
+    diff.add_argument("-c", "--config", help="TOML config ([redaction] applies)")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page to OUT")
+    diff.add_argument(
+        "--latency-tolerance", type=float, default=0.10, help="a layer this much slower regresses"
+    )
+    diff.add_argument(
+        "--memory-tolerance", type=float, default=0.05, help="memory this much larger regresses"
+    )
     remap = sub.add_parser(
         "redact-map",
         parents=[common],
@@ -128,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.log_level, config.log_format, redactor)
     if args.command == "redact-map":
         return _redact_map(args, config, redactor)
+    if args.command == "check":
+        return _check(args, config, redactor)
+    if args.command == "diff":
+        return _diff(args, config, redactor)
     stats = ParseStats()
     writer = JsonlWriter(sys.stdout.buffer, redactor=redactor)
     inputs = _Inputs(
@@ -140,19 +177,125 @@ def main(argv: Sequence[str] | None = None) -> int:
                     writer.write(event)
                 writer.flush()
             else:
-                models = build_models(inputs)
+                series = LatencySeries()
+                models = build_models(series.watch(_learning(inputs, redactor)))
                 if args.json:
                     sys.stdout.buffer.write(report_json(models, stats.as_dict(), redactor))
                 else:
                     sys.stdout.write(report_text(models, stats.as_dict(), redactor))
                 sys.stdout.flush()
+                if args.html:
+                    results = []
+                    if args.rules:
+                        rules = load_rules(args.rules)
+                        baseline = load_baseline(args.baseline, config.max_line_bytes)
+                        results = evaluate(rules, models, baseline)
+                    page = report_html(models, series, redacted(results, redactor), redactor)
+                    _write(args.html, page.encode())
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.
         sys.stderr.close()
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
+    except ConfigError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return EXIT_BAD_INPUT if inputs.failed else EXIT_OK
+
+
+def _learning(events: Iterable[Event], redactor: Redactor | None) -> Iterator[Event]:
+    """Pass ``events`` through, teaching the redactor their names (for free-text outputs)."""
+    for event in events:
+        if redactor is not None:
+            redactor.learn(event_names(event))
+        yield event
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write an output file whole (a reader never sees half a report)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _check(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+    """``check``: rules on every engine of the inputs; 0 pass, 1 a rule of severity error
+    failed, 2 bad rules/config/input (no verdict is given on input that could not be read)."""
+    rules_path = args.rules or config.rules.file
+    if not rules_path:
+        print("trt-agent: check needs --rules RULES (or [rules] file in -c CONFIG)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        rules = load_rules(rules_path)
+        baseline = load_baseline(args.baseline or config.rules.baseline, config.max_line_bytes)
+    except ConfigError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stats = ParseStats()
+    inputs = _Inputs(args.files, args.engine, config, stats, redactor=redactor)
+    models = build_models(_learning(inputs, redactor))
+    if inputs.failed:
+        print("trt-agent: check: not judged, an input could not be read", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not models:
+        print("trt-agent: check: the inputs hold no TensorRT facts to judge", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    results = redacted(evaluate(rules, models, baseline), redactor)
+    formats: dict[str, Callable[[Sequence[Result], str], bytes]] = {
+        "text": lambda r, p: results_text(r, p).encode(),
+        "json": results_json,
+        "junit": results_junit,
+    }
+    data = formats[args.format](results, rules_path)
+    if args.output:
+        _write(args.output, data)
+        if args.format != "text":
+            sys.stdout.write(results_text(results, rules_path))
+    else:
+        sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return EXIT_OK if gate(results) else EXIT_FAILED
+
+
+def _side(path: str, label: str, config: Config, redactor: Redactor | None) -> tuple[_Inputs, list[str]]:
+    """The files of one side of ``diff``: the file, or the regular files of the directory."""
+    if os.path.isdir(path):
+        files = sorted(
+            os.path.join(path, f) for f in os.listdir(path) if os.path.isfile(os.path.join(path, f))
+        )
+    else:
+        files = [path]
+    return _Inputs(files, label, config, ParseStats(), redactor=redactor), files
+
+
+def _diff(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+    """``diff BASE NEW``: 0 no regression, 1 regressions, 2 unreadable input."""
+    series = LatencySeries()
+    sides: list[EngineModel] = []
+    for path in (args.base, args.new):
+        label = os.path.basename(os.path.normpath(path)) or path
+        if sides and label == sides[0].engine:
+            label += " (new)"
+        inputs, _ = _side(path, label, config, redactor)
+        merged = build_models(series.watch(_learning(inputs, redactor)))
+        if inputs.failed:
+            return EXIT_BAD_INPUT
+        model = merged.get(label) or EngineModel(label)
+        sides.append(model)
+    base, new = sides
+    result = diff_models(
+        base, new, Tolerances(latency_ratio=args.latency_tolerance, memory_ratio=args.memory_tolerance)
+    )
+    if args.format == "json":
+        sys.stdout.buffer.write(diff_json(result, redactor))
+    else:
+        sys.stdout.write(diff_text(result, redactor))
+    sys.stdout.flush()
+    if args.html:
+        _write(args.html, diff_html(base, new, result, series, redactor).encode())
+    return EXIT_FAILED if result.regressions else EXIT_OK
 
 
 def _redact_map(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:

@@ -98,6 +98,14 @@ class RedactionConfig:
 
 
 @dataclass(frozen=True)
+class RulesConfig:
+    """``[rules]``: the rules file the daemon evaluates (the one ``check --rules`` takes)."""
+
+    file: str | None = None
+    baseline: tuple[str, ...] = ()  # recorded profiles layer_latency rules compare against
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated configuration."""
 
@@ -109,6 +117,7 @@ class Config:
     events: EventsConfig = field(default_factory=EventsConfig)
     tail: TailConfig = field(default_factory=TailConfig)
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
     max_line_bytes: int = 1 << 20
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -154,7 +163,7 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "scrub_paths": bool,
     },
     "profiler": {},
-    "rules": {},
+    "rules": {"file": str, "baseline": list},
 }
 _LOG_KEYS: Final[dict[str, type]] = {"path": str, "engine": str, "read_from": str, "format": str}
 
@@ -248,6 +257,7 @@ def load_config(path: str) -> Config:
         events=EventsConfig(**events_raw),
         tail=tail,
         redaction=_redaction(path, redaction),
+        rules=_rules(path, raw.get("rules", {})),
         max_line_bytes=max_line,
         raw=raw,
     )
@@ -281,10 +291,26 @@ def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
             f"{file}: metrics.latency_buckets must be increasing positive numbers of seconds, got {buckets!r}"
         )
     web_config = table.get("web_config_file")
-    if web_config is not None and not os.path.isabs(web_config):
-        web_config = os.path.join(os.path.dirname(os.path.abspath(file)), web_config)
+    if web_config is not None:
+        web_config = _relative_to(file, web_config)
     return MetricsConfig(
         **(table | {"latency_buckets": tuple(float(b) for b in buckets), "web_config_file": web_config})
+    )
+
+
+def _relative_to(file: str, path: str) -> str:
+    """``path`` as written in the config file ``file``: relative paths are relative to the file."""
+    return path if os.path.isabs(path) else os.path.join(os.path.dirname(os.path.abspath(file)), path)
+
+
+def _rules(file: str, table: dict[str, Any]) -> RulesConfig:
+    baseline = table.get("baseline", [])
+    if not all(isinstance(p, str) for p in baseline):
+        raise ConfigError(f"{file}: rules.baseline must be a list of file paths")
+    rules_file = table.get("file")
+    return RulesConfig(
+        file=_relative_to(file, rules_file) if rules_file else None,
+        baseline=tuple(_relative_to(file, p) for p in baseline),
     )
 
 
@@ -299,8 +325,8 @@ def _redaction(file: str, table: dict[str, Any]) -> RedactionConfig:
         except re.error as exc:
             raise ConfigError(f"{file}: redaction.allowlist[{index}] is not a valid regex: {exc}") from None
     key_file = table.get("key_file")
-    if key_file is not None and not os.path.isabs(key_file):
-        key_file = os.path.join(os.path.dirname(os.path.abspath(file)), key_file)
+    if key_file is not None:
+        key_file = _relative_to(file, key_file)
     if table.get("enabled") and not (key_file or table.get("key_env")):
         raise ConfigError(f"{file}: redaction.enabled needs redaction.key_file or redaction.key_env")
     return RedactionConfig(**(table | {"allowlist": tuple(allowlist), "key_file": key_file}))

@@ -31,6 +31,7 @@ from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, fold
 from trt_agent.redact import Redactor, load_redactor
+from trt_agent.rules import Baseline, Result, RuleSet, evaluate, load_baseline, load_rules
 from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.jsonl import EventStream
 from trt_agent.sinks.prometheus import AgentCollector, EngineCollector
@@ -69,6 +70,46 @@ class AgentState:
         self.settings = settings
         self.engines_dropped = 0
         self.layers_dropped = 0
+        self.rules: RuleSet | None = None
+        self.baseline: Baseline | None = None
+        # engine -> (model.last_update the results were computed at, results); under ``lock``
+        self._rule_results: dict[str, tuple[float, list[Result]]] = {}
+        self.log = get_logger("trt_agent.rules")
+
+    def set_rules(self, rules: RuleSet | None, baseline: Baseline | None) -> None:
+        with self.lock:
+            self.rules, self.baseline = rules, baseline
+            self._rule_results.clear()
+
+    def rule_results(self) -> list[Result]:
+        """Every rule on every engine; re-evaluated only for engines that changed since. Call
+        with ``lock`` held. A rule that starts or stops failing is logged."""
+        if self.rules is None:
+            return []
+        out: list[Result] = []
+        for engine, model in self.models.items():
+            cached = self._rule_results.get(engine)
+            if cached is None or cached[0] != model.last_update:
+                results = evaluate(self.rules, {engine: model}, self.baseline)
+                self._log_changes(cached[1] if cached else [], results)
+                cached = self._rule_results[engine] = (model.last_update, results)
+            out += cached[1]
+        for engine in set(self._rule_results) - set(self.models):
+            del self._rule_results[engine]
+        return out
+
+    def _log_changes(self, before: list[Result], after: list[Result]) -> None:
+        was = {r.rule: r.status for r in before}
+        for r in after:
+            if r.status != was.get(r.rule, "pass") and r.status != "skip":
+                log = self.log.warning if r.status == "fail" else self.log.info
+                log(
+                    "rule " + ("failed" if r.status == "fail" else "passes again"),
+                    engine=r.engine,
+                    rule=r.rule,
+                    severity=r.severity,
+                    detail=r.message,
+                )
 
     def _new_model(self, engine: str) -> EngineModel:
         return EngineModel(
@@ -120,6 +161,13 @@ class AgentState:
             self.engines_dropped += len(gone)
 
 
+def load_rule_config(config: Config) -> tuple[RuleSet | None, Baseline | None]:
+    """The rules and baseline of ``[rules]`` (None, None without a rules file)."""
+    if not config.rules.file:
+        return None, None
+    return load_rules(config.rules.file), load_baseline(config.rules.baseline, config.max_line_bytes)
+
+
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces) -> (host, port)."""
     host, sep, port = listen.rpartition(":")
@@ -154,6 +202,7 @@ class Agent:
             redactor=redactor,
         )
         self.state = AgentState(self.stream, config.metrics, redactor)
+        self.state.set_rules(*load_rule_config(config))
         self.tailer = Tailer(config, self.state, checkpoints)
         self.registry = CollectorRegistry()
         self.registry.register(EngineCollector(self.state))
@@ -323,7 +372,16 @@ class Agent:
         for attribute, key in _RESTART_KEYS:
             if getattr(new, attribute) != getattr(self.config, attribute):
                 self.log.warning("changed key needs a restart to apply", key=key)
+        try:
+            rules = load_rule_config(new)
+        except ConfigError as exc:
+            self.reloads["failure"] += 1
+            self.last_reload_ok = False
+            self.log.error("rules reload failed; keeping the running config and rules", error=str(exc))
+            notify("READY=1")
+            return
         configure_logging(new.log_level, new.log_format, self.state.redactor)
+        self.state.set_rules(*rules)
         self.config = new
         self.tailer.reload(new)
         self.reloads["success"] += 1
@@ -348,6 +406,6 @@ def run(config_path: str) -> int:
     try:
         agent = Agent(config, config_path, redactor)
         return agent.run()
-    except StartupError as exc:
+    except (StartupError, ConfigError) as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_CONFIG

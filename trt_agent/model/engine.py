@@ -144,6 +144,7 @@ class EngineModel:
     build_seconds: dict[str, float] = field(default_factory=dict)
     calibration: dict[str, tuple[float, float]] = field(default_factory=dict)
     quantization: dict[str, str | None] = field(default_factory=dict)
+    build_precisions: set[str] = field(default_factory=set)  # what the build asked to allow
     event_types: Counter[str] = field(default_factory=Counter)
     severities: Counter[str] = field(default_factory=Counter)
 
@@ -258,6 +259,9 @@ class EngineModel:
     def _build(self, e: Event) -> None:
         self.build_seconds[e.get("stage") or "engine_generation"] = e["seconds"]
 
+    def _build_config(self, e: Event) -> None:
+        self.build_precisions.update(e["precisions"])
+
     def _calibration(self, e: Event) -> None:
         if e.get("min") is not None and e.get("max") is not None:
             self.calibration[e["tensor"]] = (e["min"], e["max"])
@@ -340,6 +344,17 @@ class EngineModel:
 
     def precision_counts(self) -> dict[str, int]:
         return dict(Counter(layer.precision or "unknown" for layer in self.compute_layers()).most_common())
+
+    def int8_requested(self) -> bool:
+        """The build asked for INT8: said so (trtexec ``Precision: …+INT8``), calibrated, set a
+        layer to INT8, built INT8 layers, or warned about missing INT8 scales."""
+        return (
+            "Int8" in self.build_precisions
+            or bool(self.calibration)
+            or "Int8" in self.quantization.values()
+            or any(layer.precision == "Int8" for layer in self.layers.values())
+            or any(f.get("from_precision") == "Int8" for f in self.fallbacks)
+        )
 
     def plugin_layers(self) -> list[str]:
         return [layer.name for layer in self.engine_layers() if (layer.layer_type or "").startswith("Plugin")]
@@ -436,6 +451,7 @@ _APPLY: Final[dict[str, Callable[[EngineModel, Event], None]]] = {
     "build_complete": EngineModel._build,
     "calibration": EngineModel._calibration,
     "quantization": EngineModel._quantization,
+    "build_config": EngineModel._build_config,
 }
 
 

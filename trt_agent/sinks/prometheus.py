@@ -32,6 +32,7 @@ from trt_agent.config import MetricsConfig
 from trt_agent.model import EngineModel
 from trt_agent.model.engine import LayerTime
 from trt_agent.redact import Redactor
+from trt_agent.rules import Result
 
 if TYPE_CHECKING:
     from trt_agent.daemon import Agent
@@ -79,6 +80,8 @@ class EngineState(Protocol):
     settings: MetricsConfig
     redactor: Redactor | None
 
+    def rule_results(self) -> list[Result]: ...
+
 
 class EngineCollector(Collector):
     """The ``trt_*`` metrics of every engine model, computed at scrape time."""
@@ -109,6 +112,7 @@ class EngineCollector(Collector):
             "build": InfoMetricFamily("trt_build", "Versions the engine was built or run with.", labels=["engine"]),
             "mismatch": _gauge("trt_version_mismatch", "1 when TensorRT loaded another version of a component than it was linked against.", ["engine"]),
             "events": CounterMetricFamily("trt_log_events", "Events read from TensorRT logs and artifacts, by type and severity.", labels=["engine", "type", "severity"]),
+            "rules": _gauge("trt_rule_ok", "1 when the rule passes on the engine, 0 when it fails (skipped rules have no series).", ["engine", "rule", "severity"]),
             "latency": HistogramMetricFamily("trt_layer_latency_seconds", "Per-layer latency (profiler, profile tables and profile JSON).", labels=["engine", "layer"]),
         }  # fmt: skip
         with state.lock:
@@ -116,6 +120,11 @@ class EngineCollector(Collector):
                 self._engine(engine, model, g, settings)
             for (engine, type_, severity), count in sorted(state.event_counts.items()):
                 g["events"].add_metric([engine, type_, severity], count)
+            for result in state.rule_results():
+                if result.status != "skip":
+                    g["rules"].add_metric(
+                        [result.engine, result.rule, result.severity], 0 if result.failed else 1
+                    )
         return list(g.values())
 
     def _engine(self, engine: str, model: EngineModel, g: dict[str, Any], settings: MetricsConfig) -> None:

@@ -1,0 +1,117 @@
+"""Rule results for people (text), scripts (JSON) and CI systems (JUnit XML).
+
+Layer and tensor names in messages go through the redactor when one is configured; the redactor
+must have learned the names first (the command line feeds it every parsed event).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import orjson
+
+from trt_agent.redact import Redactor
+from trt_agent.rules import FAIL, PASS, SKIP, Result, gate
+
+
+def redacted(results: Sequence[Result], redactor: Redactor | None) -> list[Result]:
+    """Copies of ``results`` whose messages and offenders name no clear layer or tensor."""
+    if redactor is None:
+        return list(results)
+    return [
+        replace(r, message=redactor.text(r.message), offenders=[redactor.text(o) for o in r.offenders])
+        for r in results
+    ]
+
+
+def counts(results: Sequence[Result]) -> dict[str, int]:
+    """``failed`` (errors), ``warnings`` (failed warnings), ``passed``, ``skipped``."""
+    c: Counter[str] = Counter()
+    for r in results:
+        if r.status == FAIL:
+            c["failed" if r.severity == "error" else "warnings"] += 1
+        else:
+            c["passed" if r.status == PASS else "skipped"] += 1
+    return {k: c[k] for k in ("failed", "warnings", "passed", "skipped")}
+
+
+def _label(r: Result) -> str:
+    if r.status == FAIL:
+        return "FAIL" if r.severity == "error" else "WARN"
+    return "ok" if r.status == PASS else "skip"
+
+
+def results_text(results: Sequence[Result], rules_path: str) -> str:
+    """One verdict line, then one line per rule per engine, failures first."""
+    c = counts(results)
+    verdict = "PASS" if gate(results) else "FAIL"
+    lines = [
+        f"trt-agent check: {verdict}  ({c['failed']} failed, {c['warnings']} warnings, "
+        f"{c['passed']} passed, {c['skipped']} skipped)  rules: {rules_path}"
+    ]
+    order = {"FAIL": 0, "WARN": 1, "ok": 2, "skip": 3}
+    engines: dict[str, list[Result]] = {}
+    for r in results:
+        engines.setdefault(r.engine, []).append(r)
+    width = max((len(r.rule) for r in results), default=10)
+    for engine, rows in engines.items():
+        lines.append(f"engine {engine}")
+        for r in sorted(rows, key=lambda r: order[_label(r)]):
+            lines.append(f"  {_label(r):<4}  {r.rule:<{width}}  {r.message}")
+    if not results:
+        lines.append("  (no rule applied to any engine in the input)")
+    return "\n".join(lines) + "\n"
+
+
+def results_json(results: Sequence[Result], rules_path: str) -> bytes:
+    doc: dict[str, Any] = {
+        "passed": gate(results),
+        "rules_file": rules_path,
+        "counts": counts(results),
+        "results": [r.as_dict() for r in results],
+    }
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+
+
+def results_junit(results: Sequence[Result], rules_path: str) -> bytes:
+    """One ``<testsuite>`` per engine, one ``<testcase>`` per rule: failed errors are
+    ``<failure>``, skipped rules ``<skipped>``; failed warnings pass with the message in
+    ``<system-out>`` (they do not gate, and CI systems have no "warning" test state)."""
+    suites = ET.Element("testsuites", name="trt-agent check")
+    engines: dict[str, list[Result]] = {}
+    for r in results:
+        engines.setdefault(r.engine, []).append(r)
+    total = Counter[str]()
+    for engine, rows in engines.items():
+        c = counts(rows)
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=engine,
+            tests=str(len(rows)),
+            failures=str(c["failed"]),
+            errors="0",
+            skipped=str(c["skipped"]),
+        )
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="rules_file", value=rules_path)
+        for r in rows:
+            case = ET.SubElement(suite, "testcase", classname=f"trt-agent.{engine}", name=r.rule)
+            if r.status == FAIL and r.severity == "error":
+                failure = ET.SubElement(case, "failure", message=r.message, type=r.check)
+                failure.text = "\n".join([r.message, *r.offenders])
+            elif r.status == SKIP:
+                ET.SubElement(case, "skipped", message=r.message)
+            else:
+                out = ET.SubElement(case, "system-out")
+                out.text = ("WARNING: " if r.status == FAIL else "") + r.message
+        total.update(c)
+    suites.set("tests", str(len(results)))
+    suites.set("failures", str(total["failed"]))
+    suites.set("skipped", str(total["skipped"]))
+    ET.indent(suites)
+    body: bytes = ET.tostring(suites, encoding="utf-8", xml_declaration=True)
+    return body + b"\n"
