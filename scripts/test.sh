@@ -3,12 +3,19 @@
 # the linters and the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The integration tests scrape the agent with a real Prometheus and check it with promtool.
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+# Debian packages the tests use for real: Prometheus and promtool (the exporter and deploy/prometheus
+# tests scrape the agent and test the rules), Chromium (the HTML report is opened in a browser),
+# systemd-analyze (the unit in systemd/ is verified).
+missing=""
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$missing prometheus"
+command -v chromium >/dev/null || missing="$missing chromium"
+command -v systemd-analyze >/dev/null || missing="$missing systemd"
+if [ -n "$missing" ]; then
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    # shellcheck disable=SC2086  # one word per package
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

@@ -75,6 +75,7 @@ def test_corrupt_checkpoint_store_is_set_aside(tmp_path: Path, agents: list[Agen
 def test_example_config_runs_and_serves_metrics(tmp_path: Path, agents: list[Agent]) -> None:
     """``trt-agent run -c config.example.toml``, as the README starts it (from a copy)."""
     shutil.copytree(REPO / "examples", tmp_path / "examples")
+    shutil.copy(REPO / "rules.example.toml", tmp_path)
     text = (REPO / "config.example.toml").read_text()
     assert 'listen = "127.0.0.1:9717"' in text
     agent = Agent(tmp_path, [])
@@ -91,6 +92,9 @@ def test_example_config_runs_and_serves_metrics(tmp_path: Path, agents: list[Age
     assert metrics['trt_engine_fusion_coverage_ratio{engine="alexnet-fp16"}'] == pytest.approx(14 / 19)
     assert metrics['trt_engine_unfused_kernel_ratio{engine="alexnet-fp16"}'] == pytest.approx(6 / 13)
     assert metrics["trt_agent_up"] == 1
+    # the shipped rules: AlexNet is a healthy build with few fusions to make (14/19 < 90 %)
+    assert metrics['trt_rule_ok{engine="alexnet-fp16",rule="no_fallback",severity="error"}'] == 1
+    assert metrics['trt_rule_ok{engine="alexnet-fp16",rule="fusion_coverage",severity="error"}'] == 0
     assert agent.stop() == 0
     events = [orjson.loads(line) for line in bytes(agent.stdout_data).splitlines()]
     expected = subprocess.run(

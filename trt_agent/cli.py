@@ -279,11 +279,12 @@ def _diff(args: argparse.Namespace, config: Config, redactor: Redactor | None) -
         if sides and label == sides[0].engine:
             label += " (new)"
         inputs, _ = _side(path, label, config, redactor)
-        merged = build_models(series.watch(_learning(inputs, redactor)))
+        # every input of a side is one build, whatever engine ids an event stream carries
+        events = ({**e, "engine": label} for e in _learning(inputs, redactor))
+        merged = build_models(series.watch(events))
         if inputs.failed:
             return EXIT_BAD_INPUT
-        model = merged.get(label) or EngineModel(label)
-        sides.append(model)
+        sides.append(merged.get(label) or EngineModel(label))
     base, new = sides
     result = diff_models(
         base, new, Tolerances(latency_ratio=args.latency_tolerance, memory_ratio=args.memory_tolerance)

@@ -26,6 +26,7 @@ EVENT_TYPES: Final = frozenset(
         "perf_summary",
         "layer_time",
         "build_complete",
+        "build_config",
         "warning",
         "error",
     }

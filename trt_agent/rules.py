@@ -653,7 +653,9 @@ def _parse_rule(path: str, index: int, entry: dict[str, Any], seen: set[str]) ->
     name = entry.get("name")
     where = f"{path}: rule[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.:-]*", name):
-        raise RulesError(f"{where}: name is required: letters, digits, _ . : - (it becomes a metric label)")
+        raise RulesError(
+            f"{where}: name is required and may hold only letters, digits, _ . : - (it becomes a metric label)"
+        )
     if name in seen:
         raise RulesError(f"{where}: the name {name!r} is used twice")
     seen.add(name)

@@ -10,6 +10,7 @@ from typing import BinaryIO
 from trt_agent.events import Event
 from trt_agent.parse.artifacts import looks_like_json, parse_artifact
 from trt_agent.parse.calibration import is_calibration_cache, parse_calibration_cache
+from trt_agent.parse.event_stream import is_event_stream, parse_event_stream
 from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES, ParseStats, parse_log
 
 SNIFF_BYTES = 65536
@@ -49,9 +50,12 @@ def parse_stream(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     before_read: Callable[[], None] | None = None,
 ) -> Iterator[Event]:
-    """Yield the events of whatever ``stream`` holds: a log, a calibration cache or a JSON artifact."""
+    """Yield the events of whatever ``stream`` holds: a log, a calibration cache, a JSON artifact
+    or trt-agent's own event stream (whose events keep their engine ids)."""
     head = _sniff(stream)
-    if looks_like_json(head):
+    if is_event_stream(head):
+        yield from parse_event_stream(stream, file, stats, head=head)
+    elif looks_like_json(head):
         data = head + stream.read(MAX_ARTIFACT_BYTES)
         yield from parse_artifact(data, file, engine, stats)
     elif is_calibration_cache(head):

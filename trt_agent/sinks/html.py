@@ -147,13 +147,8 @@ def _pct(entry: dict[str, Any]) -> str:
 
 
 def _colour(value: float, lo: float, hi: float) -> str:
-    """Light yellow (fast) to dark red (slow), on a log scale."""
-    if hi <= lo:
-        t = 0.5
-    else:
-        t = (math.log(max(value, 1e-9)) - math.log(max(lo, 1e-9))) / (
-            math.log(max(hi, 1e-9)) - math.log(max(lo, 1e-9))
-        )
+    """Light yellow (fast) to dark red (slow), on a log scale from ``lo`` to ``hi`` (> 0)."""
+    t = 0.5 if hi <= lo else (math.log(max(value, lo)) - math.log(lo)) / (math.log(hi) - math.log(lo))
     t = min(1.0, max(0.0, t))
     stops = ((255, 247, 188), (254, 196, 79), (236, 112, 20), (153, 52, 4))
     pos = t * (len(stops) - 1)
@@ -188,20 +183,26 @@ def _heatmap(page: _Page, model: EngineModel, series: dict[str, LayerSeries]) ->
         values = series[name].values() if name in series else [t.avg_ms]
         rows.append((name, _binned(values, HEATMAP_COLUMNS)))
     columns = max(len(v) for _, v in rows)
-    flat = [v for _, vals in rows for v in vals]
-    lo, hi = min(flat), max(flat)
-    label_w, cell_w, cell_h = 330, max(8, min(40, 600 // columns)), 16
-    width, height = label_w + columns * cell_w + 10, 24 + len(rows) * cell_h + 30
+    flat = [v for _, vals in rows for v in vals if v > 0]
+    lo, hi = (min(flat), max(flat)) if flat else (1e-6, 1e-6)
+    label_w, cell_h = 330, 16
+    cell_w = max(8, min(64, 640 // columns))
+    width = max(label_w + columns * cell_w, label_w + 420) + 10
+    height = 24 + len(rows) * cell_h + 30
     svg = [
         f'<svg id="heatmap-{page.esc(model.engine)}" class="heatmap" xmlns="http://www.w3.org/2000/svg" '
         f'width="{width}" height="{height}" role="img" aria-label="per-layer latency heatmap">'
     ]
-    svg.append(
-        f'<text x="{label_w}" y="14">observations 1…{columns} (left to right; each cell the mean of its span)</text>'
+    observations = max(t.count for _, t in ranked)
+    axis = (
+        f"{observations} observations, oldest left (each cell the mean of its span)"
+        if columns > 1
+        else "one observation per layer (a profile); the profiler or an event stream gives a time axis"
     )
+    svg.append(f'<text x="{label_w}" y="14">{axis}</text>')
     for r, (name, values) in enumerate(rows):
         y = 24 + r * cell_h
-        label = name if len(name) <= 52 else name[:51] + "…"
+        label = name if len(name) <= 48 else name[:47] + "…"
         svg.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{page.esc(label)}</text>')
         for c, ms in enumerate(values):
             svg.append(
@@ -212,10 +213,10 @@ def _heatmap(page: _Page, model: EngineModel, series: dict[str, LayerSeries]) ->
     svg.append(f'<text x="{label_w}" y="{y}">{lo:.3g} ms</text>')
     for i in range(20):
         svg.append(
-            f'<rect x="{label_w + 60 + i * 8}" y="{y - 10}" width="8" height="10" '
-            f'fill="{_colour(lo * (hi / lo) ** (i / 19) if lo > 0 else lo, lo, hi)}"/>'
+            f'<rect x="{label_w + 80 + i * 8}" y="{y - 10}" width="8" height="10" '
+            f'fill="{_colour(lo * (hi / lo) ** (i / 19), lo, hi)}"/>'
         )
-    svg.append(f'<text x="{label_w + 230}" y="{y}">{hi:.3g} ms</text></svg>')
+    svg.append(f'<text x="{label_w + 250}" y="{y}">{hi:.3g} ms</text></svg>')
     page.add("".join(svg))
 
 

@@ -27,8 +27,22 @@ def layer(name: str, layer_type: str, members: list[str], fmt: str, tactic: str)
     return {
         "Name": name,
         "LayerType": layer_type,
-        "Inputs": [{"Name": "hidden_states", "Location": "Device", "Dimensions": [8, 128, 768], "Format/Datatype": FP16}],
-        "Outputs": [{"Name": f"{members[-1]}_output_0", "Location": "Device", "Dimensions": [8, 128, 768], "Format/Datatype": fmt}],
+        "Inputs": [
+            {
+                "Name": "hidden_states",
+                "Location": "Device",
+                "Dimensions": [8, 128, 768],
+                "Format/Datatype": FP16,
+            }
+        ],
+        "Outputs": [
+            {
+                "Name": f"{members[-1]}_output_0",
+                "Location": "Device",
+                "Dimensions": [8, 128, 768],
+                "Format/Datatype": fmt,
+            }
+        ],
         "TacticName": tactic,
         "StreamId": 0,
         "Metadata": "\x1e".join(f"[ONNX Layer: {m}]" for m in members),
@@ -39,7 +53,15 @@ def profile(rows: list[tuple[str, float]], count: int = 2000) -> list[dict[str, 
     total = sum(ms for _, ms in rows)
     out: list[dict[str, object]] = [{"count": count}]
     for name, ms in rows:
-        out.append({"name": name, "timeMs": ms * count, "averageMs": ms, "medianMs": ms, "percentage": ms / total * 100})
+        out.append(
+            {
+                "name": name,
+                "timeMs": ms * count,
+                "averageMs": ms,
+                "medianMs": ms,
+                "percentage": ms / total * 100,
+            }
+        )
     return out
 
 
@@ -47,18 +69,51 @@ dense = " + ".join(OUTPUT)
 fused_attention = f"{{ForeignNode[{SELF[0]}...{SELF[-1]}]}}"
 fused = [
     layer(fused_attention, "Myelin", SELF, FP16, "_gemm_mha_v2_0x3c8b5f2e"),
-    layer(dense, "CaskGemmMatrixMultiply", OUTPUT, FP16, "sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x128x32_stage4"),
+    layer(
+        dense,
+        "CaskGemmMatrixMultiply",
+        OUTPUT,
+        FP16,
+        "sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x128x32_stage4",
+    ),
 ]
 qkv = [f"{SELF[i]} + {SELF[i + 1]}" for i in (0, 2, 4)]
 unfused = [
-    *(layer(n, "CaskGemmMatrixMultiply", n.split(" + "), FP16, "sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize64x64x32_stage5") for n in qkv),
+    *(
+        layer(
+            n,
+            "CaskGemmMatrixMultiply",
+            n.split(" + "),
+            FP16,
+            "sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize64x64x32_stage5",
+        )
+        for n in qkv
+    ),
     layer(f"{SELF[6]} + {SELF[7]}", "Shuffle", SELF[6:8], FP16, "0x0000000000000000"),
-    layer(SELF[8], "CaskGemmMatrixMultiply", [SELF[8]], FP16, "sm80_xmma_gemm_f16f16_f16f32_f32_nn_n_tilesize64x64x32_stage5"),
+    layer(
+        SELF[8],
+        "CaskGemmMatrixMultiply",
+        [SELF[8]],
+        FP16,
+        "sm80_xmma_gemm_f16f16_f16f32_f32_nn_n_tilesize64x64x32_stage5",
+    ),
     layer(f"PWN({SELF[9]}, {SELF[10]})", "PointWiseV2", SELF[9:11], FP16, "0x000000000000000a"),
     layer(SELF[11], "SoftMax", [SELF[11]], FP32, "0x00000000000003ea"),
-    layer(SELF[12], "CaskGemmMatrixMultiply", [SELF[12]], FP16, "sm80_xmma_gemm_f16f16_f16f32_f32_nn_n_tilesize64x64x32_stage5"),
+    layer(
+        SELF[12],
+        "CaskGemmMatrixMultiply",
+        [SELF[12]],
+        FP16,
+        "sm80_xmma_gemm_f16f16_f16f32_f32_nn_n_tilesize64x64x32_stage5",
+    ),
     layer(f"{SELF[13]} + {SELF[14]}", "Shuffle", SELF[13:15], FP16, "0x0000000000000000"),
-    layer(dense, "CaskGemmMatrixMultiply", OUTPUT, FP16, "sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x128x32_stage4"),
+    layer(
+        dense,
+        "CaskGemmMatrixMultiply",
+        OUTPUT,
+        FP16,
+        "sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize128x128x32_stage4",
+    ),
 ]
 builds = {
     "bert-attention-a-fused": (fused, [(fused_attention, 0.0612), (dense, 0.0181)]),
@@ -72,5 +127,8 @@ builds = {
 for name, (layers, times) in builds.items():
     folder = HERE / name
     folder.mkdir(exist_ok=True)
-    (folder / "layers.json").write_text(json.dumps({"Layers": layers, "Bindings": ["hidden_states", f"{P}/output/Add_output_0"]}, indent=1) + "\n")
+    (folder / "layers.json").write_text(
+        json.dumps({"Layers": layers, "Bindings": ["hidden_states", f"{P}/output/Add_output_0"]}, indent=1)
+        + "\n"
+    )
     (folder / "profile.json").write_text(json.dumps(profile(times), indent=1) + "\n")
