@@ -12,6 +12,7 @@ messages when they leave the process.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +43,9 @@ def _globs(patterns: Iterable[str]) -> re.Pattern[str] | None:
     patterns = list(patterns)
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    # A pattern also matches its own text literally: TensorRT names hold glob characters
+    # (``(Unnamed Layer* 3) [Shuffle]``, ``{ForeignNode[a...b]}``) and are pasted as they are.
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})|(?:{re.escape(p)})" for p in patterns))
 
 
 @dataclass(frozen=True)
@@ -278,7 +281,10 @@ def _no_fallback(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
         if reasons and item["reason"] not in reasons:
             continue
         layer = item.get("layer")
-        if rule.select.layers and not rule.select.name_matches(layer):
+        if rule.select.layers and not (
+            rule.select.name_matches(layer)
+            or (layer is not None and any(rule.select.name_matches(s) for s in decompose(layer).sources))
+        ):
             continue
         where = item.get("source", {})
         at = f" at {where['file']}:{where['line']}" if where.get("file") else ""
@@ -390,12 +396,21 @@ def _fused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
 
 def _precision(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     allowed = rule.params["allowed"]
-    layers = _selected(rule, model)
-    if not layers:
+    selected = _selected(rule, model)
+    if not selected:
         return SKIP, f"no engine layer matches {rule.select.describe()}", None, []
-    bad = [
-        f"{layer.name} ({layer.precision or 'unknown'})" for layer in layers if layer.precision not in allowed
-    ]
+    # A layer whose precision the input does not give (a profile names layers, not their
+    # types) is not judged: unknown is not a fallback to FP32.
+    layers = [layer for layer in selected if layer.precision is not None]
+    if not layers:
+        return (
+            SKIP,
+            f"no precision known for the {len(selected)} layer(s) matching {rule.select.describe()} "
+            "(a profile has none: add the build log or --exportLayerInfo)",
+            None,
+            [],
+        )
+    bad = [f"{layer.name} ({layer.precision})" for layer in layers if layer.precision not in allowed]
     if bad:
         return (
             FAIL,
@@ -446,7 +461,9 @@ def _layer_latency(rule: Rule, model: EngineModel, baseline: Baseline | None) ->
     bad: list[tuple[float, str]] = []
     if max_ms is not None:
         bad += [
-            (ms / max_ms, f"{name} {ms:.4g} ms > {max_ms:g} ms") for name, ms in timed.items() if ms > max_ms
+            (ms / max_ms if max_ms else math.inf, f"{name} {ms:.4g} ms > {max_ms:g} ms")
+            for name, ms in timed.items()
+            if ms > max_ms
         ]
     observed: dict[str, Any] = {"layers": len(timed), "total_ms": round(sum(timed.values()), 6)}
     if max_ratio is not None:
@@ -455,9 +472,10 @@ def _layer_latency(rule: Rule, model: EngineModel, baseline: Baseline | None) ->
                 return SKIP, "no baseline given (check --baseline FILE, or [rules] baseline)", None, []
         else:
             base = _matching(rule.select, baseline.layer_ms, baseline.sources)
-            if not base:
+            if not sum(base.values()):  # none matches, or they took 0 ms: no ratio to take
                 if max_ms is None:
-                    return SKIP, f"no baseline layer matches {rule.select.describe()}", None, []
+                    what = "no baseline layer matches" if not base else "0 ms in the baseline for"
+                    return SKIP, f"{what} {rule.select.describe()}", None, []
             else:
                 total, base_total = sum(timed.values()), sum(base.values())
                 observed |= {"baseline_total_ms": round(base_total, 6), "ratio": round(total / base_total, 6)}
@@ -499,10 +517,17 @@ def _layer_latency(rule: Rule, model: EngineModel, baseline: Baseline | None) ->
 
 def _number(key: str, lo: float | None = None, hi: float | None = None) -> Callable[[Any], Any]:
     def conv(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{key} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{key} must be a finite number, got {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ValueError(f"{key} must be between {lo:g} and {hi:g}, got {value!r}")
+            bound = (
+                f"between {lo:g} and {hi:g}"
+                if lo is not None and hi is not None
+                else f"at least {lo:g}"
+                if lo is not None
+                else f"at most {hi:g}"
+            )
+            raise ValueError(f"{key} must be {bound}, got {value!r}")
         return float(value)
 
     return conv
@@ -627,6 +652,12 @@ def load_rules(path: str) -> RuleSet:
         raise RulesError(f"{path}: rules file not found") from None
     except PermissionError:
         raise RulesError(f"{path}: rules file not readable (permission denied)") from None
+    except OSError as exc:  # a directory, an I/O error
+        raise RulesError(f"{path}: rules file not readable ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise RulesError(
+            f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{path}: not valid TOML: {exc}") from None
     return parse_rules(raw, path)

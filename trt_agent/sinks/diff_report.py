@@ -97,7 +97,9 @@ def diff_text(d: EngineDiff, redactor: Redactor | None = None, limit: int = 15) 
         out.append(f"{'layer latency (largest increase first)':<60}{'BASE ms':>10}{'NEW ms':>10}{'ratio':>8}")
         for row in d.latency[:limit]:
             ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "n/a"
-            name = row["layer"] if len(row["layer"]) <= 58 else row["layer"][:57] + "…"
+            # redacted before it is cut: a cut name is no longer recognised and its start would leak
+            name = redactor.text(row["layer"]) if redactor is not None else row["layer"]
+            name = name if len(name) <= 58 else name[:57] + "…"
             out.append(f"  {name:<58}{row['base_ms']:>10.4f}{row['new_ms']:>10.4f}{ratio:>8}")
     if d.versions:
         out.append("")

@@ -120,11 +120,14 @@ class _Page:
         self.redactor = redactor
         self.parts: list[str] = []
 
-    def esc(self, text: object) -> str:
-        """Escaped text, with layer and tensor names redacted."""
+    def esc(self, text: object, limit: int | None = None) -> str:
+        """Escaped text, with layer and tensor names redacted, then cut to ``limit`` characters
+        (after redaction: a cut name would no longer be recognised, and its start would leak)."""
         value = str(text)
         if self.redactor is not None:
             value = self.redactor.text(value)
+        if limit is not None and len(value) > limit:
+            value = value[: limit - 1] + "…"
         return html.escape(value)
 
     def add(self, fragment: str) -> None:
@@ -202,8 +205,7 @@ def _heatmap(page: _Page, model: EngineModel, series: dict[str, LayerSeries]) ->
     svg.append(f'<text x="{label_w}" y="14">{axis}</text>')
     for r, (name, values) in enumerate(rows):
         y = 24 + r * cell_h
-        label = name if len(name) <= 48 else name[:47] + "…"
-        svg.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{page.esc(label)}</text>')
+        svg.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">{page.esc(name, 48)}</text>')
         for c, ms in enumerate(values):
             svg.append(
                 f'<rect class="cell" x="{label_w + c * cell_w}" y="{y}" width="{cell_w - 1}" height="{cell_h - 1}" '
@@ -229,7 +231,7 @@ def _precision_bar(page: _Page, precisions: dict[str, int]) -> None:
     for name, count in precisions.items():
         colour = PRECISION_COLOURS.get(name, "#adb5bd")
         spans.append(
-            f'<span style="width:{count / total * 100:.2f}%;background:{colour}" title="{name}: {count}"></span>'
+            f'<span style="width:{count / total * 100:.2f}%;background:{colour}" title="{html.escape(name)}: {count}"></span>'
         )
         legend.append(f'<span><i style="background:{colour}"></i>{html.escape(name)} {count}</span>')
     page.add(
@@ -386,7 +388,8 @@ def diff_html(
         for c in d.precision_changes:
             cls = ' class="fail"' if c["regression"] else ""
             page.add(
-                f"<tr><td>{page.esc(c['new_layer'])}</td><td>{c['from']}</td><td{cls}>{c['to']}</td></tr>"
+                f"<tr><td>{page.esc(c['new_layer'])}</td><td>{html.escape(c['from'])}</td>"
+                f"<td{cls}>{html.escape(c['to'])}</td></tr>"
             )
         page.add("</tbody></table>")
     if d.latency:

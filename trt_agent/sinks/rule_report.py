@@ -6,6 +6,7 @@ must have learned the names first (the command line feeds it every parsed event)
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -77,6 +78,15 @@ def results_json(results: Sequence[Result], rules_path: str) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
+# Characters XML 1.0 does not allow, even escaped (ANSI colour codes in a log line, say).
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    """``text`` as XML may hold it: a forbidden character is written as ``\\xNN``."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def results_junit(results: Sequence[Result], rules_path: str) -> bytes:
     """One ``<testsuite>`` per engine, one ``<testcase>`` per rule: failed errors are
     ``<failure>``, skipped rules ``<skipped>``; failed warnings pass with the message in
@@ -91,23 +101,25 @@ def results_junit(results: Sequence[Result], rules_path: str) -> bytes:
         suite = ET.SubElement(
             suites,
             "testsuite",
-            name=engine,
+            name=_xml(engine),
             tests=str(len(rows)),
             failures=str(c["failed"]),
             errors="0",
             skipped=str(c["skipped"]),
         )
-        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="rules_file", value=rules_path)
+        ET.SubElement(
+            ET.SubElement(suite, "properties"), "property", name="rules_file", value=_xml(rules_path)
+        )
         for r in rows:
-            case = ET.SubElement(suite, "testcase", classname=f"trt-agent.{engine}", name=r.rule)
+            case = ET.SubElement(suite, "testcase", classname=_xml(f"trt-agent.{engine}"), name=r.rule)
             if r.status == FAIL and r.severity == "error":
-                failure = ET.SubElement(case, "failure", message=r.message, type=r.check)
-                failure.text = "\n".join([r.message, *r.offenders])
+                failure = ET.SubElement(case, "failure", message=_xml(r.message), type=r.check)
+                failure.text = _xml("\n".join([r.message, *r.offenders]))
             elif r.status == SKIP:
-                ET.SubElement(case, "skipped", message=r.message)
+                ET.SubElement(case, "skipped", message=_xml(r.message))
             else:
                 out = ET.SubElement(case, "system-out")
-                out.text = ("WARNING: " if r.status == FAIL else "") + r.message
+                out.text = _xml(("WARNING: " if r.status == FAIL else "") + r.message)
         total.update(c)
     suites.set("tests", str(len(results)))
     suites.set("failures", str(total["failed"]))
