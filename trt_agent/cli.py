@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from trt_agent import __version__
 from trt_agent.config import Config, ConfigError, load_config
@@ -32,12 +34,27 @@ EXIT_BAD_INPUT = 2
 def _versions() -> str:
     lines = [f"trt-agent {__version__}"]
     try:
-        import tensorrt  # type: ignore[import-not-found]
+        import tensorrt  # type: ignore[import-not-found,unused-ignore]
 
-        lines.append(f"tensorrt {tensorrt.__version__}")
-    except ImportError:
-        lines.append("tensorrt not installed")
+        # ``tensorrt-stubs`` alone leaves a ``tensorrt`` namespace package without a version
+        version = getattr(tensorrt, "__version__", None)
+    except (ImportError, OSError):  # OSError: the wheel is there, its CUDA libraries are not
+        version = None
+    lines.append(f"tensorrt {version}" if version else "tensorrt not installed")
     return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: looks for TensorRT only when asked (importing it is slow, and it may be broken)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print versions and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(_versions())
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="trt-agent",
         description="Make TensorRT's optimisation decisions and runtime behaviour observable.",
     )
-    parser.add_argument("--version", action="version", version=_versions())
+    parser.add_argument("--version", action=_VersionAction)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", help="TOML config (same file as the daemon)")
     common.add_argument(
@@ -90,6 +107,21 @@ def _parser() -> argparse.ArgumentParser:
         help="map pseudonyms back to names (needs the redaction key; reads the given files or [[logs]])",
     )
     remap.add_argument("--pseudonym", "-p", action="append", default=[], help="pseudonym to look up (repeat)")
+    prof = sub.add_parser(
+        "profile",
+        help="run ENGINE on the GPU with the profiler; per-layer median/p90/p99 (needs the [gpu] extra)",
+    )
+    prof.add_argument("engine_file", metavar="ENGINE", help="serialized TensorRT engine (.plan / .engine)")
+    prof.add_argument("-c", "--config", help="TOML config ([redaction]; [profiler] shapes and inputs)")
+    prof.add_argument("--iterations", type=int, default=100, help="profiled inferences (default 100)")
+    prof.add_argument("--warmup", type=int, default=10, help="inferences before profiling (default 10)")
+    prof.add_argument(
+        "--shapes",
+        help="input shapes for dynamic inputs: name:1x3x224x224[,name2:...] (default: profile 0's opt)",
+    )
+    prof.add_argument("--inputs", help=".npz with one array per input (default: random within [-1, 1])")
+    prof.add_argument("--engine-id", help="engine id in the output (default: the file name)")
+    prof.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
     run = sub.add_parser("run", help="the daemon: tail [[logs]], serve metrics, write events")
     run.add_argument("-c", "--config", required=True, help="TOML config")
     return parser
@@ -165,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args, config, redactor)
     if args.command == "diff":
         return _diff(args, config, redactor)
+    if args.command == "profile":
+        return _profile(args, config, redactor)
     stats = ParseStats()
     writer = JsonlWriter(sys.stdout.buffer, redactor=redactor)
     inputs = _Inputs(
@@ -191,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         baseline = load_baseline(args.baseline, config.max_line_bytes)
                         results = evaluate(rules, models, baseline)
                     page = report_html(models, series, redacted(results, redactor), redactor)
-                    _write(args.html, page.encode())
+                    if not _write(args.html, page.encode(), redactor):
+                        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader went away (| head): not an error of ours.
         sys.stderr.close()
@@ -212,12 +247,21 @@ def _learning(events: Iterable[Event], redactor: Redactor | None) -> Iterator[Ev
         yield event
 
 
-def _write(path: str, data: bytes) -> None:
-    """Write an output file whole (a reader never sees half a report)."""
+def _write(path: str, data: bytes, redactor: Redactor | None = None) -> bool:
+    """Write an output file whole (a reader never sees half a report). False, with one line on
+    stderr, when it cannot be written (a missing directory, permission denied, a full disk)."""
     tmp = f"{path}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        text = f"{path}: cannot write the output: {exc.strerror or exc}"
+        print(f"trt-agent: {redactor.text(text) if redactor is not None else text}", file=sys.stderr)
+        return False
+    return True
 
 
 def _check(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
@@ -249,13 +293,16 @@ def _check(args: argparse.Namespace, config: Config, redactor: Redactor | None) 
         "junit": results_junit,
     }
     data = formats[args.format](results, rules_path)
+    written = True
     if args.output:
-        _write(args.output, data)
-        if args.format != "text":
+        written = _write(args.output, data, redactor)
+        if args.format != "text" or not written:
             sys.stdout.write(results_text(results, rules_path))
     else:
         sys.stdout.buffer.write(data)
     sys.stdout.flush()
+    if not written:  # a CI report step would find no file: not a verdict on the rules
+        return EXIT_BAD_INPUT
     return EXIT_OK if gate(results) else EXIT_FAILED
 
 
@@ -284,7 +331,11 @@ def _diff(args: argparse.Namespace, config: Config, redactor: Redactor | None) -
         merged = build_models(series.watch(events))
         if inputs.failed:
             return EXIT_BAD_INPUT
-        sides.append(merged.get(label) or EngineModel(label))
+        if label not in merged:  # an empty file or directory: "no regression" would be no verdict
+            text = f"{'NEW' if sides else 'BASE'} {path} holds no TensorRT facts to compare"
+            print(f"trt-agent: diff: {redactor.text(text) if redactor else text}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        sides.append(merged[label])
     base, new = sides
     result = diff_models(
         base, new, Tolerances(latency_ratio=args.latency_tolerance, memory_ratio=args.memory_tolerance)
@@ -294,8 +345,8 @@ def _diff(args: argparse.Namespace, config: Config, redactor: Redactor | None) -
     else:
         sys.stdout.write(diff_text(result, redactor))
     sys.stdout.flush()
-    if args.html:
-        _write(args.html, diff_html(base, new, result, series, redactor).encode())
+    if args.html and not _write(args.html, diff_html(base, new, result, series, redactor).encode(), redactor):
+        return EXIT_BAD_INPUT
     return EXIT_FAILED if result.regressions else EXIT_OK
 
 
@@ -329,3 +380,66 @@ def _configured_files(config: Config) -> list[str]:
     import glob
 
     return sorted({path for source in config.logs for path in glob.glob(source.path)})
+
+
+def _shapes(text: str | None) -> dict[str, tuple[int, ...]]:
+    """``input:1x3x224x224,mask:1x128`` -> {name: shape} (trtexec's --shapes spelling)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in filter(None, (text or "").split(",")):
+        name, sep, dims = item.rpartition(":")
+        try:
+            shape = tuple(int(d) for d in dims.split("x"))
+        except ValueError:
+            shape = ()
+        if not sep or not name or not shape or min(shape) < 1:
+            raise ConfigError(f"--shapes {item!r}: expected name:1x3x224x224")
+        shapes[name] = shape
+    return shapes
+
+
+def _profile(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+    """``profile ENGINE``: 0 done; 2 no TensorRT/GPU, an engine it cannot load, bad options."""
+    from trt_agent.config import ProfilerConfig
+    from trt_agent.sinks.profile_table import profile_json, profile_rows, profile_text
+    from trt_agent.sources.profiler import ProfilerError, run_profile
+
+    base = config.profiler
+    try:
+        shapes = (base.shapes if base else {}) | _shapes(args.shapes)
+        if args.iterations < 1 or args.warmup < 0:
+            raise ConfigError("--iterations must be at least 1 and --warmup 0 or more")
+    except ConfigError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    engine_id = args.engine_id or os.path.splitext(os.path.basename(args.engine_file))[0]
+    settings = ProfilerConfig(
+        engine_file=args.engine_file,
+        engine_id=engine_id,
+        shapes=shapes,
+        inputs=args.inputs or (base.inputs if base else "random"),
+        input_range=base.input_range if base else (-1.0, 1.0),
+        device=base.device if base else 0,
+        log_severity=base.log_severity if base else "warning",
+    )
+    try:
+        times, events, iterations = run_profile(settings, args.iterations, warmup=args.warmup)
+    except ProfilerError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    models = build_models(_learning(events, redactor))
+    model = models.get(engine_id) or EngineModel(engine_id)
+    if redactor is not None:
+        redactor.learn(times)
+    for event in events:
+        if event["type"] in ("warning", "error"):
+            text = event.get("msg") or ""
+            print(
+                f"trt-agent: TensorRT {event['severity']}: {redactor.text(text) if redactor else text}",
+                file=sys.stderr,
+            )
+    rows = profile_rows(times, model)
+    if args.json:
+        sys.stdout.buffer.write(profile_json(engine_id, iterations, rows, redactor))
+    else:
+        sys.stdout.write(profile_text(engine_id, iterations, rows, redactor))
+    return EXIT_OK

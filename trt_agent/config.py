@@ -7,6 +7,7 @@ a typo never silently falls back to a default.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import re
 import sys
@@ -98,6 +99,27 @@ class RedactionConfig:
 
 
 @dataclass(frozen=True)
+class ProfilerConfig:
+    """``[profiler]``: the engine the daemon hosts and profiles (README "The TensorRT host")."""
+
+    engine_file: str
+    engine_id: str
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # input -> shape (dynamic inputs)
+    inputs: str = "random"  # random | a .npz file with one array per input name
+    input_range: tuple[float, float] = (-1.0, 1.0)  # random inputs are drawn from this range
+    max_duty_cycle: float = 0.05  # GPU wall time spent on profiled inferences / all wall time
+    max_inferences_per_second: float = 20.0
+    gpu_busy_percent: float = 90.0  # NVML utilisation at which the host backs off
+    busy_backoff: float = 5.0  # seconds
+    reload_check_interval: float = 2.0  # seconds between looks at the engine file
+    log_severity: str = "warning"  # TensorRT logger messages at or above this become events
+    device: int = 0
+    events_every: int = 100  # one inference in N goes to the event stream (all feed the metrics)
+    ring_capacity: int = 1 << 16  # layer reports held between aggregations
+    aggregate_interval: float = 0.05  # seconds
+
+
+@dataclass(frozen=True)
 class RulesConfig:
     """``[rules]``: the rules file the daemon evaluates (the one ``check --rules`` takes)."""
 
@@ -118,6 +140,7 @@ class Config:
     tail: TailConfig = field(default_factory=TailConfig)
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
+    profiler: ProfilerConfig | None = None
     max_line_bytes: int = 1 << 20
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -162,7 +185,21 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "mode": str,
         "scrub_paths": bool,
     },
-    "profiler": {},
+    "profiler": {
+        "engine": str,
+        "engine_id": str,
+        "shapes": dict,
+        "inputs": str,
+        "input_range": list,
+        "max_duty_cycle": (int, float),
+        "max_inferences_per_second": (int, float),
+        "gpu_busy_percent": (int, float),
+        "busy_backoff": (int, float),
+        "reload_check_interval": (int, float),
+        "log_severity": str,
+        "device": int,
+        "events_every": int,
+    },
     "rules": {"file": str, "baseline": list},
 }
 _LOG_KEYS: Final[dict[str, type]] = {"path": str, "engine": str, "read_from": str, "format": str}
@@ -258,6 +295,7 @@ def load_config(path: str) -> Config:
         tail=tail,
         redaction=_redaction(path, redaction),
         rules=_rules(path, raw.get("rules", {})),
+        profiler=_profiler(path, raw.get("profiler"), agent.get("engine")),
         max_line_bytes=max_line,
         raw=raw,
     )
@@ -301,6 +339,61 @@ def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
 def _relative_to(file: str, path: str) -> str:
     """``path`` as written in the config file ``file``: relative paths are relative to the file."""
     return path if os.path.isabs(path) else os.path.join(os.path.dirname(os.path.abspath(file)), path)
+
+
+PROFILER_LOG_SEVERITIES: Final = ("internal_error", "error", "warning", "info", "verbose")
+
+
+def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | None) -> ProfilerConfig | None:
+    if not table:
+        return None
+    if "engine" not in table:
+        raise ConfigError(f"{file}: profiler.engine (the serialized engine file) is required in [profiler]")
+    engine_file = _relative_to(file, table["engine"])
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape in table.get("shapes", {}).items():
+        if (
+            not isinstance(shape, list)
+            or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise ConfigError(
+                f"{file}: profiler.shapes.{name} must be a list of positive integers, got {shape!r}"
+            )
+        shapes[name] = tuple(shape)
+    input_range = table.get("input_range", [-1.0, 1.0])
+    if (
+        len(input_range) != 2
+        or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in input_range
+        )
+        or input_range[0] > input_range[1]
+    ):
+        raise ConfigError(f"{file}: profiler.input_range must be [low, high], got {input_range!r}")
+    duty = table.get("max_duty_cycle", 0.05)
+    if not 0 < duty <= 1:
+        raise ConfigError(f"{file}: profiler.max_duty_cycle must be in (0, 1], got {duty!r}")
+    for key in ("max_inferences_per_second", "busy_backoff", "reload_check_interval"):
+        _positive(file, f"profiler.{key}", table.get(key, 1.0))
+    if not 0 < table.get("gpu_busy_percent", 90) <= 100:
+        raise ConfigError(
+            f"{file}: profiler.gpu_busy_percent must be in (0, 100], got {table['gpu_busy_percent']!r}"
+        )
+    _choice(file, "profiler.log_severity", table.get("log_severity", "warning"), PROFILER_LOG_SEVERITIES)
+    if table.get("events_every", 1) < 0 or table.get("device", 0) < 0:
+        raise ConfigError(f"{file}: profiler.events_every and profiler.device must be 0 or more")
+    inputs = table.get("inputs", "random")
+    options = {
+        k: v for k, v in table.items() if k not in ("engine", "engine_id", "shapes", "input_range", "inputs")
+    }
+    return ProfilerConfig(
+        engine_file=engine_file,
+        engine_id=table.get("engine_id") or default_engine or Path(engine_file).stem,
+        shapes=shapes,
+        inputs=inputs if inputs == "random" else _relative_to(file, inputs),
+        input_range=(float(input_range[0]), float(input_range[1])),
+        **options,
+    )
 
 
 def _rules(file: str, table: dict[str, Any]) -> RulesConfig:

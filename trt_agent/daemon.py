@@ -37,6 +37,7 @@ from trt_agent.sinks.jsonl import EventStream
 from trt_agent.sinks.prometheus import AgentCollector, EngineCollector
 from trt_agent.sinks.webconfig import WebConfig, WebConfigError, load_web_config
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
+from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
 from trt_agent.sources.tail import Tailer
 from trt_agent.systemd import notify, watchdog_interval
 
@@ -49,6 +50,7 @@ _RESTART_KEYS = (
     ("metrics", "[metrics]"),
     ("events", "[events]"),
     ("redaction", "[redaction]"),
+    ("profiler", "[profiler]"),
 )
 
 
@@ -129,6 +131,14 @@ class AgentState:
             self._apply(events, count=True)
         self.stream.offer(events, mark)
 
+    def observe(self, events: list[Event], written: list[Event], count: bool) -> None:
+        """The profiler host's sink: fold ``events`` into the models, write ``written`` (a sample of
+        them, or all) to the event stream; ``count`` them in trt_log_events_total (logger lines)."""
+        if events:
+            self._apply(events, count=count)
+        if written:
+            self.stream.offer(written, {})
+
     def replay(self, events: list[Event]) -> None:
         # Rebuilds the models after a restart; not counted again, so an alert on
         # increase(trt_log_events_total{severity="error"}) does not fire for old lines.
@@ -143,8 +153,11 @@ class AgentState:
         ttl, cap = self.settings.series_ttl, self.settings.max_engines
         with self.lock:
             if ttl > 0:
-                for model in self.models.values():
-                    self.layers_dropped += model.drop_stale_layers(ttl, now)
+                for engine, model in self.models.items():
+                    dropped = model.drop_stale_layers(ttl, now)
+                    if dropped:  # not an event, so last_update stays: the rule results must go
+                        self.layers_dropped += dropped
+                        self._rule_results.pop(engine, None)
                 gone = [
                     engine
                     for engine, model in self.models.items()
@@ -209,6 +222,8 @@ class Agent:
         self.registry.register(AgentCollector(self))
         self.registry.register(ProcessCollector(registry=None))
         self._server: Any = None
+        self.profiler: ProfilerHost | None = None
+        self.profiler_error = ""
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -266,6 +281,7 @@ class Agent:
         except OSError as exc:
             raise StartupError(f"events.path {self.config.events.path!r}: {exc.strerror}") from None
         self.tailer.start()
+        self._start_profiler()
         # Opening the files replays each one up to its checkpoint, which can take a while for a
         # long history: keep systemd's start timeout from running out meanwhile.
         waited = 0.0
@@ -298,11 +314,30 @@ class Agent:
                     self.log.error("tailer stalled; withholding the systemd watchdog ping")
                 next_ping = now + ping
             self._sleep(min(ping or 1.0, 1.0))
-            self.state.expire({f.source.engine for f in list(self.tailer.files.values())}, time.monotonic())
+            active = {f.source.engine for f in list(self.tailer.files.values())}
+            if self.config.profiler is not None:
+                active.add(self.config.profiler.engine_id)
+            self.state.expire(active, time.monotonic())
             if self._hup and not self._stopping:
                 self._hup = False
                 self.reload()
         return self.shutdown()
+
+    def _start_profiler(self) -> None:
+        """Host the ``[profiler]`` engine. Without TensorRT (or a GPU) the agent still tails logs
+        and serves metrics: the problem is logged and ``trt_agent_profiler_up`` stays 0."""
+        settings = self.config.profiler
+        if settings is None:
+            return
+        try:
+            self.profiler = ProfilerHost(
+                settings, self.state.observe, utilization=NvmlUtilization(settings.device)
+            )
+        except ProfilerError as exc:
+            self.profiler_error = str(exc)
+            self.log.error("profiler not started; logs and metrics go on", error=str(exc))
+            return
+        self.profiler.start()
 
     def _healthy(self, now: float) -> bool:
         stall_limit = 3 * self.config.tail.poll_interval + 30.0
@@ -313,6 +348,8 @@ class Agent:
         notify("STOPPING=1")
         self.log.info("stopping: draining files and the event queue")
         deadline = time.monotonic() + self.config.tail.shutdown_timeout
+        if self.profiler is not None:
+            self.profiler.stop(timeout=max(0.0, deadline - time.monotonic()))
         drained = self.tailer.stop(timeout=max(0.0, deadline - time.monotonic()))
         written = self.stream.close(timeout=max(0.0, deadline - time.monotonic()))
         if self._server is not None:

@@ -242,6 +242,45 @@ class AgentCollector(Collector):
             GaugeMetricFamily("trt_agent_config_last_reload_successful", "1 if the last configuration reload succeeded.", value=1 if agent.last_reload_ok else 0),
             GaugeMetricFamily("trt_agent_ready", "1 once every file present at start-up has been read once.", value=1 if agent.tailer.ready else 0),
             GaugeMetricFamily("trt_agent_up", "1 while the agent runs.", value=1),
+            *self._profiler(),
+        ]  # fmt: skip
+
+    def _profiler(self) -> list[Metric]:
+        """``trt_agent_profiler_*``: only when ``[profiler]`` is configured."""
+        agent = self.agent
+        if agent.config.profiler is None:
+            return []
+        host = agent.profiler
+        up = GaugeMetricFamily(
+            "trt_agent_profiler_up",
+            "1 while the profiler host runs an engine (0: see the agent's log).",
+            value=1 if host is not None and host.stats.up else 0,
+        )
+        if host is None:
+            return [up]
+        stats = host.stats
+        loads = CounterMetricFamily(
+            "trt_agent_profiler_engine_loads",
+            "Engine loads (start and hot reload), by result.",
+            labels=["result"],
+        )
+        for result in ("success", "failure"):
+            loads.add_metric([result], stats.engine_loads[result])
+        backoffs = CounterMetricFamily(
+            "trt_agent_profiler_backoffs",
+            "Pauses of the profiler, by reason (gpu_busy: NVML utilisation at profiler.gpu_busy_percent).",
+            labels=["reason"],
+        )
+        backoffs.add_metric(["gpu_busy"], stats.backoffs["gpu_busy"])
+        return [
+            up,
+            CounterMetricFamily("trt_agent_profiler_reports", "Per-layer reports TensorRT made to the profiler callback.", value=stats.reports),
+            CounterMetricFamily("trt_agent_profiler_inferences", "Inferences the profiler host ran.", value=stats.inferences),
+            CounterMetricFamily("trt_agent_profiler_failed_inferences", "Inferences TensorRT refused (execute_async_v3 or report_to_profiler returned false).", value=stats.failed_inferences),
+            GaugeMetricFamily("trt_agent_profiler_duty_cycle_ratio", "Wall time the profiler's inferences took / wall time since it started (bounded by profiler.max_duty_cycle).", value=stats.duty_cycle),
+            CounterMetricFamily("trt_agent_profiler_logger_messages", "Messages TensorRT's logger gave the agent (at profiler.log_severity or more severe).", value=stats.logger_messages),
+            loads,
+            backoffs,
         ]  # fmt: skip
 
 
