@@ -409,3 +409,43 @@ def test_daemon_without_tensorrt_keeps_tailing_and_says_why(tmp_path: Path, agen
     metrics = wait_for(lambda: (m := agent.metrics()).get("trt_agent_ready") == 1 and m, 10, "ready", agent)
     assert metrics["trt_agent_profiler_up"] == 0
     assert agent.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('engine_id = "x"', "profiler.engine (the serialized engine file) is required in [profiler]"),
+        (
+            'engine = "e.plan"\nshapes = { input = [1, -3] }',
+            "profiler.shapes.input must be a list of positive integers",
+        ),
+        ('engine = "e.plan"\nmax_duty_cycle = 1.5', "profiler.max_duty_cycle must be in (0, 1], got 1.5"),
+        ('engine = "e.plan"\ninput_range = [1, -1]', "profiler.input_range must be [low, high]"),
+        (
+            'engine = "e.plan"\nlog_severity = "loud"',
+            "profiler.log_severity must be one of internal_error, error",
+        ),
+        ('engine = "e.plan"\nduty = 0.1', "unknown key profiler.duty"),
+    ],
+)
+def test_profiler_config_errors_name_the_key(tmp_path: Path, table: str, message: str) -> None:
+    from trt_agent.config import ConfigError, load_config
+
+    path = tmp_path / "agent.toml"
+    path.write_text(f"[profiler]\n{table}\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(str(path))
+    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+
+
+def test_profiler_config_defaults_and_relative_paths(tmp_path: Path) -> None:
+    from trt_agent.config import load_config
+
+    path = tmp_path / "agent.toml"
+    path.write_text('[agent]\nengine = "bert"\n[profiler]\nengine = "models/bert.plan"\ninputs = "in.npz"\n')
+    config = load_config(str(path)).profiler
+    assert config is not None
+    assert config.engine_file == str(tmp_path / "models" / "bert.plan") and config.inputs == str(
+        tmp_path / "in.npz"
+    )
+    assert (config.engine_id, config.max_duty_cycle, config.events_every) == ("bert", 0.05, 100)
