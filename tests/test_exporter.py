@@ -247,6 +247,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
+    key_path.chmod(0o600)  # the agent refuses a private key others can read
     return cert_path, key_path
 
 

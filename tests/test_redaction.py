@@ -72,6 +72,7 @@ def test_daemon_metrics_events_and_own_logs_leak_no_name(tmp_path: Path, agents:
     substring of another log's text written before that name was known, e.g. "prob" in
     TensorRT-LLM's "normalize_log_probs": that text is not the name leaking.)"""
     (tmp_path / "key").write_bytes(KEY)
+    (tmp_path / "key").chmod(0o600)  # the agent refuses a key others can read
     engine_of = {p: p.name[:2] for p in CORPUS}
     assert len(set(engine_of.values())) == len(CORPUS)
     agent = Agent(tmp_path, [{"path": str(p), "engine": e} for p, e in engine_of.items()], log_level="debug")
@@ -219,6 +220,7 @@ def test_redaction_needs_a_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert b"redaction.enabled needs redaction.key_file or redaction.key_env" in result.stderr
     (tmp_path / "short.key").write_bytes(b"tiny")
+    (tmp_path / "short.key").chmod(0o600)
     config.write_text('[redaction]\nenabled = true\nkey_file = "short.key"\n')
     result = subprocess.run(
         [sys.executable, "-m", "trt_agent", "run", "-c", str(config)], capture_output=True
@@ -230,6 +232,7 @@ def test_redaction_needs_a_key(tmp_path: Path) -> None:
 
 def test_redact_map_maps_pseudonyms_back(tmp_path: Path) -> None:
     (tmp_path / "key").write_bytes(KEY)
+    (tmp_path / "key").chmod(0o600)  # the agent refuses a key others can read
     config = tmp_path / "c.toml"
     config.write_text('[redaction]\nenabled = true\nkey_file = "key"\n')
     profile = str(next((DATA / "corpus").glob("01_*")))

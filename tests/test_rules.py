@@ -319,6 +319,7 @@ def test_the_shipped_rules_file_loads_and_documents_every_check() -> None:
 def test_check_redacts_names_in_its_messages(tmp_path: Path) -> None:
     key = tmp_path / "key"
     key.write_text("k" * 32)
+    key.chmod(0o600)
     config = tmp_path / "agent.toml"
     config.write_text(
         f'[redaction]\nenabled = true\nkey_file = "{key}"\n[rules]\nfile = "{rules_file(tmp_path, ATTENTION_RULES)}"\n'

@@ -57,6 +57,7 @@ def one(results: list[Any], rule: str) -> Any:
 def redaction_config(tmp_path: Path, extra: str = "") -> Path:
     key = tmp_path / "key"
     key.write_text("k" * 32)
+    key.chmod(0o600)
     config = tmp_path / "agent.toml"
     config.write_text(f'[redaction]\nenabled = true\nkey_file = "{key}"\n{extra}')
     return config

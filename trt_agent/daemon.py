@@ -32,6 +32,7 @@ from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, fold
 from trt_agent.redact import Redactor, load_redactor
 from trt_agent.rules import Baseline, Result, RuleSet, evaluate, load_baseline, load_rules
+from trt_agent.security import startup_warnings
 from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.jsonl import EventStream
 from trt_agent.sinks.prometheus import AgentCollector, EngineCollector
@@ -297,6 +298,8 @@ class Agent:
             watch=self.tailer.mode,
             state_dir=self.config.state_dir,
         )
+        for warning in startup_warnings(self.config_path, self.config):
+            self.log.warning(warning)
         ping = watchdog_interval()
         next_ping = time.monotonic()
         while not self._stopping:

@@ -32,6 +32,7 @@ import ahocorasick  # type: ignore[import-not-found]
 from trt_agent.config import Config, ConfigError, RedactionConfig
 from trt_agent.events import Event
 from trt_agent.parse.names import decompose
+from trt_agent.security import check_secret_fd
 
 # Event fields that hold layer or tensor names (DESIGN's event table).
 NAME_FIELDS: Final = ("layer", "result", "name", "tensor")
@@ -405,6 +406,7 @@ def load_redactor(config: Config) -> Redactor | None:
     if settings.key_file:
         try:
             with open(settings.key_file, "rb") as fh:
+                check_secret_fd(fh.fileno(), f"redaction.key_file {settings.key_file}")
                 key = fh.read().strip()
         except OSError as exc:
             raise ConfigError(f"redaction.key_file {settings.key_file}: {exc.strerror}") from None

@@ -32,6 +32,9 @@ from typing import Any, Final
 import bcrypt
 import yaml
 
+from trt_agent.config import ConfigError
+from trt_agent.security import check_secret_path
+
 _TLS_VERSIONS: Final = {
     "TLS10": ssl.TLSVersion.TLSv1,
     "TLS11": ssl.TLSVersion.TLSv1_1,
@@ -151,6 +154,10 @@ def _ssl_context(path: str, base: str, tls: Any) -> ssl.SSLContext:
     if "max_version" in tls:
         context.maximum_version = _version(path, "max_version", tls["max_version"])
     cert, key = (os.path.join(base, tls[k]) for k in ("cert_file", "key_file"))
+    try:
+        check_secret_path(key, f"{path}: tls_server_config.key_file {key}")
+    except ConfigError as exc:
+        raise WebConfigError(str(exc)) from None
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
