@@ -142,6 +142,7 @@ class Config:
     rules: RulesConfig = field(default_factory=RulesConfig)
     profiler: ProfilerConfig | None = None
     max_line_bytes: int = 1 << 20
+    memory_limit_bytes: int = 0  # RSS above which verbose events are shed (0: no limit)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def engine_for(self, path: str) -> str | None:
@@ -160,6 +161,7 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "log_format": str,
         "engine": str,
         "max_line_bytes": int,
+        "memory_limit_bytes": int,
         "watch": str,
         "poll_interval": _SECONDS,
         "rotate_wait": _SECONDS,
@@ -261,6 +263,11 @@ def load_config(path: str) -> Config:
         _choice(path, f"{where}.format", fmt, LOG_FORMATS)
         engine = entry.get("engine") or agent.get("engine") or Path(entry["path"]).stem
         logs.append(LogSource(entry["path"], engine, read_from, fmt))
+    memory_limit = agent.get("memory_limit_bytes", 0)
+    if memory_limit and memory_limit < 32 << 20:
+        raise ConfigError(
+            f"{path}: agent.memory_limit_bytes must be 0 (no limit) or at least 33554432 (32 MiB), got {memory_limit}"
+        )
     max_line = agent.get("max_line_bytes", 1 << 20)
     if max_line < 1024:
         raise ConfigError(f"{path}: agent.max_line_bytes must be at least 1024, got {max_line}")
@@ -297,6 +304,7 @@ def load_config(path: str) -> Config:
         rules=_rules(path, raw.get("rules", {})),
         profiler=_profiler(path, raw.get("profiler"), agent.get("engine")),
         max_line_bytes=max_line,
+        memory_limit_bytes=memory_limit,
         raw=raw,
     )
 
@@ -375,6 +383,11 @@ def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | Non
         raise ConfigError(f"{file}: profiler.max_duty_cycle must be in (0, 1], got {duty!r}")
     for key in ("max_inferences_per_second", "busy_backoff", "reload_check_interval"):
         _positive(file, f"profiler.{key}", table.get(key, 1.0))
+    for key in ("busy_backoff", "reload_check_interval"):  # waited for: inf overflows Event.wait
+        if not math.isfinite(table.get(key, 1.0)):
+            raise ConfigError(
+                f"{file}: profiler.{key} must be a finite number of seconds, got {table[key]!r}"
+            )
     if not 0 < table.get("gpu_busy_percent", 90) <= 100:
         raise ConfigError(
             f"{file}: profiler.gpu_busy_percent must be in (0, 100], got {table['gpu_busy_percent']!r}"

@@ -73,6 +73,10 @@ class AgentState:
         self.settings = settings
         self.engines_dropped = 0
         self.layers_dropped = 0
+        # Over agent.memory_limit_bytes the agent sheds verbose events (the bulk of a verbose build
+        # log) instead of growing: warnings, errors and info facts still go through.
+        self.shedding = False
+        self.shed: Counter[str] = Counter()
         self.rules: RuleSet | None = None
         self.baseline: Baseline | None = None
         # engine -> (model.last_update the results were computed at, results); under ``lock``
@@ -128,6 +132,11 @@ class AgentState:
                 self.event_counts.update((e["engine"], e["type"], e["severity"]) for e in events)
 
     def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
+        if self.shedding and events:
+            kept = [e for e in events if e["severity"] != "verbose"]
+            if len(kept) != len(events):
+                self.shed["verbose"] += len(events) - len(kept)
+                events = kept
         if events:
             self._apply(events, count=True)
         self.stream.offer(events, mark)
@@ -180,6 +189,15 @@ def load_rule_config(config: Config) -> tuple[RuleSet | None, Baseline | None]:
     if not config.rules.file:
         return None, None
     return load_rules(config.rules.file), load_baseline(config.rules.baseline, config.max_line_bytes)
+
+
+def resident_bytes() -> int:
+    """This process's resident set size (Linux ``/proc/self/statm``; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -321,6 +339,7 @@ class Agent:
             if self.config.profiler is not None:
                 active.add(self.config.profiler.engine_id)
             self.state.expire(active, time.monotonic())
+            self._check_memory()
             if self._hup and not self._stopping:
                 self._hup = False
                 self.reload()
@@ -341,6 +360,22 @@ class Agent:
             self.log.error("profiler not started; logs and metrics go on", error=str(exc))
             return
         self.profiler.start()
+
+    def _check_memory(self) -> None:
+        """Shed verbose events while RSS is over agent.memory_limit_bytes (back under 90 %: stop)."""
+        limit = self.config.memory_limit_bytes
+        if not limit:
+            return
+        rss = resident_bytes()
+        state = self.state
+        if not state.shedding and rss > limit:
+            state.shedding = True
+            self.log.warning(
+                "memory over agent.memory_limit_bytes: shedding verbose events", rss=rss, limit=limit
+            )
+        elif state.shedding and rss < 0.9 * limit:
+            state.shedding = False
+            self.log.info("memory back under the limit: verbose events are read again", rss=rss, limit=limit)
 
     def _healthy(self, now: float) -> bool:
         stall_limit = 3 * self.config.tail.poll_interval + 30.0

@@ -229,6 +229,8 @@ class AgentCollector(Collector):
         )
         for result in ("success", "failure"):
             reloads.add_metric([result], agent.reloads[result])
+        shed = CounterMetricFamily("trt_agent_shed_events", "Events dropped to stay under agent.memory_limit_bytes, by severity.", labels=["severity"])  # fmt: skip
+        shed.add_metric(["verbose"], agent.state.shed["verbose"])
         return [
             CounterMetricFamily("trt_agent_events_written", "Events written to the JSONL stream.", value=stream.written),
             CounterMetricFamily("trt_agent_events_dropped", "Events not written: the queue was full (events.queue_events) or the write failed.", value=stream.dropped),
@@ -242,6 +244,8 @@ class AgentCollector(Collector):
             GaugeMetricFamily("trt_agent_config_last_reload_successful", "1 if the last configuration reload succeeded.", value=1 if agent.last_reload_ok else 0),
             GaugeMetricFamily("trt_agent_ready", "1 once every file present at start-up has been read once.", value=1 if agent.tailer.ready else 0),
             GaugeMetricFamily("trt_agent_up", "1 while the agent runs.", value=1),
+            GaugeMetricFamily("trt_agent_memory_shedding", "1 while RSS is over agent.memory_limit_bytes and verbose events are shed.", value=1 if agent.state.shedding else 0),
+            shed,
             *self._profiler(),
         ]  # fmt: skip
 
@@ -268,10 +272,12 @@ class AgentCollector(Collector):
             loads.add_metric([result], stats.engine_loads[result])
         backoffs = CounterMetricFamily(
             "trt_agent_profiler_backoffs",
-            "Pauses of the profiler, by reason (gpu_busy: NVML utilisation at profiler.gpu_busy_percent).",
+            "Pauses of the profiler, by reason (gpu_busy: NVML utilisation at profiler.gpu_busy_percent; "
+            "failure: a failed inference, backing off exponentially).",
             labels=["reason"],
         )
-        backoffs.add_metric(["gpu_busy"], stats.backoffs["gpu_busy"])
+        for reason in ("gpu_busy", "failure"):
+            backoffs.add_metric([reason], stats.backoffs[reason])
         return [
             up,
             CounterMetricFamily("trt_agent_profiler_reports", "Per-layer reports TensorRT made to the profiler callback.", value=stats.reports),
