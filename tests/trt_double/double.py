@@ -460,6 +460,11 @@ class FakeCuda:
         self.allocations[pointer] = nbytes
         return pointer
 
+    def free(self, pointer: int) -> None:
+        # cudaFree of a pointer not allocated (or freed twice) is an error: so here too
+        del self.allocations[pointer]
+        self.uploads.pop(pointer, None)
+
     def upload(self, pointer: int, data: bytes) -> None:
         assert len(data) <= self.allocations[pointer]
         self.uploads[pointer] = bytes(data)

@@ -186,6 +186,7 @@ class CudaBackend(Protocol):
 
     def stream(self) -> int: ...
     def alloc(self, nbytes: int) -> int: ...
+    def free(self, pointer: int) -> None: ...
     def upload(self, pointer: int, data: bytes) -> None: ...
     def synchronize(self, stream: int) -> None: ...
     def close(self) -> None: ...
@@ -199,10 +200,13 @@ class PycudaBackend:
             import pycuda.driver as cuda  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:
             raise ProfilerError(f"pycuda is not installed ({exc}); {INSTALL_HINT}") from None
-        cuda.init()
+        try:
+            cuda.init()
+            self._context = cuda.Device(device).make_context()
+        except Exception as exc:  # pycuda.driver.Error: no driver, no such device, out of memory
+            raise ProfilerError(f"no usable CUDA device {device} ({exc}); {INSTALL_HINT}") from None
         self._cuda = cuda
-        self._context = cuda.Device(device).make_context()
-        self._allocations: list[Any] = []
+        self._allocations: dict[int, Any] = {}
         self._streams: list[Any] = []
 
     def stream(self) -> int:
@@ -212,8 +216,13 @@ class PycudaBackend:
 
     def alloc(self, nbytes: int) -> int:
         allocation = self._cuda.mem_alloc(max(1, nbytes))
-        self._allocations.append(allocation)
+        self._allocations[int(allocation)] = allocation
         return int(allocation)
+
+    def free(self, pointer: int) -> None:
+        allocation = self._allocations.pop(pointer, None)
+        if allocation is not None:
+            allocation.free()
 
     def upload(self, pointer: int, data: bytes) -> None:
         self._cuda.memcpy_htod(pointer, data)
@@ -224,9 +233,10 @@ class PycudaBackend:
                 s.synchronize()
 
     def close(self) -> None:
-        for allocation in self._allocations:
+        for allocation in self._allocations.values():
             allocation.free()
         self._allocations.clear()
+        self._streams.clear()
         self._context.pop()
 
 
@@ -283,6 +293,11 @@ class ProfilerStats:
 
 Sink = Callable[[list[Event], list[Event], bool], None]  # (fold into models, also write, count as log events)
 
+# Consecutive failed inferences back off from FAILURE_BACKOFF seconds, doubling up to
+# FAILURE_BACKOFF_MAX: each failure is a TensorRT error message, and so an event.
+FAILURE_BACKOFF: Final = 0.1
+FAILURE_BACKOFF_MAX: Final = 30.0
+
 
 # -- the engine --------------------------------------------------------------------------------------
 
@@ -297,6 +312,7 @@ class LoadedEngine:
     stream: int
     identity: tuple[int, int, int]  # (inode, size, mtime_ns) of the file it came from
     inputs: dict[str, tuple[int, ...]]
+    buffers: list[int] = field(default_factory=list)  # device pointers, freed when it is replaced
 
 
 def _file_identity(path: str) -> tuple[int, int, int]:
@@ -320,6 +336,19 @@ class EngineLoader:
         self, trt: Any, runtime: Any, cuda: CudaBackend, settings: ProfilerSettings, ring: LayerTimeRing
     ) -> None:
         self.trt, self.runtime, self.cuda, self.settings, self.ring = trt, runtime, cuda, settings, ring
+        self._stream: int | None = None  # one stream for every engine the loader makes
+
+    def stream(self) -> int:
+        if self._stream is None:
+            self._stream = self.cuda.stream()
+        return self._stream
+
+    def release(self, loaded: LoadedEngine) -> None:
+        """Free the device buffers of an engine no longer run (after its last inference)."""
+        self.cuda.synchronize(loaded.stream)
+        buffers, loaded.buffers = loaded.buffers, []
+        for pointer in buffers:
+            self.cuda.free(pointer)
 
     def load(self) -> LoadedEngine:
         path = self.settings.engine_file
@@ -343,8 +372,15 @@ class EngineLoader:
         # Keep enqueue asynchronous; report_to_profiler() after the stream is done fires the
         # callbacks, once per inference (and is what works with CUDA graphs too).
         context.enqueue_emits_profile = False
-        inputs = self._bind(engine, context)
-        return LoadedEngine(engine, context, profiler, self.cuda.stream(), identity, inputs)
+        buffers: list[int] = []
+        try:
+            inputs = self._bind(engine, context, buffers)
+            stream = self.stream()
+        except BaseException:
+            for pointer in buffers:  # a load that fails (and is retried) must not keep its buffers
+                self.cuda.free(pointer)
+            raise
+        return LoadedEngine(engine, context, profiler, stream, identity, inputs, buffers)
 
     def _input_shape(self, engine: trt_api.ICudaEngine, name: str) -> tuple[int, ...]:
         shape = _dims(engine.get_tensor_shape(name))
@@ -357,7 +393,7 @@ class EngineLoader:
         return shape
 
     def _bind(
-        self, engine: trt_api.ICudaEngine, context: trt_api.IExecutionContext
+        self, engine: trt_api.ICudaEngine, context: trt_api.IExecutionContext, buffers: list[int]
     ) -> dict[str, tuple[int, ...]]:
         trt = self.trt
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
@@ -384,6 +420,7 @@ class EngineLoader:
             else:
                 nbytes = _volume(shape) * int(dtype.itemsize)
             pointer = self.cuda.alloc(nbytes)
+            buffers.append(pointer)
             if name in inputs:
                 self.cuda.upload(pointer, self._input_bytes(name, shape, dtype, nbytes, recorded))
             if not context.set_tensor_address(name, pointer):
@@ -475,6 +512,8 @@ class ProfilerHost:
             threading.Event()
         )  # the aggregator's last round comes after the host's last inference
         self._threads: list[threading.Thread] = []
+        self._sink_lock = threading.Lock()
+        self._sink_closed = False  # after stop(): a thread still in TensorRT hands nothing on
         self._tail: list[tuple[str, float]] = []
         self._iteration = 0
         self._reader = LogReader("<tensorrt>", settings.engine_id, ParseStats())
@@ -491,9 +530,25 @@ class ProfilerHost:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop both threads within ``timeout`` in all. A host thread still inside a long TensorRT
+        call (a deserialization, an inference) is left to finish on its own: the aggregator
+        hands on what was reported, and nothing reaches the sink once this returns."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout)
+            if thread.name == "profiler":
+                thread.join(max(0.0, deadline - time.monotonic()))
+        self._host_done.set()  # the aggregator's final round, whether the host made it or not
+        for thread in self._threads:
+            if thread.name != "profiler":
+                thread.join(max(0.0, deadline - time.monotonic()))
+        with self._sink_lock:
+            self._sink_closed = True
+
+    def _emit(self, events: list[Event], written: list[Event], count: bool) -> None:
+        with self._sink_lock:
+            if not self._sink_closed:
+                self.sink(events, written, count)
 
     def alive(self) -> bool:
         return all(t.is_alive() for t in self._threads)
@@ -514,6 +569,9 @@ class ProfilerHost:
         except ProfilerError as exc:
             self.stats.last_error = str(exc)
             self.log.error("profiler stopped", error=str(exc))
+        except Exception as exc:  # TensorRT or the CUDA backend raised: say so, up goes to 0
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            self.log.exception("profiler stopped by an unexpected error", error=self.stats.last_error)
         finally:
             self.stats.up = False
             if cuda is not None:
@@ -532,8 +590,10 @@ class ProfilerHost:
         self.stats.engine_loads["success"] += 1
         with contextlib.suppress(Exception):  # inspector output is a bonus: timings work without it
             events = inspector_events(self.trt, loaded, self.settings)
-            self.sink(events, events, False)
-        self.loaded = loaded  # one reference swap: the aggregator never sees half an engine
+            self._emit(events, events, False)
+        previous, self.loaded = self.loaded, loaded  # one reference swap between two inferences
+        if previous is not None:
+            loader.release(previous)  # the host thread runs no inference on it any more
         self.stats.up = True
         self.log.info(
             "engine loaded",
@@ -546,7 +606,17 @@ class ProfilerHost:
         s = self.settings
         next_check = self.clock() + s.reload_check_interval
         min_period = 1.0 / s.max_inferences_per_second if s.max_inferences_per_second > 0 else 0.0
+        failures = 0  # consecutive failed inferences
+        resume_at = 0.0  # backing off after failures until then (engine file checks go on)
         while not self._stop.is_set():
+            now = self.clock()
+            if now >= next_check:
+                next_check = now + s.reload_check_interval
+                if self._maybe_reload(loader):
+                    failures, resume_at = 0, 0.0  # a new engine: try it at once
+            if now < resume_at:
+                self._stop.wait(max(0.0, min(resume_at, next_check) - now))
+                continue
             loaded = self.loaded
             assert loaded is not None
             if self.ring.room() < loaded.engine.num_layers * 2 + 16:
@@ -564,16 +634,20 @@ class ProfilerHost:
             self.stats.busy_seconds += busy
             if ok:
                 self.stats.inferences += 1
+                failures = 0
             else:
                 self.stats.failed_inferences += 1
+                failures += 1
+                self.stats.backoffs["failure"] += 1
+                if failures == 1:
+                    self.log.warning("inference failed; backing off (TensorRT logged why)")
+                resume_at = self.clock() + min(
+                    FAILURE_BACKOFF_MAX, FAILURE_BACKOFF * 2 ** min(failures - 1, 16)
+                )
             # The budget: GPU time / wall time <= max_duty_cycle, and at most N inferences a second.
             pause = max(
                 busy * (1.0 / s.max_duty_cycle - 1.0) if s.max_duty_cycle > 0 else 0.0, min_period - busy
             )
-            now = self.clock()
-            if now >= next_check:
-                next_check = now + s.reload_check_interval
-                self._maybe_reload(loader)
             self._stop.wait(max(0.0, pause))
 
     def _gpu_busy(self) -> bool:
@@ -586,17 +660,20 @@ class ProfilerHost:
             return True
         return False
 
-    def _maybe_reload(self, loader: EngineLoader) -> None:
+    def _maybe_reload(self, loader: EngineLoader) -> bool:
+        """Load the engine file again when it changed; True when a new engine was swapped in."""
         loaded = self.loaded
         try:
             identity = _file_identity(self.settings.engine_file)
         except OSError:
-            return  # being replaced: look again next time
+            return False  # being replaced: look again next time
         if loaded is not None and identity != loaded.identity:
             self.log.info("engine file changed; reloading", file=self.settings.engine_file)
-            if not self._load(loader) and loaded is not None:
-                # keep running the old engine, and do not retry the same broken file every time
-                loaded.identity = identity
+            if self._load(loader):
+                return True
+            # keep running the old engine, and do not retry the same broken file every time
+            loaded.identity = identity
+        return False
 
     # -- aggregator thread ------------------------------------------------------------------------
 
@@ -633,14 +710,14 @@ class ProfilerHost:
                 ):
                     written += events
             if folded:
-                self.sink(folded, written, False)
+                self._emit(folded, written, False)
         drained = []
         while self.messages:
             drained.append(self.messages.popleft())
         self.stats.logger_messages += len(drained)
         messages = logger_events(drained, self._reader)
         if messages:
-            self.sink(messages, messages, True)
+            self._emit(messages, messages, True)
 
 
 def run_profile(
@@ -660,6 +737,8 @@ def run_profile(
     logger = make_logger(trt, messages, SEVERITY_BY_NAME.get(settings.log_severity, 2))
     cuda = cuda_factory(settings.device)
     times: dict[str, list[float]] = {}
+    loader: EngineLoader | None = None
+    loaded: LoadedEngine | None = None
     try:
         loader = EngineLoader(trt, trt.Runtime(logger), cuda, settings, ring)
         loaded = loader.load()
@@ -671,13 +750,17 @@ def run_profile(
             if not loaded.context.execute_async_v3(loaded.stream):
                 raise ProfilerError(f"profiler: inference {index + 1} failed (TensorRT logged why)")
             cuda.synchronize(loaded.stream)
-            loaded.context.report_to_profiler()
+            if not loaded.context.report_to_profiler():
+                raise ProfilerError(f"profiler: TensorRT reported no layer times for inference {index + 1}")
             reports = ring.drain()
             if index >= warmup:
                 for report in reports:
                     if report is not None:
                         times.setdefault(report[0], []).append(report[1])
     finally:
+        # TensorRT's context, engine and runtime free their device memory in the CUDA context
+        # they were made in: they go before the backend pops it.
+        loaded = loader = None
         cuda.close()
     events += logger_events(list(messages), LogReader("<tensorrt>", settings.engine_id, ParseStats()))
     return times, events, iterations
