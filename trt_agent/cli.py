@@ -424,7 +424,7 @@ def _profile(args: argparse.Namespace, config: Config, redactor: Redactor | None
     try:
         times, events, iterations = run_profile(settings, args.iterations, warmup=args.warmup)
     except ProfilerError as exc:
-        print(f"trt-agent: {exc}", file=sys.stderr)
+        print(f"trt-agent: {redactor.text(str(exc)) if redactor else exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     models = build_models(_learning(events, redactor))
     model = models.get(engine_id) or EngineModel(engine_id)

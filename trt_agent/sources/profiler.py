@@ -559,13 +559,7 @@ class ProfilerHost:
         cuda: CudaBackend | None = None
         try:
             cuda = self.cuda_factory(self.settings.device)
-            runtime = self.trt.Runtime(self.logger)
-            loader = EngineLoader(self.trt, runtime, cuda, self.settings, self.ring)
-            while not self._stop.is_set() and self.loaded is None:
-                self._load(loader)
-                if self.loaded is None:
-                    self._stop.wait(self.settings.reload_check_interval)
-            self._profile(loader)
+            self._host(cuda)
         except ProfilerError as exc:
             self.stats.last_error = str(exc)
             self.log.error("profiler stopped", error=str(exc))
@@ -574,18 +568,31 @@ class ProfilerHost:
             self.log.exception("profiler stopped by an unexpected error", error=self.stats.last_error)
         finally:
             self.stats.up = False
+            # TensorRT's engine and context free device memory: before the CUDA context goes
+            self.loaded = None
             if cuda is not None:
                 with contextlib.suppress(Exception):
                     cuda.close()
             self._host_done.set()
+
+    def _host(self, cuda: CudaBackend) -> None:
+        """Load, then profile until stopped. The runtime and loader are locals, so they are gone
+        (with the engine) before ``_run`` closes the CUDA context."""
+        loader = EngineLoader(self.trt, self.trt.Runtime(self.logger), cuda, self.settings, self.ring)
+        while not self._stop.is_set() and self.loaded is None:
+            self._load(loader)
+            if self.loaded is None:
+                self._stop.wait(self.settings.reload_check_interval)
+        self._profile(loader)
 
     def _load(self, loader: EngineLoader) -> bool:
         try:
             loaded = loader.load()
         except ProfilerError as exc:
             self.stats.engine_loads["failure"] += 1
+            if str(exc) != self.stats.last_error:  # once per distinct problem, not every retry
+                self.log.error("engine not loaded; the running engine, if any, is kept", error=str(exc))
             self.stats.last_error = str(exc)
-            self.log.error("engine not loaded; the running engine, if any, is kept", error=str(exc))
             return False
         self.stats.engine_loads["success"] += 1
         with contextlib.suppress(Exception):  # inspector output is a bonus: timings work without it
