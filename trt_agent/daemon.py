@@ -157,6 +157,10 @@ class AgentState:
     def forget(self, key: FileKey) -> None:
         self.stream.forget(key)
 
+    def blocked(self) -> bool:
+        """Event writes fail (disk full, read-only): the tailer stops reading until they work."""
+        return self.stream.failing
+
     def expire(self, active_engines: set[str], now: float) -> None:
         """Bound what the models hold: drop layer series and engines gone for ``series_ttl``,
         then the least recently updated engines beyond ``max_engines``."""

@@ -75,6 +75,11 @@ class EventStream:
     ``max_bytes`` (``events.jsonl`` -> ``events.jsonl.1`` ...), fsyncs by policy, and saves the
     checkpoints of what it has written every ``checkpoint_interval`` seconds and at close: a
     checkpoint never claims a line whose events are not in the file yet.
+
+    A write that fails (disk full, read-only filesystem) loses nothing: the writer cuts what
+    it wrote of an unfinished event, keeps the batches it could not write, in order, and tries
+    them again (every second at most), and ``failing`` tells the tailer to stop reading until
+    they are written. Only stdout, which does not heal, drops what it cannot write.
     """
 
     def __init__(
@@ -97,6 +102,11 @@ class EventStream:
         self.write_errors = 0
         self.checkpoint_errors = 0
         self.rotations = 0
+        self.failing = False  # writes to the file fail: batches are held and retried; the tailer waits
+        self._erroring = False  # the last write failed (the file, or stdout)
+        self._failed_at = 0.0
+        self._error_logged_at = 0.0
+        self._checkpoints_failing = False
         self._log = get_logger("trt_agent.events")
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
@@ -132,6 +142,7 @@ class EventStream:
 
     @property
     def queued(self) -> int:
+        """Events waiting for the writer, including those held while writes fail."""
         return self._queued_events
 
     @property
@@ -163,9 +174,16 @@ class EventStream:
             self._out = sys.stdout.buffer
             return
         os.makedirs(os.path.dirname(os.path.abspath(self.settings.path)), exist_ok=True)
-        self._out = open(self.settings.path, "ab")  # noqa: SIM115 - lives as long as the stream
+        # Unbuffered: a write that fails halfway says how far it got, so exactly the events
+        # that are not in the file are held and written again.
+        self._out = open(self.settings.path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the stream
         self._size = self._out.tell()
-        self._cut_torn_line()
+        try:
+            self._cut_torn_line()
+        except OSError:
+            self._out.close()
+            self._out = None
+            raise
 
     def _cut_torn_line(self) -> None:
         """A crash or a timed-out shutdown can leave half an event at the end of the file; its
@@ -194,22 +212,35 @@ class EventStream:
 
     def _run(self) -> None:
         next_checkpoint = time.monotonic() + self.checkpoint_interval
+        held: deque[_Item] = deque()  # taken from the queue, not written yet (oldest first)
+        retry_at = 0.0
         while True:
             with self._cond:
-                while not self._items and not self._closing:
-                    remaining = next_checkpoint - time.monotonic()
+                while not self._closing:
+                    now = time.monotonic()
+                    retrying = bool(held) or self.failing
+                    if (retrying and now >= retry_at) or (self._items and not retrying):
+                        break
+                    remaining = min(next_checkpoint, retry_at if retrying else next_checkpoint) - now
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)
-                items, self._items = self._items, deque()
-                self._queued_events = 0
+                held.extend(self._items)
+                self._items = deque()
                 closing = self._closing
-            if items:
+            if (held or self.failing) and (time.monotonic() >= retry_at or closing):
                 try:
-                    self._write(items)
+                    left = self._write(held)
                 except Exception:  # a bug: count and report it, never stop writing
                     self.write_errors += 1
                     self._log.exception("unexpected error writing events; please report it")
+                    left = sum(len(item.events) for item in held)
+                    held.clear()
+                with self._cond:
+                    self._queued_events -= left
+                if held or self.failing:
+                    # Back off: the next try waits one second at most (the tailer waits too).
+                    retry_at = time.monotonic() + min(1.0, max(0.1, self.checkpoint_interval))
             if closing or time.monotonic() >= next_checkpoint:
                 self._commit(fsync=self.settings.fsync != "never")
                 next_checkpoint = time.monotonic() + self.checkpoint_interval
@@ -217,35 +248,63 @@ class EventStream:
                 with self._cond:
                     if not self._items:
                         break
+                    if held:  # still failing: what is left is read again after a restart
+                        break
+        if held:
+            self._log.error(
+                "events not written at shutdown; their lines are read again at the next start",
+                events=sum(len(item.events) for item in held),
+            )
         if self._out is not None and self._out is not sys.stdout.buffer:
             self._out.close()
 
-    def _write(self, items: deque[_Item]) -> None:
-        handed = 0  # events handed to the file object; written once the flush succeeds
-        for item in items:
+    def _write(self, held: deque[_Item]) -> int:
+        """Write the ``held`` batches in order, taking each one off once it is in the file (and
+        its checkpoints with it). At the first failure the rest stays held, the unwritten
+        events of a batch that was cut short included. Returns the events that left the queue."""
+        left = 0
+        while held:
+            item = held[0]
             if item.events:
                 events = self.redactor.events(item.events) if self.redactor is not None else item.events
                 done = self._write_lines([encode(e) for e in events])
-                handed += done
-                self.dropped_failed += len(item.events) - done
-            # Events that could not be written are dropped and counted; their lines count as
-            # read (the tailer has moved on), so their checkpoints advance too.
+                self.written += done
+                left += done
+                if done < len(item.events):
+                    if self._out is sys.stdout.buffer:
+                        # stdout does not heal (a closed pipe): drop and count, as before.
+                        self.dropped_failed += len(item.events) - done
+                        left += len(item.events) - done
+                    else:
+                        item.events = item.events[done:]
+                        return left
             self.checkpoints.update(item.marks)
             if item.forget is not None:
                 self.checkpoints.pop(item.forget, None)
             self._dirty = True
+            held.popleft()
         try:
+            if self._out is None:
+                self._open()  # after a failure, even with nothing to write: the stream works again
             if self._out is not None:
                 self._out.flush()
                 if self.settings.fsync == "always" and self._out is not sys.stdout.buffer:
                     os.fsync(self._out.fileno())
-            self.written += handed
         except OSError as exc:
-            self.dropped_failed += handed  # still in the buffer, or not on disk: not written
             self._write_failed(exc)
+            return left
+        if self._erroring:
+            self.failing = self._erroring = False
+            self._log.info(
+                "events written again",
+                path=self.settings.path,
+                outage_seconds=round(time.monotonic() - self._failed_at, 3),
+            )
+        return left
 
     def _write_lines(self, lines: list[bytes]) -> int:
-        """Write encoded events, rotating so no file passes ``max_bytes``; returns how many."""
+        """Write encoded events, rotating so no file passes ``max_bytes``; returns how many
+        are wholly in the file (a failure leaves the half of the next one, cut at reopen)."""
         done = 0
         try:
             while done < len(lines):
@@ -262,18 +321,45 @@ class EventStream:
                     if end == done:
                         self._rotate()
                         continue
-                blob = b"".join(lines[done:end])
-                self._out.write(blob)
-                self._size += len(blob)
-                done = end
+                view = memoryview(b"".join(lines[done:end]))
+                pos = 0
+                try:
+                    while pos < len(view):
+                        pos += self._out.write(view[pos:]) or 0
+                finally:
+                    self._size += pos
+                    while done < end and pos >= len(lines[done]):  # whole events written
+                        pos -= len(lines[done])
+                        done += 1
         except OSError as exc:
             self._write_failed(exc)
         return done
 
     def _write_failed(self, exc: OSError) -> None:
-        # Disk full, a vanished directory, a closed stdout: count it, reopen on the next batch.
+        # Disk full, a read-only or vanished directory, a closed stdout: count it, log it once
+        # per outage (and every minute while it lasts), reopen on the next try.
         self.write_errors += 1
-        self._log.error("cannot write events", path=self.settings.path, error=str(exc))
+        now = time.monotonic()
+        if self.settings.path != "-":
+            self.failing = True
+        if not self._erroring:
+            self._erroring, self._failed_at = True, now
+            self._error_logged_at = now
+            self._log.error(
+                "cannot write events",
+                path=self.settings.path,
+                error=str(exc),
+                action="dropping them" if self.settings.path == "-" else "holding them, retrying",
+            )
+        elif now - self._error_logged_at >= 60:
+            self._error_logged_at = now
+            self._log.error(
+                "still cannot write events",
+                path=self.settings.path,
+                error=str(exc),
+                seconds=round(now - self._failed_at),
+                queued=self._queued_events,
+            )
         if self._out is not None and self._out is not sys.stdout.buffer:
             with contextlib.suppress(OSError):
                 self._out.close()
@@ -312,7 +398,18 @@ class EventStream:
             self._dirty = False
         except OSError as exc:
             self.checkpoint_errors += 1
-            self._log.error("cannot save checkpoints", path=self.store.path, error=str(exc))
+            if not self._checkpoints_failing:  # once per outage; the counter says how long
+                self._checkpoints_failing = True
+                self._log.error(
+                    "cannot save checkpoints",
+                    path=self.store.path,
+                    error=str(exc),
+                    action="retrying; a crash now re-reads the lines since the last save",
+                )
+            return
+        if self._checkpoints_failing:
+            self._checkpoints_failing = False
+            self._log.info("checkpoints saved again", path=self.store.path)
 
 
 @dataclass

@@ -12,6 +12,7 @@ the directory), so a crash leaves either the old or the new version, never half 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import asdict, dataclass
@@ -105,11 +106,16 @@ class CheckpointStore:
         os.makedirs(self.state_dir, exist_ok=True)
         doc = {"version": STORE_VERSION, "files": [asdict(c) for c in checkpoints.values()]}
         tmp = self.path + ".tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a half-written copy on a full disk takes the room the next save needs
+            raise
         dir_fd = os.open(self.state_dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -22,6 +22,8 @@ some container overlays). All reading and parsing happens on the one tailer thre
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import glob
 import io
 import os
@@ -92,6 +94,9 @@ class Pipeline(Protocol):
 
     def forget(self, key: FileKey) -> None:
         """A file is gone for good; its checkpoint can go."""
+
+    def blocked(self) -> bool:
+        """True while events cannot be written (disk full...): reading waits, nothing is lost."""
 
 
 @dataclass
@@ -202,6 +207,7 @@ class Tailer:
         self._wake = threading.Event()
         self._rescan = True
         self._stop = False
+        self._halt = threading.Event()  # set by stop(): ends a wait for the event stream
         self._started_sources: set[str] = set()
         self._failing: dict[str, str] = {}  # path -> reason it cannot be read
         self._observer: BaseObserver | None = None
@@ -245,6 +251,7 @@ class Tailer:
         """Read what the files hold now, then stop. False if ``timeout`` ran out first."""
         self._stop = True
         self._wake.set()
+        self._halt.set()
         if self._observer is not None:
             self._observer.stop()
         self._thread.join(timeout)
@@ -264,6 +271,12 @@ class Tailer:
         try:
             while True:
                 now = time.monotonic()
+                if self.pipeline.blocked() and not self._stop:
+                    # The event stream cannot write (disk full, read-only): read nothing until it
+                    # can, so no line's events are lost; the files keep what was not read yet.
+                    self.heartbeat = now
+                    self._halt.wait(0.1)
+                    continue
                 if self._rescan or now >= next_scan:
                     self._rescan = False
                     self._scan(now)
@@ -300,10 +313,12 @@ class Tailer:
         return max(0.0, deadline - time.monotonic())
 
     def _drain(self) -> None:
-        """At shutdown: read every file to its current end; held partial lines stay unread."""
+        """At shutdown: read every file to its current end; held partial lines stay unread.
+        (Not while the event stream cannot write: the next start reads on from the checkpoints.)"""
+        blocked = self.pipeline.blocked()
         for f in list(self.files.values()):
             try:
-                while self._read(f) >= READ_BUDGET_BYTES:
+                while not blocked and self._read(f) >= READ_BUDGET_BYTES:
                     pass
             except OSError as exc:
                 self._fail(f.path, exc)
@@ -323,13 +338,25 @@ class Tailer:
             self._watch_dir(source)
             for path in _expand(source.path):
                 try:
-                    st = os.stat(path)
+                    st = os.lstat(path)
+                    if stat.S_ISLNK(st.st_mode):
+                        # Followed only to a file a [[logs]] path names too: whoever can write
+                        # the log directory must not make the agent read (and ship) any file.
+                        target = os.path.realpath(path)
+                        if target != os.path.abspath(path) and not any(
+                            _names(s.path, target) for s in sources
+                        ):
+                            self._refuse_symlink(path, target)
+                            continue
+                        st = os.stat(path)
                 except FileNotFoundError:
                     continue
                 except OSError as exc:
                     self._fail(path, exc)
                     continue
                 if not _is_regular(st):
+                    if not glob.has_magic(source.path):  # named on its own: say why it is not read
+                        self._fail(path, OSError(errno.EISDIR, "not a regular file", path))
                     continue
                 found.setdefault((st.st_dev, st.st_ino), (path, source, st))
         self._unwatch_unused({_watch_root(s.path) for s in sources})
@@ -342,7 +369,7 @@ class Tailer:
                 tracked.rotated_at = None
                 continue
             try:
-                self._open(path, source, at_start=source.path in initial)
+                self._open(path, source, at_start=source.path in initial, expected=key)
             except Exception:
                 self._internal_error(path)
         self._started_sources.update(initial)
@@ -367,12 +394,17 @@ class Tailer:
             except Exception:
                 self._internal_error("(files rotated while stopped)")
 
-    def _open(self, path: str, source: LogSource, *, at_start: bool) -> TailedFile | None:
+    def _open(
+        self, path: str, source: LogSource, *, at_start: bool, expected: FileKey | None = None
+    ) -> TailedFile | None:
         opened = _open_regular(path)
         if isinstance(opened, OSError):
             self._fail(path, opened)
             return None
         fd, st = opened
+        if expected is not None and (st.st_dev, st.st_ino) != expected:
+            os.close(fd)  # replaced (by a symlink?) since the scan looked: the next scan decides
+            return None
         if self._failing.pop(path, None) is not None:
             self._log.info("file readable again", file=path)
         if (st.st_dev, st.st_ino) in self.files:
@@ -623,13 +655,27 @@ class Tailer:
     # -- problems and watches ----------------------------------------------------------------------
 
     def _fail(self, path: str, exc: OSError) -> None:
-        reason = {13: "permission_denied", 2: "not_found", 21: "not_a_regular_file"}.get(
-            exc.errno or 0, "io_error"
-        )
+        reason = {
+            13: "permission_denied",
+            2: "not_found",
+            21: "not_a_regular_file",
+            errno.ELOOP: "symlink_loop",
+        }.get(exc.errno or 0, "io_error")
         self.counters.error(reason)
         if self._failing.get(path) != reason:
             self._failing[path] = reason
             self._log.warning("cannot read file; will retry", file=path, reason=reason, error=exc.strerror)
+
+    def _refuse_symlink(self, path: str, target: str) -> None:
+        self.counters.error("symlink_outside_logs")
+        if self._failing.get(path) != "symlink_outside_logs":
+            self._failing[path] = "symlink_outside_logs"
+            self._log.warning(
+                "symlink to a file outside the configured [[logs]] paths; not followed",
+                file=path,
+                target=target,
+                hint="add a [[logs]] path that matches the target to follow it",
+            )
 
     def _internal_error(self, path: str) -> None:
         self.counters.error("internal_error")
@@ -691,6 +737,14 @@ def _key_of(path: str) -> FileKey | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino)
+
+
+def _names(pattern: str, target: str) -> bool:
+    """True when the ``[[logs]]`` path ``pattern`` (its directory resolved) matches the absolute,
+    resolved path ``target``."""
+    root = _watch_root(pattern)
+    resolved = os.path.join(os.path.realpath(root), os.path.relpath(pattern, root))
+    return fnmatch.fnmatchcase(target, resolved)
 
 
 def _watch_root(pattern: str) -> str:
