@@ -219,6 +219,8 @@ def _check(file: str, section: str, table: Any, schema: dict[str, type | tuple[t
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             name = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
             raise ConfigError(f"{file}: {section}.{key} must be {name}, got {type(value).__name__} {value!r}")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:  # TOML integers are 64-bit
+            raise ConfigError(f"{file}: {section}.{key} is out of range, got {value}")
 
 
 def load_config(path: str) -> Config:
@@ -230,6 +232,14 @@ def load_config(path: str) -> Config:
         raise ConfigError(f"{path}: config file not found") from None
     except PermissionError:
         raise ConfigError(f"{path}: config file not readable (permission denied)") from None
+    except OSError as exc:  # a directory, an I/O error
+        raise ConfigError(f"{path}: config file not readable ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     for section, table in raw.items():
@@ -314,6 +324,11 @@ def _choice(file: str, key: str, value: object, allowed: tuple[str, ...]) -> Non
         raise ConfigError(f"{file}: {key} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def _finite(value: object) -> bool:
+    """A number a float can hold (not a bool, NaN, infinity, nor an integer beyond float range)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= sys.float_info.max
+
+
 def _positive(file: str, key: str, value: float) -> None:
     if not value > 0:
         raise ConfigError(f"{file}: {key} must be more than 0 seconds, got {value!r}")
@@ -328,11 +343,7 @@ def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
             f"{file}: metrics.series_ttl must be 0 (never) or more seconds, got {table['series_ttl']}"
         )
     buckets = table.get("latency_buckets", DEFAULT_LATENCY_BUCKETS)
-    if (
-        not buckets
-        or not all(isinstance(b, int | float) and not isinstance(b, bool) and b > 0 for b in buckets)
-        or list(buckets) != sorted(set(buckets))
-    ):
+    if not buckets or not all(_finite(b) and b > 0 for b in buckets) or list(buckets) != sorted(set(buckets)):
         raise ConfigError(
             f"{file}: metrics.latency_buckets must be increasing positive numbers of seconds, got {buckets!r}"
         )
@@ -370,13 +381,7 @@ def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | Non
             )
         shapes[name] = tuple(shape)
     input_range = table.get("input_range", [-1.0, 1.0])
-    if (
-        len(input_range) != 2
-        or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in input_range
-        )
-        or input_range[0] > input_range[1]
-    ):
+    if len(input_range) != 2 or not all(_finite(v) for v in input_range) or input_range[0] > input_range[1]:
         raise ConfigError(f"{file}: profiler.input_range must be [low, high], got {input_range!r}")
     duty = table.get("max_duty_cycle", 0.05)
     if not 0 < duty <= 1:

@@ -517,7 +517,11 @@ def _layer_latency(rule: Rule, model: EngineModel, baseline: Baseline | None) ->
 
 def _number(key: str, lo: float | None = None, hi: float | None = None) -> Callable[[Any], Any]:
     def conv(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not abs(value) <= sys.float_info.max
+        ):
             raise ValueError(f"{key} must be a finite number, got {value!r}")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             bound = (
@@ -547,9 +551,10 @@ def parse_size(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     m = _SIZE.match(value) if isinstance(value, str) else None
-    if m is None:
+    size = float(m.group(1)) * _SIZE_UNITS[m.group(2) or "B"] if m is not None else math.inf
+    if not math.isfinite(size):
         raise ValueError(f'max_bytes must be bytes or a size like "8 GiB", got {value!r}')
-    return round(float(m.group(1)) * _SIZE_UNITS[m.group(2) or "B"])
+    return round(size)
 
 
 def _strings(key: str) -> Callable[[Any], Any]:
@@ -658,6 +663,8 @@ def load_rules(path: str) -> RuleSet:
         raise RulesError(
             f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from None
+    except RecursionError:
+        raise RulesError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{path}: not valid TOML: {exc}") from None
     return parse_rules(raw, path)
@@ -691,7 +698,7 @@ def _parse_rule(path: str, index: int, entry: dict[str, Any], seen: set[str]) ->
         raise RulesError(f"{where}: the name {name!r} is used twice")
     seen.add(name)
     check = entry.get("check")
-    if check not in CHECKS:
+    if not isinstance(check, str) or check not in CHECKS:
         raise RulesError(f"{where}: check must be one of {', '.join(CHECKS)}, got {check!r}")
     spec = CHECKS[check]
     severity = entry.get("severity", "error")

@@ -56,31 +56,41 @@ def _layer_event(layer: Any, file: str, engine: str, index: int) -> Event | None
             str(tactic) if tactic is not None else None,
             metadata if isinstance(metadata, str) else None,
         )
-        if layer.get("Origin") is not None:
+        if isinstance(layer.get("Origin"), str):
             fields["origin"] = layer["Origin"]
     else:
         return None
     return make_event("layer", None, "info", engine, source, None, fields)
 
 
-def _profile_events(records: list[Any], file: str, engine: str) -> Iterator[Event]:
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _profile_events(records: list[Any], file: str, engine: str, stats: ParseStats) -> Iterator[Event]:
     iterations = None
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             continue
         if "count" in record and "name" not in record:
-            iterations = record["count"]
+            iterations = record["count"] if _number(record["count"]) else None
             continue
         if "name" not in record or "averageMs" not in record:
+            continue
+        optional = [record.get(key) for key in ("timeMs", "percentage", "medianMs")]
+        if not (isinstance(record["name"], str) and _number(record["averageMs"])) or not all(
+            value is None or _number(value) for value in optional
+        ):
+            stats.parse_errors += 1  # a record of another shape (edited, another tool's): skipped
             continue
         fields: dict[str, Any] = {
             "layer": record["name"],
             "ms": float(record["averageMs"]),
             "iterations": iterations,
-            "total_ms": float(record.get("timeMs", 0.0)),
-            "percentage": float(record.get("percentage", 0.0)),
+            "total_ms": float(record.get("timeMs") or 0.0),
+            "percentage": float(record.get("percentage") or 0.0),
         }
-        if "medianMs" in record:
+        if record.get("medianMs") is not None:
             fields["median_ms"] = float(record["medianMs"])
         yield make_event(
             "layer_time", None, "info", engine, {"file": file, "line": None, "record": index}, None, fields
@@ -106,7 +116,7 @@ def parse_artifact(data: bytes, file: str, engine: str, stats: ParseStats) -> It
         if event is not None:
             events.append(event)
     elif isinstance(doc, list):
-        events.extend(_profile_events(doc, file, engine))
+        events.extend(_profile_events(doc, file, engine, stats))
     else:
         raise ArtifactError(
             f"{file}: JSON but not a TensorRT artifact (expected --exportLayerInfo, --exportProfile "

@@ -54,7 +54,7 @@ def parse_stream(
     or trt-agent's own event stream (whose events keep their engine ids)."""
     head = _sniff(stream)
     if is_event_stream(head):
-        yield from parse_event_stream(stream, file, stats, head=head)
+        yield from parse_event_stream(stream, file, stats, head=head, max_line_bytes=8 * max_line_bytes)
     elif looks_like_json(head):
         data = head + stream.read(MAX_ARTIFACT_BYTES)
         yield from parse_artifact(data, file, engine, stats)

@@ -32,26 +32,66 @@ _REQUIRED: Final[dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]]] = {
     "build_config": (("precisions", list),),
     "calibration": (("tensor", str),),
 }
-# Keys that may be absent or null, but when present are numbers (the model computes with them).
-_OPTIONAL_NUMBERS: Final = {"layer_time": ("median_ms",), "calibration": ("min", "max")}
+# Keys that may be absent or null, but when present have this type (the model hashes, compares,
+# computes with or prints them).
+_OPTIONAL: Final[dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]]] = {
+    "source_layer": (("op", str),),
+    "quantization": (("precision", str),),
+    "layer": (("layer_type", str), ("precision", str), ("tactic", str), ("origin", str), ("sources", list)),
+    "fusion": (("kind", str), ("result", str)),
+    "plugin": (("layer", str), ("version", str), ("registered", bool)),
+    "fallback": (("layer", str), ("from_precision", str), ("to_precision", str)),
+    "version": (("linked", str),),
+    "layer_time": (("median_ms", _NUMBER),),
+    "build_complete": (("stage", str),),
+    "calibration": (("min", _NUMBER), ("max", _NUMBER)),
+}
+_STRING_LISTS: Final = ("layers", "sources", "precisions")
+# Events nest two levels (``source``, ``layers``); the sinks cannot write much more (orjson stops
+# at 255 levels, the standard library's encoder at ~1000, orjson reads 1024).
+MAX_DEPTH: Final = 16
+# An event line holds one log line (``agent.max_line_bytes``, 1 MiB by default) JSON-escaped and
+# its fields; a longer line is no event of ours.
+MAX_LINE_BYTES: Final = 8 << 20
+
+
+def _depth_exceeds(value: object, limit: int) -> bool:
+    if limit < 0:
+        return True
+    if isinstance(value, dict):
+        return any(_depth_exceeds(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_depth_exceeds(v, limit - 1) for v in value)
+    return False
 
 
 def _valid(event: dict[str, object]) -> bool:
     type_ = event.get("type")
+    source = event.get("source")
     if (
-        type_ not in EVENT_TYPES
+        not isinstance(type_, str)
+        or type_ not in EVENT_TYPES
         or not isinstance(event.get("engine"), str)
-        or not isinstance(event.get("source"), dict)
+        or not isinstance(source, dict)
         or not isinstance(event.get("severity"), str)
+        or not isinstance(source.get("file"), str | None)
+        or not isinstance(event.get("msg"), str | None)
+        or not isinstance(event.get("ts"), str | None)
     ):
         return False
-    for key, kind in _REQUIRED.get(str(type_), ()):
+    for key, kind in _REQUIRED.get(type_, ()):
         value = event.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             return False
-    for key in _OPTIONAL_NUMBERS.get(str(type_), ()):
+    for key, kind in _OPTIONAL.get(type_, ()):
         value = event.get(key)
-        if value is not None and (not isinstance(value, _NUMBER) or isinstance(value, bool)):
+        if value is not None and (
+            not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
+        ):
+            return False
+    for key in _STRING_LISTS:
+        value = event.get(key)
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
             return False
     return True
 
@@ -66,18 +106,26 @@ def is_event_stream(head: bytes) -> bool:
         doc = orjson.loads(first)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(doc, dict) and doc.get("type") in EVENT_TYPES and isinstance(doc.get("engine"), str)
+    type_ = doc.get("type") if isinstance(doc, dict) else None
+    return isinstance(type_, str) and type_ in EVENT_TYPES and isinstance(doc.get("engine"), str)
 
 
 def parse_event_stream(
-    stream: BinaryIO, file: str, stats: ParseStats, *, head: bytes = b""
+    stream: BinaryIO,
+    file: str,
+    stats: ParseStats,
+    *,
+    head: bytes = b"",
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[Event]:
     """Yield the events of a JSONL event stream as they were written (their own engine ids and
     provenance). A line that is not an event (torn, edited, another tool's) is counted as a
-    parse error and skipped, as is an event without the keys its type needs."""
+    parse error and skipped, as is an event without the keys its type needs, and a line longer
+    than ``max_line_bytes`` (dropped as it arrives: memory stays bounded)."""
     stats.files += 1
     pending = head
     number = 0
+    dropped = 0  # bytes of an over-long line, skipped while its newline is awaited
     while True:
         chunk = stream.read(1 << 20)
         pending += chunk
@@ -85,6 +133,19 @@ def parse_event_stream(
         # the last piece waits for the rest of its line; at the end it is a line without its
         # newline, or nothing (after a final newline) and then not counted as a line
         pending = lines.pop()
+        ended = 0  # bytes of an over-long line that ended here: one line, a parse error
+        if dropped and lines:  # it ends in the first piece
+            ended, dropped = dropped + len(lines.pop(0)) + 1, 0
+        if dropped or len(pending) > max_line_bytes:
+            dropped += len(pending)
+            pending = b""
+        if not chunk and dropped:  # the input ends inside it, without a newline
+            ended, dropped = dropped, 0
+        if ended:
+            number += 1
+            stats.lines += 1
+            stats.bytes += ended
+            stats.parse_errors += 1
         if not chunk and pending:
             lines.append(pending)
             stats.bytes -= 1  # counted with a newline below, which it has not
@@ -98,7 +159,9 @@ def parse_event_stream(
                 event = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 event = None
-            if not isinstance(event, dict) or not _valid(event):
+            # nesting is counted only where the line has brackets enough to be deep at all
+            deep = raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth_exceeds(event, MAX_DEPTH)
+            if not isinstance(event, dict) or deep or not _valid(event):
                 stats.parse_errors += 1
                 continue
             stats.events += 1

@@ -60,9 +60,19 @@ class Rule:
     handle: Callable[[re.Match[str], ParserState], list[Fact]]
 
 
+_INT64: Final = 1 << 63
+
+
 def to_bytes(value: str, unit: str) -> int:
-    """``"117.087", "MiB"`` -> bytes."""
-    return round(float(value) * _UNIT_BYTES[unit.lower()])
+    """``"117.087", "MiB"`` -> bytes (``2**63`` for a size no 64-bit counter holds)."""
+    size = float(value) * _UNIT_BYTES[unit.lower()]
+    return round(size) if size < _INT64 else _INT64
+
+
+def _int64(facts: list[Fact], *values: int) -> list[Fact]:
+    """``facts``, or none when a number in them is beyond 64 bits (no real count or size is;
+    the sinks and the JSON readers could not hold it)."""
+    return facts if all(-_INT64 <= v < _INT64 for v in values) else []
 
 
 def trt_version_from_tag(tag: str) -> str:
@@ -123,7 +133,8 @@ def _stage_slug(stage: str) -> str:
 
 
 def _layer_count(m: re.Match[str], _: ParserState) -> list[Fact]:
-    return [("layer_count", {"stage": _stage_slug(m.group(1)), "count": int(m.group(2))})]
+    count = int(m.group(2))
+    return _int64([("layer_count", {"stage": _stage_slug(m.group(1)), "count": count})], count)
 
 
 def _source_layer(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -204,7 +215,7 @@ def _memory(kind: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
     def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
         unit = m.group(2) if m.lastindex and m.lastindex >= 2 else None
         size = to_bytes(m.group(1), unit) if unit else int(m.group(1))
-        return [("memory", {"kind": kind, "bytes": size})]
+        return _int64([("memory", {"kind": kind, "bytes": size})], size)
 
     return handle
 
@@ -212,24 +223,22 @@ def _memory(kind: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
 def _mem_usage_change(m: re.Match[str], _: ParserState) -> list[Fact]:
     phase = m.group("phase").strip()
     managed = phase.startswith("TensorRT-managed allocation")
-    return [
-        (
-            "memory",
-            {
-                "kind": "trt_managed_gpu" if managed else "process_gpu",
-                "bytes": int(m.group("gpu_now")) * _MIB,
-                "phase": phase,
-                "gpu_delta_bytes": int(m.group("gpu_delta")) * _MIB,
-                "cpu_delta_bytes": int(m.group("cpu_delta")) * _MIB,
-            },
-        )
-    ]
+    now, gpu, cpu = (int(m.group(g)) * _MIB for g in ("gpu_now", "gpu_delta", "cpu_delta"))
+    fields = {
+        "kind": "trt_managed_gpu" if managed else "process_gpu",
+        "bytes": now,
+        "phase": phase,
+        "gpu_delta_bytes": gpu,
+        "cpu_delta_bytes": cpu,
+    }
+    return _int64([("memory", fields)], now, gpu, cpu)
 
 
 def _peak(m: re.Match[str], _: ParserState) -> list[Fact]:
     facts: list[Fact] = []
     for device, value, unit in re.findall(r"(CPU|GPU):? (" + _NUM + r") ?(MiB|GiB|KiB|bytes)", m.group(0)):
-        facts.append(("memory", {"kind": f"peak_{device.lower()}", "bytes": to_bytes(value, unit)}))
+        size = to_bytes(value, unit)
+        facts += _int64([("memory", {"kind": f"peak_{device.lower()}", "bytes": size})], size)
     return facts
 
 
