@@ -4,16 +4,31 @@ Built on the standard library's threading HTTP server (one thread per connection
 handshake and basic-auth check of one slow client never hold up another. ``/metrics`` speaks
 both exposition formats by content negotiation (Prometheus text 0.0.4, or OpenMetrics when the
 scraper asks for it) and gzip when accepted, like prometheus-client's own handler.
+
+Hostile clients meet fixed limits (tests/test_hostile_http.py): a TLS handshake, and each
+request's line and headers, must be complete ``REQUEST_TIMEOUT_S`` after the server starts
+waiting for them, however slowly the bytes trickle in (slowloris); request line and headers
+together are at most ``MAX_REQUEST_BYTES``; bytes that cannot start an HTTP/1 request are
+refused at once; at most ``MAX_CONNECTIONS`` connections are held, and one more closes the
+connection that has waited longest for its request (idle, slow, stalled in its handshake) so a
+scraper always gets in. What was closed or refused is counted by reason (``rejected()``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
+import re
 import socket
 import ssl
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CollectorRegistry
@@ -21,14 +36,40 @@ from prometheus_client.exposition import choose_encoder
 
 from trt_agent.sinks.webconfig import WebConfig
 
-# A client that sends nothing (or a TLS client that stalls its handshake) is cut off after this.
-REQUEST_TIMEOUT_S = 10.0
+# The TLS handshake, and each request's line and headers (from when the server starts waiting
+# for it: the accept, or the end of the previous response on a kept-alive connection), must be
+# complete within this many seconds, however the bytes trickle in; then the connection is closed
+# (with a 408 when the request had begun). Responses: each write within this many seconds.
+REQUEST_TIMEOUT_S: Final = 10.0
+# Connections held at once (a scrape needs one; Prometheus HA pairs and probes a few). One more
+# closes the one that has waited longest for its request; if every one is being answered, the
+# new one is refused.
+MAX_CONNECTIONS: Final = 64
+# Threads of evicted connections end at once; should they lag, the accept loop waits for them
+# (up to a second, then refuses) rather than run more than this many connection threads.
+_MAX_THREADS: Final = MAX_CONNECTIONS + 16
+# Request line and headers together (a scrape sends under 1 KiB); more gets 414 or 431.
+MAX_REQUEST_BYTES: Final = 32 * 1024
+# Reasons of ``MetricsServer.rejected()`` (trt_agent_http_rejected_connections_total{reason}).
+REJECT_REASONS: Final = ("timeout", "too_large", "bad_request", "tls_handshake", "evicted", "capacity")
+_ERROR_REASONS: Final = {400: "bad_request", 505: "bad_request", 414: "too_large", 431: "too_large"}
+# The start of an HTTP/1 request line: a method token, a space, no control bytes.
+_REQUEST_LINE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: [^\x00-\x08\x0a-\x1f\x7f]*)?")
+
+
+@dataclass(eq=False)
+class _Connection:
+    sock: socket.socket | None  # what eviction shuts down (None: being closed)
+    waiting_since: float | None  # waiting for a handshake or request since (monotonic); None: answering
+    served: int = 0
+    evicted: bool = False
 
 
 class MetricsServer(ThreadingHTTPServer):
     """Serves ``registry``; ``ready()`` answers ``/-/ready``."""
 
     daemon_threads = True
+    request_queue_size = 128  # the listen backlog (socketserver's 5 drops SYNs under a flood: 1 s retries)
 
     def __init__(
         self,
@@ -41,20 +82,148 @@ class MetricsServer(ThreadingHTTPServer):
         self.registry = registry
         self.web = web
         self.ready = ready
-        super().__init__(address, _Handler)
+        self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)  # a connection's thread ended
+        self._connections: dict[Any, _Connection] = {}  # by the accepted socket
+        self._rejected: Counter[str] = Counter()
+        # One scrape encoded at a time (the GIL runs one anyway): the others wait on this lock,
+        # not for the GIL, where 30 busy threads starved the accept loop and new connections
+        # (32 clients hammering: a new connection's scrape p50 ~400-730 ms, 150-220 with it).
+        self.encoding = threading.Lock()
+        # finish_request makes the handlers itself (with their connection's record).
+        super().__init__(address, _Handler)  # type: ignore[arg-type]
+
+    # -- what it counts ----------------------------------------------------------------------------
+
+    def rejected(self) -> dict[str, int]:
+        """Connections closed or refused, by reason (``REJECT_REASONS``)."""
+        with self._lock:
+            return {reason: self._rejected[reason] for reason in REJECT_REASONS}
+
+    def open_connections(self) -> int:
+        with self._lock:
+            return sum(not c.evicted for c in self._connections.values())
+
+    def count(self, conn: _Connection, reason: str) -> None:
+        with self._lock:
+            if not conn.evicted:  # its eviction was counted
+                self._rejected[reason] += 1
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # The accept loop: make room (or refuse) before a thread is started.
+        with self._lock:
+            live = sum(not c.evicted for c in self._connections.values())
+            admitted = live < MAX_CONNECTIONS or self._evict_one()
+            if admitted and len(self._connections) >= _MAX_THREADS:
+                admitted = self._ended.wait_for(lambda: len(self._connections) < _MAX_THREADS, 1.0)
+            if admitted:
+                self._connections[request] = _Connection(request, time.monotonic())
+            else:
+                self._rejected["capacity"] += 1
+        if not admitted:
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def _evict_one(self) -> bool:
+        """Close the connection that has waited longest for its request (under ``_lock``)."""
+        waiting = [c for c in self._connections.values() if c.waiting_since is not None and not c.evicted]
+        if not waiting:
+            return False
+        victim = min(waiting, key=lambda c: c.waiting_since or 0.0)
+        victim.evicted = True  # its thread ends and removes it
+        self._rejected["evicted"] += 1
+        if victim.sock is not None:
+            with contextlib.suppress(OSError):
+                # The plain socket call even on an SSLSocket: its thread wakes from its read.
+                socket.socket.shutdown(victim.sock, socket.SHUT_RDWR)
+        return True
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        # The handshake runs here, on the connection's own thread, not in the accept loop.
-        if self.web.ssl_context is not None:
-            request.settimeout(REQUEST_TIMEOUT_S)
+        with self._lock:
+            conn = self._connections.get(request)
+        if conn is None:
+            return  # evicted before its thread ran
+        if self.web.ssl_context is None:
+            _Handler(request, client_address, self, conn)
+            return
+        # The handshake runs here, on the connection's own thread, not in the accept loop; the
+        # timeout bounds the whole handshake (CPython's SSL handshake takes it as a deadline).
+        request.settimeout(REQUEST_TIMEOUT_S)
+        with self._lock:
+            if conn.evicted:
+                return
             try:
-                request = self.web.ssl_context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return  # plain HTTP to the TLS port, a bad client certificate, a stalled handshake
-        super().finish_request(request, client_address)
+                tls = self.web.ssl_context.wrap_socket(
+                    request, server_side=True, do_handshake_on_connect=False
+                )
+            except OSError:
+                return
+            conn.sock = tls  # what eviction shuts down from now on
+        try:
+            tls.do_handshake()
+        except TimeoutError:
+            self.count(conn, "timeout")
+        except (ssl.SSLEOFError, ConnectionError):
+            pass  # the client went away (a TCP probe)
+        except OSError:
+            self.count(conn, "tls_handshake")  # plain HTTP to the TLS port, a bad client certificate
+        else:
+            _Handler(tls, client_address, self, conn)
+        finally:
+            with self._lock:
+                conn.sock = None
+            tls.close()
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._connections.pop(request, None)
+            self._ended.notify_all()
+        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that went away mid-response is not the agent's problem
+
+
+class _RequestTooLarge(Exception):
+    pass
+
+
+class _RequestReader(io.RawIOBase):
+    """The read side of a connection, for one request at a time (``start()``): raises
+    ``TimeoutError`` at the request's deadline however slowly bytes arrive, and
+    ``_RequestTooLarge`` past ``MAX_REQUEST_BYTES``."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.start()
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT_S
+        self.left = MAX_REQUEST_BYTES
+        self.received = 0
+        self.timed_out = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.left <= 0:
+            raise _RequestTooLarge
+        try:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("request not received in time")
+            self.sock.settimeout(remaining)
+            n = self.sock.recv_into(buffer, min(len(buffer), self.left))
+        except TimeoutError:
+            self.timed_out = True
+            raise
+        self.left -= n
+        self.received += n
+        return n
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -65,9 +234,72 @@ class _Handler(BaseHTTPRequestHandler):
     # and answers with a bare HTML body).
     default_request_version = "HTTP/1.0"
     server_version = "trt-agent"
+    # Headers and body are two writes (two TLS records): with Nagle, the body waited for the
+    # client's delayed ACK, ~40 ms a TLS scrape (measured p50 52 ms, 9 ms without).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # scrapes every few seconds would drown the agent's own logs
+
+    def __init__(self, request: Any, client_address: Any, server: MetricsServer, conn: _Connection) -> None:
+        self.conn = conn
+        super().__init__(request, client_address, server)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self.reader = _RequestReader(self.connection)
+        self.rfile = self.request_in = io.BufferedReader(self.reader)
+
+    def handle_one_request(self) -> None:
+        self.reader.start()
+        self.conn.waiting_since = time.monotonic()
+        self.raw_requestline = b""
+        try:
+            start = self.request_in.peek(1)  # what has arrived: a TLS ClientHello does not end its line
+            if start and not _could_be_http(start):
+                self._refuse(400, "Bad request syntax (not HTTP/1)")
+                return
+            super().handle_one_request()
+        except TimeoutError:
+            self.close_connection = True
+        except _RequestTooLarge:
+            line = not self.raw_requestline
+            self._refuse(
+                414 if line else 431, "Request line too long" if line else "Request headers too large"
+            )
+            return
+        if self.reader.timed_out:
+            self.close_connection = True
+            if self.reader.received or not self.conn.served:  # not a kept-alive connection gone idle
+                self.server.count(self.conn, "timeout")
+            if self.reader.received:
+                self._refuse(408, "Request not received in time")
+
+    def parse_request(self) -> bool:
+        # An evicted connection's read ends early (its socket was shut down): no answer, and no
+        # scrape computed for a slowloris.
+        ok = not self.conn.evicted and super().parse_request() and not self.conn.evicted
+        self.connection.settimeout(REQUEST_TIMEOUT_S)  # for the response
+        if self.conn.evicted:
+            self.close_connection = True
+        elif ok:
+            self.conn.waiting_since = None
+            self.conn.served += 1
+        return ok
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if code in _ERROR_REASONS:
+            self.server.count(self.conn, _ERROR_REASONS[code])
+        super().send_error(code, message, explain)
+
+    def _refuse(self, code: int, message: str) -> None:
+        """Answer ``code`` to a request that was not (completely) read, and close."""
+        self.close_connection = True
+        self.requestline, self.request_version, self.command = "", self.default_request_version, ""
+        self.connection.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            self.send_error(code, message)
 
     def do_HEAD(self) -> None:
         self.do_GET(head=True)
@@ -102,11 +334,12 @@ class _Handler(BaseHTTPRequestHandler):
         if names:
             registry = registry.restricted_registry(names)  # type: ignore[assignment]
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-        body = encoder(registry)
         extra = {}
-        if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
-            body = gzip.compress(body, compresslevel=5)
-            extra["Content-Encoding"] = "gzip"
+        with self.server.encoding:
+            body = encoder(registry)
+            if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+                body = gzip.compress(body, compresslevel=5)
+                extra["Content-Encoding"] = "gzip"
         self._reply(200, body, content_type, head=head, extra=extra)
 
     def _reply(
@@ -122,6 +355,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+
+def _could_be_http(start: bytes) -> bool:
+    """Whether ``start``, the first bytes of a request, can begin an HTTP/1 request line: a TLS
+    ClientHello or random bytes cannot (HTTP/2's preface can, and gets 505)."""
+    line = start.lstrip(b"\r\n").split(b"\n", 1)[0].removesuffix(b"\r")
+    return not line or _REQUEST_LINE.fullmatch(line) is not None
 
 
 def _accepts_gzip(header: str) -> bool:

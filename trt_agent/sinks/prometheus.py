@@ -33,6 +33,7 @@ from trt_agent.model import EngineModel
 from trt_agent.model.engine import LayerTime
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result
+from trt_agent.sinks.http import REJECT_REASONS
 
 if TYPE_CHECKING:
     from trt_agent.daemon import Agent
@@ -175,6 +176,7 @@ class AgentCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._tailing()
         yield from self._self()
+        yield from self._http()
 
     def _tailing(self) -> list[Metric]:
         tailer = self.agent.tailer
@@ -247,6 +249,22 @@ class AgentCollector(Collector):
             GaugeMetricFamily("trt_agent_memory_shedding", "1 while RSS is over agent.memory_limit_bytes and verbose events are shed.", value=1 if agent.state.shedding else 0),
             shed,
             *self._profiler(),
+        ]  # fmt: skip
+
+    def _http(self) -> list[Metric]:
+        """The metrics endpoint's own connections (limits: trt_agent/sinks/http.py)."""
+        server = getattr(self.agent, "_server", None)  # None until it listens
+        rejected = CounterMetricFamily(
+            "trt_agent_http_rejected_connections",
+            "Connections to the metrics endpoint closed or refused, by reason (timeout, too_large, bad_request, tls_handshake, evicted, capacity).",
+            labels=["reason"],
+        )
+        counts = server.rejected() if server is not None else {}
+        for reason in REJECT_REASONS:
+            rejected.add_metric([reason], counts.get(reason, 0))
+        return [
+            GaugeMetricFamily("trt_agent_http_connections", "Connections the metrics endpoint holds.", value=server.open_connections() if server is not None else 0),
+            rejected,
         ]  # fmt: skip
 
     def _profiler(self) -> list[Metric]:
