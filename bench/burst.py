@@ -16,7 +16,6 @@ how long after the burst the agent's lag was back to 0.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parse_vs_mtail import DEFAULT_CORPUS, DEFAULT_EXTRA, MTAIL_PROGRAM, corpus_files, one_cycle
-from soak import REPO, cpu_seconds, lines_counted, rss_kib, scrape
+from soak import REPO, agent_metrics_url, cpu_seconds, lines_counted, rss_kib, scrape
 
 
 class PhasedWriter(threading.Thread):
@@ -95,17 +94,7 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        address = None
-        deadline = time.monotonic() + 30
-        while address is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            for line in (work / "agent.stderr").read_text().splitlines():
-                entry = json.loads(line)
-                if entry.get("event") == "serving metrics":
-                    address = entry["address"]
-        if address is None:
-            raise SystemExit("agent did not start")
-        url = f"http://{address}/metrics"
+        url = agent_metrics_url(work / "agent.stderr")
         lag_key = f'trt_agent_tail_lag_bytes{{file="{log}"}}'
         time.sleep(1.0)
         writer = PhasedWriter(log, lines, phases)

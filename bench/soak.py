@@ -64,6 +64,18 @@ def scrape(url: str) -> dict[str, float]:
     return out
 
 
+def agent_metrics_url(stderr: Path, timeout: float = 30) -> str:
+    """The /metrics URL a starting agent logs (JSON logs on ``stderr``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        for line in stderr.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("event") == "serving metrics":
+                return f"http://{entry['address']}/metrics"
+    raise SystemExit("agent did not start")
+
+
 def lines_counted(url: str, prefix: str) -> float:
     return sum(v for k, v in scrape(url).items() if k.startswith(prefix))
 
@@ -150,17 +162,7 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        address = None
-        deadline = time.monotonic() + 30
-        while address is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            for line in (work / "agent.stderr").read_text().splitlines():
-                entry = json.loads(line)
-                if entry.get("event") == "serving metrics":
-                    address = entry["address"]
-        if address is None:
-            raise SystemExit("agent did not start")
-        agent_url = f"http://{address}/metrics"
+        agent_url = agent_metrics_url(work / "agent.stderr")
         mtail_url = f"http://127.0.0.1:{mtail_port}/metrics"
         time.sleep(1.0)
         base = {"agent": cpu_seconds(agent.pid), "mtail": cpu_seconds(mtail.pid)}

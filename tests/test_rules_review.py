@@ -4,8 +4,6 @@ on real TensorRT text from ``tests/data`` and real processes where the bug was i
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from xml.etree import ElementTree as ET
 import orjson
 import pytest
 from conftest import DATA, model_of, parse_file
+from test_rules import rules_file, trt_agent
 
 from trt_agent.config import MetricsConfig
 from trt_agent.daemon import AgentState
@@ -31,22 +30,6 @@ ATTENTION_A = DATA / "constructed" / "bert-attention-a-fused"
 ATTENTION_B = DATA / "constructed" / "bert-attention-b-generic"
 # A real layer of the TREx QAT profile: 0 ms, and glob characters in its name.
 SQUEEZE = "copied_squeeze_after_(Unnamed Layer* 355) [ElementWise]"
-
-
-def trt_agent(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trt_agent", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-    )
-
-
-def rules_file(tmp_path: Path, text: str, name: str = "rules.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 def one(results: list[Any], rule: str) -> Any:

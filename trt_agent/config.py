@@ -223,25 +223,30 @@ def _check(file: str, section: str, table: Any, schema: dict[str, type | tuple[t
             raise ConfigError(f"{file}: {section}.{key} is out of range, got {value}")
 
 
-def load_config(path: str) -> Config:
-    """Read and validate the TOML file at ``path``."""
+def read_toml(path: str, what: str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """The TOML document at ``path``; any problem is an ``error`` naming the file (``what``:
+    "config file", "rules file")."""
     try:
         with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+            doc: dict[str, Any] = tomllib.load(fh)
+            return doc
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise error(f"{path}: {what} not found") from None
     except PermissionError:
-        raise ConfigError(f"{path}: config file not readable (permission denied)") from None
+        raise error(f"{path}: {what} not readable (permission denied)") from None
     except OSError as exc:  # a directory, an I/O error
-        raise ConfigError(f"{path}: config file not readable ({exc.strerror or exc})") from None
+        raise error(f"{path}: {what} not readable ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
+        raise error(f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except RecursionError:
-        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+        raise error(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise error(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(path: str) -> Config:
+    """Read and validate the TOML file at ``path``."""
+    raw = read_toml(path, "config file")
     for section, table in raw.items():
         if section == "logs":
             continue

@@ -19,12 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
-from trt_agent.config import ConfigError
+from trt_agent.config import ConfigError, read_toml
 from trt_agent.model.engine import EngineLayer, EngineModel
 from trt_agent.parse.names import decompose
 
@@ -650,24 +645,7 @@ class RuleSet:
 
 def load_rules(path: str) -> RuleSet:
     """Read and validate a rules file; errors name the file, the rule and the key."""
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise RulesError(f"{path}: rules file not found") from None
-    except PermissionError:
-        raise RulesError(f"{path}: rules file not readable (permission denied)") from None
-    except OSError as exc:  # a directory, an I/O error
-        raise RulesError(f"{path}: rules file not readable ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise RulesError(
-            f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
-    except RecursionError:
-        raise RulesError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RulesError(f"{path}: not valid TOML: {exc}") from None
-    return parse_rules(raw, path)
+    return parse_rules(read_toml(path, "rules file", RulesError), path)
 
 
 def parse_rules(raw: dict[str, Any], path: str = "<rules>") -> RuleSet:
