@@ -457,3 +457,35 @@ def test_profiler_config_defaults_and_relative_paths(tmp_path: Path) -> None:
         tmp_path / "in.npz"
     )
     assert (config.engine_id, config.max_duty_cycle, config.events_every) == ("bert", 0.05, 100)
+
+
+def test_the_double_calls_a_profiler_as_tensorrt_does(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Once per layer per enqueue, engine layer names, on the enqueuing thread, and an exception
+    raised in the callback printed and swallowed (TENSORRT_API.md, "How a Python IProfiler gets
+    invoked")."""
+    trt = make_trt(NVIDIA)
+    engine = trt.Runtime(trt.Logger()).deserialize_cuda_engine(plan(LAYERS, IO))
+    context = engine.create_execution_context()
+    calls: list[tuple[str, int]] = []
+
+    class Raising(trt.IProfiler):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            trt.IProfiler.__init__(self)
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            calls.append((layer_name, threading.get_ident()))
+            raise ValueError("boom")
+
+    context.profiler = Raising()
+    context.set_input_shape("input", (2, 3, 8, 8))
+    for name in ("input", "output"):
+        context.set_tensor_address(name, 0x1000)
+    assert context.execute_async_v3(7) is True  # enqueue_emits_profile: reports inside the enqueue
+    assert calls == [(layer["name"], threading.get_ident()) for layer in LAYERS]
+    assert capfd.readouterr().err.count("[ERROR] Exception caught in report_layer_time(): boom") == 3
+    context.enqueue_emits_profile = False
+    assert context.execute_async_v3(7) is True and len(calls) == 3  # deferred
+    assert context.report_to_profiler() is True and len(calls) == 6
+    assert context.report_to_profiler() is False  # one report per launch
