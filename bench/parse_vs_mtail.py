@@ -49,7 +49,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
-DEFAULT_CORPUS = Path("/work/shared/corpus")
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "corpus"
 DEFAULT_EXTRA = REPO / "tests" / "data" / "extra"
 DEFAULT_OUT = BENCH / "out"
 MTAIL_PROGRAM = BENCH / "trt_facts.mtail"

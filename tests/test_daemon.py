@@ -264,3 +264,18 @@ def test_event_file_keeps_max_files(tmp_path: Path, agents: list[Agent]) -> None
         "events.jsonl.1",
         "events.jsonl.2",
     ]
+
+
+def test_a_glob_without_engine_names_each_files_engine_after_the_file(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("resnet50-int8.log", "bert-fp16.log"):
+        (logs / name).write_text("[11/26/2026-10:00:00] [TRT] [W] probe x 00000001\n")
+    agent = Agent(tmp_path, [{"path": str(logs / "*.log")}])
+    agents.append(agent)
+    agent.start()
+    wait_for(lambda: len(agent.events()) == 2, 10, "two events", agent)
+    assert sorted(e["engine"] for e in agent.events()) == ["bert-fp16", "resnet50-int8"]
+    assert agent.stop() == 0

@@ -374,3 +374,17 @@ def test_daemon_rule_results_follow_layers_dropped_by_the_series_ttl() -> None:
         assert list(state.models["e"].layer_times) == ["new_conv"]
         [after] = state.rule_results()
     assert after.status == SKIP, after.message
+
+
+@pytest.mark.parametrize("check", ["no_fallback", "calibration_range", "layer_latency"])
+def test_selection_keys_a_check_cannot_use_are_refused(check: str) -> None:
+    """These checks select by name only: a layer_types/precisions filter would be silently
+    ignored, making the rule broader than written."""
+    from trt_agent.rules import RulesError, parse_rules
+
+    params = {"no_fallback": {}, "calibration_range": {"max_width": 1.0}, "layer_latency": {"max_ms": 1.0}}[
+        check
+    ]
+    entry = {"name": "x", "check": check, "layer_types": ["Convolution"]} | params
+    with pytest.raises(RulesError, match=f"layer_types does not apply to check '{check}'"):
+        parse_rules({"rule": [entry]})

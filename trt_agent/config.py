@@ -276,7 +276,11 @@ def load_config(path: str) -> Config:
             raise ConfigError(f"{path}: {where}.read_from must be 'beginning' or 'end', got {read_from!r}")
         fmt = entry.get("format", "auto")
         _choice(path, f"{where}.format", fmt, LOG_FORMATS)
-        engine = entry.get("engine") or agent.get("engine") or Path(entry["path"]).stem
+        # A glob without an engine id names each file's engine after the file (see TailedFile).
+        glob_chars = any(c in entry["path"] for c in "*?[")
+        engine = (
+            entry.get("engine") or agent.get("engine") or ("" if glob_chars else Path(entry["path"]).stem)
+        )
         logs.append(LogSource(entry["path"], engine, read_from, fmt))
     memory_limit = agent.get("memory_limit_bytes", 0)
     if memory_limit and memory_limit < 32 << 20:

@@ -588,10 +588,12 @@ class CheckSpec:
     params: dict[str, Callable[[Any], Any]]
     required: tuple[str, ...] = ()
     one_of: tuple[str, ...] = ()  # at least one of these is required
-    selects: bool = False  # takes layers / layer_types / precisions
+    selects: tuple[str, ...] = ()  # the selection keys it takes: layers, layer_types, precisions
 
 
 _RATIO = {"min": _number("min", 0, 1), "max": _number("max", 0, 1)}
+_NAMES: Final = ("layers",)  # checks that select by name only (fallbacks, tensors, timings)
+_LAYERS: Final = ("layers", "layer_types", "precisions")  # checks on engine layers
 CHECKS: Final[dict[str, CheckSpec]] = {
     "fusion_coverage": CheckSpec(_fusion_coverage, _RATIO, one_of=("min", "max")),
     "unfused_kernel_ratio": CheckSpec(_unfused_kernel_ratio, _RATIO, one_of=("min", "max")),
@@ -601,26 +603,28 @@ CHECKS: Final[dict[str, CheckSpec]] = {
     "peak_memory": CheckSpec(
         _peak_memory, {"max_bytes": parse_size, "kind": _memory_kind}, required=("max_bytes",)
     ),
-    "no_fallback": CheckSpec(_no_fallback, {"reasons": _strings("reasons")}, selects=True),
+    "no_fallback": CheckSpec(_no_fallback, {"reasons": _strings("reasons")}, selects=_NAMES),
     "plugins_registered": CheckSpec(_plugins_registered, {"allowed": _strings("allowed")}),
     "calibration_range": CheckSpec(
         _calibration_range,
         {"max_width": _number("max_width", 0), "max_abs": _number("max_abs", 0)},
         one_of=("max_width", "max_abs"),
-        selects=True,
+        selects=_NAMES,
     ),
     "versions": CheckSpec(
         _versions,
         {"expect": _version_table, "linked_must_match": _flag("linked_must_match")},
         required=("expect",),
     ),
-    "fused": CheckSpec(_fused, {"require_match": _flag("require_match")}, selects=True),
-    "precision": CheckSpec(_precision, {"allowed": _strings("allowed")}, required=("allowed",), selects=True),
+    "fused": CheckSpec(_fused, {"require_match": _flag("require_match")}, selects=_LAYERS),
+    "precision": CheckSpec(
+        _precision, {"allowed": _strings("allowed")}, required=("allowed",), selects=_LAYERS
+    ),
     "layer_latency": CheckSpec(
         _layer_latency,
         {"max_ratio": _number("max_ratio", 0), "max_ms": _number("max_ms", 0)},
         one_of=("max_ratio", "max_ms"),
-        selects=True,
+        selects=_NAMES,
     ),
 }
 _COMMON: Final = (
@@ -687,7 +691,7 @@ def _parse_rule(path: str, index: int, entry: dict[str, Any], seen: set[str]) ->
     try:
         for key, value in entry.items():
             if key in ("layers", "layer_types", "precisions", "engines"):
-                if key != "engines" and not spec.selects:
+                if key != "engines" and key not in spec.selects:
                     raise ValueError(f"{key} does not apply to check {check!r}")
                 selection[key] = _strings(key)(value)
             elif key in spec.params:
@@ -695,7 +699,7 @@ def _parse_rule(path: str, index: int, entry: dict[str, Any], seen: set[str]) ->
             elif key not in _COMMON:
                 known = sorted(
                     (set(spec.params) | set(_COMMON))
-                    - ({"layers", "layer_types", "precisions"} if not spec.selects else set())
+                    - ({"layers", "layer_types", "precisions"} - set(spec.selects))
                 )
                 raise ValueError(f"unknown key {key!r} for check {check!r} (known: {', '.join(known)})")
         for key in spec.required:

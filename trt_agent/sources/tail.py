@@ -31,7 +31,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 from watchdog.events import (
@@ -56,7 +56,7 @@ from trt_agent.logs import get_logger
 from trt_agent.parse import ParseStats, parse_stream
 from trt_agent.parse.artifacts import ArtifactError, looks_like_json
 from trt_agent.parse.calibration import is_calibration_cache
-from trt_agent.parse.dispatch import MAX_ARTIFACT_BYTES, SNIFF_BYTES
+from trt_agent.parse.dispatch import MAX_ARTIFACT_BYTES, SNIFF_BYTES, engine_id_for
 from trt_agent.parse.log import LogReader
 from trt_agent.sources.checkpoint import (
     FINGERPRINT_BYTES,
@@ -119,9 +119,13 @@ class TailCounters:
 class TailedFile:
     """One open file being followed, from ``offset`` on."""
 
-    def __init__(self, path: str, source: LogSource, fd: int, st: os.stat_result, stats: ParseStats) -> None:
+    def __init__(
+        self, path: str, source: LogSource, fd: int, st: os.stat_result, stats: ParseStats, name: str = ""
+    ) -> None:
         self.path = path
-        self.source = source
+        # a glob entry without an engine id: each file is its own engine, named after the file
+        # (``name``: the path it was followed under, for a rotated copy found later)
+        self.source = source if source.engine else replace(source, engine=engine_id_for(name or path))
         self.fd = fd
         self.key: FileKey = (st.st_dev, st.st_ino)
         self.stats = stats
@@ -484,7 +488,7 @@ class Tailer:
                 self.pipeline.forget(key)
                 continue
             path, fd, st = copy
-            f = TailedFile(path, source, fd, st, self.stats[source.path])
+            f = TailedFile(path, source, fd, st, self.stats[source.path], name=c.path)
             self.files[f.key] = f
             self._resume(f, c)
             f.rotated_at = time.monotonic()
