@@ -76,10 +76,13 @@ def _int64(facts: list[Fact], *values: int) -> list[Fact]:
 
 
 def trt_version_from_tag(tag: str) -> str:
-    """``8601`` -> ``8.6.1``; ``100400`` -> ``10.4.0`` (the ``[TensorRT vNNNN]`` and cache tags)."""
+    """``8601`` -> ``8.6.1``; ``100400`` -> ``10.4.0`` (the ``[TensorRT vNNNN]`` and cache tags).
+    A tag too short to split (no real one is) is returned as it is."""
     if len(tag) >= 6:
         return f"{int(tag[:-4])}.{int(tag[-4:-2])}.{int(tag[-2:])}"
-    return f"{int(tag[0])}.{int(tag[1])}.{int(tag[2:])}"
+    if len(tag) >= 3:
+        return f"{int(tag[0])}.{int(tag[1])}.{int(tag[2:])}"
+    return tag
 
 
 def hex_scale(text: str) -> float:
