@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import DATA
 from harness import Agent, Writer, run_once, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -278,4 +279,27 @@ def test_a_glob_without_engine_names_each_files_engine_after_the_file(
     agent.start()
     wait_for(lambda: len(agent.events()) == 2, 10, "two events", agent)
     assert sorted(e["engine"] for e in agent.events()) == ["bert-fp16", "resnet50-int8"]
+    assert agent.stop() == 0
+
+
+def test_a_half_written_artifact_is_counted_then_read_when_complete(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    whole = (DATA / "corpus" / "02_trtexec-exportLayerInfo-alexnet-fp16.json").read_bytes()
+    artifact = tmp_path / "layers.json"
+    artifact.write_bytes(whole[: len(whole) // 2])  # trtexec still writing it
+    agent = Agent(tmp_path, [{"path": str(artifact), "engine": "alexnet", "format": "json"}])
+    agents.append(agent)
+    agent.start()
+    wait_for(
+        lambda: agent.metrics().get("trt_agent_artifact_errors_total", 0) >= 1, 10, "artifact error", agent
+    )
+    artifact.write_bytes(whole)
+    metrics = wait_for(
+        lambda: (m := agent.metrics()).get('trt_engine_layers{engine="alexnet",precision="Half"}') and m,
+        10,
+        "the complete artifact read",
+        agent,
+    )
+    assert "trt_agent_redaction_collisions_total" not in metrics  # only with [redaction] on
     assert agent.stop() == 0

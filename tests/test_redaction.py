@@ -86,6 +86,7 @@ def test_daemon_metrics_events_and_own_logs_leak_no_name(tmp_path: Path, agents:
     wait_for(lambda: len(agent.events()) > 1000, 30, "events", agent)
     metrics_text = _scrape(agent)
     assert 'trt_layer_latency_seconds_count{engine="41",layer="L' in metrics_text  # labels are pseudonyms
+    assert "\ntrt_agent_redaction_collisions_total 0.0\n" in metrics_text  # no two corpus names collide
     assert agent.stop() == 0
     by_engine: dict[str, list[str]] = {}
     for line in agent.events_path.read_text().splitlines():

@@ -221,6 +221,7 @@ class AgentCollector(Collector):
             CounterMetricFamily("trt_agent_file_truncations", "Files truncated (or copytruncated) while followed.", value=c.truncations),
             CounterMetricFamily("trt_agent_recovered_bytes", "Bytes read from a rotated copy after the original was truncated.", value=c.recovered_bytes),
             CounterMetricFamily("trt_agent_partial_lines_flushed", "Lines without newline taken as complete after agent.partial_line_timeout.", value=c.partial_flushes),
+            CounterMetricFamily("trt_agent_artifact_errors", "JSON artifacts and calibration caches that could not be parsed when they changed (usually still being written; read again on the next change).", value=c.artifact_errors),
             errors,
         ]  # fmt: skip
 
@@ -248,6 +249,7 @@ class AgentCollector(Collector):
             GaugeMetricFamily("trt_agent_up", "1 while the agent runs.", value=1),
             GaugeMetricFamily("trt_agent_memory_shedding", "1 while RSS is over agent.memory_limit_bytes and verbose events are shed.", value=1 if agent.state.shedding else 0),
             shed,
+            *self._redaction(),
             *self._profiler(),
         ]  # fmt: skip
 
@@ -266,6 +268,19 @@ class AgentCollector(Collector):
             GaugeMetricFamily("trt_agent_http_connections", "Connections the metrics endpoint holds.", value=server.open_connections() if server is not None else 0),
             rejected,
         ]  # fmt: skip
+
+    def _redaction(self) -> list[Metric]:
+        """``trt_agent_redaction_collisions_total``: only with ``[redaction]`` on."""
+        redactor = self.agent.state.redactor
+        if redactor is None:
+            return []
+        return [
+            CounterMetricFamily(
+                "trt_agent_redaction_collisions",
+                "Names whose 10-hex-digit pseudonym was already another name's (given 16 digits instead).",
+                value=redactor.collisions,
+            )
+        ]
 
     def _profiler(self) -> list[Metric]:
         """``trt_agent_profiler_*``: only when ``[profiler]`` is configured."""
