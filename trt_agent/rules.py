@@ -22,6 +22,7 @@ from typing import Any, Final
 from trt_agent.config import ConfigError, read_toml
 from trt_agent.model.engine import EngineLayer, EngineModel
 from trt_agent.parse.names import decompose
+from trt_agent.text import few, format_bytes
 
 SEVERITIES: Final = ("error", "warning")
 PASS: Final = "pass"
@@ -196,9 +197,7 @@ def _ratio_rule(
 def _naming(offenders: list[str], verb: str) -> str:
     if not offenders:
         return ""
-    shown = ", ".join(offenders[:5])
-    more = f" and {len(offenders) - 5} more" if len(offenders) > 5 else ""
-    return f"; {verb}: {shown}{more}"
+    return f"; {verb}: {few(offenders, 5)}"
 
 
 def _fusion_counts(model: EngineModel) -> tuple[int, int]:
@@ -244,14 +243,6 @@ def _int8_coverage(rule: Rule, model: EngineModel, baseline: Baseline | None) ->
     return _int8_ratio(rule, model, baseline)
 
 
-def _fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def _peak_memory(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     kind = rule.params.get("kind")
     size = model.memory.get(kind) if kind else model.peak_memory_bytes()
@@ -262,11 +253,11 @@ def _peak_memory(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     if size > limit:
         return (
             FAIL,
-            f"{what} {_fmt_bytes(size)} ({size} bytes) is above the maximum {_fmt_bytes(limit)}",
+            f"{what} {format_bytes(size)} ({size} bytes) is above the maximum {format_bytes(limit)}",
             size,
             [],
         )
-    return PASS, f"{what} {_fmt_bytes(size)} ≤ {_fmt_bytes(limit)}", size, []
+    return PASS, f"{what} {format_bytes(size)} ≤ {format_bytes(limit)}", size, []
 
 
 def _no_fallback(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from trt_agent.model.engine import EngineLayer, EngineModel, Ratio
+from trt_agent.text import few
 
 # Narrow to wide: a change to a later entry is a precision regression (slower, more memory).
 PRECISION_RANK: Final = {"FP4": 0, "Int4": 1, "Int8": 2, "FP8": 3, "Half": 4, "BFloat16": 4, "Float": 5}
@@ -125,11 +126,6 @@ def _precision_changes(a: dict[str, EngineLayer], b: dict[str, EngineLayer]) -> 
     return list(changes.values())
 
 
-def _few(names: list[str], shown: int = 3) -> str:
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return ", ".join(names[:shown]) + more
-
-
 def _fallback_key(item: dict[str, Any]) -> tuple[Any, ...]:
     return (item.get("layer"), item.get("reason"), item.get("from_precision"), item.get("to_precision"))
 
@@ -170,7 +166,7 @@ def diff_models(base: EngineModel, new: EngineModel, tol: Tolerances | None = No
             unfused = f", {len(group['unfused'])} of them unfused" if group["unfused"] else ""
             d.regressions.append(
                 f"fusion lost: {group['fused_in_base']} now runs as {len(group['new_layers'])} "
-                f"layers{unfused}: {_few(group['unfused'] or group['new_layers'])}"
+                f"layers{unfused}: {few(group['unfused'] or group['new_layers'])}"
             )
         d.precision_changes = _precision_changes(owners_a, owners_b)
         widened: dict[tuple[str, str], list[str]] = {}
@@ -178,7 +174,7 @@ def diff_models(base: EngineModel, new: EngineModel, tol: Tolerances | None = No
             if change["regression"]:
                 widened.setdefault((change["from"], change["to"]), []).append(change["new_layer"])
         for (narrow, wide), names in widened.items():
-            d.regressions.append(f"precision {narrow} -> {wide} on {len(names)} layer(s): {_few(names)}")
+            d.regressions.append(f"precision {narrow} -> {wide} on {len(names)} layer(s): {few(names)}")
         names_a = {layer.name for layer in a_layers}
         names_b = {layer.name for layer in b_layers}
         d.layers_only_in_base = sorted(names_a - names_b)

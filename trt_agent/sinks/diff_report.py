@@ -8,6 +8,7 @@ import orjson
 
 from trt_agent.model.diff import EngineDiff
 from trt_agent.redact import Redactor
+from trt_agent.text import cut
 
 
 def scrubbed(value: Any, redactor: Redactor | None) -> Any:
@@ -99,7 +100,7 @@ def diff_text(d: EngineDiff, redactor: Redactor | None = None, limit: int = 15) 
             ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "n/a"
             # redacted before it is cut: a cut name is no longer recognised and its start would leak
             name = redactor.text(row["layer"]) if redactor is not None else row["layer"]
-            name = name if len(name) <= 58 else name[:57] + "…"
+            name = cut(name, 58)
             out.append(f"  {name:<58}{row['base_ms']:>10.4f}{row['new_ms']:>10.4f}{ratio:>8}")
     if d.versions:
         out.append("")

@@ -20,6 +20,7 @@ from trt_agent.model import EngineModel
 from trt_agent.model.diff import EngineDiff
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result, gate
+from trt_agent.text import cut
 
 HEATMAP_ROWS: Final = 40
 HEATMAP_COLUMNS: Final = 60
@@ -126,9 +127,7 @@ class _Page:
         value = str(text)
         if self.redactor is not None:
             value = self.redactor.text(value)
-        if limit is not None and len(value) > limit:
-            value = value[: limit - 1] + "…"
-        return html.escape(value)
+        return html.escape(cut(value, limit) if limit is not None else value)
 
     def add(self, fragment: str) -> None:
         self.parts.append(fragment)

@@ -10,6 +10,7 @@ import orjson
 from trt_agent.model import EngineModel
 from trt_agent.parse.names import decompose
 from trt_agent.redact import Redactor
+from trt_agent.text import cut
 
 WIDTH = 100
 
@@ -72,7 +73,7 @@ def profile_text(
     out = [f"engine {engine}: {iterations} profiled inferences, {len(rows)} layers"]
     out.append(f"{'layer':<52}{'median':>9}{'p90':>9}{'p99':>9}{'share':>8}{'prec':>7}{'fused':>6}")
     for row in _redacted(rows, redactor):
-        name = row["layer"] if len(row["layer"]) <= 51 else row["layer"][:50] + "…"
+        name = cut(row["layer"], 51)
         out.append(
             f"{name:<52}{row['median_ms']:>9.4f}{row['p90_ms']:>9.4f}{row['p99_ms']:>9.4f}"
             f"{row['share'] * 100:>7.1f}%{(row['precision'] or '-'):>7}{('yes' if row['fused'] else 'no'):>6}"

@@ -8,6 +8,7 @@ import orjson
 
 from trt_agent.model import EngineModel
 from trt_agent.redact import Redactor
+from trt_agent.text import cut, format_bytes
 
 WIDTH = 100
 
@@ -47,18 +48,7 @@ def _pct(ratio: dict[str, Any]) -> str:
 
 
 def _bytes(n: int | None) -> str:
-    if n is None:
-        return "n/a"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1024
-    return f"{n} B"
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return "n/a" if n is None else format_bytes(n)
 
 
 def report_text(
@@ -68,7 +58,7 @@ def report_text(
     out: list[str] = []
     for s in summaries(models, redactor):
         out.append("=" * WIDTH)
-        out.append(_cut(f"engine  {s['engine']}", WIDTH))
+        out.append(cut(f"engine  {s['engine']}", WIDTH))
         out.append("=" * WIDTH)
         layers = s["layers"]
         stages = layers["stages"]
@@ -85,12 +75,12 @@ def report_text(
         out.append(f"INT8 coverage   {_pct(s['int8_coverage'])}")
         if s["precisions"]:
             mix = ", ".join(f"{k} {v}" for k, v in s["precisions"].items())
-            out.append(_cut(f"precision mix   {mix}", WIDTH))
+            out.append(cut(f"precision mix   {mix}", WIDTH))
         if s["fusions"]["events"]:
             kinds = ", ".join(f"{k} {v}" for k, v in list(s["fusions"]["by_kind"].items())[:4])
-            out.append(_cut(f"fusion events   {s['fusions']['events']}: {kinds}", WIDTH))
+            out.append(cut(f"fusion events   {s['fusions']['events']}: {kinds}", WIDTH))
         versions = ", ".join(f"{k} {v}" for k, v in s["versions"].items())
-        out.append(_cut(f"versions        {versions or 'n/a'}", WIDTH))
+        out.append(cut(f"versions        {versions or 'n/a'}", WIDTH))
         mem = s["memory"]
         shown = [
             k
@@ -106,15 +96,15 @@ def report_text(
             if k in mem
         ]
         out.append(
-            _cut("memory          " + (", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"), WIDTH)
+            cut("memory          " + (", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"), WIDTH)
         )
         plugins = sorted(set(s["plugins"]["created"]) | set(s["plugins"]["layers"]))
         out.append(
-            _cut(f"plugins         {len(plugins)}" + (f": {', '.join(plugins)}" if plugins else ""), WIDTH)
+            cut(f"plugins         {len(plugins)}" + (f": {', '.join(plugins)}" if plugins else ""), WIDTH)
         )
         fb = s["fallbacks"]
         reasons = ", ".join(f"{k} {v}" for k, v in fb["by_reason"].items())
-        out.append(_cut(f"fallbacks       {fb['count']}" + (f": {reasons}" if reasons else ""), WIDTH))
+        out.append(cut(f"fallbacks       {fb['count']}" + (f": {reasons}" if reasons else ""), WIDTH))
         ev = s["events"]
         out.append(f"events          {ev['total']} ({ev['warnings']} warnings, {ev['errors']} errors)")
         perf = s["perf"]
@@ -129,13 +119,13 @@ def report_text(
                 parts.append(f"latency median {lat['median']:g} ms p99 {lat.get('p99', float('nan')):g} ms")
             if "median" in gpu:
                 parts.append(f"GPU compute median {gpu['median']:g} ms")
-            out.append(_cut("performance     " + ", ".join(parts), WIDTH))
+            out.append(cut("performance     " + ", ".join(parts), WIDTH))
         if s["slowest_layers"]:
             out.append("")
             out.append(f"{'slowest layers':<66}{'avg ms':>10}{'share':>8}{'prec':>8}{'fused':>7}")
             for row in s["slowest_layers"]:
                 out.append(
-                    f"{_cut(row['layer'], 65):<66}{row['avg_ms']:>10.4f}{row['share'] * 100:>7.1f}%"
+                    f"{cut(row['layer'], 65):<66}{row['avg_ms']:>10.4f}{row['share'] * 100:>7.1f}%"
                     f"{(row['precision'] or '-'):>8}{('yes' if row['fused'] else 'no'):>7}"
                 )
         out.append("")
