@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+import shutil
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Agent
+from harness import Agent, wait_for
 
 from trt_agent.events import Event
 from trt_agent.model import EngineModel, build_models
@@ -63,3 +69,59 @@ def agents() -> Iterator[list[Agent]]:
     yield started
     for agent in started:
         agent.kill()
+
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """``start(target, rule_files=())``: a real Prometheus (the Debian package) scraping ``target``
+    as job ``trt-agent`` and evaluating ``rule_files`` every second; returns its URL once ready."""
+    if PROMETHEUS is None:
+        pytest.fail("prometheus is not installed: scripts/test.sh installs the Debian package")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(target: str, rule_files: Sequence[Path] = ()) -> str:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files: {json.dumps([str(p) for p in rule_files])}\n"
+            f"scrape_configs:\n  - job_name: trt-agent\n    static_configs:\n      - targets: ['{target}']\n"
+        )
+        log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - the process writes it
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(PROMETHEUS),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _ready(f"{base}/-/ready"), 30, "Prometheus ready")
+        return base
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(20)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -29,7 +28,6 @@ RULE_TESTS = sorted((PROM_DIR / "tests").glob("*.yml"))
 RUNBOOK = PROM_DIR / "RUNBOOK.md"
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD = GRAFANA / "trt-agent-dashboard.json"
-PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 JOB = "trt-agent"
 
@@ -301,49 +299,6 @@ def _substitute(expr: str, engines: list[str]) -> str:
 # -- a real Prometheus with the rules loaded --------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def prometheus_with_rules(tmp_path: Path) -> Iterator[Any]:
-    """Starts Prometheus scraping a target every second, evaluating deploy/prometheus every second."""
-    binary = _require(PROMETHEUS, "prometheus")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(target: str) -> str:
-        port = _free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-            f"rule_files: {json.dumps([str(p) for p in RULE_FILES])}\n"
-            f"scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: ['{target}']\n"
-        )
-        log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - the process writes it
-        procs.append(
-            subprocess.Popen(
-                [
-                    binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        )
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _get(f"{base}/-/ready") is not None, 30, "Prometheus ready")
-        return base
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(20)
-
-
 def _get(url: str) -> Any:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -385,7 +340,7 @@ def _exported_names(text: str) -> set[str]:
 
 
 def test_dashboard_and_rules_against_real_prometheus(
-    tmp_path: Path, agents: list[Agent], prometheus_with_rules: Any
+    tmp_path: Path, agents: list[Agent], prometheus: Any
 ) -> None:
     profile = tmp_path / "h100-profile.log"
     profile.write_bytes(H100_PROFILE.read_bytes())
@@ -400,7 +355,7 @@ def test_dashboard_and_rules_against_real_prometheus(
     with urllib.request.urlopen(agent.metrics_url, timeout=5) as response:
         exported = _exported_names(response.read().decode())
 
-    base = prometheus_with_rules(agent.metrics_url.split("/")[2])
+    base = prometheus(agent.metrics_url.split("/")[2], rule_files=RULE_FILES)
     wait_for(lambda: _query(base, f'up{{job="{JOB}"}} == 1'), 30, "a successful scrape")
     wait_for(lambda: _query(base, 'trt_layer_latency_seconds_count{engine="h100"}'), 30, "latency scraped")
     # The profile runs again: rates become non-zero, so the quantile recordings get values.

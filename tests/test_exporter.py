@@ -16,7 +16,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from base64 import b64encode
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,9 @@ import pytest
 from conftest import DATA
 from harness import Agent, run_once, wait_for
 
-PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
 ALEXNET = sorted(str(p) for p in (DATA / "corpus").glob("0[1-4]_*alexnet*"))
 H100_PROFILE = str(next((DATA / "extra").glob("41_*")))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _alexnet_agent(agents: list[Agent], root: Path, **options: Any) -> Agent:
@@ -52,40 +44,6 @@ def _report(files: list[str], engine: str) -> dict[str, Any]:
         check=True,
     ).stdout
     return next(e for e in json.loads(out)["engines"] if e["engine"] == engine)  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[Any]:
-    if PROMETHEUS is None:
-        pytest.fail("prometheus is not installed: scripts/test.sh installs the Debian package")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(target: str) -> str:
-        port = _free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            f"scrape_configs:\n  - job_name: trt-agent\n    static_configs:\n      - targets: ['{target}']\n"
-        )
-        log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115
-        procs.append(
-            subprocess.Popen(
-                [
-                    PROMETHEUS,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=log,
-                stderr=log,
-            )
-        )
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(20)
 
 
 def _query(base: str, promql: str) -> list[dict[str, Any]]:
