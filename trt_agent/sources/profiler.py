@@ -702,6 +702,7 @@ class ProfilerHost:
             folded: list[Event] = []
             written: list[Event] = []
             engine = self.settings.engine_id
+            every = self.settings.events_every
             for iteration in iterations:
                 self._iteration += 1
                 events = [
@@ -711,10 +712,7 @@ class ProfilerHost:
                     for name, ms in iteration
                 ]
                 folded += events
-                if (
-                    self.settings.events_every
-                    and self._iteration % self.settings.events_every == 1 % self.settings.events_every
-                ):
+                if every and (self._iteration - 1) % every == 0:  # the 1st, (every+1)th, ...
                     written += events
             if folded:
                 self._emit(folded, written, False)
