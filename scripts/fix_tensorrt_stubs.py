@@ -24,7 +24,9 @@ def main() -> int:
         return 0
     text = stub.read_text()
     fixed = re.sub(r"(\(self[^)\n]*?), in: ", r"\1, in_: ", text)
-    fixed = fixed.replace("power: Weights = None, channel_axis: int)", "power: Weights = None, channel_axis: int = ...)")
+    fixed = fixed.replace(
+        "power: Weights = None, channel_axis: int)", "power: Weights = None, channel_axis: int = ...)"
+    )
     if fixed != text:
         stub.write_text(fixed)
     return 0

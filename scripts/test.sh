@@ -25,7 +25,7 @@ fi
 # its dependencies: they are TensorRT itself (gigabytes of CUDA libraries from NVIDIA's index).
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps 'tensorrt-stubs==10.13.0.35.1'
 .venv/bin/python scripts/fix_tensorrt_stubs.py  # two syntax errors in NVIDIA's generated stubs
-.venv/bin/ruff check trt_agent tests bench
-.venv/bin/ruff format --check trt_agent tests bench
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/python -m pytest -q

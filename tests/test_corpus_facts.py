@@ -285,3 +285,20 @@ def test_layer_times_stay_bounded_and_lose_no_observation() -> None:
         sum(sum(t.buckets) for t in model.layer_times.values()) + sum(model.other_layer_time.buckets) == 5001
     )
     assert model.layer_times["l4999"].count == 2  # the newest name survives the fold it caused
+
+
+def test_polygraphy_configuration_table_says_what_the_build_asked_for() -> None:
+    """Polygraphy prints the builder flags as an indented "Key | value" table with no header;
+    the Flags and Memory Pools rows are read, and the table's end gives the next line back."""
+    int8, _ = parse_file("44_")
+    assert [(e["precisions"], e["source"]["line"]) for e in of_type(int8, "build_config")] == [
+        (["Float", "Int8"], 13)
+    ]
+    assert of_type(int8, "memory", kind="workspace_limit")[0]["bytes"] == round(81081.00 * 2**20)
+    assert model_of("44_").int8_requested()
+    fp16, _ = parse_file("45_")
+    assert [e["precisions"] for e in of_type(fp16, "build_config")] == [["Float", "Half"]]
+    assert of_type(fp16, "memory", kind="workspace_limit")[0]["bytes"] == 1024 * 2**20
+    assert not model_of("45_").int8_requested()
+    # the [MemUsageChange] line right after the table is an ordinary line again
+    assert [e["source"]["line"] for e in fp16 if e["type"] == "memory"][1:3] == [27, 31]

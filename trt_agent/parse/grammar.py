@@ -394,6 +394,13 @@ def _build_precisions(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("build_config", {"precisions": list(dict.fromkeys(found))})]
 
 
+def _builder_flags(m: re.Match[str], _: ParserState) -> list[Fact]:
+    """Polygraphy lists only the flags set; FP32 is always allowed, as trtexec's "FP32+..." says."""
+    words = re.split(r"[,\s]+", m.group(1))
+    found = [p for p in (normalize_precision(w) for w in words if w) if p is not None]
+    return [("build_config", {"precisions": list(dict.fromkeys(["Float", *found]))})]
+
+
 def _device(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("version", {"component": "device", "version": m.group(1).strip()})]
 
@@ -516,6 +523,15 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("cudnn_version", "cuDNN version", _r(r"^cuDNN version:? (\S+)"), _version("cudnn")),
     # what the build asked for, from trtexec's option dump ("Precision: FP32+INT8")
     Rule("build_precision", "Precision: ", _r(r"^Precision: ([\w+]+)$"), _build_precisions),
+    # ... and from Polygraphy's configuration table ("Flags | [FP16, DISABLE_TIMING_CACHE]"), whose
+    # rows reach the grammar from the CONFIG_TABLE_OPENER block
+    Rule("polygraphy_flags", "Flags", _r(r"^Flags +\| \[([^\]]*)\]$"), _builder_flags),
+    Rule(
+        "polygraphy_workspace",
+        "WORKSPACE: ",
+        _r(r"^Memory Pools +\| \[WORKSPACE: " + _MEM_UNIT),
+        _memory("workspace_limit"),
+    ),
     Rule("device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device),
     Rule(
         "compute_capability",
@@ -647,6 +663,8 @@ RULES: Final[tuple[Rule, ...]] = (
 
 # A message that opens a block whose continuation lines carry no header.
 LAYER_LIST_OPENERS: Final = ("Engine Layer Information:", "Layers:")
+CONFIG_TABLE_OPENER: Final = "Building engine with configuration:"  # Polygraphy's "Key | value" rows
+CONFIG_TABLE_ROW: Final = re.compile(r"^\s+\w[\w ]*\|")
 PROFILE_HEADER = re.compile(r"^=== Profile \((\d+) iterations ?\) ===")
 OLD_SUMMARY_HEADERS: Final = {
     "GPU Compute": "gpu_compute_ms",

@@ -7,9 +7,10 @@ family of the grammar. Only those candidate lines are decoded, split into header
 run through ``grammar.match_message``. Line numbers come from ``bytes.count(b"\\n")`` over the
 skipped spans, so provenance stays exact.
 
-Three kinds of block are read line by line because their continuation lines have no keyword:
-the engine layer list ("Engine Layer Information:" / "Layers:"), the ``--dumpProfile`` table and
-the old (TensorRT 7/8.0) multi-line performance summary.
+Four kinds of block are read line by line because their continuation lines have no keyword:
+the engine layer list ("Engine Layer Information:" / "Layers:"), the ``--dumpProfile`` table,
+the old (TensorRT 7/8.0) multi-line performance summary and Polygraphy's build configuration
+table ("Flags | [INT8]").
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ FAMILY_STARTS: Final[tuple[bytes, ...]] = (
     rb"Missing scale",
     rb"Set ",
     rb"Precision: ",
+    rb"Building engine with configuration:",
     rb"Setting ",
     rb"Skipping tactic",
     rb"Could not find",
@@ -237,6 +239,9 @@ class LogParser:
         if message in grammar.LAYER_LIST_OPENERS:
             self.block = ("layers", header.ts, severity, None)
             return []
+        if message == grammar.CONFIG_TABLE_OPENER:
+            self.block = ("config_table", header.ts, severity, None)
+            return []
         profile = grammar.PROFILE_HEADER.match(message) if message.startswith("=== Profile") else None
         if profile is not None:
             self.block = ("profile_header", header.ts, severity, int(profile.group(1)))
@@ -277,6 +282,12 @@ class LogParser:
                     self.stats.candidates_unmatched += 1
                 return True, []
             _, facts = grammar.match_message(text[start:], self.state)
+            return True, self._events(facts, ts, severity, line_no, text)
+        if kind == "config_table":
+            if header.prefixed or not grammar.CONFIG_TABLE_ROW.match(text):
+                self.block = None
+                return False, []
+            _, facts = grammar.match_message(text.strip(), self.state)
             return True, self._events(facts, ts, severity, line_no, text)
         message = header.message.strip()
         if kind == "old_summary":
