@@ -1,8 +1,10 @@
 """Resource bounds: over ``agent.memory_limit_bytes`` the agent sheds verbose events (counted)
-instead of growing; warnings and errors still arrive. A real agent process, a real verbose log."""
+instead of growing; warnings and errors still arrive. The event queue is bounded in bytes as well
+as in events. Real agent processes, real log text."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -63,5 +65,85 @@ def test_a_limit_below_32_mib_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("[agent]\nmemory_limit_bytes = 1000\n")
     with pytest.raises(
         ConfigError, match=r"agent\.memory_limit_bytes must be 0 \(no limit\) or at least 33554432"
+    ):
+        load_config(str(path))
+
+
+def _stuck_queue(tmp_path: Path, agents: list[Agent], queue_bytes: int) -> tuple[dict[str, float], int]:
+    """A log of 160 warnings of 128 KiB each (a real message with a huge tensor name) read by an
+    agent whose event stream is a pipe nobody reads: the writer blocks, the queue fills. Returns
+    the metrics once every line is read, and the agent's RSS growth (bytes) meanwhile."""
+    tmp_path.mkdir()
+    log = tmp_path / "int8.log"
+    log.touch()
+    agent = new_agent(
+        agents,
+        tmp_path,
+        [{"path": str(log), "engine": "int8"}],
+        events={"path": "-", "queue_bytes": queue_bytes},
+    )
+    agent.start(stdout=subprocess.PIPE, read_stdout=False)
+    before = _rss(agent)
+    # the message of tests/data/extra/44 (Polygraphy, TRT 10.16), with a name of 128 KiB
+    line = "[W] Missing scale and zero-point for tensor {}, expect fall back to non-int8 implementation for any layer consuming or producing given tensor\n"
+    with log.open("a") as out:
+        for i in range(160):
+            out.write(line.format(f"t{i:03d}_" + "x" * (128 << 10)))
+    # every event is written, queued or dropped (counted) once its line is read
+    metrics = wait_for(
+        lambda: m if _accounted(m := agent.metrics()) == 160 else None, 20, "160 events", agent
+    )
+    growth = _rss(agent) - before
+    agent.kill()
+    return metrics, growth
+
+
+def _accounted(metrics: dict[str, float]) -> float:
+    return sum(
+        metrics[name]
+        for name in (
+            "trt_agent_events_written_total",
+            "trt_agent_events_queued",
+            "trt_agent_events_dropped_total",
+        )
+    )
+
+
+def _rss(agent: Agent) -> int:
+    assert agent.proc is not None
+    status = Path(f"/proc/{agent.proc.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) * 1024
+
+
+def test_the_event_queue_is_bounded_in_bytes_as_well_as_in_events(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    """20 MiB of events, far fewer than ``events.queue_events``, behind a stuck writer: with
+    ``queue_bytes`` = 2 MiB the queue stops at 2 MiB plus one read's batch, the rest is dropped
+    and counted. The default (64 MiB) holds them all: the control, so this test fails if the byte
+    bound does nothing. (RSS growth is printed, not judged: reading 20 MiB of lines costs buffers
+    the allocator keeps either way.)"""
+    bounded, bounded_growth = _stuck_queue(tmp_path / "bounded", agents, 2 << 20)
+    roomy, roomy_growth = _stuck_queue(tmp_path / "roomy", agents, 64 << 20)
+    print(
+        f"\n[resource-bounds] queue_bytes 2 MiB: {bounded['trt_agent_events_queued_bytes'] / 2**20:.1f} MiB queued, "
+        f"{bounded['trt_agent_events_dropped_total']:.0f} dropped, RSS +{bounded_growth / 2**20:.1f} MiB; "
+        f"64 MiB: {roomy['trt_agent_events_queued_bytes'] / 2**20:.1f} MiB queued, "
+        f"{roomy['trt_agent_events_dropped_total']:.0f} dropped, RSS +{roomy_growth / 2**20:.1f} MiB"
+    )
+    # one read (1 MiB of lines at most) can go over the bound once
+    assert bounded["trt_agent_events_queued_bytes"] <= (2 << 20) + (1 << 20) + (16 << 10)
+    assert bounded["trt_agent_events_dropped_total"] > 100
+    assert roomy["trt_agent_events_dropped_total"] == 0
+    assert roomy["trt_agent_events_queued_bytes"] > 18 << 20
+
+
+def test_a_queue_bytes_below_1_mib_is_a_config_error(tmp_path: Path) -> None:
+    from trt_agent.config import ConfigError, load_config
+
+    path = tmp_path / "agent.toml"
+    path.write_text("[events]\nqueue_bytes = 4096\n")
+    with pytest.raises(
+        ConfigError, match=r"events\.queue_bytes must be at least 1048576 \(1 MiB\), got 4096"
     ):
         load_config(str(path))

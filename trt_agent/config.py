@@ -68,6 +68,7 @@ class EventsConfig:
     max_files: int = 5  # rotated files kept (events.jsonl.1 ... .N)
     fsync: str = "interval"  # never | interval (before each checkpoint) | always (every batch)
     queue_events: int = 65536  # events waiting for the writer; beyond this they are dropped, counted
+    queue_bytes: int = 64 << 20  # ... and their memory (sinks.jsonl.footprint), bounded the same way
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,14 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "series_ttl": _SECONDS,
         "max_calibration_series": int,
     },
-    "events": {"path": str, "max_bytes": int, "max_files": int, "fsync": str, "queue_events": int},
+    "events": {
+        "path": str,
+        "max_bytes": int,
+        "max_files": int,
+        "fsync": str,
+        "queue_events": int,
+        "queue_bytes": int,
+    },
     "redaction": {
         "enabled": bool,
         "key_file": str,
@@ -308,6 +316,10 @@ def load_config(path: str) -> Config:
             raise ConfigError(f"{path}: events.{key} must be 0 or more, got {events_raw[key]}")
     if events_raw.get("queue_events", 1) < 1:
         raise ConfigError(f"{path}: events.queue_events must be at least 1, got {events_raw['queue_events']}")
+    if events_raw.get("queue_bytes", 1 << 20) < 1 << 20:
+        raise ConfigError(
+            f"{path}: events.queue_bytes must be at least 1048576 (1 MiB), got {events_raw['queue_bytes']}"
+        )
     if not events_raw.get("path", "-"):
         raise ConfigError(f'{path}: events.path must be a file path or "-" (stdout)')
     metrics = _metrics(path, raw.get("metrics", {}))
