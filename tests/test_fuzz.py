@@ -671,7 +671,16 @@ def toml_documents(draw: st.DrawFn, seed: str) -> bytes:
 
 
 CONFIG_KEYS = {
-    "agent": ("state_dir", "log_level", "engine", "max_line_bytes", "watch", "poll_interval", "rotate_wait"),
+    "agent": (
+        "state_dir",
+        "log_level",
+        "engine",
+        "max_line_bytes",
+        "watch",
+        "poll_interval",
+        "rotate_wait",
+        "max_followed_files",
+    ),
     "metrics": ("listen", "max_layer_series", "latency_buckets", "series_ttl", "max_calibration_series"),
     "events": ("path", "max_bytes", "max_files", "fsync", "queue_events", "queue_bytes"),
     "redaction": ("enabled", "key_env", "allowlist", "mode", "scrub_paths"),

@@ -194,6 +194,36 @@ def test_glob_picks_up_new_files(tmp_path: Path, agents: list[Agent]) -> None:
     assert agent.stop() == 0
 
 
+def test_more_files_than_max_followed_files(tmp_path: Path, agents: list[Agent]) -> None:
+    """A glob matches 6 files, agent.max_followed_files is 3: the 3 newest are followed, the
+    other 3 are counted once each (too_many_files) under one warning; when followed files go
+    away, the others are followed from their start, so none of their lines is lost."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    written: Counter[str] = Counter()
+    for i in range(6):
+        path = logs / f"{i}.log"
+        path.write_text("".join(LINE.format(tag=f"f{i}", n=n) for n in range(50)))
+        written.update(f"f{i} {n:08d}" for n in range(50))
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))  # 5.log is the newest
+    agent = new_agent(agents, tmp_path, [{"path": str(logs / "*.log"), "engine": "e"}], max_followed_files=3)
+    agent.start()
+    newest = Counter({k: v for k, v in written.items() if k[:2] in ("f3", "f4", "f5")})
+    assert_exact(newest, agent.wait_probes(newest))
+    metrics = agent.metrics()
+    assert metrics["trt_agent_open_files"] == 3
+    assert metrics['trt_agent_tail_errors_total{reason="too_many_files"}'] == 3
+    time.sleep(1)  # more scans: still counted once each, and warned once
+    assert agent.metrics()['trt_agent_tail_errors_total{reason="too_many_files"}'] == 3
+    warnings = [e for e in agent.agent_logs() if "max_followed_files" in e.get("event", "")]
+    assert [(w["not_followed"], w["example"]) for w in warnings] == [(3, str(logs / "0.log"))]
+    for i in (3, 4, 5):
+        os.unlink(logs / f"{i}.log")
+    assert_exact(written, agent.wait_probes(written))
+    agent.wait_log("every matching file is followed again")
+    assert agent.stop() == 0
+
+
 def test_restart_resumes_at_checkpoint(tmp_path: Path, agents: list[Agent]) -> None:
     agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "rs") as writer:

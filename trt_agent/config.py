@@ -57,6 +57,7 @@ class TailConfig:
     partial_line_timeout: float = 5.0  # a line without newline is taken as complete after this
     checkpoint_interval: float = 1.0
     shutdown_timeout: float = 10.0
+    max_followed_files: int = 1000  # files open at once; more matches wait, counted (too_many_files)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ _SCHEMA: Final[dict[str, dict[str, type | tuple[type, ...]]]] = {
         "partial_line_timeout": _SECONDS,
         "checkpoint_interval": _SECONDS,
         "shutdown_timeout": _SECONDS,
+        "max_followed_files": int,
     },
     "metrics": {
         "listen": str,
@@ -308,6 +310,10 @@ def load_config(path: str) -> Config:
         "shutdown_timeout",
     ):
         _positive(path, f"agent.{key}", agent.get(key, 1.0))
+    if agent.get("max_followed_files", 1) < 1:
+        raise ConfigError(
+            f"{path}: agent.max_followed_files must be at least 1, got {agent['max_followed_files']}"
+        )
     tail = TailConfig(**{k: v for k, v in agent.items() if k in TailConfig.__dataclass_fields__})
     events_raw = raw.get("events", {})
     _choice(path, "events.fsync", events_raw.get("fsync", "interval"), FSYNC_POLICIES)

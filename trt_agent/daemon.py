@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import select
 import shutil
 import signal
@@ -303,6 +304,14 @@ class Agent:
             self.stream.start()
         except OSError as exc:
             raise StartupError(f"events.path {self.config.events.path!r}: {exc.strerror}") from None
+        open_files = raise_open_files_limit()
+        if open_files < self.config.tail.max_followed_files + 64:
+            self.log.warning(
+                "the open-files limit is below agent.max_followed_files plus room for sockets; "
+                "files beyond it fail to open (counted as io_error)",
+                limit=open_files,
+                max_followed_files=self.config.tail.max_followed_files,
+            )
         self.tailer.start()
         self._start_profiler()
         # Opening the files replays each one up to its checkpoint, which can take a while for a
@@ -467,6 +476,20 @@ class Agent:
         self.last_reload_ok = True
         self.log.info("config reloaded", logs=[s.path for s in new.logs])
         notify("READY=1")
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard one, as Go programs (node_exporter, mtail)
+    do at start; returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (OSError, ValueError):
+            pass  # some sandboxes refuse; the warning at start says what is left
+    return soft
 
 
 def run(config_path: str) -> int:

@@ -214,6 +214,7 @@ class Tailer:
         self._halt = threading.Event()  # set by stop(): ends a wait for the event stream
         self._started_sources: set[str] = set()
         self._failing: dict[str, str] = {}  # path -> reason it cannot be read
+        self._over_cap: set[str] = set()  # paths not followed: max_followed_files reached
         self._observer: BaseObserver | None = None
         self._watches: dict[str, tuple[FileKey, ObservedWatch]] = {}
         self._lock = threading.Lock()  # guards config swaps from SIGHUP
@@ -365,18 +366,24 @@ class Tailer:
                 found.setdefault((st.st_dev, st.st_ino), (path, source, st))
         self._unwatch_unused({_watch_root(s.path) for s in sources})
         initial = {s.path for s in sources} - self._started_sources
-        for key, (path, source, _st) in found.items():
+        over_cap: set[str] = set()
+        # Newest first: when more files match than may be open, the ones being written win.
+        for key, (path, source, _st) in sorted(found.items(), key=lambda item: -item[1][2].st_mtime):
             tracked = self.files.get(key)
             if tracked is not None:
                 if tracked.path != path:
                     tracked.path = path
                 tracked.rotated_at = None
                 continue
+            if len(self.files) >= self.config.tail.max_followed_files:
+                over_cap.add(path)
+                continue
             try:
                 self._open(path, source, at_start=source.path in initial, expected=key)
             except Exception:
                 self._internal_error(path)
         self._started_sources.update(initial)
+        self._note_over_cap(over_cap)
         for key, f in list(self.files.items()):
             if key in found or f.rotated_at is not None:
                 continue
@@ -669,6 +676,23 @@ class Tailer:
         if self._failing.get(path) != reason:
             self._failing[path] = reason
             self._log.warning("cannot read file; will retry", file=path, reason=reason, error=exc.strerror)
+
+    def _note_over_cap(self, paths: set[str]) -> None:
+        """Each file left out for ``max_followed_files`` is counted once; one warning while any is
+        (a glob over a directory of thousands of files must not spend every descriptor)."""
+        for _ in paths - self._over_cap:
+            self.counters.error("too_many_files")
+        if paths and not self._over_cap:
+            self._log.warning(
+                "more files match the [[logs]] paths than agent.max_followed_files; the rest are "
+                "not followed until followed ones go away",
+                max_followed_files=self.config.tail.max_followed_files,
+                not_followed=len(paths),
+                example=min(paths),
+            )
+        elif self._over_cap and not paths:
+            self._log.info("every matching file is followed again")
+        self._over_cap = paths
 
     def _refuse_symlink(self, path: str, target: str) -> None:
         self.counters.error("symlink_outside_logs")
