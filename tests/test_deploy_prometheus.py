@@ -71,6 +71,37 @@ def test_promtool_check_rules() -> None:
     assert result.stdout.count("SUCCESS") == len(RULE_FILES), result.stdout
 
 
+def test_promtool_check_metrics_on_a_scrape_of_every_corpus_log(tmp_path: Path, agents: list[Agent]) -> None:
+    """Prometheus's own linter on what the agent exports, fed every real log and artifact of
+    tests/data and the shipped rules: names, units, suffixes, HELP, no problem at all."""
+    logs = [{"path": str(DATA / folder / "*")} for folder in ("corpus", "extra")]
+    agent = Agent(tmp_path, logs)
+    agents.append(agent)
+    agent.write_config(f"[rules]\nfile = {json.dumps(str(RULES_EXAMPLE))}\n")
+    agent.start()
+    wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 30, "ready", agent)
+    with urllib.request.urlopen(agent.metrics_url, timeout=5) as response:
+        exposition = response.read()
+    families = {line.split()[2] for line in exposition.decode().splitlines() if line.startswith("# TYPE")}
+    assert len(families) >= 50
+    assert {
+        "trt_layer_latency_seconds",
+        "trt_engine_fusion_coverage_ratio",
+        "trt_rule_ok",
+        "trt_build_info",
+    } <= families
+    result = subprocess.run(
+        [_require(PROMTOOL, "promtool"), "check", "metrics"], input=exposition, capture_output=True
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, b"")
+    # the control: the linter does judge (a counter without _total, no HELP)
+    bad = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=b"# TYPE x counter\nx 1\n", capture_output=True
+    )
+    assert bad.returncode != 0 and b"x" in bad.stdout + bad.stderr
+    assert agent.stop() == 0
+
+
 def test_promtool_test_rules() -> None:
     assert len(RULE_TESTS) >= 2
     result = subprocess.run(
