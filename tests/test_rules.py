@@ -241,6 +241,46 @@ def test_warnings_are_reported_but_do_not_gate(tmp_path: Path) -> None:
     assert "  WARN  no_fallback" in result.stdout
 
 
+def test_strict_fails_an_error_rule_that_had_no_data(tmp_path: Path) -> None:
+    """The AlexNet build log passes GATE plus a peak-memory rule (skipped: this log has no
+    memory lines) and a warning rule (skipped too); --strict fails the error rule only."""
+    rules = rules_file(
+        tmp_path,
+        GATE
+        + '[[rule]]\nname = "memory"\ncheck = "peak_memory"\nmax_bytes = "2 GiB"\n'
+        + '[[rule]]\nname = "memory_soft"\ncheck = "peak_memory"\nmax_bytes = "1 GiB"\nseverity = "warning"\n',
+    )
+    lenient = trt_agent("check", "--rules", rules, ALEXNET_BUILD)
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert re.search(r"^  skip  memory +no peak memory reported in the input$", lenient.stdout, re.M)
+    strict = trt_agent("check", "--strict", "--rules", rules, ALEXNET_BUILD, "--format", "junit")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    cases = {c.get("name"): c for c in ET.fromstring(strict.stdout).iter("testcase")}
+    failure = cases["memory"].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "not judged (--strict): no peak memory reported in the input"
+    assert cases["memory_soft"].find("skipped") is not None
+
+
+def test_rules_that_apply_to_no_engine_give_no_verdict(tmp_path: Path) -> None:
+    """A gate that judged nothing (the engines filters match no engine of the input) is a
+    misconfigured gate, not a pass: exit 2, naming the rules file and the engines seen."""
+    rules = rules_file(
+        tmp_path, '[[rule]]\nname = "bert"\ncheck = "fusion_coverage"\nmin = 0.9\nengines = ["bert*"]\n'
+    )
+    result = trt_agent("check", "--rules", rules, "--engine", "alexnet-fp16", ALEXNET_BUILD)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.startswith("trt-agent check: NOTHING JUDGED")
+    assert result.stderr == (
+        f"trt-agent: check: no rule of {rules} applies to the engines of the input (alexnet-fp16): "
+        "nothing was judged; see the rules' engines = [...]\n"
+    )
+    as_json = trt_agent(
+        "check", "--rules", rules, "--engine", "alexnet-fp16", "--format", "json", ALEXNET_BUILD
+    )
+    assert as_json.returncode == 2 and orjson.loads(as_json.stdout)["passed"] is False
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

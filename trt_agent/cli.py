@@ -19,12 +19,13 @@ from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
 from trt_agent.redact import Redactor, event_names, load_redactor
-from trt_agent.rules import Result, evaluate, gate, load_baseline, load_rules
+from trt_agent.rules import Result, evaluate, gate, load_baseline, load_rules, strict
 from trt_agent.sinks.diff_report import diff_json, diff_text
 from trt_agent.sinks.html import LatencySeries, diff_html, report_html
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.sinks.report import report_json, report_text
 from trt_agent.sinks.rule_report import redacted, results_json, results_junit, results_text
+from trt_agent.text import few
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -89,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--format", choices=("text", "json", "junit"), default="text")
     check.add_argument("-o", "--output", metavar="FILE", help="write the result there instead of stdout")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="a rule of severity error that has no data to judge fails instead of being skipped",
+    )
     diff = sub.add_parser("diff", help="build A vs build B: exit 1 when NEW regressed")
     diff.add_argument("base", metavar="BASE", help="BASE build: a file, or a directory of its artifacts")
     diff.add_argument("new", metavar="NEW", help="NEW build: a file, or a directory of its artifacts")
@@ -287,6 +293,8 @@ def _check(args: argparse.Namespace, config: Config, redactor: Redactor | None) 
         print("trt-agent: check: the inputs hold no TensorRT facts to judge", file=sys.stderr)
         return EXIT_BAD_INPUT
     results = redacted(evaluate(rules, models, baseline), redactor)
+    if args.strict:
+        results = strict(results)
     formats: dict[str, Callable[[Sequence[Result], str], bytes]] = {
         "text": lambda r, p: results_text(r, p).encode(),
         "json": results_json,
@@ -302,6 +310,13 @@ def _check(args: argparse.Namespace, config: Config, redactor: Redactor | None) 
         sys.stdout.buffer.write(data)
     sys.stdout.flush()
     if not written:  # a CI report step would find no file: not a verdict on the rules
+        return EXIT_BAD_INPUT
+    if not results:  # a gate that judged nothing is misconfigured, not passed
+        print(
+            f"trt-agent: check: no rule of {rules_path} applies to the engines of the input "
+            f"({few(sorted(models))}): nothing was judged; see the rules' engines = [...]",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     return EXIT_OK if gate(results) else EXIT_FAILED
 

@@ -16,7 +16,7 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from trt_agent.config import ConfigError, read_toml
@@ -769,6 +769,18 @@ def load_baseline(paths: Iterable[str], max_line_bytes: int | None = None) -> Ba
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise RulesError(f"baseline {path}: {reason}") from None
     return Baseline.from_models(models)
+
+
+def strict(results: Iterable[Result]) -> list[Result]:
+    """``check --strict``: a rule of severity ``error`` that could not be judged (no data in the
+    input) fails, for pipelines whose inputs must carry every fact the rules read; a log that
+    lost its memory lines must not pass a memory gate by saying nothing."""
+    return [
+        replace(r, status=FAIL, message=f"not judged (--strict): {r.message}")
+        if r.status == SKIP and r.severity == "error"
+        else r
+        for r in results
+    ]
 
 
 def gate(results: Iterable[Result]) -> bool:

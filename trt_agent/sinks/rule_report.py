@@ -49,7 +49,7 @@ def _label(r: Result) -> str:
 def results_text(results: Sequence[Result], rules_path: str) -> str:
     """One verdict line, then one line per rule per engine, failures first."""
     c = counts(results)
-    verdict = "PASS" if gate(results) else "FAIL"
+    verdict = ("PASS" if gate(results) else "FAIL") if results else "NOTHING JUDGED"
     lines = [
         f"trt-agent check: {verdict}  ({c['failed']} failed, {c['warnings']} warnings, "
         f"{c['passed']} passed, {c['skipped']} skipped)  rules: {rules_path}"
@@ -70,7 +70,7 @@ def results_text(results: Sequence[Result], rules_path: str) -> str:
 
 def results_json(results: Sequence[Result], rules_path: str) -> bytes:
     doc: dict[str, Any] = {
-        "passed": gate(results),
+        "passed": bool(results) and gate(results),  # judging nothing is no pass
         "rules_file": rules_path,
         "counts": counts(results),
         "results": [r.as_dict() for r in results],
