@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -245,6 +246,24 @@ def test_hot_reload_swaps_the_engine_and_keeps_running_on_a_broken_file(tmp_path
     errors = [e for e in sink.counted if e["type"] == "error"]
     assert any("Magic tag does not match" in (e["msg"] or "") for e in errors), errors
     assert all(e["source"] == {"kind": "tensorrt_logger"} for e in errors)
+
+
+def test_a_layer_reported_several_times_per_inference_is_summed(tmp_path: Path) -> None:
+    """A layer in a loop reports once per trip: ``profile`` gives one time per inference (the
+    sum), so its share and the per-inference total are right, not a third of them."""
+    loop = {"name": "loop/body", "ms": 0.02, "type": "CaskGemm", "sources": ["body"]}
+    trt = make_trt(NVIDIA)
+    times, _events, n = run_profile(
+        settings(engine_file(tmp_path, [*LAYERS, loop, loop, loop])),
+        10,
+        warmup=1,
+        trt=trt,
+        cuda_factory=FakeCuda,
+    )
+    assert n == 10 and {len(v) for v in times.values()} == {10}
+    assert list(times) == [*(layer["name"] for layer in LAYERS), "loop/body"]
+    single = statistics.median(times["pool1"]) / 0.05  # the double's time scale on this machine
+    assert statistics.median(times["loop/body"]) == pytest.approx(3 * 0.02 * single, rel=0.3)
 
 
 def test_configured_shapes_and_their_errors(tmp_path: Path) -> None:

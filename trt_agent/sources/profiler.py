@@ -734,8 +734,9 @@ def run_profile(
     cuda_factory: Callable[[int], CudaBackend] = PycudaBackend,
 ) -> tuple[dict[str, list[float]], list[Event], int]:
     """``trt-agent profile``: ``warmup`` then ``iterations`` inferences back to back (no budget:
-    the GPU is the operator's for this command). Returns per-layer times (ms, one per iteration,
-    in execution order), the engine's build-side events and TensorRT's logger events."""
+    the GPU is the operator's for this command). Returns per-layer times (ms, one per inference:
+    the sum of its reports when a layer reports more than once, as one in a loop does; in
+    execution order), the engine's build-side events and TensorRT's logger events."""
     trt = trt if trt is not None else import_tensorrt()
     ring = LayerTimeRing(settings.ring_capacity)
     messages: collections.deque[tuple[int, str]] = collections.deque(maxlen=10_000)
@@ -759,9 +760,13 @@ def run_profile(
                 raise ProfilerError(f"profiler: TensorRT reported no layer times for inference {index + 1}")
             reports = ring.drain()
             if index >= warmup:
+                # A layer inside a loop reports once per trip: its time in this inference is the sum.
+                inference: dict[str, float] = {}
                 for report in reports:
                     if report is not None:
-                        times.setdefault(report[0], []).append(report[1])
+                        inference[report[0]] = inference.get(report[0], 0.0) + report[1]
+                for name, ms in inference.items():
+                    times.setdefault(name, []).append(ms)
     finally:
         # TensorRT's context, engine and runtime free their device memory in the CUDA context
         # they were made in: they go before the backend pops it.
