@@ -302,3 +302,87 @@ def test_polygraphy_configuration_table_says_what_the_build_asked_for() -> None:
     assert not model_of("45_").int8_requested()
     # the [MemUsageChange] line right after the table is an ordinary line again
     assert [e["source"]["line"] for e in fp16 if e["type"] == "memory"][1:3] == [27, 31]
+
+
+def test_trt8_0_to_8_3_layer_list_tensor_types() -> None:
+    """TensorRT 8.0-8.3 print tensor types as ``name[Half(1,64,128,150)]``: the precision is read."""
+    events, _ = parse_file("69_")
+    layers = of_type(events, "layer")
+    assert [(e["layer_type"], e["precision"]) for e in layers] == [
+        ("Reformat", "Half"),
+        ("CaskConvolution", "Half"),
+        ("CaskConvolution", "Half"),
+        ("CaskConvolution", "Half"),
+    ]
+    assert layers[2]["tactic"] == "8839784824303350101"
+
+
+def test_trt10_max_scratch_memory() -> None:
+    events, _ = parse_file("70_")
+    assert [e["bytes"] for e in of_type(events, "memory", kind="scratch")] == [2065996800]
+
+
+def test_skipped_tactics_name_the_tactic_id_not_its_index() -> None:
+    """ "Skipping tactic 1 ... detected for tactic 0x40a12e3938221818": the id is the second
+    number; "due to oom error" (TensorRT 8.2) and a missing separator (TensorRT 9) are read too."""
+    trt10, _ = parse_file("71_")
+    assert [e["tactic"] for e in of_type(trt10, "fallback")] == ["0x1673e3594ce11cea", "0x40a12e3938221818"]
+    trt9, _ = parse_file("72_")
+    assert [e["tactic"] for e in of_type(trt9, "fallback", reason="insufficient_memory")] == [
+        "0x000000000000001e",
+        "0x000000000000001f",
+    ]
+    trt8, _ = parse_file("73_")
+    assert [(e["reason"], e["tactic"]) for e in of_type(trt8, "fallback")] == [("insufficient_memory", "2")]
+
+
+def test_dla_fallback_wordings_of_tensorrt_5_to_8() -> None:
+    subgraphs, _ = parse_file("74_")
+    assert {e["reason"] for e in of_type(subgraphs, "fallback")} == {"dla_subgraph_limit"}
+    assert of_type(subgraphs, "fallback")[0]["layer"] == "conv_6"
+    not_running, _ = parse_file("75_")
+    assert [e["layer"] for e in of_type(not_running, "fallback")][:2] == ["layer74-act", "layer76-act"]
+    switching, _ = parse_file("76_")
+    fallbacks = of_type(switching, "fallback", reason="dla_unsupported", to_device="GPU")
+    assert [e["layer"] for e in fallbacks][:2] == [
+        "/model.24/Constant_1_output_0",
+        "(Unnamed Layer* 277) [Shuffle]",
+    ]
+    assert len(fallbacks) == len(switching)
+
+
+def test_strict_mode_precision_constraints_ignored_is_a_fallback() -> None:
+    events, _ = parse_file("77_")
+    assert [e["layer"] for e in of_type(events, "fallback", reason="precision_constraint_ignored")] == [
+        "Reshape_118[Reshape]",
+        "Conv_119[Conv]",
+        "Split_120[SplitPlugin]",
+        "PWN(Sigmoid_122[Sigmoid])",
+    ]
+
+
+def test_engine_plan_from_another_tensorrt_is_a_version_mismatch() -> None:
+    from trt_agent.sinks.prometheus import version_mismatch
+
+    model = model_of("78_")
+    assert (model.versions["tensorrt"], model.versions["tensorrt_plan"]) == ("8.5.1.7", "8.5.3.1")
+    assert version_mismatch(model)
+    assert not version_mismatch(model_of("70_"))
+
+
+def test_tensorrt_llm_runtime_memory_lines() -> None:
+    kv, _ = parse_file("79_")
+    assert [e["bytes"] for e in of_type(kv, "memory", kind="kv_cache")] == [round(78.30 * 2**30)]
+    context, _ = parse_file("80_")
+    assert [e["bytes"] for e in of_type(context, "memory", kind="execution_context")] == [
+        round(37812.51 * 2**20)
+    ]
+
+
+def test_polygraphy_build_time_and_tensorrt_module_version() -> None:
+    events, _ = parse_file("81_")
+    assert [(e["stage"], e["seconds"]) for e in of_type(events, "build_complete")] == [
+        ("polygraphy_build", 457.124)
+    ]
+    verbose, _ = parse_file("45_")
+    assert [e["version"] for e in of_type(verbose, "version", component="tensorrt")] == ["10.16.2.5"]

@@ -345,6 +345,9 @@ def _versions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
         loaded = model.versions.get(component)
         if rule.params.get("linked_must_match", True) and loaded and not _version_matches(loaded, linked):
             bad.append(f"{component} loaded {loaded} but TensorRT was linked against {linked}")
+    plan, runtime = model.versions.get("tensorrt_plan"), model.versions.get("tensorrt")
+    if rule.params.get("linked_must_match", True) and plan and runtime and plan != runtime:
+        bad.append(f"engine plan built by TensorRT {plan}, read by TensorRT {runtime}")
     if bad:
         return FAIL, f"{len(bad)} version mismatch(es)" + _naming(bad, "found"), len(bad), bad
     if unknown and len(unknown) == len(expect):

@@ -11,6 +11,7 @@ the tests run every rule on real TensorRT text from ``tests/data``.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from collections.abc import Callable
@@ -64,9 +65,11 @@ _INT64: Final = 1 << 63
 
 
 def to_bytes(value: str, unit: str) -> int:
-    """``"117.087", "MiB"`` -> bytes (``2**63`` for a size no 64-bit counter holds)."""
+    """``"117.087", "MiB"`` -> bytes (``±2**63`` for a size no 64-bit counter holds, inf and nan too)."""
     size = float(value) * _UNIT_BYTES[unit.lower()]
-    return round(size) if size < _INT64 else _INT64
+    if not math.isfinite(size) or abs(size) >= _INT64:
+        return _INT64 if size > 0 else -_INT64 - 1  # beyond 64 bits: _int64 drops the fact
+    return round(size)
 
 
 def _int64(facts: list[Fact], *values: int) -> list[Fact]:
@@ -146,7 +149,9 @@ def _source_layer(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("source_layer", {"name": m.group(1), "op": m.group(2)})]
 
 
-_OUT_TYPE = re.compile(r"\((\w+)\[[^\]]*\]\)")
+# An output tensor's type: "(Half[1,64,128,150])" (TensorRT >= 8.4) or "name[Half(1,64,128,150)]"
+# (8.0-8.3).
+_OUT_TYPE = re.compile(r"\((\w+)\[[^\]]*\]\)|\[(\w+)\([^)]*\)\]")
 
 
 def _layer_v8(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -159,7 +164,9 @@ def _layer_v8(m: re.Match[str], _: ParserState) -> list[Fact]:
             {
                 "name": name,
                 "layer_type": m.group("type"),
-                "precision": normalize_precision(out_type.group(1)) if out_type else None,
+                "precision": normalize_precision(out_type.group(1) or out_type.group(2))
+                if out_type
+                else None,
                 "tactic": m.group("tactic"),
                 "sources": list(decompose(name).sources),
             },
@@ -335,7 +342,9 @@ def _skip_tactic(m: re.Match[str], _: ParserState) -> list[Fact]:
         if cause == "exception"
         else "insufficient_memory"
     )
-    return [("fallback", {"layer": None, "reason": reason, "tactic": m.group(1)})]
+    # "Skipping tactic 1 due to ... detected for tactic 0x40a12e3938221818.": the first number is
+    # the tactic's index in the layer's candidate list, the second its id.
+    return [("fallback", {"layer": None, "reason": reason, "tactic": m.group(3) or m.group(1)})]
 
 
 def _missing_scale(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -354,6 +363,17 @@ def _missing_scale(m: re.Match[str], _: ParserState) -> list[Fact]:
 
 def _dla_fallback(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("fallback", {"layer": m.group(1), "reason": "dla_unsupported", "to_device": "GPU"})]
+
+
+def _dla_fallback_named(reason: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        return [("fallback", {"layer": m.group("layer"), "reason": reason, "to_device": "GPU"})]
+
+    return handle
+
+
+def _precision_ignored(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("fallback", {"layer": m.group(1), "reason": "precision_constraint_ignored"})]
 
 
 def _generic_fallback(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -399,6 +419,15 @@ def _builder_flags(m: re.Match[str], _: ParserState) -> list[Fact]:
     words = re.split(r"[,\s]+", m.group(1))
     found = [p for p in (normalize_precision(w) for w in words if w) if p is not None]
     return [("build_config", {"precisions": list(dict.fromkeys(["Float", *found]))})]
+
+
+def _plan_version(m: re.Match[str], _: ParserState) -> list[Fact]:
+    # "expecting library version 8.5.1.7 got 8.5.3.1": the runtime is 8.5.1.7, the plan was built
+    # by 8.5.3.1 (a plan read in text mode on Windows says "got 0.0.0": NVIDIA/TensorRT#574).
+    return [
+        ("version", {"component": "tensorrt", "version": m.group(1)}),
+        ("version", {"component": "tensorrt_plan", "version": m.group(2)}),
+    ]
 
 
 def _device(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -464,7 +493,7 @@ RULES: Final[tuple[Rule, ...]] = (
         _r(r"^Total Device Persistent Memory: (\d+)"),
         _memory("device_persistent"),
     ),
-    Rule("scratch", "Total Scratch Memory", _r(r"^Total Scratch Memory: (\d+)"), _memory("scratch")),
+    Rule("scratch", "Scratch Memory", _r(r"^(?:Total|Max) Scratch Memory: (\d+)"), _memory("scratch")),
     Rule("weights", "Total Weights Memory", _r(r"^Total Weights Memory: (\d+)"), _memory("weights")),
     Rule(
         "runner_device",
@@ -495,8 +524,36 @@ RULES: Final[tuple[Rule, ...]] = (
         "workspace", "workspace: ", _r(r"^Memory Pools: workspace: " + _MEM_UNIT), _memory("workspace_limit")
     ),
     Rule("kv_cache", "k/v cache", _r(r"^Allocate (\d+) bytes for k/v cache"), _memory("kv_cache")),
+    # TensorRT-LLM's runtime (0.9+): "[MemUsageChange] Allocated 78.30 GiB for max tokens in paged KV
+    # cache (3731744)." and "... Allocated 37812.51 MiB for execution context memory."
+    Rule(
+        "trtllm_kv_cache",
+        "in paged KV cache",
+        _r(r"^\[MemUsageChange\] Allocated " + _MEM_UNIT + r" for max tokens in paged KV cache"),
+        _memory("kv_cache"),
+    ),
+    Rule(
+        "trtllm_context_memory",
+        "for execution context memory",
+        _r(r"^\[MemUsageChange\] Allocated " + _MEM_UNIT + r" for execution context memory"),
+        _memory("execution_context"),
+    ),
     # versions -----------------------------------------------------------------------------------
     Rule("trt_version", "TensorRT version", _r(r"^TensorRT version: (\S+)"), _version("tensorrt")),
+    Rule(
+        "plan_version",
+        "engine plan file is not compatible",
+        _r(
+            r"engine plan file is not compatible with this version of TensorRT, expecting library version (\S+?) got (\S+?),"
+        ),
+        _plan_version,
+    ),
+    Rule(  # Polygraphy --verbose: "Loaded Module: tensorrt | Version: 10.16.2.5 | Path: [...]"
+        "polygraphy_module",
+        "Loaded Module: tensorrt ",
+        _r(r"^Loaded Module: tensorrt +\| Version: (\S+)"),
+        _version("tensorrt"),
+    ),
     Rule("trt_tag", "[TensorRT v", _r(r"\[TensorRT v(\d{3,})\]"), _trt_tag),
     Rule(
         "trtllm_version",
@@ -577,6 +634,12 @@ RULES: Final[tuple[Rule, ...]] = (
         _r(r"^Engine built in (" + _NUM + r") sec"),
         _build_complete("trtexec_build"),
     ),
+    Rule(
+        "polygraphy_built",
+        "Finished engine building in",
+        _r(r"^Finished engine building in (" + _NUM + r") seconds"),
+        _build_complete("polygraphy_build"),
+    ),
     # plugins ------------------------------------------------------------------------------------
     Rule(
         "plugin_search",
@@ -606,7 +669,10 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "skip_tactic",
         "Skipping tactic",
-        _r(r"Skipping tactic (\S+) due to (insuf+icient memory|Myelin error|exception)"),
+        _r(
+            r"Skipping tactic (\S+) due to (insuf+icient memory|oom error|Myelin error|exception)"
+            r"(?:.* detected for tactic (\w+))?"
+        ),
         _skip_tactic,
     ),
     Rule(
@@ -618,8 +684,29 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "dla_fallback",
         "falling back to GPU",
-        _r(r"^(?:.*\b[Ll]ayer )?(.+?) (?:is not supported on DLA|cannot run on DLA).*falling back to GPU"),
+        _r(
+            r"^(?:.*\b[Ll]ayer )?(.+?) (?:is not supported on DLA|cannot run on DLA|is not running on DLA)"
+            r".*falling back to GPU"
+        ),
         _dla_fallback,
+    ),
+    Rule(  # TensorRT >= 8.4: "Layer 'X' (CONSTANT): Unsupported on DLA. Switching this layer's device type to GPU."
+        "dla_switching",
+        "Unsupported on DLA",
+        _r(r"^Layer '(?P<layer>.+)' \(\w+\): Unsupported on DLA\. Switching"),
+        _dla_fallback_named("dla_unsupported"),
+    ),
+    Rule(
+        "dla_subgraphs",
+        "subgraphs per DLA core",
+        _r(r"^DLA supports only \d+ subgraphs per DLA core\. Switching to GPU for layer (?P<layer>.+)$"),
+        _dla_fallback_named("dla_subgraph_limit"),
+    ),
+    Rule(  # a strongly-typed/strict build where TensorRT could not honour the requested precision
+        "precision_ignored",
+        "obeys the requested constraints",
+        _r(r"^No implementation of layer (.+?) obeys the requested constraints"),
+        _precision_ignored,
     ),
     Rule(
         "no_fp16",

@@ -15,6 +15,7 @@ table ("Flags | [INT8]").
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,6 +44,14 @@ FAMILY_STARTS: Final[tuple[bytes, ...]] = (
     rb"\[MemUsageChange\]",
     rb"\[MemUsageStats\]",
     rb"Total ",
+    rb"Max Scratch Memory",
+    rb"Finished engine building",
+    rb"\d+: The engine plan file",
+    rb"The engine plan file",
+    rb"Loaded Module: tensorrt ",
+    rb"Layer '",
+    rb"DLA supports only",
+    rb"No implementation of layer",
     rb"Peak ",
     rb"Allocated ",
     rb"Allocate \d",
@@ -201,7 +210,13 @@ class LogParser:
         self, facts: list[grammar.Fact], ts: str | None, severity: str, line_no: int, msg: str
     ) -> list[Event]:
         source = {"file": self.file, "line": line_no}
-        return [make_event(type_, ts, severity, self.engine, source, msg, fields) for type_, fields in facts]
+        # A number too large for a float (a damaged "percentile(99%) = 9999…9 ms") is no fact: JSON
+        # has no infinity, and no sink could hold it. The line still counts as read.
+        return [
+            make_event(type_, ts, severity, self.engine, source, msg, fields)
+            for type_, fields in facts
+            if all(math.isfinite(v) for v in fields.values() if isinstance(v, float))
+        ]
 
     # -- ordinary lines ----------------------------------------------------------------------------
 
