@@ -42,7 +42,7 @@ def test_unusable_state_dir_and_busy_port_are_clear_errors(tmp_path: Path) -> No
     config.write_text('[agent]\nstate_dir = "/dev/null/state"\n[metrics]\nlisten = "127.0.0.1:0"\n')
     result = run_once(config)
     assert result.returncode == 2
-    assert "agent.state_dir '/dev/null/state' is not writable" in result.stderr
+    assert result.stderr.startswith(f"trt-agent: {config}: agent.state_dir '/dev/null/state' is not writable")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -50,7 +50,9 @@ def test_unusable_state_dir_and_busy_port_are_clear_errors(tmp_path: Path) -> No
         config.write_text(f'[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
         result = run_once(config)
     assert result.returncode == 2
-    assert f"metrics.listen 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert result.stderr.startswith(
+        f"trt-agent: {config}: metrics.listen 127.0.0.1:{port}: Address already in use"
+    )
     assert "Traceback" not in result.stderr
 
 

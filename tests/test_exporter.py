@@ -283,7 +283,7 @@ def test_bad_web_config_is_a_clear_start_up_error(tmp_path: Path) -> None:
     result = run_once(tmp_path / "agent.toml")
     assert result.returncode == 2
     assert result.stderr.startswith(
-        f"trt-agent: metrics.web_config_file: {tmp_path / 'web.yml'}: tls_server_config"
+        f"trt-agent: {tmp_path / 'agent.toml'}: metrics.web_config_file: {tmp_path / 'web.yml'}: tls_server_config"
     )
     (tmp_path / "web.yml").write_text("tls_server_config:\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n")
     result = run_once(tmp_path / "agent.toml")

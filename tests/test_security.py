@@ -45,7 +45,7 @@ def test_a_redaction_key_others_can_read_is_refused(tmp_path: Path) -> None:
     result = run_once(config)
     assert result.returncode == 2
     assert result.stderr.startswith(
-        f"trt-agent: redaction.key_file {key}: other users can access it (mode 0644); chmod 600"
+        f"trt-agent: {config}: redaction.key_file {key}: other users can access it (mode 0644); chmod 600"
     ), result.stderr
     key.chmod(0o660)
     assert "its group can write it (mode 0660)" in run_once(config).stderr

@@ -12,6 +12,7 @@ Threads, each with one job:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import resource
 import select
@@ -127,6 +128,11 @@ class AgentState:
         )
 
     def _apply(self, events: list[Event], *, count: bool) -> None:
+        if self.redactor is not None:
+            # Whatever the models hold, the redactor knows: a rule message or a log line naming a
+            # layer is scrubbed even before the event writer (or, for events replayed after a
+            # restart or sampled out by the profiler, never) sees the event.
+            self.redactor.learn_events(events)
         with self.lock:
             fold(self.models, events, self._new_model)
             if count:
@@ -460,6 +466,11 @@ class Agent:
         for attribute, key in _RESTART_KEYS:
             if getattr(new, attribute) != getattr(self.config, attribute):
                 self.log.warning("changed key needs a restart to apply", key=key)
+        # The running values of those keys stay until a restart: the next reload compares with
+        # what runs, not with what the last reload read (so reverting a change warns no more).
+        new = dataclasses.replace(
+            new, **{attribute: getattr(self.config, attribute) for attribute, _ in _RESTART_KEYS}
+        )
         try:
             rules = load_rule_config(new)
         except ConfigError as exc:
@@ -501,13 +512,16 @@ def run(config_path: str) -> int:
         return EXIT_CONFIG
     try:
         redactor = load_redactor(config)
-    except ConfigError as exc:
-        print(f"trt-agent: {exc}", file=sys.stderr)
+    except ConfigError as exc:  # names the key, not the file: say which file set it
+        print(f"trt-agent: {config_path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(config.log_level, config.log_format, redactor)
     try:
         agent = Agent(config, config_path, redactor)
         return agent.run()
-    except (StartupError, ConfigError) as exc:
+    except StartupError as exc:
+        print(f"trt-agent: {config_path}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ConfigError as exc:  # the rules or baseline file, which it names
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -39,9 +39,32 @@ def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
 
 
+# Keys whose values are the agent's own words or the operator's own configuration, never names out
+# of a log: the message itself ("empty input" must not become "empty L…" once a tensor called
+# "input" was seen), and the files and directories the config names (an operator reading the
+# agent's logs must recognise them; events' source.file and the metric labels keep them too).
+CLEAR_LOG_KEYS: Final = frozenset(
+    {
+        "event",
+        "level",
+        "timestamp",
+        "logger",
+        "file",
+        "path",
+        "copy",
+        "state_dir",
+        "logs",
+        "events",
+        "address",
+    }
+)
+
+
 def _scrubber(redactor: Any) -> Any:
     def scrub(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
         for key, value in event.items():
+            if key in CLEAR_LOG_KEYS:
+                continue
             if isinstance(value, str):
                 event[key] = redactor.text(value)
             elif isinstance(value, list | tuple):

@@ -10,7 +10,10 @@ Free text (an event's ``msg``, a log message) is scrubbed of every name the reda
 learned so far: whole names, and the members of fused names (``conv1 + bn1 + relu1``,
 ``PWN(a, b)``, ``{ForeignNode[a...b]}``). One Aho-Corasick automaton finds them all in one pass
 (leftmost-longest, so a name that contains another is replaced whole). With ``scrub_paths``,
-absolute paths and model/engine file names left in the text are replaced too.
+absolute paths and model/engine file names left in the text are replaced too. A layer line's
+layer and tensor names are found by the grammar and replaced where they stand, numeric ones
+too; elsewhere a name too short or numeric to search for is replaced only where it stands
+before a bracketed annotation (a rule's ``341 [-333.2, 333.2]``).
 
 Modes: ``pseudonym`` (the whole name becomes one pseudonym), ``structure`` (the fusion
 structure and op-type words stay, identifiers are hashed: ``L1.. + L2..``,
@@ -31,6 +34,7 @@ import ahocorasick  # type: ignore[import-not-found]
 
 from trt_agent.config import Config, ConfigError, RedactionConfig
 from trt_agent.events import Event
+from trt_agent.parse.grammar import layer_name_spans
 from trt_agent.parse.names import decompose
 from trt_agent.security import check_secret_fd
 
@@ -61,7 +65,9 @@ _PATHS_ONLY: Final = frozenset(
 # - one name: the field's name is the only name in the message (ONNX nodes, profile rows);
 _ONE_NAME: Final = {"source_layer": "name", "layer_time": "layer"}
 # - fusions: their own names only ("Fusing A with B"), replaced longest first;
-# - everything else (layer lines, which also list tensors; warnings; errors...): the automaton.
+# - layer lines: the layer and the tensors it reads and writes, found by the grammar and replaced
+#   where they stand; the rest of the line (its ONNX layers) goes through the automaton;
+# - everything else (warnings, errors, removals...): the automaton.
 _PSEUDONYM_CHARS: Final = re.compile(r"[LP0-9a-f]+")
 PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
 DROPPED: Final = "<redacted>"
@@ -87,6 +93,10 @@ _PATH: Final = re.compile(
     r"|[\w.-]+\.(?:onnx|engine|plan|trt|pb|pt|pth|safetensors|cache|json|uff|caffemodel|prototxt)\b"
 )
 _MIN_LEARNED: Final = 3
+_PLACEHOLDER: Final = re.compile("\x00([0-9]+)\x00")
+# A short or numeric name is replaced in free text only where it stands before a bracketed
+# annotation, as rule messages and TensorRT print them: "341 [-333.2, 333.2]", "a [Conv]".
+_ANNOTATED: Final = re.compile(r"(?<![^\s,:(])([^\s,:()\[\]]+)(?= \[[^\[\]]*\])")
 
 
 def _has_path_start(text: str) -> bool:
@@ -130,6 +140,7 @@ class Redactor:
         self._owners: dict[str, str] = {}  # pseudonym -> name, to catch collisions
         self.collisions = 0
         self._learned: set[str] = set()  # names free text is scrubbed of
+        self._annotated: set[str] = set()  # short and numeric names: see _ANNOTATED
         self._seen: set[str] = set()  # every name offered to learn(), kept or not
         self._automaton: Any = None  # rebuilt when names were learned since
         self._dirty = False
@@ -194,7 +205,8 @@ class Redactor:
 
     def learn(self, names: Iterable[str]) -> None:
         """Remember ``names`` (and the members of fused names) so free text is scrubbed of them."""
-        new = []
+        new: list[str] = []
+        short: list[str] = []
         seen = self._seen
         for name in names:
             if not name or name in seen:
@@ -203,12 +215,24 @@ class Redactor:
             candidates = [name, *decompose(name).sources] if any(c in name for c in "+({") else [name]
             for candidate in candidates:
                 candidate = candidate.strip()
-                if scrubbable(candidate) and candidate not in self._learned and not self.allowed(candidate):
-                    new.append(candidate)
+                if not candidate or candidate in self._learned or candidate in self._annotated:
+                    continue
+                if not self.allowed(candidate):
+                    # short and numeric names would hit every number: see _ANNOTATED
+                    (new if scrubbable(candidate) else short).append(candidate)
         if new:
             with self._lock:
                 self._learned.update(new)
                 self._dirty = True
+        if short:
+            with self._lock:
+                self._annotated.update(short)
+
+    def learn_events(self, events: Iterable[Event]) -> None:
+        """Learn every name ``events`` hold, as redacting them would, without redacting them: the
+        daemon's models see events before the event writer does, and after a restart the events
+        replayed to rebuild them are never written again."""
+        self.learn(name for event in events for name in learnable_names(event))
 
     def _matcher(self) -> Any:
         if self._dirty:
@@ -224,7 +248,14 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """``text`` with every learned name (and, with ``scrub_paths``, every path) replaced."""
-        return self._scrub(text, self._matcher())
+        text = self._scrub(text, self._matcher())
+        if self._annotated and " [" in text:
+            text = _ANNOTATED.sub(self._annotated_name, text)
+        return text
+
+    def _annotated_name(self, match: re.Match[str]) -> str:
+        value = match.group()
+        return self.name(value) if value in self._annotated else value
 
     def _scrub(self, text: str, automaton: Any) -> str:
         if automaton is not None and text:
@@ -256,7 +287,8 @@ class Redactor:
         at once. Every other msg waits until all names of the batch are learned and is then
         scrubbed by the automaton. The corpus leak test checks the claim file by file."""
         out: list[Event] = []
-        deferred: list[tuple[Event, list[str]]] = []  # copies whose msg needs the automaton
+        # copies whose msg needs the automaton, with their short names and their layer line's spans
+        deferred: list[tuple[Event, list[str], list[tuple[int, int]]]] = []
         seen, outputs, name_of = self._seen, self._outputs, self.name
         new: set[str] = set()
         for event in events:
@@ -307,17 +339,37 @@ class Redactor:
                 else:
                     # layer lines, removals, warnings...: the automaton, after the batch is learned;
                     # own names too short to search everywhere are then replaced as whole words
-                    deferred.append((copy, [n for n in own if n and (len(n) < _MIN_LEARNED or n.isdigit())]))
+                    spans = layer_name_spans(msg) if kind == "layer" else []
+                    new.update(n for n in (msg[a:b] for a, b in spans) if n not in seen)
+                    short = [n for n in own if n and (len(n) < _MIN_LEARNED or n.isdigit())]
+                    deferred.append((copy, short, spans))
             out.append(copy)
         if new:
             self.learn(new)
         if deferred:
             automaton = self._matcher()
-            for copy, short in deferred:
-                copy["msg"] = self._scrub(copy["msg"], automaton)
+            for copy, short, spans in deferred:
+                msg = copy["msg"]
+                copy["msg"] = (
+                    self._scrub_around(msg, spans, automaton) if spans else self._scrub(msg, automaton)
+                )
                 if short:
                     copy["msg"] = self._replace_own(copy["msg"], short)
         return out
+
+    def _scrub_around(self, text: str, spans: list[tuple[int, int]], automaton: Any) -> str:
+        """A layer line: its layer and tensor names (``spans``) replaced where they stand, whatever
+        their length, and the rest scrubbed. Searching for a tensor name instead would miss short
+        and numeric ones and could hit the inside of a longer one. The spans wait as placeholders
+        while the line is scrubbed, so the automaton cannot hit the inside of a pseudonym."""
+        pieces: list[str] = []
+        last = 0
+        for index, (start, end) in enumerate(spans):
+            pieces += (text[last:start], f"\x00{index}\x00")
+            last = end
+        pieces.append(text[last:])
+        names = [self.name(text[start:end]) for start, end in spans]
+        return _PLACEHOLDER.sub(lambda m: names[int(m.group(1))], self._scrub("".join(pieces), automaton))
 
     def _replace_own(self, msg: str, names: list[str]) -> str:
         """Replace an event's own names in its msg, longest first, in one pass: placeholders
@@ -387,6 +439,27 @@ class Redactor:
         ):
             return _PATH.sub(self._path, text)
         return text
+
+
+def learnable_names(event: Event) -> list[str]:
+    """The names redacting ``event`` would learn: its name fields (those its type has) and, for a
+    layer line, the tensors it reads and writes."""
+    kind = event["type"]
+    if kind in _NOTHING_TO_HIDE or kind in _PATHS_ONLY:
+        return []
+    key = _ONE_NAME.get(kind)
+    if key is not None and event.get(key).__class__ is str:
+        return [event[key]]
+    singles, lists = _NAME_KEYS.get(kind, _ANY_KEYS)
+    names = [v for v in (event.get(k) for k in singles) if v.__class__ is str]
+    for key in lists:
+        value = event.get(key)
+        if value.__class__ is list:
+            names.extend(v for v in value if v.__class__ is str)
+    msg = event.get("msg")
+    if kind == "layer" and msg:
+        names.extend(msg[a:b] for a, b in layer_name_spans(msg))
+    return names
 
 
 def event_names(event: Event) -> list[str]:

@@ -219,6 +219,69 @@ def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
     ]
 
 
+_LAYER_V8: Final = re.compile(
+    r"^Layer\((?P<type>[^)]*)\): (?P<name>.+?), Tactic: (?P<tactic>\S+?), (?P<io>.*)$"
+)
+_LAYER_V10: Final = re.compile(r"^Name: (?P<name>.+?), LayerType: (?P<type>[^,]+), (?P<rest>.*)$")
+# The input and output tensors a layer line lists. They are no event field (nothing joins on
+# them), but the redactor must find them: ``layer_name_spans`` says where they are.
+# 8.4+: "a (Half[1,40]), b (Int8[1,96:32,8,8]) -> c (Half[1])"; 8.0-8.3: "a[Half(1,40)] -> c[Half(1)]".
+# Dimensions are only digits, "," ":" and "-", so no line, however hostile, takes quadratic time.
+_V8_TENSOR = re.compile(r"(.+?)(?: \(\w+\[[-\d,:]*\]\)|\[\w+\([-\d,:]*\)\])(?:, |$)")
+_V8_ARROW = re.compile(" -> ")
+# 10.x: "Inputs: [ { Name: a, Location: Device, Dimensions: [..], ... }, { Name: b, ... }]"
+# (a name never holds the next "{ Name: ", which keeps hostile lines linear too)
+_V10_TENSOR = re.compile(r"\{ Name: ((?:[^{]|\{(?! Name: ))+?), (?:Location|Dimensions|Format/Datatype): ")
+# A reformat's tensor is named after the layer it feeds or leaves: only that layer name is a name.
+_REFORMATTED = re.compile(r"Reformatted (?:Input|Output) Tensor \d+ to ")
+
+
+def layer_name_spans(text: str) -> list[tuple[int, int]]:
+    """Where the layer name and the tensor names of a layer line (``text``, as in the event's
+    ``msg``: the line, with or without its header) are, in order; [] for any other line.
+    Anything this cannot split is left to the redactor's free-text scrubbing."""
+    start = text.find("Layer(")
+    m = _LAYER_V8.match(text[start:]) if start >= 0 else None
+    if m is not None:
+        io_start = start + m.start("io")
+        spans = [(start + m.start("name"), start + m.end("name"))]
+        arrow = _V8_ARROW.search(text, io_start - 1)  # io follows ", ": no inputs is "-> out"
+        sides = (
+            [(io_start, max(io_start, arrow.start())), (arrow.end(), len(text))]
+            if arrow
+            else [(io_start, len(text))]
+        )
+        for begin, end in sides:
+            spans += _v8_tensors(text, begin, end)
+        return spans
+    start = text.find("Name: ")
+    m = _LAYER_V10.match(text[start:]) if start >= 0 else None
+    if m is None:
+        return []
+    spans = [(start + m.start("name"), start + m.end("name"))]
+    for t in _V10_TENSOR.finditer(text, start + m.start("rest")):
+        spans.append(_without_reformat_prefix(text, t.start(1), t.end(1)))
+    return spans
+
+
+def _v8_tensors(text: str, begin: int, end: int) -> list[tuple[int, int]]:
+    """The tensor names of one side of an 8.x layer line's ``in -> out``, as long as it parses."""
+    spans = []
+    pos = begin
+    while pos < end:
+        t = _V8_TENSOR.match(text, pos, end)  # ("$" matches at end)
+        if t is None:
+            break
+        spans.append(_without_reformat_prefix(text, t.start(1), t.end(1)))
+        pos = t.end()
+    return spans
+
+
+def _without_reformat_prefix(text: str, start: int, end: int) -> tuple[int, int]:
+    m = _REFORMATTED.match(text, start, end)
+    return (m.end(), end) if m is not None and m.end() < end else (start, end)
+
+
 def _memory(kind: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
     """A memory fact: group 1 is the size, in bytes unless group 2 names a unit (MiB, GiB...)."""
 
@@ -458,13 +521,13 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "layer_v8",
         "Layer(",
-        _r(r"^Layer\((?P<type>[^)]*)\): (?P<name>.+?), Tactic: (?P<tactic>\S+?), (?P<io>.*)$"),
+        _LAYER_V8,
         _layer_v8,
     ),
     Rule(
         "layer_v10",
         "LayerType: ",
-        _r(r"^Name: (?P<name>.+?), LayerType: (?P<type>[^,]+), (?P<rest>.*)$"),
+        _LAYER_V10,
         _layer_v10,
     ),
     # memory -------------------------------------------------------------------------------------
