@@ -7,7 +7,6 @@ a typo never silently falls back to a default.
 from __future__ import annotations
 
 import fnmatch
-import math
 import os
 import re
 import sys
@@ -23,6 +22,10 @@ else:  # pragma: no cover
 from trt_agent.model.engine import DEFAULT_LATENCY_BUCKETS
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+# The longest wait a timer key may ask for (agent.poll_interval...). The threads' waits cannot
+# hold much more (threading.TIMEOUT_MAX is ~292 years; inf or 1e10 raised OverflowError in the
+# tailer and event writer, and the agent crash-looped); a day is already far beyond any use.
+MAX_WAIT_SECONDS: Final = 86400.0
 
 
 class ConfigError(ValueError):
@@ -39,7 +42,13 @@ class LogSource:
     format: str = "auto"
 
     def matches(self, path: str) -> bool:
-        return fnmatch.fnmatch(path, self.path) or Path(path).resolve() == Path(self.path).resolve()
+        """``path`` is this entry's file or matches its glob, whichever way either is spelled
+        (``dir/01.log``, ``./dir/01.log`` and ``/abs/dir/01.log`` are the same file)."""
+        return (
+            fnmatch.fnmatch(path, self.path)
+            or fnmatch.fnmatch(os.path.abspath(path), os.path.abspath(self.path))
+            or Path(path).resolve() == Path(self.path).resolve()
+        )
 
 
 FSYNC_POLICIES: Final = ("never", "interval", "always")
@@ -281,6 +290,8 @@ def load_config(path: str) -> Config:
         _check(path, where, entry, dict(_LOG_KEYS))
         if "path" not in entry:
             raise ConfigError(f"{path}: {where}.path is required")
+        if not entry["path"].strip():
+            raise ConfigError(f"{path}: {where}.path is empty (a file or a glob, e.g. /var/log/trt/*.log)")
         read_from = entry.get("read_from", "beginning")
         if read_from not in ("beginning", "end"):
             raise ConfigError(f"{path}: {where}.read_from must be 'beginning' or 'end', got {read_from!r}")
@@ -309,7 +320,7 @@ def load_config(path: str) -> Config:
         "checkpoint_interval",
         "shutdown_timeout",
     ):
-        _positive(path, f"agent.{key}", agent.get(key, 1.0))
+        _wait(path, f"agent.{key}", agent.get(key, 1.0))
     if agent.get("max_followed_files", 1) < 1:
         raise ConfigError(
             f"{path}: agent.max_followed_files must be at least 1, got {agent['max_followed_files']}"
@@ -320,6 +331,13 @@ def load_config(path: str) -> Config:
     for key in ("max_bytes", "max_files"):
         if events_raw.get(key, 0) < 0:
             raise ConfigError(f"{path}: events.{key} must be 0 or more, got {events_raw[key]}")
+    max_bytes = events_raw.get("max_bytes", EventsConfig.max_bytes)
+    if max_bytes > 0 and events_raw.get("max_files", EventsConfig.max_files) < 1:
+        raise ConfigError(
+            f"{path}: events.max_files must be at least 1 when events.max_bytes rotates the event "
+            f"file (max_bytes = {max_bytes}): with 0, each full file would be deleted, its events "
+            "lost; set events.max_bytes = 0 to never rotate"
+        )
     if events_raw.get("queue_events", 1) < 1:
         raise ConfigError(f"{path}: events.queue_events must be at least 1, got {events_raw['queue_events']}")
     if events_raw.get("queue_bytes", 1 << 20) < 1 << 20:
@@ -361,13 +379,31 @@ def _positive(file: str, key: str, value: float) -> None:
         raise ConfigError(f"{file}: {key} must be more than 0 seconds, got {value!r}")
 
 
+def _wait(file: str, key: str, value: float) -> None:
+    """A timer's seconds: more than 0, at most ``MAX_WAIT_SECONDS`` (not NaN nor infinite)."""
+    _positive(file, key, value)
+    if not value <= MAX_WAIT_SECONDS:
+        raise ConfigError(
+            f"{file}: {key} must be a finite number of seconds, at most {MAX_WAIT_SECONDS:.0f} "
+            f"(a day), got {value!r}"
+        )
+
+
 def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
     for key in ("max_layer_series", "max_engines", "max_calibration_series"):
         if table.get(key, 1) < 1:
             raise ConfigError(f"{file}: metrics.{key} must be at least 1, got {table[key]}")
-    if table.get("series_ttl", 1) < 0:
+    ttl = table.get("series_ttl", 1)
+    if not (ttl >= 0 and _finite(ttl)):  # NaN compared false everywhere: it meant "never", silently
         raise ConfigError(
-            f"{file}: metrics.series_ttl must be 0 (never) or more seconds, got {table['series_ttl']}"
+            f"{file}: metrics.series_ttl must be 0 (never) or more seconds, a finite number, got {ttl!r}"
+        )
+    listen = table.get("listen", MetricsConfig.listen)
+    _host, sep, port = listen.rpartition(":")  # as the daemon splits it (daemon.parse_listen)
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+        raise ConfigError(
+            f"{file}: metrics.listen must be host:port, [ipv6]:port or :port (all interfaces), "
+            f"port 0-65535, got {listen!r}"
         )
     buckets = table.get("latency_buckets", DEFAULT_LATENCY_BUCKETS)
     if not buckets or not all(_finite(b) and b > 0 for b in buckets) or list(buckets) != sorted(set(buckets)):
@@ -416,10 +452,7 @@ def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | Non
     for key in ("max_inferences_per_second", "busy_backoff", "reload_check_interval"):
         _positive(file, f"profiler.{key}", table.get(key, 1.0))
     for key in ("busy_backoff", "reload_check_interval"):  # waited for: inf overflows Event.wait
-        if not math.isfinite(table.get(key, 1.0)):
-            raise ConfigError(
-                f"{file}: profiler.{key} must be a finite number of seconds, got {table[key]!r}"
-            )
+        _wait(file, f"profiler.{key}", table.get(key, 1.0))
     if not 0 < table.get("gpu_busy_percent", 90) <= 100:
         raise ConfigError(
             f"{file}: profiler.gpu_busy_percent must be in (0, 100], got {table['gpu_busy_percent']!r}"
@@ -465,6 +498,18 @@ def _redaction(file: str, table: dict[str, Any]) -> RedactionConfig:
     key_file = table.get("key_file")
     if key_file is not None:
         key_file = _relative_to(file, key_file)
-    if table.get("enabled") and not (key_file or table.get("key_env")):
+    key_env = table.get("key_env")
+    if key_file is not None and key_env is not None:
+        raise ConfigError(
+            f"{file}: redaction.key_file and redaction.key_env are both set; the key comes from one: "
+            "remove one of them"
+        )
+    if table.get("enabled") and not (key_file or key_env):
         raise ConfigError(f"{file}: redaction.enabled needs redaction.key_file or redaction.key_env")
+    if table.get("enabled") and key_env and not os.environ.get(key_env):
+        raise ConfigError(
+            f"{file}: redaction.key_env: ${key_env} is "
+            + ("empty" if key_env in os.environ else "not set")
+            + " (it must hold the redaction key, at least 16 bytes)"
+        )
     return RedactionConfig(**(table | {"allowlist": tuple(allowlist), "key_file": key_file}))

@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 from trt_agent.sinks.webconfig import WebConfig
 
@@ -53,6 +54,11 @@ MAX_REQUEST_BYTES: Final = 32 * 1024
 # Reasons of ``MetricsServer.rejected()`` (trt_agent_http_rejected_connections_total{reason}).
 REJECT_REASONS: Final = ("timeout", "too_large", "bad_request", "tls_handshake", "evicted", "capacity")
 _ERROR_REASONS: Final = {400: "bad_request", 505: "bad_request", 414: "too_large", 431: "too_large"}
+# Methods served; any other gets 405 with ``Allow`` (the stdlib answered 501 and an HTML page).
+ALLOWED_METHODS: Final = ("GET", "HEAD")
+# A refused request's body is read (so closing does not reset the connection before the client
+# reads the 405) when it is at most this long; a longer one is not read: the connection closes.
+_DRAIN_BODY_BYTES: Final = 64 * 1024
 # The start of an HTTP/1 request line: a method token, a space, no control bytes.
 _REQUEST_LINE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: [^\x00-\x08\x0a-\x1f\x7f]*)?")
 
@@ -241,6 +247,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # scrapes every few seconds would drown the agent's own logs
 
+    def version_string(self) -> str:
+        return self.server_version  # the stdlib adds "Python/3.x.y": no need to tell a scanner
+
     def __init__(self, request: Any, client_address: Any, server: MetricsServer, conn: _Connection) -> None:
         self.conn = conn
         super().__init__(request, client_address, server)
@@ -286,7 +295,42 @@ class _Handler(BaseHTTPRequestHandler):
         elif ok:
             self.conn.waiting_since = None
             self.conn.served += 1
+            if self.command not in ALLOWED_METHODS:
+                self._method_not_allowed()
+                return False  # answered: handle_one_request goes no further
         return ok
+
+    def _method_not_allowed(self) -> None:
+        """405 with ``Allow``, plain text; the body (if any, and short) is read and discarded so
+        a kept-alive connection can go on, else the connection closes."""
+        if not self._drain_body():
+            self.close_connection = True
+        extra = {"Allow": ", ".join(ALLOWED_METHODS)}
+        if self.close_connection:
+            extra["Connection"] = "close"
+        with contextlib.suppress(OSError):
+            self._reply(405, b"Method Not Allowed: use GET or HEAD\n", "text/plain", head=False, extra=extra)
+
+    def _drain_body(self) -> bool:
+        """Read the request's body, if it has a short one; False when it could not be."""
+        if "Transfer-Encoding" in self.headers:
+            return False
+        length = self.headers.get("Content-Length", "0").strip()
+        if not length.isascii() or not length.isdigit() or int(length) > _DRAIN_BODY_BYTES:
+            return False
+        remaining = int(length)
+        self.reader.start()  # the body gets its own deadline, and a budget of its length
+        self.reader.left = remaining
+        try:
+            while remaining > 0:
+                chunk = self.rfile.read(remaining)
+                if not chunk:
+                    return False
+                remaining -= len(chunk)
+        except (OSError, _RequestTooLarge):
+            self.reader.timed_out = False  # a slow body: closed after the 405, not answered 408
+            return False
+        return True
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         if code in _ERROR_REASONS:
@@ -329,10 +373,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, b"Not Found\n", "text/plain", head=head)
 
     def _metrics(self, query: str, head: bool) -> None:
-        registry = self.server.registry
+        registry: CollectorRegistry | _Restricted = self.server.registry
         names = parse_qs(query).get("name[]")
         if names:
-            registry = registry.restricted_registry(names)  # type: ignore[assignment]
+            registry = _Restricted(self.server.registry, names)
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         extra = {}
         with self.server.encoding:
@@ -355,6 +399,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self.wfile.write(body)
+
+
+class _Restricted:
+    """``?name[]=`` of prometheus-client's handler: the samples with one of ``names`` (the
+    sample name, ``trt_agent_tail_errors_total``), or whole families named (the family name,
+    ``trt_layer_latency_seconds``). prometheus-client's own ``restricted_registry`` finds only
+    collectors that ``describe()`` themselves, which the agent's (computed at scrape) do not:
+    every filter gave an empty body."""
+
+    def __init__(self, registry: CollectorRegistry, names: list[str]) -> None:
+        self.registry = registry
+        self.names = set(names)
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.registry.collect():
+            if metric.name in self.names:
+                yield metric
+                continue
+            samples = [s for s in metric.samples if s.name in self.names]
+            if samples:
+                restricted = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+                restricted.samples = samples
+                yield restricted
 
 
 def _could_be_http(start: bytes) -> bool:

@@ -34,6 +34,7 @@ from trt_agent.model.engine import LayerTime
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result
 from trt_agent.sinks.http import REJECT_REASONS
+from trt_agent.sources.tail import TAIL_ERROR_REASONS
 
 if TYPE_CHECKING:
     from trt_agent.daemon import Agent
@@ -208,8 +209,16 @@ class AgentCollector(Collector):
         errors = CounterMetricFamily(
             "trt_agent_tail_errors", "Failures to open or read a file, by reason.", labels=["reason"]
         )
-        for reason, count in sorted(c.errors.items()):
-            errors.add_metric([reason], count)
+        counts = dict(c.errors)
+        for reason in (*TAIL_ERROR_REASONS, *sorted(set(counts) - set(TAIL_ERROR_REASONS))):
+            errors.add_metric([reason], counts.get(reason, 0))
+        matched = _gauge(
+            "trt_agent_log_path_files",
+            "Files each [[logs]] path matches (at the last re-scan); 0: a typo, or the files are not there yet.",
+            ["file"],
+        )
+        for path, count in sorted(tailer.matched.items()):
+            matched.add_metric([path], count)
         parse = SummaryMetricFamily(
             "trt_agent_parse_seconds",
             "Time the tailer spent reading and parsing, per read.",
@@ -221,6 +230,7 @@ class AgentCollector(Collector):
             lag,
             parse,
             GaugeMetricFamily("trt_agent_open_files", "Files being followed.", value=len(tailer.files)),
+            matched,
             CounterMetricFamily("trt_agent_file_rotations", "Files renamed away or deleted while followed.", value=c.rotations),
             CounterMetricFamily("trt_agent_file_truncations", "Files truncated (or copytruncated) while followed.", value=c.truncations),
             CounterMetricFamily("trt_agent_recovered_bytes", "Bytes read from a rotated copy after the original was truncated.", value=c.recovered_bytes),

@@ -68,6 +68,18 @@ from trt_agent.sources.checkpoint import (
 )
 
 CHUNK_BYTES: Final = 1 << 20
+# Reasons of trt_agent_tail_errors_total, every one exported from the start (at 0) so that
+# increase() and rate() see the first error.
+TAIL_ERROR_REASONS: Final = (
+    "permission_denied",
+    "not_found",
+    "not_a_regular_file",
+    "symlink_loop",
+    "symlink_outside_logs",
+    "too_many_files",
+    "io_error",
+    "internal_error",
+)
 # Bytes read from one file per pass, so one busy file cannot starve the others or a shutdown.
 READ_BUDGET_BYTES: Final = 16 << 20
 _WATCHED_EVENTS: Final = (
@@ -110,7 +122,7 @@ class TailCounters:
     artifact_errors: int = 0
     parse_reads: int = 0
     parse_seconds: float = 0.0
-    errors: dict[str, int] = field(default_factory=dict)  # reason -> count
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TAIL_ERROR_REASONS, 0))
 
     def error(self, reason: str) -> None:
         self.errors[reason] = self.errors.get(reason, 0) + 1
@@ -215,6 +227,11 @@ class Tailer:
         self._started_sources: set[str] = set()
         self._failing: dict[str, str] = {}  # path -> reason it cannot be read
         self._over_cap: set[str] = set()  # paths not followed: max_followed_files reached
+        # Per [[logs]] path, the files it matches at the last scan (trt_agent_log_path_files);
+        # replaced whole each scan, so the metrics thread reads one consistent dict.
+        self.matched: dict[str, int] = {}
+        self._unmatched: set[str] = set()  # [[logs]] paths warned about: they match no file
+        self._warned_no_logs = False
         self._observer: BaseObserver | None = None
         self._watches: dict[str, tuple[FileKey, ObservedWatch]] = {}
         self._lock = threading.Lock()  # guards config swaps from SIGHUP
@@ -338,9 +355,11 @@ class Tailer:
         with self._lock:
             sources = self.config.logs
         found: dict[FileKey, tuple[str, LogSource, os.stat_result]] = {}
+        matched: dict[str, int] = {}
         for source in sources:
             self.stats.setdefault(source.path, ParseStats())
             self._watch_dir(source)
+            matched[source.path] = 0
             for path in _expand(source.path):
                 try:
                     st = os.lstat(path)
@@ -363,7 +382,10 @@ class Tailer:
                     if not glob.has_magic(source.path):  # named on its own: say why it is not read
                         self._fail(path, OSError(errno.EISDIR, "not a regular file", path))
                     continue
+                matched[source.path] += 1
                 found.setdefault((st.st_dev, st.st_ino), (path, source, st))
+        self.matched = matched
+        self._note_unmatched(matched)
         self._unwatch_unused({_watch_root(s.path) for s in sources})
         initial = {s.path for s in sources} - self._started_sources
         over_cap: set[str] = set()
@@ -693,6 +715,27 @@ class Tailer:
         elif self._over_cap and not paths:
             self._log.info("every matching file is followed again")
         self._over_cap = paths
+
+    def _note_unmatched(self, matched: dict[str, int]) -> None:
+        """One warning per ``[[logs]]`` path while it matches no file (a typo, a missing mount),
+        one info when it matches again; one warning when there is no ``[[logs]]`` at all."""
+        if not matched and self.config.profiler is None:
+            if not self._warned_no_logs:
+                self._warned_no_logs = True
+                self._log.warning("no [[logs]] in the config: no file is followed")
+        else:
+            self._warned_no_logs = False
+        for path, count in matched.items():
+            if count == 0 and path not in self._unmatched:
+                self._unmatched.add(path)
+                self._log.warning(
+                    "no file matches this [[logs]] path; waiting for one (trt_agent_log_path_files is 0)",
+                    path=path,
+                )
+            elif count and path in self._unmatched:
+                self._unmatched.discard(path)
+                self._log.info("[[logs]] path matches files now", path=path, files=count)
+        self._unmatched &= set(matched)  # a reload removed the path
 
     def _refuse_symlink(self, path: str, target: str) -> None:
         self.counters.error("symlink_outside_logs")
