@@ -237,7 +237,7 @@ def test_warnings_are_reported_but_do_not_gate(tmp_path: Path) -> None:
     )
     result = trt_agent("check", "--rules", rules, OOM_NO_IMPLEMENTATION)
     assert result.returncode == 0
-    assert "PASS  (0 failed, 1 warnings" in result.stdout
+    assert "PASS  (0 failed, 1 warning, " in result.stdout
     assert "  WARN  no_fallback" in result.stdout
 
 
@@ -306,7 +306,7 @@ def test_rules_that_apply_to_no_engine_give_no_verdict(tmp_path: Path) -> None:
         ),
         (
             '[[rule]]\nname = "x y"\ncheck = "no_fallback"\n',
-            "rule[0] ('x y'): name is required and may hold only letters, digits",
+            "rule[0] ('x y'): name 'x y' is invalid: it must start with a letter or _ and hold only letters",
         ),
         (
             '[[rule]]\nname = "x"\ncheck = "no_fallback"\n[[rule]]\nname = "x"\ncheck = "no_fallback"\n',

@@ -226,7 +226,7 @@ def test_an_unwritable_output_exits_2_not_1(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert f"trt-agent: {missing}: cannot write the output: No such file or directory" in result.stderr
-    assert result.stdout.startswith("trt-agent check: PASS")  # the verdict is still shown
+    assert result.stdout == ""  # no verdict: OUT is written first, and it could not be
 
     result = trt_agent("diff", ATTENTION_A, ATTENTION_A, "--html", tmp_path / "nowhere" / "d.html")
     assert result.returncode == 2, result.stderr

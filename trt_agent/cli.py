@@ -1,9 +1,14 @@
-"""The ``trt-agent`` command line. Offline commands run the same pipeline as the daemon."""
+"""The ``trt-agent`` command line. Offline commands run the same pipeline as the daemon.
+
+When the reader of stdout goes away (``trt-agent parse big.log | head``), an offline command
+stops quietly with exit 0, as ``head`` asked for no more: no traceback, no error line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +24,16 @@ from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
 from trt_agent.redact import Redactor, event_names, load_redactor
-from trt_agent.rules import Result, evaluate, gate, load_baseline, load_rules, strict
+from trt_agent.rules import (
+    Baseline,
+    Result,
+    RuleSet,
+    evaluate,
+    gate,
+    load_baseline,
+    load_rules,
+    strict,
+)
 from trt_agent.sinks.diff_report import diff_json, diff_text
 from trt_agent.sinks.html import LatencySeries, diff_html, report_html
 from trt_agent.sinks.jsonl import JsonlWriter
@@ -58,6 +72,18 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _tolerance(text: str) -> float:
+    """A ``diff`` tolerance: a finite ratio, 0 or more (-1 or nan would make every change, or
+    none, a regression)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite ratio, 0 or more (0.1 = 10 %), got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trt-agent",
@@ -77,8 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", parents=[common], help="per-engine summary")
     report.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
     report.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report to OUT")
-    report.add_argument("--rules", help="rules file: the HTML report shows their results")
-    report.add_argument("--baseline", action="append", default=[], help="recorded profile for latency rules")
+    report.add_argument(
+        "--rules", help="rules file: each engine's rule results in the report (text, --json, --html)"
+    )
+    report.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="recorded profile layer_latency rules compare against; repeatable",
+    )
     check = sub.add_parser("check", parents=[common], help="evaluate rules: the CI gate (exit 1 on failure)")
     check.add_argument("--rules", help="rules file (default: [rules] file of -c CONFIG)")
     check.add_argument(
@@ -88,7 +122,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="recorded profile (JSON, --dumpProfile log) layer_latency rules compare against; repeatable",
     )
-    check.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    check.add_argument(
+        "--format",
+        choices=("text", "json", "junit"),
+        default="text",
+        help="text for people (default), json for scripts, junit (XML) for CI test reports",
+    )
     check.add_argument("-o", "--output", metavar="FILE", help="write the result there instead of stdout")
     check.add_argument(
         "--strict",
@@ -102,10 +141,16 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--format", choices=("text", "json"), default="text")
     diff.add_argument("--html", metavar="OUT", help="also write a self-contained HTML page to OUT")
     diff.add_argument(
-        "--latency-tolerance", type=float, default=0.10, help="a layer this much slower regresses"
+        "--latency-tolerance",
+        type=_tolerance,
+        default=0.10,
+        help="a layer this much slower regresses (ratio; default %(default)s = 10 %%)",
     )
     diff.add_argument(
-        "--memory-tolerance", type=float, default=0.05, help="memory this much larger regresses"
+        "--memory-tolerance",
+        type=_tolerance,
+        default=0.05,
+        help="memory this much larger regresses (ratio; default %(default)s = 5 %%)",
     )
     remap = sub.add_parser(
         "redact-map",
@@ -158,6 +203,7 @@ class _Inputs:
         for path in self.files:
             engine = self.engine or self.config.engine_for(path)
             before = self.stats.bytes
+            cut, invalid = self.stats.truncated_lines, self.stats.invalid_utf8_lines
             try:
                 yield from parse_path(
                     path,
@@ -174,14 +220,29 @@ class _Inputs:
                 continue
             if self.stats.bytes == before:
                 self.log.warning("empty input", file=path)
-        if self.stats.truncated_lines:
-            self.log.warning(
-                "lines longer than max_line_bytes were cut",
-                count=self.stats.truncated_lines,
-                max_line_bytes=self.config.max_line_bytes,
-            )
-        if self.stats.invalid_utf8_lines:
-            self.log.warning("invalid UTF-8 replaced with U+FFFD", lines=self.stats.invalid_utf8_lines)
+            # per file, named: with several inputs, "3 lines were cut" alone says not where
+            if self.stats.truncated_lines > cut:
+                self.log.warning(
+                    "lines longer than max_line_bytes were cut",
+                    file=path,
+                    count=self.stats.truncated_lines - cut,
+                    max_line_bytes=self.config.max_line_bytes,
+                )
+            if self.stats.invalid_utf8_lines > invalid:
+                self.log.warning(
+                    "invalid UTF-8 replaced with U+FFFD",
+                    file=path,
+                    lines=self.stats.invalid_utf8_lines - invalid,
+                )
+
+
+def _reader_gone() -> int:
+    """stdout's reader went away (``| head``): it wants no more, which is no error of ours.
+    stdout is pointed at /dev/null so that Python's flush at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,6 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trt_agent.daemon import run
 
         return run(args.config)
+    try:
+        return _offline(args)
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _offline(args: argparse.Namespace) -> int:
+    """Every command but ``run``."""
     try:
         config = load_config(args.config) if args.config else Config()
         redactor = load_redactor(config)
@@ -205,43 +274,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _diff(args, config, redactor)
     if args.command == "profile":
         return _profile(args, config, redactor)
+    if args.command == "parse":
+        return _parse(args, config, redactor)
+    return _report(args, config, redactor)
+
+
+def _progress(stats: ParseStats, streams_to_stdout: bool) -> Progress:
+    """Progress on a terminal's stderr, unless the output streams to that terminal too (the
+    line would be torn by every event printed)."""
+    return Progress(stats, enabled=sys.stderr.isatty() and not (streams_to_stdout and sys.stdout.isatty()))
+
+
+def _parse(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+    """``parse``: one JSON event per line, streamed (flushed before each read that may block)."""
     stats = ParseStats()
     writer = JsonlWriter(sys.stdout.buffer, redactor=redactor)
-    inputs = _Inputs(
-        args.files, args.engine, config, stats, writer.flush if args.command == "parse" else None, redactor
-    )
+    inputs = _Inputs(args.files, args.engine, config, stats, writer.flush, redactor)
     try:
-        with Progress(stats):
-            if args.command == "parse":
-                for event in inputs:
-                    writer.write(event)
-                writer.flush()
-            else:
-                series = LatencySeries()
-                models = build_models(series.watch(_learning(inputs, redactor)))
-                if args.json:
-                    sys.stdout.buffer.write(report_json(models, stats.as_dict(), redactor))
-                else:
-                    sys.stdout.write(report_text(models, stats.as_dict(), redactor))
-                sys.stdout.flush()
-                if args.html:
-                    results = []
-                    if args.rules:
-                        rules = load_rules(args.rules)
-                        baseline = load_baseline(args.baseline, config.max_line_bytes)
-                        results = evaluate(rules, models, baseline)
-                    page = report_html(models, series, redacted(results, redactor), redactor)
-                    if not _write(args.html, page.encode(), redactor):
-                        return EXIT_BAD_INPUT
-    except BrokenPipeError:
-        # The reader went away (| head): not an error of ours.
-        sys.stderr.close()
-        return EXIT_OK
+        with _progress(stats, streams_to_stdout=True):
+            for event in inputs:
+                writer.write(event)
+            writer.flush()
     except KeyboardInterrupt:
         return 130
+    return EXIT_BAD_INPUT if inputs.failed else EXIT_OK
+
+
+def _report_rules(args: argparse.Namespace, config: Config) -> tuple[RuleSet | None, Baseline | None]:
+    """``report --rules`` / ``--baseline``, read before any input: a wrong path is exit 2 at once,
+    never a report that silently left the rules out."""
+    baseline = load_baseline(args.baseline, config.max_line_bytes)
+    return (load_rules(args.rules) if args.rules else None), baseline
+
+
+def _report(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+    """``report``: the per-engine summary (text or --json), with the rule results under --rules,
+    and the HTML page under --html."""
+    try:
+        rules, baseline = _report_rules(args, config)
     except ConfigError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    stats = ParseStats()
+    inputs = _Inputs(args.files, args.engine, config, stats, None, redactor)
+    series = LatencySeries()
+    try:
+        with _progress(stats, streams_to_stdout=False):
+            models = build_models(series.watch(_learning(inputs, redactor)))
+    except KeyboardInterrupt:
+        return 130
+    results = redacted(evaluate(rules, models, baseline), redactor) if rules is not None else None
+    if args.json:
+        sys.stdout.buffer.write(report_json(models, stats.as_dict(), redactor, results))
+    else:
+        sys.stdout.write(report_text(models, stats.as_dict(), redactor, results))
+    sys.stdout.flush()
+    if args.html:
+        page = report_html(models, series, results or [], redactor)
+        if not _write(args.html, page.encode(), redactor):
+            return EXIT_BAD_INPUT
     return EXIT_BAD_INPUT if inputs.failed else EXIT_OK
 
 
@@ -301,16 +392,16 @@ def _check(args: argparse.Namespace, config: Config, redactor: Redactor | None) 
         "junit": results_junit,
     }
     data = formats[args.format](results, rules_path)
-    written = True
     if args.output:
-        written = _write(args.output, data, redactor)
-        if args.format != "text" or not written:
+        # OUT first: when it cannot be written there is no verdict (a CI report step would find
+        # no file), so none is printed either, only why
+        if not _write(args.output, data, redactor):
+            return EXIT_BAD_INPUT
+        if args.format != "text":
             sys.stdout.write(results_text(results, rules_path))
     else:
         sys.stdout.buffer.write(data)
     sys.stdout.flush()
-    if not written:  # a CI report step would find no file: not a verdict on the rules
-        return EXIT_BAD_INPUT
     if not results:  # a gate that judged nothing is misconfigured, not passed
         print(
             f"trt-agent: check: no rule of {rules_path} applies to the engines of the input "
@@ -418,6 +509,11 @@ def _profile(args: argparse.Namespace, config: Config, redactor: Redactor | None
     from trt_agent.sinks.profile_table import profile_json, profile_rows, profile_text
     from trt_agent.sources.profiler import ProfilerError, run_profile
 
+    if not os.path.isfile(args.engine_file):  # before TensorRT is looked for: the first thing to fix
+        reason = "no such file" if not os.path.exists(args.engine_file) else "not a file"
+        text = f"{args.engine_file}: {reason}"
+        print(f"trt-agent: {redactor.text(text) if redactor else text}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     base = config.profiler
     try:
         shapes = (base.shapes if base else {}) | _shapes(args.shapes)

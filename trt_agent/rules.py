@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from trt_agent.config import ConfigError, read_toml
-from trt_agent.model.engine import EngineLayer, EngineModel
+from trt_agent.model.engine import ERROR_SEVERITIES, EngineLayer, EngineModel, fallback_label
 from trt_agent.parse.names import decompose
 from trt_agent.text import few, format_bytes
 
@@ -274,7 +274,7 @@ def _no_fallback(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
             continue
         where = item.get("source", {})
         at = f" at {where['file']}:{where['line']}" if where.get("file") else ""
-        hits.append(f"{layer or '(unnamed)'} [{item['reason']}]{at}")
+        hits.append(f"{fallback_label(item)}{at}")
     scope = f" on {rule.select.describe()}" if rule.select.layers else ""
     if hits:
         return FAIL, f"{len(hits)} fallback(s){scope}" + _naming(hits, "fell back"), len(hits), hits
@@ -355,6 +355,23 @@ def _versions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     known = ", ".join(f"{c} {model.versions[c]}" for c in expect if c in model.versions)
     missing = f" ({', '.join(unknown)} not reported)" if unknown else ""
     return PASS, f"{known} as expected{missing}", 0, []
+
+
+def _errors(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """TensorRT's own error messages: a log of a build that failed ("failed to create TensorRT
+    engine") holds no layers, memory or timings, so every other check would skip it."""
+    count = sum(model.severities[s] for s in ERROR_SEVERITIES)
+    limit = rule.params.get("max", 0)
+    messages = model.error_messages
+    if count > limit:
+        # the count is exact; the messages are the first MAX_OFFENDERS the model kept
+        return (
+            FAIL,
+            f"{count} TensorRT error(s), more than the maximum {limit:g}" + _naming(messages, "first"),
+            count,
+            messages,
+        )
+    return PASS, f"{count} TensorRT error(s) ≤ {limit:g}", count, []
 
 
 def _selected(rule: Rule, model: EngineModel) -> list[EngineLayer]:
@@ -564,6 +581,15 @@ def _flag(key: str) -> Callable[[Any], Any]:
     return conv
 
 
+def _count(key: str) -> Callable[[Any], Any]:
+    def conv(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{key} must be a whole number, 0 or more, got {value!r}")
+        return value
+
+    return conv
+
+
 def _version_table(value: Any) -> Any:
     if not isinstance(value, dict) or not value or not all(isinstance(v, str) for v in value.values()):
         raise ValueError(f'expect must be a table of component = "version", got {value!r}')
@@ -620,6 +646,7 @@ CHECKS: Final[dict[str, CheckSpec]] = {
         one_of=("max_ratio", "max_ms"),
         selects=_NAMES,
     ),
+    "errors": CheckSpec(_errors, {"max": _count("max")}),
 }
 _COMMON: Final = (
     "name",
@@ -656,6 +683,8 @@ def parse_rules(raw: dict[str, Any], path: str = "<rules>") -> RuleSet:
     entries = raw.get("rule", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise RulesError(f"{path}: rule must be an array of tables ([[rule]])")
+    if not entries:  # a gate with no rule judges nothing: a misconfiguration, not a pass
+        raise RulesError(f"{path}: has no [[rule]]")
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -666,9 +695,12 @@ def parse_rules(raw: dict[str, Any], path: str = "<rules>") -> RuleSet:
 def _parse_rule(path: str, index: int, entry: dict[str, Any], seen: set[str]) -> Rule:
     name = entry.get("name")
     where = f"{path}: rule[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w.:-]*", name):
+    if not isinstance(name, str):
+        raise RulesError(f"{where}: name is required (a string: it becomes a metric label)")
+    if not re.fullmatch(r"[A-Za-z_][\w.:-]*", name):
         raise RulesError(
-            f"{where}: name is required and may hold only letters, digits, _ . : - (it becomes a metric label)"
+            f"{where}: name {name!r} is invalid: it must start with a letter or _ and hold only "
+            "letters, digits, _ . : - (it becomes a metric label)"
         )
     if name in seen:
         raise RulesError(f"{where}: the name {name!r} is used twice")
@@ -767,10 +799,14 @@ def load_baseline(paths: Iterable[str], max_line_bytes: int | None = None) -> Ba
             events = parse_path(
                 path, "baseline", ParseStats(), max_line_bytes=max_line_bytes or DEFAULT_MAX_LINE_BYTES
             )
-            models += build_models(events).values()
+            found = list(build_models(events).values())
         except (OSError, ArtifactError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else str(exc)
             raise RulesError(f"baseline {path}: {reason}") from None
+        # a wrong file (the build log instead of its profile) would make every latency rule skip
+        if not any(model.layer_times for model in found):
+            raise RulesError(f"baseline {path} holds no layer timings")
+        models += found
     return Baseline.from_models(models)
 
 

@@ -23,3 +23,8 @@ def format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"  # not reached: the loop returns at GiB
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 warning``, ``2 warnings``: a count with its noun, singular for exactly one."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from trt_agent.model.engine import EngineLayer, EngineModel, Ratio
+from trt_agent.model.engine import EngineLayer, EngineModel, Ratio, fallback_label
 from trt_agent.text import few
 
 # Narrow to wide: a change to a later entry is a precision regression (slower, more memory).
@@ -191,7 +191,7 @@ def diff_models(base: EngineModel, new: EngineModel, tol: Tolerances | None = No
     d.new_fallbacks = [f for f in new.fallbacks if _fallback_key(f) not in seen]
     d.resolved_fallbacks = [f for f in base.fallbacks if _fallback_key(f) not in now]
     for f in d.new_fallbacks:
-        d.regressions.append(f"new fallback: {f.get('layer') or '(unnamed)'} [{f['reason']}]")
+        d.regressions.append(f"new fallback: {fallback_label(f)}")
 
     d.plugins_added = sorted(set(new.plugins) - set(base.plugins))
     d.plugins_removed = sorted(set(base.plugins) - set(new.plugins))

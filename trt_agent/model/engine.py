@@ -20,6 +20,8 @@ from trt_agent.parse.names import decompose
 # Engine layers that run no kernel of their own.
 NON_COMPUTE_TYPES: Final = frozenset({"noop", "constant", "signal", "wait"})
 MAX_FALLBACKS: Final = 1000
+MAX_ERROR_MESSAGES: Final = 20  # kept to name in the ``errors`` rule; the count is exact
+ERROR_SEVERITIES: Final = ("error", "internal_error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ class EngineModel:
     build_precisions: set[str] = field(default_factory=set)  # what the build asked to allow
     event_types: Counter[str] = field(default_factory=Counter)
     severities: Counter[str] = field(default_factory=Counter)
+    error_messages: list[str] = field(default_factory=list)  # the first ones, with file:line
 
     # -- building --------------------------------------------------------------------------------
 
@@ -156,12 +159,19 @@ class EngineModel:
         self.last_update = time.monotonic()
         self.event_types[kind] += 1
         self.severities[event["severity"]] += 1
+        if event["severity"] in ERROR_SEVERITIES and len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self._keep_error(event)
         file = event["source"].get("file")
         if file and file not in self.files:
             self.files.append(file)
         handler = _APPLY.get(kind)
         if handler is not None:
             handler(self, event)
+
+    def _keep_error(self, e: Event) -> None:
+        where = e["source"]
+        at = f" at {where['file']}:{where['line']}" if where.get("file") and where.get("line") else ""
+        self.error_messages.append(f"{(e.get('msg') or '').strip()}{at}")
 
     def _source_layer(self, e: Event) -> None:
         self.source_layers[e["name"]] = e.get("op") or ""
@@ -207,7 +217,7 @@ class EngineModel:
         self.fallback_reasons[e["reason"]] += 1
         if len(self.fallbacks) < MAX_FALLBACKS:
             entry: dict[str, Any] = {
-                k: e[k] for k in ("layer", "reason", "from_precision", "to_precision") if k in e
+                k: e[k] for k in ("layer", "reason", "from_precision", "to_precision", "tactic") if k in e
             }
             entry["source"] = e["source"]
             self.fallbacks.append(entry)
@@ -435,6 +445,14 @@ class EngineModel:
             },
             "source_layer_names_known": bool(sources),
         }
+
+
+def fallback_label(fallback: dict[str, Any]) -> str:
+    """What fell back, for people: the layer, else the tactic (``Skipping tactic`` names none)."""
+    what = fallback.get("layer") or (
+        f"tactic {fallback['tactic']}" if fallback.get("tactic") else "(no layer named)"
+    )
+    return f"{what} [{fallback['reason']}]"
 
 
 _APPLY: Final[dict[str, Callable[[EngineModel, Event], None]]] = {

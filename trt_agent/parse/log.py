@@ -195,14 +195,19 @@ class LogParser:
         # Open block: (kind, ts, severity, extra). A file may begin inside a layer list (a log
         # excerpt, a tail): "layers_head" reads such leading layer lines and closes on any other.
         self.block: tuple[str, str | None, str, Any] | None = ("layers_head", None, "verbose", None)
+        # The last line counted in ``invalid_utf8_lines``: a line that closes an open block is
+        # decoded twice (offered to the block, then read as an ordinary line) and counts once.
+        self._invalid_line = -1
 
     # -- helpers -----------------------------------------------------------------------------------
 
-    def _decode(self, raw: bytes) -> str:
+    def _decode(self, raw: bytes, line_no: int) -> str:
         try:
             text = raw.decode()
         except UnicodeDecodeError:
-            self.stats.invalid_utf8_lines += 1
+            if line_no != self._invalid_line:
+                self._invalid_line = line_no
+                self.stats.invalid_utf8_lines += 1
             text = raw.decode("utf-8", "replace")
         return text.rstrip("\r")
 
@@ -232,7 +237,7 @@ class LogParser:
     def feed(self, line_no: int, raw: bytes, region: bytes = b"", start: int = 0) -> list[Event]:
         """Parse one candidate line: ``raw`` is ``region[start:...]`` when the region is given."""
         self._region, self._line_start = region, start
-        text = self._decode(raw)
+        text = self._decode(raw, line_no)
         try:
             return self._message(line_no, text, split_header(text))
         except Exception:  # no input may stop the reader: the line is counted and skipped
@@ -281,7 +286,7 @@ class LogParser:
     def _block_line(self, line_no: int, raw: bytes) -> tuple[bool, list[Event]]:
         assert self.block is not None
         kind, ts, severity, extra = self.block
-        text = self._decode(raw)
+        text = self._decode(raw, line_no)
         header = split_header(text)
         if kind in ("layers", "layers_head"):
             if header.prefixed:

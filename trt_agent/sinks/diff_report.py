@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from trt_agent.model.diff import EngineDiff
+from trt_agent.model.engine import fallback_label
 from trt_agent.redact import Redactor
 from trt_agent.text import cut
 
@@ -73,9 +74,9 @@ def diff_text(d: EngineDiff, redactor: Redactor | None = None, limit: int = 15) 
         out.append("")
         out.append("fallbacks")
         for f in d.new_fallbacks[:limit]:
-            out.append(f"  new       {f.get('layer') or '(unnamed)'} [{f['reason']}]")
+            out.append(f"  new       {fallback_label(f)}")
         for f in d.resolved_fallbacks[:limit]:
-            out.append(f"  resolved  {f.get('layer') or '(unnamed)'} [{f['reason']}]")
+            out.append(f"  resolved  {fallback_label(f)}")
     if d.plugins_added or d.plugins_removed:
         out.append("")
         out.append(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from trt_agent.model import EngineModel
 from trt_agent.redact import Redactor
+from trt_agent.rules import Result
+from trt_agent.sinks.rule_report import result_lines, sorted_results, verdict_line
 from trt_agent.text import cut, format_bytes
 
 WIDTH = 100
@@ -34,10 +37,19 @@ def summaries(models: dict[str, EngineModel], redactor: Redactor | None) -> list
 
 
 def report_json(
-    models: dict[str, EngineModel], stats: dict[str, Any], redactor: Redactor | None = None
+    models: dict[str, EngineModel],
+    stats: dict[str, Any],
+    redactor: Redactor | None = None,
+    results: Sequence[Result] | None = None,
 ) -> bytes:
-    """The machine-readable report: ``{"engines": [...], "parse": {...}}`` with stable keys."""
-    doc = {"engines": summaries(models, redactor), "parse": stats}
+    """The machine-readable report: ``{"engines": [...], "parse": {...}}`` with stable keys.
+    With ``results`` (``report --rules``), each engine also has ``rules``: its rule results as
+    ``check --format json`` gives them (already redacted by the caller)."""
+    engines = summaries(models, redactor)
+    if results is not None:
+        for s in engines:
+            s["rules"] = [r.as_dict() for r in results if r.engine == s["engine"]]
+    doc = {"engines": engines, "parse": stats}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
 
 
@@ -51,10 +63,25 @@ def _bytes(n: int | None) -> str:
     return "n/a" if n is None else format_bytes(n)
 
 
+def _rules(results: Sequence[Result]) -> list[str]:
+    """The verdict of an engine's rules, then one line per rule. Passed and skipped rules are cut
+    to the report's width; a failure is not: its end names the layers, messages, file:line."""
+    if not results:
+        return ["rules           none applies to this engine"]
+    lines = [f"rules           {verdict_line(results)}"]
+    for result, line in zip(sorted_results(results), result_lines(results), strict=True):
+        lines.append(line if result.failed else cut(line, WIDTH))
+    return lines
+
+
 def report_text(
-    models: dict[str, EngineModel], stats: dict[str, Any], redactor: Redactor | None = None
+    models: dict[str, EngineModel],
+    stats: dict[str, Any],
+    redactor: Redactor | None = None,
+    results: Sequence[Result] | None = None,
 ) -> str:
-    """The human report: one block per engine, fits a 100-column terminal."""
+    """The human report: one block per engine, fits a 100-column terminal. With ``results``
+    (``report --rules``), each block ends with the engine's rule results, failures first."""
     out: list[str] = []
     for s in summaries(models, redactor):
         out.append("=" * WIDTH)
@@ -120,6 +147,8 @@ def report_text(
             if "median" in gpu:
                 parts.append(f"GPU compute median {gpu['median']:g} ms")
             out.append(cut("performance     " + ", ".join(parts), WIDTH))
+        if results is not None:
+            out.extend(_rules([r for r in results if r.engine == s["engine"]]))
         if s["slowest_layers"]:
             out.append("")
             out.append(f"{'slowest layers':<66}{'avg ms':>10}{'share':>8}{'prec':>8}{'fused':>7}")

@@ -17,6 +17,7 @@ import orjson
 
 from trt_agent.redact import Redactor
 from trt_agent.rules import FAIL, PASS, SKIP, Result, gate
+from trt_agent.text import plural
 
 
 def redacted(results: Sequence[Result], redactor: Redactor | None) -> list[Result]:
@@ -46,23 +47,42 @@ def _label(r: Result) -> str:
     return "ok" if r.status == PASS else "skip"
 
 
-def results_text(results: Sequence[Result], rules_path: str) -> str:
-    """One verdict line, then one line per rule per engine, failures first."""
+_ORDER = {"FAIL": 0, "WARN": 1, "ok": 2, "skip": 3}
+
+
+def verdict_line(results: Sequence[Result]) -> str:
+    """``PASS  (0 failed, 1 warning, 8 passed, 1 skipped)``: the gate and its counts."""
     c = counts(results)
     verdict = ("PASS" if gate(results) else "FAIL") if results else "NOTHING JUDGED"
-    lines = [
-        f"trt-agent check: {verdict}  ({c['failed']} failed, {c['warnings']} warnings, "
-        f"{c['passed']} passed, {c['skipped']} skipped)  rules: {rules_path}"
-    ]
-    order = {"FAIL": 0, "WARN": 1, "ok": 2, "skip": 3}
+    return (
+        f"{verdict}  ({c['failed']} failed, {plural(c['warnings'], 'warning')}, "
+        f"{c['passed']} passed, {c['skipped']} skipped)"
+    )
+
+
+def sorted_results(results: Sequence[Result]) -> list[Result]:
+    """Failures first, then failed warnings, passes, skips; file order within each."""
+    return sorted(results, key=lambda r: _ORDER[_label(r)])
+
+
+def result_lines(results: Sequence[Result], width: int | None = None) -> list[str]:
+    """One line per result in :func:`sorted_results` order: ``  FAIL  rule  message``
+    (``check`` and ``report --rules`` print the same lines)."""
+    if width is None:
+        width = max((len(r.rule) for r in results), default=10)
+    return [f"  {_label(r):<4}  {r.rule:<{width}}  {r.message}" for r in sorted_results(results)]
+
+
+def results_text(results: Sequence[Result], rules_path: str) -> str:
+    """One verdict line, then one line per rule per engine, failures first."""
+    lines = [f"trt-agent check: {verdict_line(results)}  rules: {rules_path}"]
     engines: dict[str, list[Result]] = {}
     for r in results:
         engines.setdefault(r.engine, []).append(r)
     width = max((len(r.rule) for r in results), default=10)
     for engine, rows in engines.items():
         lines.append(f"engine {engine}")
-        for r in sorted(rows, key=lambda r: order[_label(r)]):
-            lines.append(f"  {_label(r):<4}  {r.rule:<{width}}  {r.message}")
+        lines.extend(result_lines(rows, width))
     if not results:
         lines.append("  (no rule applied to any engine in the input)")
     return "\n".join(lines) + "\n"
