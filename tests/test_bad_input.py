@@ -44,6 +44,16 @@ def test_ten_megabyte_line_is_cut_and_following_lines_survive() -> None:
     assert events[2]["source"]["line"] == 3  # type: ignore[index]
 
 
+def test_a_long_line_that_arrives_whole_is_cut_too() -> None:
+    """A 3,000-byte line with max_line_bytes = 1024 fits in one read, so the reader never holds
+    it; it is still cut at the limit and counted, as one split across reads is."""
+    line = b"[11/01/2024-10:32:48] [W] [TRT] Missing scale and zero-point for tensor " + b"t" * 3000
+    events, stats = _events(FUSION + line + b", expect fall back\n" + FUSION, max_line_bytes=1024)
+    assert [e["type"] for e in events] == ["fusion", "warning", "fusion"]
+    assert stats.truncated_lines == 1 and stats.lines == 3
+    assert len(str(events[1]["msg"])) == 1024
+
+
 def test_last_line_without_newline_and_crlf() -> None:
     events, stats = _events(FUSION.replace(b"\n", b"\r\n") + FUSION.rstrip(b"\n"))
     assert len(events) == 2 and stats.lines == 2

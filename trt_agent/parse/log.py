@@ -183,10 +183,13 @@ class ParseStats:
 class LogParser:
     """Turns the lines of one TensorRT log into events; holds the state multi-line messages need."""
 
-    def __init__(self, file: str, engine: str, stats: ParseStats) -> None:
+    def __init__(
+        self, file: str, engine: str, stats: ParseStats, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ) -> None:
         self.file = file
         self.engine = engine
         self.stats = stats
+        self.max_line_bytes = max_line_bytes
         self.state = grammar.ParserState(preceding=self._preceding)
         # Where the current candidate line sits, for ``_preceding``; ``tail`` ends the last region.
         self._region = b""
@@ -198,10 +201,19 @@ class LogParser:
         # The last line counted in ``invalid_utf8_lines``: a line that closes an open block is
         # decoded twice (offered to the block, then read as an ordinary line) and counts once.
         self._invalid_line = -1
+        self._cut_line = -1  # the same for truncated_lines
 
     # -- helpers -----------------------------------------------------------------------------------
 
     def _decode(self, raw: bytes, line_no: int) -> str:
+        if len(raw) > self.max_line_bytes:
+            # A long line that arrived whole within one read (the reader cuts only the lines it
+            # must hold): the event and its msg get at most max_line_bytes of it, as they would
+            # had it come in pieces.
+            raw = raw[: self.max_line_bytes]
+            if line_no != self._cut_line:
+                self._cut_line = line_no
+                self.stats.truncated_lines += 1
         try:
             text = raw.decode()
         except UnicodeDecodeError:
@@ -419,7 +431,7 @@ class LogReader:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         first_line: int = 1,
     ) -> None:
-        self.parser = LogParser(file, engine, stats)
+        self.parser = LogParser(file, engine, stats, max_line_bytes)
         self.stats = stats
         self.max_line_bytes = max_line_bytes
         self.line_no = first_line
