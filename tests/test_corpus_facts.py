@@ -386,3 +386,12 @@ def test_polygraphy_build_time_and_tensorrt_module_version() -> None:
     ]
     verbose, _ = parse_file("45_")
     assert [e["version"] for e in of_type(verbose, "version", component="tensorrt")] == ["10.16.2.5"]
+
+
+def test_no_gpu_memory_fact_when_tensorrt_could_not_measure_it() -> None:
+    """After "Unable to determine GPU memory usage" (CUDA failed to start), "GPU 0 (MiB)" is no
+    measurement: no memory event; the warnings stay."""
+    events, _ = parse_file("82_")
+    assert not of_type(events, "memory")
+    assert [e["type"] for e in events] == ["warning", "warning", "warning"]
+    assert model_of("12_").memory["process_gpu"] > 0  # a real [MemUsageChange] still counts

@@ -293,8 +293,14 @@ def _memory(kind: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
     return handle
 
 
-def _mem_usage_change(m: re.Match[str], _: ParserState) -> list[Fact]:
+def _mem_usage_change(m: re.Match[str], state: ParserState) -> list[Fact]:
     phase = m.group("phase").strip()
+    if m.group("gpu_now") == "0" and any(
+        "Unable to determine GPU memory usage" in line for line in state.preceding(2)
+    ):
+        # CUDA failed to initialise: "GPU 0 (MiB)" is no measurement (tests/data/extra/82), and a
+        # 0-byte fact would read as a real one.
+        return []
     managed = phase.startswith("TensorRT-managed allocation")
     now, gpu, cpu = (int(m.group(g)) * _MIB for g in ("gpu_now", "gpu_delta", "cpu_delta"))
     fields = {
