@@ -28,8 +28,11 @@ def run_on(
         wait_for(lambda: agent.metrics().get("trt_agent_memory_shedding") == 1, 10, "shedding", agent)
     with log.open("ab") as out:
         out.write(VERBOSE_BUILD.read_bytes())
+    # every line of both copies counted (the lag alone is "as of the tailer's last look": it can
+    # read 0 before the tailer has seen the append)
+    lines = 2 * VERBOSE_BUILD.read_bytes().count(b"\n")
     metrics = wait_for(
-        lambda: (m := agent.metrics()).get('trt_agent_tail_lag_bytes{file="' + str(log) + '"}') == 0 and m,
+        lambda: (m := agent.metrics()).get('trt_agent_lines_total{file="' + str(log) + '"}') == lines and m,
         15,
         "second copy read",
         agent,
