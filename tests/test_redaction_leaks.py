@@ -243,3 +243,30 @@ def test_reverting_a_restart_key_before_the_restart_warns_no_more(
     assert _reload(agent) == ["[metrics]"] * 2  # back to what runs: nothing to restart for
     assert agent.metrics()['trt_agent_config_reloads_total{result="success"}'] == 3
     assert agent.stop() == 0
+
+
+# -- 5: hostile bytes in a layer line ---------------------------------------------------------------
+
+
+def test_a_nul_sequence_in_a_layer_line_cannot_pose_as_a_placeholder() -> None:
+    """Names wait as "\\x00N\\x00" placeholders while a line is scrubbed; a log line holding such a
+    sequence itself made the redactor index past its names (IndexError: a crash in `parse`,
+    phantom events in the daemon's queue)."""
+    line = "[I] Layer(Conv\x007\x00): conv1, Tactic: 0x1, input (Float[1,3]) -> out (Float[1,3])"
+    event = {
+        "type": "layer",
+        "ts": None,
+        "severity": "info",
+        "engine": "e",
+        "source": {"file": "x.log", "line": 1},
+        "msg": line,
+        "name": "conv1",
+        "layer_type": "Conv\x007\x00",
+        "precision": "Float",
+        "tactic": "0x1",
+        "sources": ["conv1"],
+    }
+    redactor = _redactor()
+    (out,) = redactor.events([event])
+    assert "conv1" not in out["msg"] and "input" not in out["msg"]
+    assert redactor.name("conv1") in out["msg"] and "\x00" not in out["msg"]

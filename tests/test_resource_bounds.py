@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DATA
 from harness import Agent, new_agent, wait_for
+
+from trt_agent.config import RedactionConfig
 
 VERBOSE_BUILD = next((DATA / "extra").glob("45_*"))  # a real Polygraphy --verbose FP16 build log
 
@@ -150,3 +153,37 @@ def test_a_queue_bytes_below_1_mib_is_a_config_error(tmp_path: Path) -> None:
         ConfigError, match=r"events\.queue_bytes must be at least 1048576 \(1 MiB\), got 4096"
     ):
         load_config(str(path))
+
+
+def test_a_batch_the_writer_fails_on_leaves_no_phantom_events_in_the_queue(tmp_path: Path) -> None:
+    """A bug while writing one batch (here: a redactor that raises) is counted and the batch
+    dropped; the queue's counters go back to 0, so later batches are not refused as 'full'."""
+    from trt_agent.config import EventsConfig
+    from trt_agent.redact import Redactor
+    from trt_agent.sinks.jsonl import EventStream
+
+    class Failing(Redactor):
+        def events(self, events: Any) -> Any:
+            if any(e["msg"] == "boom" for e in events):
+                raise IndexError("a bug")
+            return events
+
+    def batch(msg: str) -> list[dict[str, Any]]:
+        event = {"type": "warning", "ts": None, "severity": "warning", "engine": "e"}
+        return [event | {"source": {"file": "x", "line": i}, "msg": msg} for i in range(5)]
+
+    path = tmp_path / "events.jsonl"
+    stream = EventStream(
+        EventsConfig(path=str(path), queue_events=100),
+        None,
+        {},
+        redactor=Failing(RedactionConfig(), b"k" * 16),
+    )
+    stream.start()
+    for msg in ("ok", "ok", "boom", "ok"):
+        stream.offer(batch(msg), {})
+        wait_for(lambda: stream.queued == 0, 5, "the writer")
+    assert stream.close(5)
+    assert (stream.queued, stream.queued_bytes) == (0, 0)
+    assert (stream.written, stream.dropped, stream.write_errors) == (15, 5, 1)
+    assert len(path.read_text().splitlines()) == 15

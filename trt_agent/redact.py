@@ -362,6 +362,8 @@ class Redactor:
         their length, and the rest scrubbed. Searching for a tensor name instead would miss short
         and numeric ones and could hit the inside of a longer one. The spans wait as placeholders
         while the line is scrubbed, so the automaton cannot hit the inside of a pseudonym."""
+        if "\x00" in text:  # the placeholders' marker: a NUL from the log must not pose as one
+            text = text.replace("\x00", "\ufffd")
         pieces: list[str] = []
         last = 0
         for index, (start, end) in enumerate(spans):
@@ -392,6 +394,8 @@ class Redactor:
                     msg = msg.replace(value, self._outputs.get(value) or self.name(value))
             return msg
         placed: list[str] = []
+        if "\x00" in msg:  # the placeholders' marker: a NUL from the log must not pose as one
+            msg = msg.replace("\x00", "\ufffd")
         for value in ordered:
             if not value:
                 continue

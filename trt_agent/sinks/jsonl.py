@@ -251,12 +251,16 @@ class EventStream:
                 self._items = deque()
                 closing = self._closing
             if (held or self.failing) and (time.monotonic() >= retry_at or closing):
+                # What the queue holds now: a failure below takes all of it off, so the counters
+                # cannot keep phantom events that would make every later offer "full".
+                taken, taken_size = sum(len(item.events) for item in held), sum(item.size for item in held)
                 try:
                     left, freed = self._write(held)
                 except Exception:  # a bug: count and report it, never stop writing
                     self.write_errors += 1
                     self._log.exception("unexpected error writing events; please report it")
-                    left, freed = sum(len(item.events) for item in held), sum(item.size for item in held)
+                    self.dropped_failed += sum(len(item.events) for item in held)
+                    left, freed = taken, taken_size
                     held.clear()
                 with self._cond:
                     self._queued_events -= left
