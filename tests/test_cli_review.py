@@ -88,6 +88,31 @@ def test_errors_max_allows_some_and_a_healthy_build_passes(tmp_path: Path) -> No
     assert result.returncode == 2 and "max must be a whole number, 0 or more, got -1" in result.stderr
 
 
+def test_errors_counts_lines_not_events_and_keeps_short_messages() -> None:
+    """The plan-version error line makes two version events: one error line, counted once. A
+    kept message is cut, so 25 error lines of 1 MiB do not pin 20 MiB per engine."""
+    from trt_agent.model import build_models
+    from trt_agent.parse import ParseStats, parse_path
+
+    model = build_models(parse_path(str(next((DATA / "extra").glob("78_*"))), "e", ParseStats()))["e"]
+    assert model.error_lines == 2  # the plan-version line and "Engine deserialization failed"
+    assert len(model.error_messages) == 2 and "expecting library version 8.5.1.7" in model.error_messages[0]
+    huge = [
+        {
+            "type": "error",
+            "ts": None,
+            "severity": "error",
+            "engine": "e",
+            "source": {"file": "x.log", "line": i},
+            "msg": "[E] [TRT] " + "x" * (1 << 20),
+        }
+        for i in range(25)
+    ]
+    big = build_models(huge)["e"]
+    assert big.error_lines == 25 and len(big.error_messages) == 20
+    assert max(len(m) for m in big.error_messages) < 400
+
+
 # -- 2. a baseline without layer timings is an error -------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from trt_agent.config import ConfigError, read_toml
-from trt_agent.model.engine import ERROR_SEVERITIES, EngineLayer, EngineModel, fallback_label
+from trt_agent.model.engine import EngineLayer, EngineModel, fallback_label
 from trt_agent.parse.names import decompose
 from trt_agent.text import few, format_bytes
 
@@ -360,7 +360,7 @@ def _versions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
 def _errors(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     """TensorRT's own error messages: a log of a build that failed ("failed to create TensorRT
     engine") holds no layers, memory or timings, so every other check would skip it."""
-    count = sum(model.severities[s] for s in ERROR_SEVERITIES)
+    count = model.error_lines
     limit = rule.params.get("max", 0)
     messages = model.error_messages
     if count > limit:

@@ -16,11 +16,13 @@ from typing import Any, Final
 
 from trt_agent.events import Event
 from trt_agent.parse.names import decompose
+from trt_agent.text import cut
 
 # Engine layers that run no kernel of their own.
 NON_COMPUTE_TYPES: Final = frozenset({"noop", "constant", "signal", "wait"})
 MAX_FALLBACKS: Final = 1000
 MAX_ERROR_MESSAGES: Final = 20  # kept to name in the ``errors`` rule; the count is exact
+ERROR_MESSAGE_CHARS: Final = 300  # each kept one is cut here: a 1 MiB error line must not be held
 ERROR_SEVERITIES: Final = ("error", "internal_error")
 
 
@@ -149,7 +151,9 @@ class EngineModel:
     build_precisions: set[str] = field(default_factory=set)  # what the build asked to allow
     event_types: Counter[str] = field(default_factory=Counter)
     severities: Counter[str] = field(default_factory=Counter)
+    error_lines: int = 0  # log lines (or logger messages) of severity error / internal_error
     error_messages: list[str] = field(default_factory=list)  # the first ones, with file:line
+    _last_error_at: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -159,8 +163,8 @@ class EngineModel:
         self.last_update = time.monotonic()
         self.event_types[kind] += 1
         self.severities[event["severity"]] += 1
-        if event["severity"] in ERROR_SEVERITIES and len(self.error_messages) < MAX_ERROR_MESSAGES:
-            self._keep_error(event)
+        if event["severity"] in ERROR_SEVERITIES:
+            self._error(event)
         file = event["source"].get("file")
         if file and file not in self.files:
             self.files.append(file)
@@ -168,10 +172,18 @@ class EngineModel:
         if handler is not None:
             handler(self, event)
 
-    def _keep_error(self, e: Event) -> None:
+    def _error(self, e: Event) -> None:
+        """One error line counts once, whatever number of events it made (a plan-version error
+        is two version events); a logger message without a line counts each time."""
         where = e["source"]
-        at = f" at {where['file']}:{where['line']}" if where.get("file") and where.get("line") else ""
-        self.error_messages.append(f"{(e.get('msg') or '').strip()}{at}")
+        at_line = (where.get("file"), where.get("line"))
+        if at_line[1] is not None and at_line == self._last_error_at:
+            return
+        self._last_error_at = at_line
+        self.error_lines += 1
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            at = f" at {at_line[0]}:{at_line[1]}" if at_line[0] and at_line[1] else ""
+            self.error_messages.append(cut((e.get("msg") or "").strip(), ERROR_MESSAGE_CHARS) + at)
 
     def _source_layer(self, e: Event) -> None:
         self.source_layers[e["name"]] = e.get("op") or ""
