@@ -124,7 +124,8 @@ def _rss(agent: Agent) -> int:
 def test_the_event_queue_is_bounded_in_bytes_as_well_as_in_events(
     tmp_path: Path, agents: list[Agent]
 ) -> None:
-    """20 MiB of events, far fewer than ``events.queue_events``, behind a stuck writer: with
+    """40 MiB of events (each holds its 128 KiB line and the 128 KiB name), far fewer than
+    ``events.queue_events``, behind a stuck writer: with
     ``queue_bytes`` = 2 MiB the queue stops at 2 MiB plus one read's batch, the rest is dropped
     and counted. The default (64 MiB) holds them all: the control, so this test fails if the byte
     bound does nothing. (RSS growth is printed, not judged: reading 20 MiB of lines costs buffers
@@ -187,3 +188,38 @@ def test_a_batch_the_writer_fails_on_leaves_no_phantom_events_in_the_queue(tmp_p
     assert (stream.queued, stream.queued_bytes) == (0, 0)
     assert (stream.written, stream.dropped, stream.write_errors) == (15, 5, 1)
     assert len(path.read_text().splitlines()) == 15
+
+
+def test_the_footprint_counts_every_string_at_its_real_size() -> None:
+    """The byte bound's estimate: name fields and source lists too, not only msg, and a name in
+    emoji at four bytes a character (was: len(msg) + 1 KiB, 5-15x under the truth)."""
+    import sys
+    import tracemalloc
+
+    from trt_agent.sinks.jsonl import footprint
+
+    def layer(i: int) -> dict[str, Any]:
+        name = f"{i}" + "\U0001f600" * 1000 + " + " + "b" * 1000
+        return {
+            "type": "layer",
+            "ts": None,
+            "severity": "verbose",
+            "engine": "e",
+            "source": {"file": "x.log", "line": i},
+            "msg": f"Layer(CaskConvolution): {name}, Tactic: 0x1",
+            "name": name,
+            "layer_type": "CaskConvolution",
+            "precision": "Half",
+            "tactic": "0x1",
+            "sources": name.split(" + "),
+        }
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    events = [layer(i) for i in range(200)]
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    estimate = footprint(events)
+    print(f"\n[resource-bounds] footprint {estimate / 2**20:.2f} MiB, tracemalloc {held / 2**20:.2f} MiB")
+    assert 0.8 * held <= estimate <= 1.5 * held
+    assert estimate > 200 * 3 * sys.getsizeof("\U0001f600" * 1000)

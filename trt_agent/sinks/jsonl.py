@@ -34,14 +34,24 @@ def encode(event: Event) -> bytes:
         return json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":")).encode() + b"\n"
 
 
-# What an event costs in memory beyond its message: the dict, its keys, the source and small
-# fields (tracemalloc over the 48 corpus logs: median 841 bytes per event beyond its message).
-EVENT_OVERHEAD_BYTES: Final = 1024
+# What an event costs in memory beyond its strings: the dict, its keys and small values
+# (tracemalloc over 40 corpus logs: median 166, 90th percentile 639 bytes per event).
+EVENT_OVERHEAD_BYTES: Final = 512
 
 
 def footprint(events: list[Event]) -> int:
-    """About the bytes ``events`` hold in memory: the queue's byte bound counts this."""
-    return sum(EVENT_OVERHEAD_BYTES + len(e.get("msg") or "") for e in events)
+    """About the bytes ``events`` hold in memory, the queue's byte bound: every string they hold
+    at its real size (``sys.getsizeof``: a name in emoji takes four bytes a character), name
+    fields and source lists included, not only the message."""
+    total = 0
+    for event in events:
+        total += EVENT_OVERHEAD_BYTES
+        for value in event.values():
+            if value.__class__ is str:
+                total += sys.getsizeof(value)
+            elif value.__class__ is list:
+                total += sum(sys.getsizeof(v) for v in value if v.__class__ is str) + 8 * len(value)
+    return total
 
 
 class JsonlWriter:

@@ -252,7 +252,7 @@ class AgentCollector(Collector):
             CounterMetricFamily("trt_agent_events_written", "Events written to the JSONL stream.", value=stream.written),
             CounterMetricFamily("trt_agent_events_dropped", "Events not written: the queue was full (events.queue_events or queue_bytes) or the write failed.", value=stream.dropped),
             GaugeMetricFamily("trt_agent_events_queued", "Events waiting for the JSONL writer.", value=stream.queued),
-            GaugeMetricFamily("trt_agent_events_queued_bytes", "Memory of the events waiting for the JSONL writer (an estimate: 1 KiB per event plus its message).", value=stream.queued_bytes),
+            GaugeMetricFamily("trt_agent_events_queued_bytes", "Memory of the events waiting for the JSONL writer (an estimate: its strings plus 512 bytes per event).", value=stream.queued_bytes),
             CounterMetricFamily("trt_agent_event_write_errors", "Failed writes of the JSONL stream.", value=stream.write_errors),
             CounterMetricFamily("trt_agent_checkpoint_errors", "Failed saves of the checkpoint store.", value=stream.checkpoint_errors),
             GaugeMetricFamily("trt_agent_engines", "Engines with a model in the agent.", value=len(agent.state.models)),
