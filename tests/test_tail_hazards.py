@@ -224,6 +224,37 @@ def test_more_files_than_max_followed_files(tmp_path: Path, agents: list[Agent])
     assert agent.stop() == 0
 
 
+def test_read_from_end_holds_for_a_file_the_cap_kept_out_at_start(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    """read_from = "end", 3 files at start, max_followed_files = 2: the oldest waits. Followed
+    later, its history (what it held at start) is still skipped; lines written after start are
+    read."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(3):
+        path = logs / f"{i}.log"
+        path.write_text("".join(LINE.format(tag=f"old{i}", n=n) for n in range(20)))
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))  # 0.log is the oldest
+    agent = new_agent(
+        agents,
+        tmp_path,
+        [{"path": str(logs / "*.log"), "engine": "e", "read_from": "end"}],
+        max_followed_files=2,
+    )
+    agent.start()
+    wait_for(
+        lambda: agent.metrics()['trt_agent_tail_errors_total{reason="too_many_files"}'] == 1, 10, "cap", agent
+    )
+    with (logs / "0.log").open("a") as out:  # written after start, while the file waits
+        out.write("".join(LINE.format(tag="new0", n=n) for n in range(5)))
+    os.unlink(logs / "2.log")
+    expected = Counter(f"new0 {n:08d}" for n in range(5))
+    got = agent.wait_probes(expected)
+    assert_exact(expected, got)  # was: the 20 old lines of 0.log too
+    assert agent.stop() == 0
+
+
 def test_restart_resumes_at_checkpoint(tmp_path: Path, agents: list[Agent]) -> None:
     agent, log = _follow_one_file(agents, tmp_path)
     with Writer(log, "rs") as writer:

@@ -227,6 +227,9 @@ class Tailer:
         self._started_sources: set[str] = set()
         self._failing: dict[str, str] = {}  # path -> reason it cannot be read
         self._over_cap: set[str] = set()  # paths not followed: max_followed_files reached
+        # Files present at start that the cap kept out: opened later, they are still "present at
+        # start" for read_from = "end" (their history is not news).
+        self._capped_at_start: dict[FileKey, int] = {}  # -> its size then: the history to skip
         # Per [[logs]] path, the files it matches at the last scan (trt_agent_log_path_files);
         # replaced whole each scan, so the metrics thread reads one consistent dict.
         self.matched: dict[str, int] = {}
@@ -390,7 +393,7 @@ class Tailer:
         initial = {s.path for s in sources} - self._started_sources
         over_cap: set[str] = set()
         # Newest first: when more files match than may be open, the ones being written win.
-        for key, (path, source, _st) in sorted(found.items(), key=lambda item: -item[1][2].st_mtime):
+        for key, (path, source, seen) in sorted(found.items(), key=lambda item: -item[1][2].st_mtime):
             tracked = self.files.get(key)
             if tracked is not None:
                 if tracked.path != path:
@@ -399,9 +402,18 @@ class Tailer:
                 continue
             if len(self.files) >= self.config.tail.max_followed_files:
                 over_cap.add(path)
+                if source.path in initial:
+                    self._capped_at_start.setdefault(key, seen.st_size)
                 continue
             try:
-                self._open(path, source, at_start=source.path in initial, expected=key)
+                history = self._capped_at_start.pop(key, None)
+                self._open(
+                    path,
+                    source,
+                    at_start=source.path in initial or history is not None,
+                    expected=key,
+                    history=history,
+                )
             except Exception:
                 self._internal_error(path)
         self._started_sources.update(initial)
@@ -428,8 +440,17 @@ class Tailer:
                 self._internal_error("(files rotated while stopped)")
 
     def _open(
-        self, path: str, source: LogSource, *, at_start: bool, expected: FileKey | None = None
+        self,
+        path: str,
+        source: LogSource,
+        *,
+        at_start: bool,
+        expected: FileKey | None = None,
+        history: int | None = None,
     ) -> TailedFile | None:
+        """Follow ``path``. ``at_start``: it was there when the agent started, so ``read_from =
+        "end"`` skips its history: its size now, or ``history`` bytes (its size at start, for a
+        file ``max_followed_files`` kept out until now)."""
         opened = _open_regular(path)
         if isinstance(opened, OSError):
             self._fail(path, opened)
@@ -463,7 +484,7 @@ class Tailer:
             self._deliver(f, [])  # the old checkpoint is replaced: a restart must not recover again
         rotated_while_down = any(c.path == path for c in self.checkpoints.values())
         if at_start and source.read_from == "end" and previous is None and not rotated_while_down:
-            self._skip_history(f, st.st_size)
+            self._skip_history(f, st.st_size if history is None else min(history, st.st_size))
         self._log.info("following", file=path, engine=source.engine, offset=f.offset)
         return f
 
