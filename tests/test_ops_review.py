@@ -308,6 +308,11 @@ def test_redaction_key_errors_say_what_is_wrong(tmp_path: Path, monkeypatch: pyt
         '[redaction]\nenabled = true\nkey_file = "redaction.key"\nkey_env = "TRT_AGENT_TEST_UNSET_KEY"\n',
     )
     _refused(config, "redaction.key_file and redaction.key_env are both set")
+    # a disabled [redaction] table is inert: configs that keep both keys while it is off still load
+    from trt_agent.config import load_config
+
+    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
+    assert not load_config(str(config)).redaction.enabled
 
 
 # -- 8. metrics.listen -----------------------------------------------------------------------------

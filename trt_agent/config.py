@@ -499,7 +499,7 @@ def _redaction(file: str, table: dict[str, Any]) -> RedactionConfig:
     if key_file is not None:
         key_file = _relative_to(file, key_file)
     key_env = table.get("key_env")
-    if key_file is not None and key_env is not None:
+    if table.get("enabled") and key_file is not None and key_env is not None:  # a disabled table is inert
         raise ConfigError(
             f"{file}: redaction.key_file and redaction.key_env are both set; the key comes from one: "
             "remove one of them"
