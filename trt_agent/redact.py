@@ -143,7 +143,9 @@ class Redactor:
         self._annotated: set[str] = set()  # short and numeric names: see _ANNOTATED
         self._seen: set[str] = set()  # every name offered to learn(), kept or not
         self._automaton: Any = None  # rebuilt when names were learned since
-        self._dirty = False
+        self._learned_version = 0  # bumped when names are learned
+        self._built_version = 0  # the learned_version the automaton holds
+        self._build_lock = threading.Lock()  # one automaton build at a time; others wait for it
 
     def __repr__(self) -> str:  # the key never shows, not even in a traceback's locals
         return f"Redactor(mode={self.mode!r}, names={len(self._learned)})"
@@ -223,7 +225,7 @@ class Redactor:
         if new:
             with self._lock:
                 self._learned.update(new)
-                self._dirty = True
+                self._learned_version += 1
         if short:
             with self._lock:
                 self._annotated.update(short)
@@ -235,15 +237,22 @@ class Redactor:
         self.learn(name for event in events for name in learnable_names(event))
 
     def _matcher(self) -> Any:
-        if self._dirty:
-            with self._lock:
-                names, self._dirty = list(self._learned), False
-            automaton = ahocorasick.Automaton()
-            for name in names:
-                # The value carries what the loop in _scrub needs, computed once per name.
-                automaton.add_word(name, (len(name) - 1, self.name(name)))
-            automaton.make_automaton()
-            self._automaton = automaton  # swapped whole: readers never see a half-built one
+        """The automaton of every name learned before this call. A caller that finds it stale
+        while another thread builds waits for that build (then builds again if names came in
+        meanwhile): returning the old one would let a name learned a moment ago through clear."""
+        while self._built_version != self._learned_version:
+            with self._build_lock:
+                if self._built_version == self._learned_version:
+                    break
+                with self._lock:
+                    names, version = list(self._learned), self._learned_version
+                automaton = ahocorasick.Automaton()
+                for name in names:
+                    # The value carries what the loop in _scrub needs, computed once per name.
+                    automaton.add_word(name, (len(name) - 1, self.name(name)))
+                automaton.make_automaton()
+                self._automaton = automaton  # swapped whole: readers never see a half-built one
+                self._built_version = version
         return self._automaton
 
     def text(self, text: str) -> str:
