@@ -379,6 +379,15 @@ def _positive(file: str, key: str, value: float) -> None:
         raise ConfigError(f"{file}: {key} must be more than 0 seconds, got {value!r}")
 
 
+def split_listen(listen: str) -> tuple[str, int] | None:
+    """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces) -> (host, port); None when
+    ``listen`` is none of these."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+        return None
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 def _wait(file: str, key: str, value: float) -> None:
     """A timer's seconds: more than 0, at most ``MAX_WAIT_SECONDS`` (not NaN nor infinite)."""
     _positive(file, key, value)
@@ -399,8 +408,7 @@ def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
             f"{file}: metrics.series_ttl must be 0 (never) or more seconds, a finite number, got {ttl!r}"
         )
     listen = table.get("listen", MetricsConfig.listen)
-    _host, sep, port = listen.rpartition(":")  # as the daemon splits it (daemon.parse_listen)
-    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+    if split_listen(listen) is None:
         raise ConfigError(
             f"{file}: metrics.listen must be host:port, [ipv6]:port or :port (all interfaces), "
             f"port 0-65535, got {listen!r}"
@@ -449,8 +457,7 @@ def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | Non
     duty = table.get("max_duty_cycle", 0.05)
     if not 0 < duty <= 1:
         raise ConfigError(f"{file}: profiler.max_duty_cycle must be in (0, 1], got {duty!r}")
-    for key in ("max_inferences_per_second", "busy_backoff", "reload_check_interval"):
-        _positive(file, f"profiler.{key}", table.get(key, 1.0))
+    _positive(file, "profiler.max_inferences_per_second", table.get("max_inferences_per_second", 1.0))
     for key in ("busy_backoff", "reload_check_interval"):  # waited for: inf overflows Event.wait
         _wait(file, f"profiler.{key}", table.get(key, 1.0))
     if not 0 < table.get("gpu_busy_percent", 90) <= 100:

@@ -28,7 +28,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
-from trt_agent.config import Config, ConfigError, MetricsConfig, load_config
+from trt_agent.config import Config, ConfigError, MetricsConfig, load_config, split_listen
 from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, fold
@@ -213,11 +213,10 @@ def resident_bytes() -> int:
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces) -> (host, port)."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    parsed = split_listen(listen)
+    if parsed is None:  # load_config refuses it first; a Config made in code may still hold one
         raise StartupError(f"metrics.listen must be host:port, got {listen!r}")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+    return parsed
 
 
 class Agent:
