@@ -21,7 +21,7 @@ from trt_agent.events import Event, make_event
 from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.names import decompose
-from trt_agent.redact import Redactor, event_names, scrubbable
+from trt_agent.redact import NAME_FIELDS, NAME_LIST_FIELDS, Redactor, scrubbable
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.sinks.report import report_json, report_text
 
@@ -36,7 +36,10 @@ def _redactor(**settings: object) -> Redactor:
 
 def names_in(events: list[Event]) -> set[str]:
     """Every layer/tensor name the unredacted run extracted, and the members of fused names."""
-    names = {n for event in events for n in event_names(event)}
+    names = {event[k] for event in events for k in NAME_FIELDS if isinstance(event.get(k), str)}
+    names |= {
+        v for event in events for k in NAME_LIST_FIELDS for v in event.get(k) or () if isinstance(v, str)
+    }
     for name in list(names):
         names.update(decompose(name).sources)
     return {n for n in names if n}

@@ -162,6 +162,32 @@ def test_parse_command_names_no_layer_line_tensor(tmp_path: Path) -> None:
     assert not _clear(messages, TENSORS["62_"] + TENSORS["03_"])
 
 
+def test_redact_map_maps_a_layer_line_tensor_back(tmp_path: Path) -> None:
+    """The pseudonym of a tensor that only a layer line names (BERT's concat_ids, extra/62) is
+    in every redacted output, so redact-map must know it too (it collected name fields only)."""
+    _key(tmp_path)
+    (tmp_path / "red.toml").write_text(REDACTION)
+    wanted = _redactor().name("concat_ids")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trt_agent",
+            "redact-map",
+            "-c",
+            "red.toml",
+            "-p",
+            wanted,
+            str(data_file("62_")),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{wanted}\tconcat_ids\n"
+
+
 # -- 3: numeric tensor names in calibration_range messages ----------------------------------------
 
 CALIBRATION_RULE = '[[rule]]\nname = "activation_range"\ncheck = "calibration_range"\nmax_width = 100\n'

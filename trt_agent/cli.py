@@ -23,7 +23,7 @@ from trt_agent.model.diff import Tolerances, diff_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
-from trt_agent.redact import Redactor, event_names, load_redactor
+from trt_agent.redact import Redactor, learnable_names, load_redactor
 from trt_agent.rules import (
     Baseline,
     Result,
@@ -340,7 +340,7 @@ def _learning(events: Iterable[Event], redactor: Redactor | None) -> Iterator[Ev
     """Pass ``events`` through, teaching the redactor their names (for free-text outputs)."""
     for event in events:
         if redactor is not None:
-            redactor.learn(event_names(event))
+            redactor.learn_events((event,))
         yield event
 
 
@@ -468,7 +468,7 @@ def _redact_map(args: argparse.Namespace, config: Config, redactor: Redactor | N
     inputs = _Inputs(files, args.engine, config, stats)
     names: set[str] = set()
     for event in inputs:
-        names.update(event_names(event))
+        names.update(learnable_names(event))
     wanted = set(args.pseudonym)
     found = 0
     for name in sorted(names):

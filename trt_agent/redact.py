@@ -475,14 +475,6 @@ def learnable_names(event: Event) -> list[str]:
     return names
 
 
-def event_names(event: Event) -> list[str]:
-    """The layer and tensor names an event's fields hold (what redaction replaces)."""
-    names = [event[k] for k in NAME_FIELDS if isinstance(event.get(k), str)]
-    for key in NAME_LIST_FIELDS:
-        names.extend(v for v in event.get(key) or () if isinstance(v, str))
-    return names
-
-
 def load_redactor(config: Config) -> Redactor | None:
     """The redactor ``[redaction]`` asks for, or None when it is off. Refuses to run redaction
     without a key; the key is read here and kept only inside the redactor."""
