@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from trt_agent.events import Event
+from trt_agent.events import ERROR_SEVERITIES, Event
 from trt_agent.parse.names import decompose
 from trt_agent.text import cut
 
@@ -23,7 +23,6 @@ NON_COMPUTE_TYPES: Final = frozenset({"noop", "constant", "signal", "wait"})
 MAX_FALLBACKS: Final = 1000
 MAX_ERROR_MESSAGES: Final = 20  # kept to name in the ``errors`` rule; the count is exact
 ERROR_MESSAGE_CHARS: Final = 300  # each kept one is cut here: a 1 MiB error line must not be held
-ERROR_SEVERITIES: Final = ("error", "internal_error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +451,7 @@ class EngineModel:
             "events": {
                 "total": sum(self.event_types.values()),
                 "warnings": self.severities["warning"],
-                "errors": self.severities["error"] + self.severities["internal_error"],
+                "errors": sum(self.severities[s] for s in ERROR_SEVERITIES),
                 "by_type": dict(sorted(self.event_types.items())),
             },
             "source_layer_names_known": bool(sources),
