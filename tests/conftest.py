@@ -80,7 +80,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _ready(url: str) -> bool:
+def answers_ok(url: str) -> bool:
+    """A GET of ``url`` succeeds; an error status (a 503 "not ready yet") or no server is "not
+    yet", for wait_for."""
     try:
         with urllib.request.urlopen(url, timeout=5):
             return True
@@ -118,7 +120,7 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., str]]:
             )
         )
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _ready(f"{base}/-/ready"), 30, "Prometheus ready")
+        wait_for(lambda: answers_ok(f"{base}/-/ready"), 30, "Prometheus ready")
         return base
 
     yield start

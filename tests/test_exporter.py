@@ -21,7 +21,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import DATA
+from conftest import DATA, answers_ok
 from harness import Agent, run_once, wait_for
 
 PROMTOOL = shutil.which("promtool")
@@ -117,21 +117,10 @@ def test_promtool_check_metrics_is_clean(tmp_path: Path, agents: list[Agent]) ->
     assert agent.stop() == 0
 
 
-def _ready(base: str) -> bool:
-    """/-/ready says 200; a 503 (files still being read at start) is "not yet", not a failure."""
-    try:
-        with urllib.request.urlopen(f"{base}/-/ready") as response:
-            return bool(response.status == 200)
-    except urllib.error.HTTPError as exc:
-        if exc.code != 503:
-            raise
-        return False
-
-
 def test_content_negotiation_gzip_health_and_readiness(tmp_path: Path, agents: list[Agent]) -> None:
     agent = _alexnet_agent(agents, tmp_path).start()
     base = agent.metrics_url.rsplit("/", 1)[0]
-    wait_for(lambda: _ready(base), 20, "ready", agent)
+    wait_for(lambda: answers_ok(f"{base}/-/ready"), 20, "ready", agent)
     with urllib.request.urlopen(f"{base}/-/healthy") as response:
         assert response.status == 200
     request = urllib.request.Request(

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA
+from conftest import DATA, answers_ok
 from harness import LINE, Agent, new_agent, run_once, wait_for
-from test_exporter import _ready
 
 from trt_agent.config import MAX_WAIT_SECONDS, ConfigError, load_config
 
@@ -180,7 +179,7 @@ def test_a_logs_path_matching_nothing_is_warned_and_exported(tmp_path: Path, age
     assert metrics[f'trt_agent_log_path_files{{file="{typo}"}}'] == 0
     base = agent.metrics_url.rsplit("/", 1)[0]
     # readiness as before: every file present was read (the first scan may still be finishing)
-    wait_for(lambda: _ready(base), 10, "ready", agent)
+    wait_for(lambda: answers_ok(f"{base}/-/ready"), 10, "ready", agent)
 
     missing.write_text(LINE.format(tag="m", n=0))
     agent.wait_log("[[logs]] path matches files now", path=str(missing), files=1)
