@@ -25,9 +25,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Histogram
 
 from trt_agent.config import ProfilerConfig
-from trt_agent.events import Event
 from trt_agent.model import EngineModel, fold
 from trt_agent.sources.profiler import LayerTimeRing, ProfilerHost, make_profiler
+from trt_agent.vocab.events import Event
 
 
 def trt_module() -> tuple[Any, str]:

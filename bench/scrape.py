@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Histogram, generate_latest, start_http_server
 
 from trt_agent.config import MetricsConfig
-from trt_agent.events import make_event
 from trt_agent.model import EngineModel, fold
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result
-from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.prometheus import EngineCollector
-from trt_agent.sinks.webconfig import WebConfig
+from trt_agent.vocab.events import make_event
+from trt_agent.web.config import WebConfig
+from trt_agent.web.server import MetricsServer
 
 
 @dataclass

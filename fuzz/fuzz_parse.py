@@ -37,10 +37,10 @@ with atheris.instrument_imports(include=["trt_agent"]):
     from trt_agent.parse import ParseStats, parse_stream
     from trt_agent.parse.artifacts import ArtifactError, parse_artifact
     from trt_agent.parse.event_stream import is_event_stream, parse_event_stream
+    from trt_agent.reports.diff import diff_json, diff_text
+    from trt_agent.reports.rule_results import results_json
+    from trt_agent.reports.summary import report_json, report_text
     from trt_agent.rules import CHECKS, Baseline, Rule, RulesError, RuleSet, evaluate, load_rules
-    from trt_agent.sinks.diff_report import diff_json, diff_text
-    from trt_agent.sinks.report import report_json, report_text
-    from trt_agent.sinks.rule_report import results_json
 
 RULES = RuleSet(
     tuple(

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from harness import Agent, wait_for
 
-from trt_agent.events import Event
 from trt_agent.model import EngineModel, build_models
 from trt_agent.parse import ParseStats, parse_path
+from trt_agent.vocab.events import Event
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"

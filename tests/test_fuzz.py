@@ -30,7 +30,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trt_agent.config import ConfigError, load_config
-from trt_agent.events import EVENT_TYPES, Event
 from trt_agent.model import build_models
 from trt_agent.model.diff import diff_models
 from trt_agent.model.engine import EngineModel
@@ -39,8 +38,11 @@ from trt_agent.parse.artifacts import ArtifactError, parse_artifact
 from trt_agent.parse.calibration import parse_calibration_cache
 from trt_agent.parse.event_stream import parse_event_stream
 from trt_agent.parse.grammar import ParserState, match_message
-from trt_agent.parse.names import decompose, normalize_precision
 from trt_agent.parse.prefix import split_header
+from trt_agent.reports.diff import diff_json, diff_text
+from trt_agent.reports.html import LatencySeries, report_html
+from trt_agent.reports.rule_results import results_json, results_junit, results_text
+from trt_agent.reports.summary import report_json, report_text
 from trt_agent.rules import (
     CHECKS,
     Baseline,
@@ -52,10 +54,8 @@ from trt_agent.rules import (
     load_rules,
     parse_rules,
 )
-from trt_agent.sinks.diff_report import diff_json, diff_text
-from trt_agent.sinks.html import LatencySeries, report_html
-from trt_agent.sinks.report import report_json, report_text
-from trt_agent.sinks.rule_report import results_json, results_junit, results_text
+from trt_agent.vocab.events import EVENT_TYPES, Event
+from trt_agent.vocab.names import decompose, normalize_precision
 
 ROOT = Path(__file__).parent.parent
 DATA = Path(__file__).parent / "data"

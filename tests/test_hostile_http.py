@@ -31,7 +31,7 @@ from conftest import DATA
 from harness import Agent, new_agent
 from test_exporter import _self_signed
 
-from trt_agent.sinks.http import _MAX_THREADS, MAX_CONNECTIONS, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_S
+from trt_agent.web.server import _MAX_THREADS, MAX_CONNECTIONS, MAX_REQUEST_BYTES, REQUEST_TIMEOUT_S
 
 ALEXNET = str(DATA / "corpus" / "0[1-4]_*alexnet*")
 BOUND_S = 1.0  # every well-behaved scrape, under every attack

@@ -10,8 +10,8 @@ from conftest import parse_file
 
 from trt_agent.config import MetricsConfig
 from trt_agent.daemon import AgentState
-from trt_agent.events import Event
 from trt_agent.model import EngineModel
+from trt_agent.vocab.events import Event
 
 
 class _Stream:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trt_agent.parse.names import decompose, normalize_precision
+from trt_agent.vocab.names import decompose, normalize_precision
 
 # Member names as TensorRT and ONNX exporters write them (from tests/data).
 _MEMBER = st.one_of(

@@ -23,7 +23,6 @@ from trt_double.double import FakeCuda, make_trt, plan
 from trt_double.nvidia import load_bindings, nvidia_signatures, parse_signature
 
 from trt_agent.config import ProfilerConfig
-from trt_agent.events import Event
 from trt_agent.model import build_models
 from trt_agent.sources.profiler import (
     LayerTimeRing,
@@ -32,6 +31,7 @@ from trt_agent.sources.profiler import (
     run_profile,
     split_iterations,
 )
+from trt_agent.vocab.events import Event
 
 SITE = Path(__file__).parent / "trt_double" / "site"
 NVIDIA = load_bindings()

@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trt_agent.config import RedactionConfig
-from trt_agent.events import Event, make_event
 from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
-from trt_agent.parse.names import decompose
 from trt_agent.redact import NAME_FIELDS, NAME_LIST_FIELDS, Redactor, scrubbable
+from trt_agent.reports.summary import report_json, report_text
 from trt_agent.sinks.jsonl import JsonlWriter
-from trt_agent.sinks.report import report_json, report_text
+from trt_agent.vocab.events import Event, make_event
+from trt_agent.vocab.names import decompose
 
 KEY = b"0123456789abcdef-test-key"
 PSEUDONYMS = re.compile(r"[LP][0-9a-f]{10}(?:[0-9a-f]{6})?")

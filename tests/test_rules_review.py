@@ -16,9 +16,9 @@ from test_rules import rules_file, trt_agent
 
 from trt_agent.config import MetricsConfig
 from trt_agent.daemon import AgentState
-from trt_agent.events import Event
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.rules import FAIL, PASS, SKIP, Baseline, RulesError, evaluate, load_rules, parse_rules
+from trt_agent.vocab.events import Event
 
 EXTRA = DATA / "extra"
 CORPUS = DATA / "corpus"

@@ -16,7 +16,6 @@ from typing import Any
 
 from trt_agent import __version__
 from trt_agent.config import Config, ConfigError, load_config
-from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, build_models
 from trt_agent.model.diff import Tolerances, diff_models
@@ -24,6 +23,10 @@ from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
 from trt_agent.redact import Redactor, learnable_names, load_redactor
+from trt_agent.reports.diff import diff_json, diff_text
+from trt_agent.reports.html import LatencySeries, diff_html, report_html
+from trt_agent.reports.rule_results import redacted, results_json, results_junit, results_text
+from trt_agent.reports.summary import report_json, report_text
 from trt_agent.rules import (
     Baseline,
     Result,
@@ -34,12 +37,9 @@ from trt_agent.rules import (
     load_rules,
     strict,
 )
-from trt_agent.sinks.diff_report import diff_json, diff_text
-from trt_agent.sinks.html import LatencySeries, diff_html, report_html
 from trt_agent.sinks.jsonl import JsonlWriter
-from trt_agent.sinks.report import report_json, report_text
-from trt_agent.sinks.rule_report import redacted, results_json, results_junit, results_text
 from trt_agent.text import few
+from trt_agent.vocab.events import Event
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -506,7 +506,7 @@ def _shapes(text: str | None) -> dict[str, tuple[int, ...]]:
 def _profile(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
     """``profile ENGINE``: 0 done; 2 no TensorRT/GPU, an engine it cannot load, bad options."""
     from trt_agent.config import ProfilerConfig
-    from trt_agent.sinks.profile_table import profile_json, profile_rows, profile_text
+    from trt_agent.reports.profile_table import profile_json, profile_rows, profile_text
     from trt_agent.sources.profiler import ProfilerError, run_profile
 
     if not os.path.isfile(args.engine_file):  # before TensorRT is looked for: the first thing to fix

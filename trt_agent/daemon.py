@@ -29,20 +29,20 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from trt_agent.config import Config, ConfigError, MetricsConfig, load_config, split_listen
-from trt_agent.events import Event
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model import EngineModel, fold
 from trt_agent.redact import Redactor, load_redactor
 from trt_agent.rules import Baseline, Result, RuleSet, evaluate, load_baseline, load_rules
 from trt_agent.security import startup_warnings
-from trt_agent.sinks.http import MetricsServer
 from trt_agent.sinks.jsonl import EventStream
 from trt_agent.sinks.prometheus import AgentCollector, EngineCollector
-from trt_agent.sinks.webconfig import WebConfig, WebConfigError, load_web_config
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
 from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
 from trt_agent.sources.tail import Tailer
 from trt_agent.systemd import notify, watchdog_interval
+from trt_agent.vocab.events import Event
+from trt_agent.web.config import WebConfig, WebConfigError, load_web_config
+from trt_agent.web.server import MetricsServer
 
 EXIT_OK = 0
 EXIT_CONFIG = 2

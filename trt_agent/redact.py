@@ -33,10 +33,10 @@ from typing import Any, Final
 import ahocorasick  # type: ignore[import-not-found]
 
 from trt_agent.config import Config, ConfigError, RedactionConfig
-from trt_agent.events import Event
 from trt_agent.parse.grammar import layer_name_spans
-from trt_agent.parse.names import decompose
 from trt_agent.security import check_secret_fd
+from trt_agent.vocab.events import Event
+from trt_agent.vocab.names import decompose
 
 # Event fields that hold layer or tensor names (DESIGN's event table).
 NAME_FIELDS: Final = ("layer", "result", "name", "tensor")

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from trt_agent.events import ERROR_SEVERITIES, Event
-from trt_agent.parse.names import decompose
 from trt_agent.text import cut
+from trt_agent.vocab.events import ERROR_SEVERITIES, Event
+from trt_agent.vocab.names import decompose
 
 # Engine layers that run no kernel of their own.
 NON_COMPUTE_TYPES: Final = frozenset({"noop", "constant", "signal", "wait"})

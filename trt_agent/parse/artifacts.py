@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from trt_agent.events import Event, make_event
 from trt_agent.parse.grammar import layer_fields
 from trt_agent.parse.log import ParseStats
+from trt_agent.vocab.events import Event, make_event
 
 
 class ArtifactError(ValueError):

@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO, Final
 
-from trt_agent.events import Event, make_event
 from trt_agent.parse.grammar import hex_scale, trt_version_from_tag
 from trt_agent.parse.log import ParseStats
+from trt_agent.vocab.events import Event, make_event
 
 HEADER = re.compile(rb"^TRT-(\d+)-(\w+)\s*$")
 INT8_MAX: Final = 127.0

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from trt_agent.events import Event
 from trt_agent.parse.artifacts import looks_like_json, parse_artifact
 from trt_agent.parse.calibration import is_calibration_cache, parse_calibration_cache
 from trt_agent.parse.event_stream import is_event_stream, parse_event_stream
 from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES, ParseStats, parse_log
+from trt_agent.vocab.events import Event
 
 SNIFF_BYTES = 65536
 MAX_ARTIFACT_BYTES = 512 * 1024 * 1024

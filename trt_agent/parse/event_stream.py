@@ -8,8 +8,8 @@ from typing import BinaryIO, Final
 
 import orjson
 
-from trt_agent.events import EVENT_TYPES, Event
 from trt_agent.parse.log import ParseStats
+from trt_agent.vocab.events import EVENT_TYPES, Event
 
 _EVENT_KEYS: Final = (b'"type"', b'"engine"', b'"source"')
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from trt_agent.parse.names import decompose, normalize_precision
+from trt_agent.vocab.names import decompose, normalize_precision
 
 Fact = tuple[str, dict[str, Any]]
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

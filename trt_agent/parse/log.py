@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
-from trt_agent.events import Event, make_event
 from trt_agent.parse import grammar
 from trt_agent.parse.prefix import Header, split_header
+from trt_agent.vocab.events import Event, make_event
 
 CHUNK_BYTES: Final = 1 << 20
 DEFAULT_MAX_LINE_BYTES: Final = 1 << 20

@@ -15,10 +15,10 @@ from typing import BinaryIO, Final
 import orjson
 
 from trt_agent.config import EventsConfig
-from trt_agent.events import Event
 from trt_agent.logs import get_logger
 from trt_agent.redact import Redactor
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
+from trt_agent.vocab.events import Event
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE
 
@@ -128,7 +128,7 @@ class EventStream:
         self._failed_at = 0.0
         self._error_logged_at = 0.0
         self._checkpoints_failing = False
-        self._log = get_logger("trt_agent.events")
+        self._log = get_logger("trt_agent.vocab.events")
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
         self._queued_events = 0

@@ -33,8 +33,8 @@ from trt_agent.model import EngineModel
 from trt_agent.model.engine import LayerTime
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result
-from trt_agent.sinks.http import REJECT_REASONS
 from trt_agent.sources.tail import TAIL_ERROR_REASONS
+from trt_agent.web.server import REJECT_REASONS
 
 if TYPE_CHECKING:
     from trt_agent.daemon import Agent
@@ -269,7 +269,7 @@ class AgentCollector(Collector):
         ]  # fmt: skip
 
     def _http(self) -> list[Metric]:
-        """The metrics endpoint's own connections (limits: trt_agent/sinks/http.py)."""
+        """The metrics endpoint's own connections (limits: trt_agent/web/server.py)."""
         server = getattr(self.agent, "_server", None)  # None until it listens
         rejected = CounterMetricFamily(
             "trt_agent_http_rejected_connections",

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from trt_agent.config import ProfilerConfig as ProfilerSettings
-from trt_agent.events import Event, make_event
 from trt_agent.logs import get_logger
 from trt_agent.parse import ParseStats
 from trt_agent.parse.artifacts import parse_artifact
 from trt_agent.parse.log import LogReader
+from trt_agent.vocab.events import Event, make_event
 
 if TYPE_CHECKING:
     # NVIDIA's type stubs (tensorrt-stubs, installed by scripts/test.sh): mypy checks every

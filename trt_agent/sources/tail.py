@@ -51,7 +51,6 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from trt_agent.config import Config, LogSource
-from trt_agent.events import Event
 from trt_agent.logs import get_logger
 from trt_agent.parse import ParseStats, parse_stream
 from trt_agent.parse.artifacts import ArtifactError, looks_like_json
@@ -66,6 +65,7 @@ from trt_agent.sources.checkpoint import (
     read_head,
     starts_with,
 )
+from trt_agent.vocab.events import Event
 
 CHUNK_BYTES: Final = 1 << 20
 # Reasons of trt_agent_tail_errors_total, every one exported from the start (at 0) so that

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 
 from trt_agent.model import EngineModel
-from trt_agent.parse.names import decompose
 from trt_agent.redact import Redactor
 from trt_agent.text import cut
+from trt_agent.vocab.names import decompose
 
 WIDTH = 100
 

@@ -9,8 +9,8 @@ import orjson
 
 from trt_agent.model import EngineModel
 from trt_agent.redact import Redactor
+from trt_agent.reports.rule_results import result_lines, sorted_results, verdict_line
 from trt_agent.rules import Result
-from trt_agent.sinks.rule_report import result_lines, sorted_results, verdict_line
 from trt_agent.text import cut, format_bytes
 
 WIDTH = 100

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from trt_agent import __version__
-from trt_agent.events import Event
 from trt_agent.model import EngineModel
 from trt_agent.model.diff import EngineDiff
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result, gate
 from trt_agent.text import cut
+from trt_agent.vocab.events import Event
 
 HEATMAP_ROWS: Final = 40
 HEATMAP_COLUMNS: Final = 60

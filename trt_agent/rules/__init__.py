@@ -21,8 +21,8 @@ from typing import Any, Final
 
 from trt_agent.config import ConfigError, read_toml
 from trt_agent.model.engine import EngineLayer, EngineModel, fallback_label
-from trt_agent.parse.names import decompose
 from trt_agent.text import few, format_bytes
+from trt_agent.vocab.names import decompose
 
 SEVERITIES: Final = ("error", "warning")
 PASS: Final = "pass"

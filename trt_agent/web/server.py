@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
-from trt_agent.sinks.webconfig import WebConfig
+from trt_agent.web.config import WebConfig
 
 # The TLS handshake, and each request's line and headers (from when the server starts waiting
 # for it: the accept, or the end of the previous response on a kept-alive connection), must be
