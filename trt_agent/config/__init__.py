@@ -20,6 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 from trt_agent.model.engine import DEFAULT_LATENCY_BUCKETS
+from trt_agent.vocab.severities import SEVERITIES
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 # The longest wait a timer key may ask for (agent.poll_interval...). The threads' waits cannot
@@ -431,7 +432,7 @@ def _relative_to(file: str, path: str) -> str:
     return path if os.path.isabs(path) else os.path.join(os.path.dirname(os.path.abspath(file)), path)
 
 
-PROFILER_LOG_SEVERITIES: Final = ("internal_error", "error", "warning", "info", "verbose")
+PROFILER_LOG_SEVERITIES: Final = tuple(reversed(SEVERITIES))  # as TensorRT orders them
 
 
 def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | None) -> ProfilerConfig | None:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from trt_agent.text import cut
-from trt_agent.vocab.events import ERROR_SEVERITIES, Event
+from trt_agent.vocab.events import Event
 from trt_agent.vocab.names import decompose
+from trt_agent.vocab.severities import ERROR_SEVERITIES
 
 # Engine layers that run no kernel of their own.
 NON_COMPUTE_TYPES: Final = frozenset({"noop", "constant", "signal", "wait"})

@@ -19,24 +19,8 @@ from __future__ import annotations
 import re
 from typing import Final, NamedTuple
 
-_LETTER_SEVERITY: Final = {
-    "V": "verbose",
-    "I": "info",
-    "W": "warning",
-    "E": "error",
-    "F": "internal_error",
-}
-_WORD_SEVERITY: Final = {
-    "VERBOSE": "verbose",
-    "INFO": "info",
-    "WARN": "warning",
-    "WARNING": "warning",
-    "ERROR": "error",
-    "INTERNAL_ERROR": "internal_error",
-    "FATAL": "internal_error",
-    "DEBUG": "verbose",
-    "TRACE": "verbose",
-}
+from trt_agent.vocab.severities import LETTER_SEVERITY, WORD_SEVERITY
+
 _SOURCES: Final = frozenset({"TRT", "TensorRT", "TRT-LLM", "TensorRT-LLM"})
 
 # A token that opens a TensorRT header. Searching for it skips wrapper text in front.
@@ -77,13 +61,13 @@ def split_header(line: str) -> Header:
     common = _COMMON.match(line)
     if common is not None and not line.startswith(("[", ": "), common.end()):
         month, day, year, clock, letter, letter_after_trt = common.groups()
-        letter_severity = _LETTER_SEVERITY[letter or letter_after_trt]
+        letter_severity = LETTER_SEVERITY[letter or letter_after_trt]
         return Header(f"{year}-{month}-{day}T{clock}Z", letter_severity, line[common.end() :], True)
     start = _HEADER_START.search(line)
     if start is None:
         level = _WORD_LEVEL.match(line)
         if level is not None:
-            return Header(None, _WORD_SEVERITY[level.group(1)], line[level.end() :], True)
+            return Header(None, WORD_SEVERITY[level.group(1)], line[level.end() :], True)
         return Header(None, None, line, False)
     ts: str | None = None
     severity: str | None = None
@@ -96,16 +80,16 @@ def split_header(line: str) -> Header:
         token = line[pos + 1 : close]
         if token in _SOURCES:
             pass
-        elif token in _LETTER_SEVERITY:
-            severity = severity or _LETTER_SEVERITY[token]
-        elif token in _WORD_SEVERITY:
-            severity = severity or _WORD_SEVERITY[token]
+        elif token in LETTER_SEVERITY:
+            severity = severity or LETTER_SEVERITY[token]
+        elif token in WORD_SEVERITY:
+            severity = severity or WORD_SEVERITY[token]
         elif (us := _US_DATE.match(token)) is not None:
             month, day, year, clock = us.groups()
             ts = f"{year}-{month}-{day}T{clock}Z"
-        elif (iso := _ISO_DATE_SEV.match(token)) is not None and iso.group(3) in _WORD_SEVERITY:
+        elif (iso := _ISO_DATE_SEV.match(token)) is not None and iso.group(3) in WORD_SEVERITY:
             ts = f"{iso.group(1)}T{iso.group(2)}Z"
-            severity = severity or _WORD_SEVERITY[iso.group(3)]
+            severity = severity or WORD_SEVERITY[iso.group(3)]
         else:
             break
         pos = close + 1
@@ -117,11 +101,11 @@ def split_header(line: str) -> Header:
     if severity is None and start.start() > 0:
         lead = _WORD_LEVEL.search(line, 0, start.start())
         if lead is not None:
-            severity = _WORD_SEVERITY[lead.group(1)]
+            severity = WORD_SEVERITY[lead.group(1)]
     if severity is None:
         level = _WORD_LEVEL.match(message)
         if level is not None:
-            severity = _WORD_SEVERITY[level.group(1)]
+            severity = WORD_SEVERITY[level.group(1)]
             message = message[level.end() :]
         elif _ERROR_CODE.match(message):
             severity = "error"

@@ -24,7 +24,7 @@ from trt_agent.model.engine import EngineLayer, EngineModel, fallback_label
 from trt_agent.text import few, format_bytes
 from trt_agent.vocab.names import decompose
 
-SEVERITIES: Final = ("error", "warning")
+RULE_SEVERITIES: Final = ("error", "warning")  # error fails the gate; warning reports
 PASS: Final = "pass"
 FAIL: Final = "fail"
 SKIP: Final = "skip"
@@ -710,7 +710,7 @@ def _parse_rule(path: str, index: int, entry: dict[str, Any], seen: set[str]) ->
         raise RulesError(f"{where}: check must be one of {', '.join(CHECKS)}, got {check!r}")
     spec = CHECKS[check]
     severity = entry.get("severity", "error")
-    if severity not in SEVERITIES:
+    if severity not in RULE_SEVERITIES:
         raise RulesError(f"{where}: severity must be error or warning, got {severity!r}")
     params: dict[str, Any] = {}
     selection: dict[str, tuple[str, ...]] = {}

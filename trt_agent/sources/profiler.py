@@ -36,6 +36,7 @@ from trt_agent.parse import ParseStats
 from trt_agent.parse.artifacts import parse_artifact
 from trt_agent.parse.log import LogReader
 from trt_agent.vocab.events import Event, make_event
+from trt_agent.vocab.severities import LETTER_OF, TRT_LOGGER_LEVEL, TRT_LOGGER_SEVERITY
 
 if TYPE_CHECKING:
     # NVIDIA's type stubs (tensorrt-stubs, installed by scripts/test.sh): mypy checks every
@@ -47,16 +48,6 @@ INSTALL_HINT: Final = (
     "(TensorRT's Python bindings, pycuda), or use an nvcr.io/nvidia/tensorrt image "
     "(deploy/docker/Dockerfile.tensorrt)"
 )
-# ILogger.Severity values (TensorRT 10 and 11) -> our severities and the log-line letters the
-# grammar's dialect prefix knows.
-SEVERITIES: Final = {
-    0: ("internal_error", "F"),
-    1: ("error", "E"),
-    2: ("warning", "W"),
-    3: ("info", "I"),
-    4: ("verbose", "V"),
-}
-SEVERITY_BY_NAME: Final = {name: value for value, (name, _) in SEVERITIES.items()}
 PROFILER_SOURCE: Final = {"kind": "profiler"}
 LOGGER_SOURCE: Final = {"kind": "tensorrt_logger"}
 
@@ -152,7 +143,7 @@ def logger_events(messages: Iterable[tuple[int, str]], reader: LogReader) -> lis
     logging application would have written, so it gets the same event types as a log file."""
     events: list[Event] = []
     for level, msg in messages:
-        letter = SEVERITIES.get(level, ("info", "I"))[1]
+        letter = LETTER_OF[TRT_LOGGER_SEVERITY.get(level, "info")]
         for event in reader.feed(f"[TRT] [{letter}] {msg}\n".encode("utf-8", "replace")):
             event["source"] = LOGGER_SOURCE
             events.append(event)
@@ -518,7 +509,7 @@ class ProfilerHost:
         self._iteration = 0
         self._reader = LogReader("<tensorrt>", settings.engine_id, ParseStats())
         self.loaded: LoadedEngine | None = None
-        min_severity = SEVERITY_BY_NAME.get(settings.log_severity, 2)
+        min_severity = TRT_LOGGER_LEVEL.get(settings.log_severity, 2)
         self.logger = make_logger(self.trt, self.messages, min_severity)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -740,7 +731,7 @@ def run_profile(
     trt = trt if trt is not None else import_tensorrt()
     ring = LayerTimeRing(settings.ring_capacity)
     messages: collections.deque[tuple[int, str]] = collections.deque(maxlen=10_000)
-    logger = make_logger(trt, messages, SEVERITY_BY_NAME.get(settings.log_severity, 2))
+    logger = make_logger(trt, messages, TRT_LOGGER_LEVEL.get(settings.log_severity, 2))
     cuda = cuda_factory(settings.device)
     times: dict[str, list[float]] = {}
     loader: EngineLoader | None = None

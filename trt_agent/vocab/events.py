@@ -32,9 +32,6 @@ EVENT_TYPES: Final = frozenset(
     }
 )
 
-SEVERITIES: Final = ("verbose", "info", "warning", "error", "internal_error")
-ERROR_SEVERITIES: Final = ("error", "internal_error")
-
 
 def make_event(
     type_: str,
