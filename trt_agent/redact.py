@@ -35,39 +35,24 @@ import ahocorasick  # type: ignore[import-not-found]
 from trt_agent.config import Config, ConfigError, RedactionConfig
 from trt_agent.parse.grammar import layer_name_spans
 from trt_agent.security import check_secret_fd
-from trt_agent.vocab.events import Event
+from trt_agent.vocab.events import EVENT_SPECS, Event
 from trt_agent.vocab.names import decompose
 
-# Event fields that hold layer or tensor names (DESIGN's event table).
-NAME_FIELDS: Final = ("layer", "result", "name", "tensor")
-NAME_LIST_FIELDS: Final = ("layers", "sources")
-# Which fields of which event type hold names (single names, lists of names); a type not listed
-# here is looked up field by field.
-_NAME_KEYS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "layer_time": (("layer",), ()),
-    "layer": (("name",), ("sources",)),
-    "fusion": (("result",), ("layers",)),
-    "source_layer": (("name",), ()),
-    "quantization": (("layer",), ()),
-    "calibration": (("tensor",), ()),
-    "fallback": (("layer",), ()),
-    "plugin": (("layer",), ()),
-    **{t: ((), ()) for t in ("version", "warning", "error")},
-}
+# What each event type holds and how its msg is scrubbed: the event specs (vocab.events).
+# A type whose spec declares no name keys is searched for every key that names something
+# anywhere (an event read back from a stream can carry more keys than its type defines).
+NAME_FIELDS: Final = tuple(dict.fromkeys(k for spec in EVENT_SPECS.values() for k in spec.names))
+NAME_LIST_FIELDS: Final = tuple(dict.fromkeys(k for spec in EVENT_SPECS.values() for k in spec.name_lists))
 _ANY_KEYS: Final = (NAME_FIELDS, NAME_LIST_FIELDS)
-# How a message is scrubbed depends on what its grammar rule pinned down:
-# - nothing to hide: the rule matched the whole message, which holds only numbers and fixed words;
-_NOTHING_TO_HIDE: Final = frozenset(("perf_summary", "layer_count"))
-# - paths only: no layer name, but a file can be named (engine files, libraries);
-_PATHS_ONLY: Final = frozenset(
-    ("memory", "build_complete")
-)  # (versions: a trtexec command line names tensors)
-# - one name: the field's name is the only name in the message (ONNX nodes, profile rows);
-_ONE_NAME: Final = {"source_layer": "name", "layer_time": "layer"}
-# - fusions: their own names only ("Fusing A with B"), replaced longest first;
-# - layer lines: the layer and the tensors it reads and writes, found by the grammar and replaced
-#   where they stand; the rest of the line (its ONNX layers) goes through the automaton;
-# - everything else (warnings, errors, removals...): the automaton.
+_NAME_KEYS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+    kind: (spec.names, spec.name_lists) if spec.names or spec.name_lists else _ANY_KEYS
+    for kind, spec in EVENT_SPECS.items()
+}
+_NOTHING_TO_HIDE: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "nothing")
+_PATHS_ONLY: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "paths")
+_ONE_NAME: Final = {k: spec.names[0] for k, spec in EVENT_SPECS.items() if spec.msg == "one_name"}
+_OWN_NAMES_ONLY: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "fusion")
+_LAYER_LINES: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "layer_line")
 _PSEUDONYM_CHARS: Final = re.compile(r"[LP0-9a-f]+")
 PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
 DROPPED: Final = "<redacted>"
@@ -342,13 +327,13 @@ class Redactor:
                     copy[key] = [(outputs.get(v) or name_of(v)) if v.__class__ is str else v for v in value]
             new.update(n for n in own if n not in seen)
             if msg:
-                if kind == "fusion" and own:
+                if kind in _OWN_NAMES_ONLY and own:
                     # "Fusing A with B" names only its own layers
                     copy["msg"] = self._replace_own(msg, own)
                 else:
                     # layer lines, removals, warnings...: the automaton, after the batch is learned;
                     # own names too short to search everywhere are then replaced as whole words
-                    spans = layer_name_spans(msg) if kind == "layer" else []
+                    spans = layer_name_spans(msg) if kind in _LAYER_LINES else []
                     new.update(n for n in (msg[a:b] for a, b in spans) if n not in seen)
                     short = [n for n in own if n and (len(n) < _MIN_LEARNED or n.isdigit())]
                     deferred.append((copy, short, spans))
@@ -470,7 +455,7 @@ def learnable_names(event: Event) -> list[str]:
         if value.__class__ is list:
             names.extend(v for v in value if v.__class__ is str)
     msg = event.get("msg")
-    if kind == "layer" and msg:
+    if kind in _LAYER_LINES and msg:
         names.extend(msg[a:b] for a, b in layer_name_spans(msg))
     return names
 

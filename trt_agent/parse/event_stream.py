@@ -9,44 +9,10 @@ from typing import BinaryIO, Final
 import orjson
 
 from trt_agent.parse.log import ParseStats
-from trt_agent.vocab.events import EVENT_TYPES, Event
+from trt_agent.vocab.events import EVENT_SPECS, EVENT_TYPES, STRING_LIST_KEYS, Event
 
 _EVENT_KEYS: Final = (b'"type"', b'"engine"', b'"source"')
 
-_NUMBER: Final = (int, float)
-# The keys the engine model and the sinks read from an event of each type, with their types:
-# an event without them (edited, another tool's, another version's) is a parse error, not a crash.
-_REQUIRED: Final[dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]]] = {
-    "source_layer": (("name", str),),
-    "layer_count": (("stage", str), ("count", int)),
-    "quantization": (("layer", str),),
-    "layer": (("name", str),),
-    "fusion": (("layers", list),),
-    "plugin": (("plugin", str),),
-    "fallback": (("reason", str),),
-    "memory": (("kind", str), ("bytes", int)),
-    "version": (("component", str), ("version", str)),
-    "perf_summary": (("metric", str), ("stat", str), ("value", _NUMBER)),
-    "layer_time": (("layer", str), ("ms", _NUMBER)),
-    "build_complete": (("seconds", _NUMBER),),
-    "build_config": (("precisions", list),),
-    "calibration": (("tensor", str),),
-}
-# Keys that may be absent or null, but when present have this type (the model hashes, compares,
-# computes with or prints them).
-_OPTIONAL: Final[dict[str, tuple[tuple[str, type | tuple[type, ...]], ...]]] = {
-    "source_layer": (("op", str),),
-    "quantization": (("precision", str),),
-    "layer": (("layer_type", str), ("precision", str), ("tactic", str), ("origin", str), ("sources", list)),
-    "fusion": (("kind", str), ("result", str)),
-    "plugin": (("layer", str), ("version", str), ("registered", bool)),
-    "fallback": (("layer", str), ("from_precision", str), ("to_precision", str)),
-    "version": (("linked", str),),
-    "layer_time": (("median_ms", _NUMBER),),
-    "build_complete": (("stage", str),),
-    "calibration": (("min", _NUMBER), ("max", _NUMBER)),
-}
-_STRING_LISTS: Final = ("layers", "sources", "precisions")
 # Events nest two levels (``source``, ``layers``); the sinks cannot write much more (orjson stops
 # at 255 levels, the standard library's encoder at ~1000, orjson reads 1024).
 MAX_DEPTH: Final = 16
@@ -79,17 +45,18 @@ def _valid(event: dict[str, object]) -> bool:
         or not isinstance(event.get("ts"), str | None)
     ):
         return False
-    for key, kind in _REQUIRED.get(type_, ()):
+    spec = EVENT_SPECS[type_]
+    for key, kind in spec.required:
         value = event.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             return False
-    for key, kind in _OPTIONAL.get(type_, ()):
+    for key, kind in spec.optional:
         value = event.get(key)
         if value is not None and (
             not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool)
         ):
             return False
-    for key in _STRING_LISTS:
+    for key in STRING_LIST_KEYS:
         value = event.get(key)
         if isinstance(value, list) and not all(isinstance(item, str) for item in value):
             return False
