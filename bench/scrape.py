@@ -24,34 +24,16 @@ import random
 import statistics
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest, start_http_server
 
 from trt_agent.config import MetricsConfig
-from trt_agent.model import EngineModel, fold
-from trt_agent.redact import Redactor
-from trt_agent.rules import Result
+from trt_agent.model.store import EngineStore
 from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.vocab.events import make_event
 from trt_agent.web.config import WebConfig
 from trt_agent.web.server import MetricsServer
-
-
-@dataclass
-class State:
-    """What ``EngineCollector`` reads, without the rest of the daemon."""
-
-    settings: MetricsConfig
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    models: dict[str, EngineModel] = field(default_factory=dict)
-    event_counts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    redactor: Redactor | None = None
-
-    def rule_results(self) -> list[Result]:
-        return []  # the stock Histogram has no rules either
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -92,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = MetricsConfig(max_layer_series=args.layers)
-    state = State(settings)
+    store = EngineStore(latency_buckets=settings.latency_buckets)
     stock_registry = CollectorRegistry()
     stock = Histogram(
         "trt_layer_latency_seconds",
@@ -122,12 +104,9 @@ def main() -> int:
                 )
                 stock.labels(engine, layer).observe(ms / 1000.0)
 
-    def new_model(engine: str) -> EngineModel:
-        return EngineModel(engine, latency_buckets=settings.latency_buckets)
-
-    fold(state.models, events, new_model)
+    store.fold(events, count=True)
     ours_registry = CollectorRegistry()
-    ours_registry.register(EngineCollector(state))
+    ours_registry.register(EngineCollector(store, settings))
 
     ours_text, stock_text = generate_latest(ours_registry), generate_latest(stock_registry)
     print(

@@ -9,18 +9,14 @@ import pytest
 from conftest import parse_file
 
 from trt_agent.config import MetricsConfig
-from trt_agent.daemon import AgentState
 from trt_agent.model import EngineModel
+from trt_agent.model.store import EngineStore
 from trt_agent.vocab.events import Event
 
 
-class _Stream:
-    def offer(self, events: list[Event], mark: dict[Any, Any]) -> None:
-        pass
-
-
-def _state(**settings: Any) -> AgentState:
-    return AgentState(_Stream(), MetricsConfig(**settings))  # type: ignore[arg-type]
+def _state(**settings: Any) -> EngineStore:
+    metrics = MetricsConfig(**settings)
+    return EngineStore(series_ttl=metrics.series_ttl, max_engines=metrics.max_engines)
 
 
 def _time(engine: str, layer: str, ms: float = 1.0) -> Event:
@@ -58,7 +54,7 @@ def test_static_timings_do_not_expire() -> None:
 def test_engine_without_files_expires_after_ttl_and_cap_drops_oldest() -> None:
     state = _state(series_ttl=10, max_engines=2)
     for engine in ("a", "b", "c"):
-        state.ingest([_time(engine, "l")], {})
+        state.fold([_time(engine, "l")], count=True)
     now = time.monotonic()
     state.models["a"].last_update = now - 3  # the least recently updated
     state.expire(active_engines={"a", "b", "c"}, now=now)

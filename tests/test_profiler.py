@@ -52,7 +52,7 @@ IO = [
 
 
 class Sink:
-    """What the daemon's AgentState.observe gets: events to fold, events to write, count flag."""
+    """What the daemon's Pipeline.observe gets: events to fold, events to write, count flag."""
 
     def __init__(self) -> None:
         self.folded: list[Event] = []

@@ -14,10 +14,10 @@ import pytest
 from conftest import DATA, model_of, parse_file
 from test_rules import rules_file, trt_agent
 
-from trt_agent.config import MetricsConfig
-from trt_agent.daemon import AgentState
+from trt_agent.model.store import EngineStore
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.rules import FAIL, PASS, SKIP, Baseline, RulesError, evaluate, load_rules, parse_rules
+from trt_agent.rules.monitor import RuleMonitor
 from trt_agent.vocab.events import Event
 
 EXTRA = DATA / "extra"
@@ -347,11 +347,6 @@ def test_html_escapes_precisions_from_an_event_stream(tmp_path: Path) -> None:
 # -- the daemon's trt_rule_ok ---------------------------------------------------------------------------
 
 
-class _Stream:
-    def offer(self, events: list[Event], mark: dict[Any, Any]) -> None:
-        pass
-
-
 def _time(layer: str, ms: float) -> Event:
     return {"type": "layer_time", "engine": "e", "severity": "info", "source": {}, "layer": layer, "ms": ms}
 
@@ -359,20 +354,21 @@ def _time(layer: str, ms: float) -> Event:
 def test_daemon_rule_results_follow_layers_dropped_by_the_series_ttl() -> None:
     """Layers dropped by ``series_ttl`` change the model without an event (``last_update``
     stays): the cached result kept judging a layer that no longer exists."""
-    state = AgentState(_Stream(), MetricsConfig(series_ttl=50))  # type: ignore[arg-type]
+    store = EngineStore(series_ttl=50)
+    monitor = RuleMonitor(store)
     rules = parse_rules(
         {"rule": [{"name": "slow", "check": "layer_latency", "layers": ["old*"], "max_ms": 5}]}
     )
-    state.set_rules(rules, Baseline())
-    state.ingest([_time("old_conv", 10.0), _time("new_conv", 1.0)], {})
-    with state.lock:
-        [before] = state.rule_results()
-        state.models["e"].layer_times["old_conv"].last_seen -= 100  # the engine was reloaded
+    monitor.set_rules(rules, Baseline())
+    store.fold([_time("old_conv", 10.0), _time("new_conv", 1.0)], count=True)
+    monitor.refresh()
+    [before] = monitor.results()
+    with store.lock:
+        store.models["e"].layer_times["old_conv"].last_seen -= 100  # the engine was reloaded
     assert before.status == FAIL
-    state.expire({"e"}, time.monotonic())
-    with state.lock:
-        assert list(state.models["e"].layer_times) == ["new_conv"]
-        [after] = state.rule_results()
+    monitor.refresh(store.expire({"e"}, time.monotonic()))
+    assert list(store.models["e"].layer_times) == ["new_conv"]
+    [after] = monitor.results()
     assert after.status == SKIP, after.message
 
 

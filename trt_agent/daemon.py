@@ -2,11 +2,14 @@
 
 Threads, each with one job:
 
-- *tailer* (``sources.tail``): reads and parses the files, folds events into the engine
-  models and offers them to the event stream;
+- *tailer* (``sources.tail``): reads and parses the files and hands each batch to the
+  pipeline (``pipeline``: shed, learn names, fold models, count, deliver, notify);
+- *profiler* (``sources.profiler``, with ``[profiler]``): the TensorRT host, into the same pipeline;
 - *event-writer* (``sinks.jsonl.EventStream``): writes JSONL, rotates it, saves checkpoints;
-- *metrics*: prometheus-client's HTTP server, computing metrics from the models on scrape;
-- *main*: signals (SIGTERM/SIGINT stop, SIGHUP reloads) and systemd notifications.
+- *metrics* (``web.server``): the HTTP server; each component's collector reads its own state on
+  scrape (``sinks.prometheus`` the engine store);
+- *main*: signals (SIGTERM/SIGINT stop, SIGHUP reloads), systemd notifications, the rule monitor
+  (rules are judged here, when the models changed, never inside a scrape), memory and TTL bounds.
 """
 
 from __future__ import annotations
@@ -22,27 +25,30 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
-from trt_agent.config import Config, ConfigError, MetricsConfig, load_config, split_listen
+from trt_agent.config import Config, ConfigError, load_config, split_listen
 from trt_agent.logs import configure_logging, get_logger
-from trt_agent.model import EngineModel, fold
-from trt_agent.redact import Redactor, load_redactor
-from trt_agent.rules import Baseline, Result, RuleSet, evaluate, load_baseline, load_rules
+from trt_agent.model.store import EngineStore
+from trt_agent.pipeline import Pipeline, Shedder, announce_changes, deliver, fold_models, learn_names
+from trt_agent.redact import Redactor, RedactorCollector, load_redactor
+from trt_agent.rules import Baseline, RuleSet, load_baseline, load_rules
+from trt_agent.rules.monitor import RuleMonitor
 from trt_agent.security import startup_warnings
-from trt_agent.sinks.jsonl import EventStream
-from trt_agent.sinks.prometheus import AgentCollector, EngineCollector
+from trt_agent.sinks.jsonl import EventStream, EventStreamCollector
+from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
 from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
-from trt_agent.sources.tail import Tailer
+from trt_agent.sources.tail import TAIL_ERROR_REASONS, Tailer
 from trt_agent.systemd import notify, watchdog_interval
-from trt_agent.vocab.events import Event
 from trt_agent.web.config import WebConfig, WebConfigError, load_web_config
-from trt_agent.web.server import MetricsServer
+from trt_agent.web.server import MetricsServer, ServerCollector
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -59,140 +65,6 @@ _RESTART_KEYS = (
 
 class StartupError(RuntimeError):
     """Something the agent needs at start is unusable (phrased for the operator)."""
-
-
-class AgentState:
-    """Engine models and event counts: written by the tailer, read by scrapes (under ``lock``)."""
-
-    def __init__(
-        self, stream: EventStream, settings: MetricsConfig, redactor: Redactor | None = None
-    ) -> None:
-        self.redactor = redactor
-        self.lock = threading.Lock()
-        self.models: dict[str, EngineModel] = {}
-        self.event_counts: Counter[tuple[str, str, str]] = Counter()
-        self.stream = stream
-        self.settings = settings
-        self.engines_dropped = 0
-        self.layers_dropped = 0
-        # Over agent.memory_limit_bytes the agent sheds verbose events (the bulk of a verbose build
-        # log) instead of growing: warnings, errors and info facts still go through.
-        self.shedding = False
-        self.shed: Counter[str] = Counter()
-        self.rules: RuleSet | None = None
-        self.baseline: Baseline | None = None
-        # engine -> (model.last_update the results were computed at, results); under ``lock``
-        self._rule_results: dict[str, tuple[float, list[Result]]] = {}
-        self.log = get_logger("trt_agent.rules")
-
-    def set_rules(self, rules: RuleSet | None, baseline: Baseline | None) -> None:
-        with self.lock:
-            self.rules, self.baseline = rules, baseline
-            self._rule_results.clear()
-
-    def rule_results(self) -> list[Result]:
-        """Every rule on every engine; re-evaluated only for engines that changed since. Call
-        with ``lock`` held. A rule that starts or stops failing is logged."""
-        if self.rules is None:
-            return []
-        out: list[Result] = []
-        for engine, model in self.models.items():
-            cached = self._rule_results.get(engine)
-            if cached is None or cached[0] != model.last_update:
-                results = evaluate(self.rules, {engine: model}, self.baseline)
-                self._log_changes(cached[1] if cached else [], results)
-                cached = self._rule_results[engine] = (model.last_update, results)
-            out += cached[1]
-        for engine in set(self._rule_results) - set(self.models):
-            del self._rule_results[engine]
-        return out
-
-    def _log_changes(self, before: list[Result], after: list[Result]) -> None:
-        was = {r.rule: r.status for r in before}
-        for r in after:
-            if r.status != was.get(r.rule, "pass") and r.status != "skip":
-                log = self.log.warning if r.status == "fail" else self.log.info
-                log(
-                    "rule " + ("failed" if r.status == "fail" else "passes again"),
-                    engine=r.engine,
-                    rule=r.rule,
-                    severity=r.severity,
-                    detail=r.message,
-                )
-
-    def _new_model(self, engine: str) -> EngineModel:
-        return EngineModel(
-            engine,
-            latency_buckets=self.settings.latency_buckets,
-            max_tracked_layers=max(5000, 4 * self.settings.max_layer_series),
-        )
-
-    def _apply(self, events: list[Event], *, count: bool) -> None:
-        if self.redactor is not None:
-            # Whatever the models hold, the redactor knows: a rule message or a log line naming a
-            # layer is scrubbed even before the event writer (or, for events replayed after a
-            # restart or sampled out by the profiler, never) sees the event.
-            self.redactor.learn_events(events)
-        with self.lock:
-            fold(self.models, events, self._new_model)
-            if count:
-                self.event_counts.update((e["engine"], e["type"], e["severity"]) for e in events)
-
-    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
-        if self.shedding and events:
-            kept = [e for e in events if e["severity"] != "verbose"]
-            if len(kept) != len(events):
-                self.shed["verbose"] += len(events) - len(kept)
-                events = kept
-        if events:
-            self._apply(events, count=True)
-        self.stream.offer(events, mark)
-
-    def observe(self, events: list[Event], written: list[Event], count: bool) -> None:
-        """The profiler host's sink: fold ``events`` into the models, write ``written`` (a sample of
-        them, or all) to the event stream; ``count`` them in trt_log_events_total (logger lines)."""
-        if events:
-            self._apply(events, count=count)
-        if written:
-            self.stream.offer(written, {})
-
-    def replay(self, events: list[Event]) -> None:
-        # Rebuilds the models after a restart; not counted again, so an alert on
-        # increase(trt_log_events_total{severity="error"}) does not fire for old lines.
-        self._apply(events, count=False)
-
-    def forget(self, key: FileKey) -> None:
-        self.stream.forget(key)
-
-    def blocked(self) -> bool:
-        """Event writes fail (disk full, read-only): the tailer stops reading until they work."""
-        return self.stream.failing
-
-    def expire(self, active_engines: set[str], now: float) -> None:
-        """Bound what the models hold: drop layer series and engines gone for ``series_ttl``,
-        then the least recently updated engines beyond ``max_engines``."""
-        ttl, cap = self.settings.series_ttl, self.settings.max_engines
-        with self.lock:
-            if ttl > 0:
-                for engine, model in self.models.items():
-                    dropped = model.drop_stale_layers(ttl, now)
-                    if dropped:  # not an event, so last_update stays: the rule results must go
-                        self.layers_dropped += dropped
-                        self._rule_results.pop(engine, None)
-                gone = [
-                    engine
-                    for engine, model in self.models.items()
-                    if engine not in active_engines and now - model.last_update > ttl
-                ]
-            else:
-                gone = []
-            by_age = sorted(self.models, key=lambda engine: self.models[engine].last_update)
-            gone += [e for e in by_age if e not in gone][: max(0, len(self.models) - len(gone) - cap)]
-            for engine in gone:
-                del self.models[engine]
-                for key in [k for k in self.event_counts if k[0] == engine]:
-                    del self.event_counts[key]
-            self.engines_dropped += len(gone)
 
 
 def load_rule_config(config: Config) -> tuple[RuleSet | None, Baseline | None]:
@@ -225,6 +97,7 @@ class Agent:
     def __init__(self, config: Config, config_path: str, redactor: Redactor | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        self.redactor = redactor
         self.log = get_logger("trt_agent.agent")
         self.reloads: Counter[str] = Counter()
         self.last_reload_ok = True
@@ -243,16 +116,45 @@ class Agent:
             checkpoint_interval=config.tail.checkpoint_interval,
             redactor=redactor,
         )
-        self.state = AgentState(self.stream, config.metrics, redactor)
-        self.state.set_rules(*load_rule_config(config))
-        self.tailer = Tailer(config, self.state, checkpoints)
-        self.registry = CollectorRegistry()
-        self.registry.register(EngineCollector(self.state))
-        self.registry.register(AgentCollector(self))
-        self.registry.register(ProcessCollector(registry=None))
-        self._server: Any = None
+        metrics = config.metrics
+        self.store = EngineStore(
+            latency_buckets=metrics.latency_buckets,
+            max_tracked_layers=max(5000, 4 * metrics.max_layer_series),
+            series_ttl=metrics.series_ttl,
+            max_engines=metrics.max_engines,
+        )
+        self.rules = RuleMonitor(self.store)
+        self.rules.set_rules(*load_rule_config(config))
+        self.shedder = Shedder()
+        self._models_changed = False
+        self.pipeline = Pipeline(
+            [
+                self.shedder,
+                learn_names(redactor),
+                fold_models(self.store),
+                deliver(self.stream),
+                announce_changes(self._on_models_changed),
+            ],
+            self.stream,
+        )
+        self.tailer = Tailer(config, self.pipeline, checkpoints)
+        self._ready_revision: int | None = None  # the store's revision when the tailer was ready
         self.profiler: ProfilerHost | None = None
-        self.profiler_error = ""
+        self._server: MetricsServer | None = None
+        self.registry = CollectorRegistry()
+        for collector in (
+            EngineCollector(self.store, metrics, redactor, self.rules.results),
+            EventStreamCollector(self.stream),
+            self.shedder.collector(),
+            TailerCollector(self.tailer),
+            _AgentCollector(self),
+            ProcessCollector(registry=None),
+        ):
+            self.registry.register(collector)
+        if redactor is not None:
+            self.registry.register(RedactorCollector(redactor))
+        if config.profiler is not None:
+            self.registry.register(ProfilerCollector(lambda: self.profiler))
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -287,14 +189,15 @@ class Agent:
         except WebConfigError as exc:
             raise StartupError(f"metrics.web_config_file: {exc}") from None
         try:
-            self._server = MetricsServer((host, port), self.registry, web, lambda: self.tailer.ready)
+            self._server = MetricsServer((host, port), self.registry, web, self.ready)
         except OSError as exc:
             raise StartupError(f"metrics.listen {settings.listen}: {exc.strerror}") from None
+        self.registry.register(ServerCollector(self._server))
         threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         bound = self._server.server_address
         self.log.info(
             "serving metrics",
-            address=f"{bound[0]}:{bound[1]}",
+            address=str(bound[0]) + f":{bound[1]}",
             path="/metrics",
             tls=web.ssl_context is not None,
             basic_auth=bool(web.users),
@@ -337,7 +240,7 @@ class Agent:
         for warning in startup_warnings(self.config_path, self.config):
             self.log.warning(warning)
         ping = watchdog_interval()
-        next_ping = time.monotonic()
+        next_ping = next_bounds = time.monotonic()
         while not self._stopping:
             now = time.monotonic()
             if not (self.tailer.alive() and self.stream.alive()):
@@ -352,12 +255,15 @@ class Agent:
                 else:
                     self.log.error("tailer stalled; withholding the systemd watchdog ping")
                 next_ping = now + ping
-            self._sleep(min(ping or 1.0, 1.0))
-            active = {f.source.engine for f in list(self.tailer.files.values())}
-            if self.config.profiler is not None:
-                active.add(self.config.profiler.engine_id)
-            self.state.expire(active, time.monotonic())
-            self._check_memory()
+            self._sleep(min(ping or 1.0, 1.0 if self._ready_revision is not None else 0.1))
+            if time.monotonic() >= next_bounds:
+                active = {f.source.engine for f in list(self.tailer.files.values())}
+                if self.config.profiler is not None:
+                    active.add(self.config.profiler.engine_id)
+                self.rules.refresh(self.store.expire(active, time.monotonic()))
+                self._check_memory()
+                next_bounds = time.monotonic() + 1.0
+            self._judge_rules()
             if self._hup and not self._stopping:
                 self._hup = False
                 self.reload()
@@ -371,10 +277,9 @@ class Agent:
             return
         try:
             self.profiler = ProfilerHost(
-                settings, self.state.observe, utilization=NvmlUtilization(settings.device)
+                settings, self.pipeline.observe, utilization=NvmlUtilization(settings.device)
             )
         except ProfilerError as exc:
-            self.profiler_error = str(exc)
             self.log.error("profiler not started; logs and metrics go on", error=str(exc))
             return
         self.profiler.start()
@@ -385,7 +290,7 @@ class Agent:
         if not limit:
             return
         rss = resident_bytes()
-        state = self.state
+        state = self.shedder
         if not state.shedding and rss > limit:
             state.shedding = True
             self.log.warning(
@@ -394,6 +299,28 @@ class Agent:
         elif state.shedding and rss < 0.9 * limit:
             state.shedding = False
             self.log.info("memory back under the limit: verbose events are read again", rss=rss, limit=limit)
+
+    def _on_models_changed(self) -> None:
+        """The pipeline folded a batch (tailer or profiler thread): wake the main loop to judge
+        the rules. One byte per wait, however many batches arrive meanwhile."""
+        if not self._models_changed:
+            self._models_changed = True
+            self._poke()
+
+    def _judge_rules(self) -> None:
+        if self._ready_revision is None and self.tailer.ready:
+            self._ready_revision = self.store.revision
+        if self._models_changed:
+            self._models_changed = False
+            self.rules.refresh()
+        elif self.rules.evaluated_revision < 0:  # new rules (start, reload): judge what is there
+            self.rules.refresh()
+
+    def ready(self) -> bool:
+        """Every file present at start-up read once, and the rules judged on what it held
+        (``/-/ready``, ``trt_agent_ready``)."""
+        ready_at = self._ready_revision
+        return ready_at is not None and self.rules.evaluated_revision >= ready_at
 
     def _healthy(self, now: float) -> bool:
         stall_limit = 3 * self.config.tail.poll_interval + 30.0
@@ -478,14 +405,151 @@ class Agent:
             self.log.error("rules reload failed; keeping the running config and rules", error=str(exc))
             notify("READY=1")
             return
-        configure_logging(new.log_level, new.log_format, self.state.redactor)
-        self.state.set_rules(*rules)
+        configure_logging(new.log_level, new.log_format, self.redactor)
+        self.rules.set_rules(*rules)
         self.config = new
         self.tailer.reload(new)
         self.reloads["success"] += 1
         self.last_reload_ok = True
         self.log.info("config reloaded", logs=[s.path for s in new.logs])
         notify("READY=1")
+
+
+class _AgentCollector(Collector):
+    """The agent's own state: up, ready, configuration reloads."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterator[Metric]:
+        agent = self.agent
+        reloads = CounterMetricFamily(
+            "trt_agent_config_reloads", "Configuration reloads (SIGHUP), by result.", labels=["result"]
+        )
+        for result in ("success", "failure"):
+            reloads.add_metric([result], agent.reloads[result])
+        yield from [
+            reloads,
+            GaugeMetricFamily("trt_agent_config_last_reload_successful", "1 if the last configuration reload succeeded.", value=1 if agent.last_reload_ok else 0),
+            GaugeMetricFamily("trt_agent_ready", "1 once every file present at start-up has been read once.", value=1 if agent.ready() else 0),
+            GaugeMetricFamily("trt_agent_up", "1 while the agent runs.", value=1),
+        ]  # fmt: skip
+
+
+class TailerCollector(Collector):
+    """The tailer's own health (``trt_agent_*`` of lines, files, rotations, lag)."""
+
+    def __init__(self, tailer: Tailer) -> None:
+        self.tailer = tailer
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._tailing()
+
+    def _tailing(self) -> list[Metric]:
+        tailer = self.tailer
+        per_file = {
+            "lines": CounterMetricFamily("trt_agent_lines", "Log lines read, per [[logs]] path.", labels=["file"]),
+            "bytes": CounterMetricFamily("trt_agent_read_bytes", "Bytes read, per [[logs]] path.", labels=["file"]),
+            "unparsed": CounterMetricFamily("trt_agent_unparsed_lines", "Lines that produced no event (tactic timing, option dumps, unknown text).", labels=["file"]),
+            "unmatched": CounterMetricFamily("trt_agent_unmatched_candidate_lines", "Lines that looked like a known message family but matched no rule (grammar gaps).", labels=["file"]),
+            "invalid": CounterMetricFamily("trt_agent_invalid_utf8_lines", "Lines with invalid UTF-8 (replaced).", labels=["file"]),
+            "cut": CounterMetricFamily("trt_agent_truncated_lines", "Lines longer than agent.max_line_bytes (cut).", labels=["file"]),
+            "errors": CounterMetricFamily("trt_agent_parse_errors", "Lines a grammar rule failed on (skipped; please report).", labels=["file"]),
+        }  # fmt: skip
+        for path, stats in sorted(tailer.stats.items()):
+            per_file["lines"].add_metric([path], stats.lines)
+            per_file["bytes"].add_metric([path], stats.bytes)
+            per_file["unparsed"].add_metric([path], stats.unparsed)
+            per_file["unmatched"].add_metric([path], stats.candidates_unmatched)
+            per_file["invalid"].add_metric([path], stats.invalid_utf8_lines)
+            per_file["cut"].add_metric([path], stats.truncated_lines)
+            per_file["errors"].add_metric([path], stats.parse_errors)
+        lag = GaugeMetricFamily(
+            "trt_agent_tail_lag_bytes", "Bytes written to the files but not read yet.", labels=["file"]
+        )
+        for path, value in sorted(tailer.lag_bytes().items()):
+            lag.add_metric([path], value)
+        c = tailer.counters
+        errors = CounterMetricFamily(
+            "trt_agent_tail_errors", "Failures to open or read a file, by reason.", labels=["reason"]
+        )
+        counts = dict(c.errors)
+        for reason in (*TAIL_ERROR_REASONS, *sorted(set(counts) - set(TAIL_ERROR_REASONS))):
+            errors.add_metric([reason], counts.get(reason, 0))
+        matched = GaugeMetricFamily(
+            "trt_agent_log_path_files",
+            "Files each [[logs]] path matches (at the last re-scan); 0: a typo, or the files are not there yet.",
+            labels=["file"],
+        )
+        for path, count in sorted(tailer.matched.items()):
+            matched.add_metric([path], count)
+        parse = SummaryMetricFamily(
+            "trt_agent_parse_seconds",
+            "Time the tailer spent reading and parsing, per read.",
+            count_value=c.parse_reads,
+            sum_value=c.parse_seconds,
+        )
+        return [
+            *per_file.values(),
+            lag,
+            parse,
+            GaugeMetricFamily("trt_agent_open_files", "Files being followed.", value=len(tailer.files)),
+            matched,
+            CounterMetricFamily("trt_agent_file_rotations", "Files renamed away or deleted while followed.", value=c.rotations),
+            CounterMetricFamily("trt_agent_file_truncations", "Files truncated (or copytruncated) while followed.", value=c.truncations),
+            CounterMetricFamily("trt_agent_recovered_bytes", "Bytes read from a rotated copy after the original was truncated.", value=c.recovered_bytes),
+            CounterMetricFamily("trt_agent_partial_lines_flushed", "Lines without newline taken as complete after agent.partial_line_timeout.", value=c.partial_flushes),
+            CounterMetricFamily("trt_agent_artifact_errors", "JSON artifacts and calibration caches that could not be parsed when they changed (usually still being written; read again on the next change).", value=c.artifact_errors),
+            errors,
+        ]  # fmt: skip
+
+
+class ProfilerCollector(Collector):
+    """``trt_agent_profiler_*``: registered only when ``[profiler]`` is configured. ``host``
+    returns the running host, None while it is not (TensorRT missing, no GPU)."""
+
+    def __init__(self, host: Callable[[], ProfilerHost | None]) -> None:
+        self.host = host
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._profiler()
+
+    def _profiler(self) -> list[Metric]:
+        """``trt_agent_profiler_*``: only when ``[profiler]`` is configured."""
+        host = self.host()
+        up = GaugeMetricFamily(
+            "trt_agent_profiler_up",
+            "1 while the profiler host runs an engine (0: see the agent's log).",
+            value=1 if host is not None and host.stats.up else 0,
+        )
+        if host is None:
+            return [up]
+        stats = host.stats
+        loads = CounterMetricFamily(
+            "trt_agent_profiler_engine_loads",
+            "Engine loads (start and hot reload), by result.",
+            labels=["result"],
+        )
+        for result in ("success", "failure"):
+            loads.add_metric([result], stats.engine_loads[result])
+        backoffs = CounterMetricFamily(
+            "trt_agent_profiler_backoffs",
+            "Pauses of the profiler, by reason (gpu_busy: NVML utilisation at profiler.gpu_busy_percent; "
+            "failure: a failed inference, backing off exponentially).",
+            labels=["reason"],
+        )
+        for reason in ("gpu_busy", "failure"):
+            backoffs.add_metric([reason], stats.backoffs[reason])
+        return [
+            up,
+            CounterMetricFamily("trt_agent_profiler_reports", "Per-layer reports TensorRT made to the profiler callback.", value=stats.reports),
+            CounterMetricFamily("trt_agent_profiler_inferences", "Inferences the profiler host ran.", value=stats.inferences),
+            CounterMetricFamily("trt_agent_profiler_failed_inferences", "Inferences TensorRT refused (execute_async_v3 or report_to_profiler returned false).", value=stats.failed_inferences),
+            GaugeMetricFamily("trt_agent_profiler_duty_cycle_ratio", "Wall time the profiler's inferences took / wall time since it started (bounded by profiler.max_duty_cycle).", value=stats.duty_cycle),
+            CounterMetricFamily("trt_agent_profiler_logger_messages", "Messages TensorRT's logger gave the agent (at profiler.log_severity or more severe).", value=stats.logger_messages),
+            loads,
+            backoffs,
+        ]  # fmt: skip
 
 
 def raise_open_files_limit() -> int:

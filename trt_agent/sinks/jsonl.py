@@ -9,10 +9,13 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
 import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from trt_agent.config import EventsConfig
 from trt_agent.logs import get_logger
@@ -452,6 +455,24 @@ class EventStream:
         if self._checkpoints_failing:
             self._checkpoints_failing = False
             self._log.info("checkpoints saved again", path=self.store.path)
+
+
+class EventStreamCollector(Collector):
+    """The event stream's own health (``trt_agent_events_*``, write and checkpoint errors)."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self.stream = stream
+
+    def collect(self) -> Iterator[Metric]:
+        stream = self.stream
+        yield from [
+            CounterMetricFamily("trt_agent_events_written", "Events written to the JSONL stream.", value=stream.written),
+            CounterMetricFamily("trt_agent_events_dropped", "Events not written: the queue was full (events.queue_events or queue_bytes) or the write failed.", value=stream.dropped),
+            GaugeMetricFamily("trt_agent_events_queued", "Events waiting for the JSONL writer.", value=stream.queued),
+            GaugeMetricFamily("trt_agent_events_queued_bytes", "Memory of the events waiting for the JSONL writer (an estimate: its strings plus 512 bytes per event).", value=stream.queued_bytes),
+            CounterMetricFamily("trt_agent_event_write_errors", "Failed writes of the JSONL stream.", value=stream.write_errors),
+            CounterMetricFamily("trt_agent_checkpoint_errors", "Failed saves of the checkpoint store.", value=stream.checkpoint_errors),
+        ]  # fmt: skip
 
 
 @dataclass

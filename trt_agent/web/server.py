@@ -32,8 +32,10 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from trt_agent.web.config import WebConfig
 
@@ -439,3 +441,26 @@ def _accepts_gzip(header: str) -> bool:
             q = params.strip().lower()
             return not (q.startswith("q=") and q[2:].strip() in ("0", "0.0", "0.00", "0.000"))
     return False
+
+
+class ServerCollector(Collector):
+    """The metrics endpoint's own connections (``trt_agent_http_*``)."""
+
+    def __init__(self, server: MetricsServer) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        rejected = CounterMetricFamily(
+            "trt_agent_http_rejected_connections",
+            "Connections to the metrics endpoint closed or refused, by reason (timeout, too_large, bad_request, tls_handshake, evicted, capacity).",
+            labels=["reason"],
+        )
+        counts = self.server.rejected()
+        for reason in REJECT_REASONS:
+            rejected.add_metric([reason], counts.get(reason, 0))
+        yield GaugeMetricFamily(
+            "trt_agent_http_connections",
+            "Connections the metrics endpoint holds.",
+            value=self.server.open_connections(),
+        )
+        yield rejected

@@ -1,0 +1,172 @@
+"""The daemon's middle: every batch of events a source produces goes through the same small
+steps, in order, as structlog's processors do:
+
+    shed -> learn names -> fold models (and count) -> deliver -> announce changes
+
+A step takes a :class:`Batch` and returns it (changed or not). Each step is one component's
+job and that component owns its state and its self-metrics: the shedder its shed counts, the
+engine store its models, the event stream its queue. The sources only see :class:`Pipeline`'s
+three doors: ``ingest`` (lines read from files, with the checkpoints they end at), ``observe``
+(the profiler host's timings and logger messages) and ``replay`` (lines re-read after a restart
+to rebuild the models: neither counted nor written again).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from trt_agent.model.store import EngineStore
+from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.vocab.events import Event
+
+Origin = Literal["file", "profiler", "replay"]
+
+
+@dataclass
+class Batch:
+    """Events of one read (a chunk of a file, a profiler drain) on their way through the steps.
+
+    ``events`` are what the models learn from; ``written`` what goes to the event stream (all of
+    them for files, a sample for the profiler, none for a replay); ``marks`` the checkpoints of
+    the lines the batch ends at (files only); ``count``: counted in ``trt_log_events_total``."""
+
+    events: list[Event]
+    written: list[Event]
+    origin: Origin
+    marks: dict[FileKey, Checkpoint] = field(default_factory=dict)
+    count: bool = True
+
+
+Step = Callable[[Batch], Batch]
+
+
+class Delivery(Protocol):
+    """Where batches are written (the JSONL event stream)."""
+
+    failing: bool
+
+    def offer(self, events: list[Event], marks: dict[FileKey, Checkpoint]) -> None: ...
+
+    def forget(self, key: FileKey) -> None: ...
+
+
+class NameLearner(Protocol):
+    """What the redactor offers the pipeline."""
+
+    def learn_events(self, events: list[Event]) -> None: ...
+
+
+class Shedder:
+    """Over ``agent.memory_limit_bytes`` the agent sheds the verbose events of files (the bulk of
+    a verbose build log) instead of growing: warnings, errors and info facts still go through.
+    The daemon's memory check turns ``shedding`` on and off."""
+
+    def __init__(self) -> None:
+        self.shedding = False
+        self.shed: Counter[str] = Counter()
+
+    def __call__(self, batch: Batch) -> Batch:
+        if not self.shedding or batch.origin != "file" or not batch.events:
+            return batch
+        kept = [e for e in batch.events if e["severity"] != "verbose"]
+        if len(kept) == len(batch.events):
+            return batch
+        self.shed["verbose"] += len(batch.events) - len(kept)
+        return replace(batch, events=kept, written=kept)
+
+    def collector(self) -> Collector:
+        return _ShedderCollector(self)
+
+
+class _ShedderCollector(Collector):
+    def __init__(self, shedder: Shedder) -> None:
+        self.shedder = shedder
+
+    def collect(self) -> Iterator[Metric]:
+        shed = CounterMetricFamily("trt_agent_shed_events", "Events dropped to stay under agent.memory_limit_bytes, by severity.", labels=["severity"])  # fmt: skip
+        shed.add_metric(["verbose"], self.shedder.shed["verbose"])
+        yield GaugeMetricFamily("trt_agent_memory_shedding", "1 while RSS is over agent.memory_limit_bytes and verbose events are shed.", value=1 if self.shedder.shedding else 0)  # fmt: skip
+        yield shed
+
+
+def learn_names(redactor: NameLearner | None) -> Step:
+    """Whatever the models hold, the redactor knows: a rule message or a log line naming a layer
+    is scrubbed even before the event writer (or, for events replayed after a restart or sampled
+    out by the profiler, never) sees the event."""
+
+    def step(batch: Batch) -> Batch:
+        if redactor is not None and batch.events:
+            redactor.learn_events(batch.events)
+        return batch
+
+    return step
+
+
+def fold_models(store: EngineStore) -> Step:
+    def step(batch: Batch) -> Batch:
+        if batch.events:
+            store.fold(batch.events, count=batch.count and batch.origin != "replay")
+        return batch
+
+    return step
+
+
+def deliver(delivery: Delivery) -> Step:
+    """Files always offer their batch, empty or not: its checkpoints advance with it."""
+
+    def step(batch: Batch) -> Batch:
+        if batch.written or batch.origin == "file":
+            delivery.offer(batch.written, batch.marks)
+        return batch
+
+    return step
+
+
+def announce_changes(callback: Callable[[], None]) -> Step:
+    """Tell whoever judges the models (the daemon's rule monitor) that they changed."""
+
+    def step(batch: Batch) -> Batch:
+        if batch.events:
+            callback()
+        return batch
+
+    return step
+
+
+class Pipeline:
+    """The steps, run in order on every batch; the doors the sources use."""
+
+    def __init__(self, steps: Sequence[Step], delivery: Delivery) -> None:
+        self.steps = tuple(steps)
+        self.delivery = delivery
+
+    def run(self, batch: Batch) -> None:
+        for step in self.steps:
+            batch = step(batch)
+
+    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
+        """Lines read from a file, with the checkpoints of where they end."""
+        self.run(Batch(events, events, "file", mark))
+
+    def observe(self, events: list[Event], written: list[Event], count: bool) -> None:
+        """The profiler host's sink: fold ``events`` into the models, write ``written`` (a sample
+        of them, or all); ``count`` them in trt_log_events_total (logger lines)."""
+        self.run(Batch(events, written, "profiler", count=count))
+
+    def replay(self, events: list[Event]) -> None:
+        """Lines re-read after a restart to rebuild the models: not counted, not written again,
+        so an alert on increase(trt_log_events_total{severity="error"}) does not fire for them."""
+        self.run(Batch(events, [], "replay", count=False))
+
+    def forget(self, key: FileKey) -> None:
+        self.delivery.forget(key)
+
+    def blocked(self) -> bool:
+        """Event writes fail (disk full, read-only): the tailer stops reading until they work."""
+        return self.delivery.failing

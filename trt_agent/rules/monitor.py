@@ -1,0 +1,85 @@
+"""The daemon's rules: judged off the scrape path, whenever the models change.
+
+The daemon's main loop calls :meth:`RuleMonitor.refresh` after the pipeline says the models
+changed; a scrape only copies the last results (``trt_rule_ok``), so it never waits on rule
+evaluation, and the tailer waits on it only while the models are judged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from trt_agent.logs import get_logger
+from trt_agent.model.store import EngineStore
+from trt_agent.rules import Baseline, Result, RuleSet, evaluate
+
+
+class RuleMonitor:
+    """Every rule on every engine, re-judged only for engines that changed; a rule that starts or
+    stops failing is logged."""
+
+    def __init__(self, store: EngineStore) -> None:
+        self.store = store
+        self.rules: RuleSet | None = None
+        self.baseline: Baseline | None = None
+        self._lock = threading.Lock()
+        # engine -> (model.last_update the results were computed at, results); main loop only
+        self._cache: dict[str, tuple[float, list[Result]]] = {}
+        self._results: list[Result] = []
+        self.evaluated_revision = -1  # the store revision the results are of
+        self.log = get_logger("trt_agent.rules")
+
+    def set_rules(self, rules: RuleSet | None, baseline: Baseline | None) -> None:
+        with self._lock:
+            self.rules, self.baseline = rules, baseline
+            self._cache.clear()
+            self.evaluated_revision = -1
+
+    def results(self) -> list[Result]:
+        """The results of the last refresh (what a scrape shows)."""
+        with self._lock:
+            return list(self._results)
+
+    def refresh(self, changed: Iterable[str] = ()) -> None:
+        """Judge the engines whose models changed since the last refresh; ``changed``: engines
+        the store changed without an event (layers dropped by ``series_ttl``)."""
+        store = self.store
+        with store.lock:
+            if store.revision == self.evaluated_revision and not changed:
+                return
+            for engine in changed:
+                self._cache.pop(engine, None)
+            revision = store.revision
+            out = self._judge() if self.rules is not None else []
+        with self._lock:
+            self._results = out
+            self.evaluated_revision = revision
+
+    def _judge(self) -> list[Result]:
+        assert self.rules is not None
+        out: list[Result] = []
+        models = self.store.models
+        for engine, model in models.items():
+            cached = self._cache.get(engine)
+            if cached is None or cached[0] != model.last_update:
+                results = evaluate(self.rules, {engine: model}, self.baseline)
+                self._log_changes(cached[1] if cached else [], results)
+                cached = self._cache[engine] = (model.last_update, results)
+            out += cached[1]
+        for engine in set(self._cache) - set(models):
+            del self._cache[engine]
+        return out
+
+    def _log_changes(self, before: list[Result], after: list[Result]) -> None:
+        was = {r.rule: r.status for r in before}
+        for r in after:
+            if r.status != was.get(r.rule, "pass") and r.status != "skip":
+                log = self.log.warning if r.status == "fail" else self.log.info
+                log(
+                    "rule " + ("failed" if r.status == "fail" else "passes again"),
+                    engine=r.engine,
+                    rule=r.rule,
+                    severity=r.severity,
+                    detail=r.message,
+                )
