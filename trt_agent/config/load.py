@@ -1,0 +1,356 @@
+"""Reading the TOML file and validating it into the dataclasses of ``schema``.
+
+Validation names the file and the key at fault (``ConfigError``); unknown keys are errors, so a
+typo never silently falls back to a default. Defaults and accepted TOML types come from the
+schema: nothing here repeats them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+from trt_agent.config.schema import (
+    FSYNC_POLICIES,
+    LOG_FORMATS,
+    LOG_FORMATS_OWN,
+    LOG_LEVELS,
+    MAX_WAIT_SECONDS,
+    PROFILER_LOG_SEVERITIES,
+    READ_FROM,
+    REDACTION_MODES,
+    SECTIONS,
+    WATCH_MODES,
+    Config,
+    EventsConfig,
+    LogSource,
+    MetricsConfig,
+    ProfilerConfig,
+    RedactionConfig,
+    RulesConfig,
+    TailConfig,
+    keys,
+)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the person who wrote the file."""
+
+
+_TypeSpec = type | tuple[type, ...]
+# section -> key -> the TOML types it accepts, from the schema's dataclasses.
+_SCHEMA: Final[dict[str, dict[str, _TypeSpec]]] = {
+    section: {k.name: k.toml_type for k in keys(section)} for section in SECTIONS if section != "logs"
+}
+_LOG_KEYS: Final[dict[str, _TypeSpec]] = {k.name: k.toml_type for k in keys("logs")}
+_TIMERS: Final = (
+    "poll_interval",
+    "rotate_wait",
+    "partial_line_timeout",
+    "checkpoint_interval",
+    "shutdown_timeout",
+)
+
+
+def _check(file: str, section: str, table: Any, schema: dict[str, _TypeSpec]) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{file}: [{section}] must be a table")
+    for key, value in table.items():
+        if key not in schema:
+            raise ConfigError(f"{file}: unknown key {section}.{key} (known: {', '.join(sorted(schema))})")
+        expected = schema[key]
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            name = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+            raise ConfigError(f"{file}: {section}.{key} must be {name}, got {type(value).__name__} {value!r}")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:  # TOML integers are 64-bit
+            raise ConfigError(f"{file}: {section}.{key} is out of range, got {value}")
+
+
+def read_toml(path: str, what: str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """The TOML document at ``path``; any problem is an ``error`` naming the file (``what``:
+    "config file", "rules file")."""
+    try:
+        with open(path, "rb") as fh:
+            doc: dict[str, Any] = tomllib.load(fh)
+            return doc
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except PermissionError:
+        raise error(f"{path}: {what} not readable (permission denied)") from None
+    except OSError as exc:  # a directory, an I/O error
+        raise error(f"{path}: {what} not readable ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise error(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(path: str) -> Config:
+    """Read and validate the TOML file at ``path``."""
+    raw = read_toml(path, "config file")
+    for section, table in raw.items():
+        if section == "logs":
+            continue
+        if section not in _SCHEMA:
+            raise ConfigError(
+                f"{path}: unknown section [{section}] (known: logs, {', '.join(sorted(_SCHEMA))})"
+            )
+        _check(path, section, table, _SCHEMA[section])
+    agent = raw.get("agent", {})
+    level = agent.get("log_level", Config.log_level)
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{path}: agent.log_level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    log_format = agent.get("log_format", Config.log_format)
+    if log_format not in LOG_FORMATS_OWN:
+        raise ConfigError(f"{path}: agent.log_format must be auto, json or console, got {log_format!r}")
+    logs = _logs(path, raw.get("logs", []), agent.get("engine", Config.engine))
+    memory_limit = agent.get("memory_limit_bytes", Config.memory_limit_bytes)
+    if memory_limit and memory_limit < 32 << 20:
+        raise ConfigError(
+            f"{path}: agent.memory_limit_bytes must be 0 (no limit) or at least 33554432 (32 MiB), got {memory_limit}"
+        )
+    max_line = agent.get("max_line_bytes", Config.max_line_bytes)
+    if max_line < 1024:
+        raise ConfigError(f"{path}: agent.max_line_bytes must be at least 1024, got {max_line}")
+    tail = _tail(path, agent)
+    events = _events(path, raw.get("events", {}))
+    return Config(
+        state_dir=agent.get("state_dir", Config.state_dir),
+        log_level=level,
+        log_format=log_format,
+        engine=agent.get("engine", Config.engine),
+        logs=logs,
+        metrics=_metrics(path, raw.get("metrics", {})),
+        events=events,
+        tail=tail,
+        redaction=_redaction(path, raw.get("redaction", {})),
+        rules=_rules(path, raw.get("rules", {})),
+        profiler=_profiler(path, raw.get("profiler"), agent.get("engine", Config.engine)),
+        max_line_bytes=max_line,
+        memory_limit_bytes=memory_limit,
+    )
+
+
+def _logs(file: str, logs_raw: Any, default_engine: str | None) -> tuple[LogSource, ...]:
+    if not isinstance(logs_raw, list):
+        raise ConfigError(f"{file}: logs must be an array of tables ([[logs]])")
+    logs: list[LogSource] = []
+    for index, entry in enumerate(logs_raw):
+        where = f"logs[{index}]"
+        _check(file, where, entry, dict(_LOG_KEYS))
+        if "path" not in entry:
+            raise ConfigError(f"{file}: {where}.path is required")
+        if not entry["path"].strip():
+            raise ConfigError(f"{file}: {where}.path is empty (a file or a glob, e.g. /var/log/trt/*.log)")
+        read_from = entry.get("read_from", LogSource.read_from)
+        if read_from not in READ_FROM:
+            raise ConfigError(f"{file}: {where}.read_from must be 'beginning' or 'end', got {read_from!r}")
+        fmt = entry.get("format", LogSource.format)
+        _choice(file, f"{where}.format", fmt, LOG_FORMATS)
+        # A glob without an engine id names each file's engine after the file (see TailedFile).
+        glob_chars = any(c in entry["path"] for c in "*?[")
+        engine = entry.get("engine") or default_engine or ("" if glob_chars else Path(entry["path"]).stem)
+        logs.append(LogSource(entry["path"], engine, read_from, fmt))
+    return tuple(logs)
+
+
+def _tail(file: str, agent: dict[str, Any]) -> TailConfig:
+    tail = TailConfig(**{k: v for k, v in agent.items() if k in TailConfig.__dataclass_fields__})
+    _choice(file, "agent.watch", tail.watch, WATCH_MODES)
+    for key in _TIMERS:
+        _wait(file, f"agent.{key}", getattr(tail, key))
+    if tail.max_followed_files < 1:
+        raise ConfigError(
+            f"{file}: agent.max_followed_files must be at least 1, got {tail.max_followed_files}"
+        )
+    return tail
+
+
+def _events(file: str, table: dict[str, Any]) -> EventsConfig:
+    events = EventsConfig(**table)
+    _choice(file, "events.fsync", events.fsync, FSYNC_POLICIES)
+    for key in ("max_bytes", "max_files"):
+        if getattr(events, key) < 0:
+            raise ConfigError(f"{file}: events.{key} must be 0 or more, got {getattr(events, key)}")
+    if events.max_bytes > 0 and events.max_files < 1:
+        raise ConfigError(
+            f"{file}: events.max_files must be at least 1 when events.max_bytes rotates the event "
+            f"file (max_bytes = {events.max_bytes}): with 0, each full file would be deleted, its events "
+            "lost; set events.max_bytes = 0 to never rotate"
+        )
+    if events.queue_events < 1:
+        raise ConfigError(f"{file}: events.queue_events must be at least 1, got {events.queue_events}")
+    if events.queue_bytes < 1 << 20:
+        raise ConfigError(
+            f"{file}: events.queue_bytes must be at least 1048576 (1 MiB), got {events.queue_bytes}"
+        )
+    if not events.path:
+        raise ConfigError(f'{file}: events.path must be a file path or "-" (stdout)')
+    return events
+
+
+def _choice(file: str, key: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{file}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _finite(value: object) -> bool:
+    """A number a float can hold (not a bool, NaN, infinity, nor an integer beyond float range)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= sys.float_info.max
+
+
+def _positive(file: str, key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{file}: {key} must be more than 0 seconds, got {value!r}")
+
+
+def split_listen(listen: str) -> tuple[str, int] | None:
+    """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces) -> (host, port); None when
+    ``listen`` is none of these."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or int(port) > 65535:
+        return None
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _wait(file: str, key: str, value: float) -> None:
+    """A timer's seconds: more than 0, at most ``MAX_WAIT_SECONDS`` (not NaN nor infinite)."""
+    _positive(file, key, value)
+    if not value <= MAX_WAIT_SECONDS:
+        raise ConfigError(
+            f"{file}: {key} must be a finite number of seconds, at most {MAX_WAIT_SECONDS:.0f} "
+            f"(a day), got {value!r}"
+        )
+
+
+def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
+    metrics = MetricsConfig(**table)
+    for key in ("max_layer_series", "max_engines", "max_calibration_series"):
+        if getattr(metrics, key) < 1:
+            raise ConfigError(f"{file}: metrics.{key} must be at least 1, got {getattr(metrics, key)}")
+    ttl = metrics.series_ttl
+    if not (ttl >= 0 and _finite(ttl)):  # NaN compared false everywhere: it meant "never", silently
+        raise ConfigError(
+            f"{file}: metrics.series_ttl must be 0 (never) or more seconds, a finite number, got {ttl!r}"
+        )
+    if split_listen(metrics.listen) is None:
+        raise ConfigError(
+            f"{file}: metrics.listen must be host:port, [ipv6]:port or :port (all interfaces), "
+            f"port 0-65535, got {metrics.listen!r}"
+        )
+    buckets = metrics.latency_buckets
+    if not buckets or not all(_finite(b) and b > 0 for b in buckets) or list(buckets) != sorted(set(buckets)):
+        raise ConfigError(
+            f"{file}: metrics.latency_buckets must be increasing positive numbers of seconds, got {buckets!r}"
+        )
+    web_config = metrics.web_config_file
+    return dataclasses.replace(
+        metrics,
+        latency_buckets=tuple(float(b) for b in buckets),
+        web_config_file=None if web_config is None else _relative_to(file, web_config),
+    )
+
+
+def _relative_to(file: str, path: str) -> str:
+    """``path`` as written in the config file ``file``: relative paths are relative to the file."""
+    return path if os.path.isabs(path) else os.path.join(os.path.dirname(os.path.abspath(file)), path)
+
+
+def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | None) -> ProfilerConfig | None:
+    if not table:
+        return None
+    if "engine" not in table:
+        raise ConfigError(f"{file}: profiler.engine (the serialized engine file) is required in [profiler]")
+    engine_file = _relative_to(file, table["engine"])
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape in table.get("shapes", {}).items():
+        if (
+            not isinstance(shape, list)
+            or not shape
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        ):
+            raise ConfigError(
+                f"{file}: profiler.shapes.{name} must be a list of positive integers, got {shape!r}"
+            )
+        shapes[name] = tuple(shape)
+    input_range = table.get("input_range", ProfilerConfig.input_range)
+    if len(input_range) != 2 or not all(_finite(v) for v in input_range) or input_range[0] > input_range[1]:
+        raise ConfigError(f"{file}: profiler.input_range must be [low, high], got {input_range!r}")
+    inputs = table.get("inputs", ProfilerConfig.inputs)
+    # The other keys, with the schema's defaults, are checked on the dataclass they build.
+    options = {
+        k: v for k, v in table.items() if k not in ("engine", "engine_id", "shapes", "input_range", "inputs")
+    }
+    settings = ProfilerConfig(
+        engine_file=engine_file,
+        engine_id=table.get("engine_id") or default_engine or Path(engine_file).stem,
+        shapes=shapes,
+        inputs=inputs if inputs == "random" else _relative_to(file, inputs),
+        input_range=(float(input_range[0]), float(input_range[1])),
+        **options,
+    )
+    if not 0 < settings.max_duty_cycle <= 1:
+        raise ConfigError(
+            f"{file}: profiler.max_duty_cycle must be in (0, 1], got {settings.max_duty_cycle!r}"
+        )
+    _positive(file, "profiler.max_inferences_per_second", settings.max_inferences_per_second)
+    for key in ("busy_backoff", "reload_check_interval"):  # waited for: inf overflows Event.wait
+        _wait(file, f"profiler.{key}", getattr(settings, key))
+    if not 0 < settings.gpu_busy_percent <= 100:
+        raise ConfigError(
+            f"{file}: profiler.gpu_busy_percent must be in (0, 100], got {settings.gpu_busy_percent!r}"
+        )
+    _choice(file, "profiler.log_severity", settings.log_severity, PROFILER_LOG_SEVERITIES)
+    if settings.events_every < 0 or settings.device < 0:
+        raise ConfigError(f"{file}: profiler.events_every and profiler.device must be 0 or more")
+    return settings
+
+
+def _rules(file: str, table: dict[str, Any]) -> RulesConfig:
+    baseline = table.get("baseline", RulesConfig.baseline)
+    if not all(isinstance(p, str) for p in baseline):
+        raise ConfigError(f"{file}: rules.baseline must be a list of file paths")
+    rules_file = table.get("file", RulesConfig.file)
+    return RulesConfig(
+        file=_relative_to(file, rules_file) if rules_file else None,
+        baseline=tuple(_relative_to(file, p) for p in baseline),
+    )
+
+
+def _redaction(file: str, table: dict[str, Any]) -> RedactionConfig:
+    settings = RedactionConfig(**table)
+    _choice(file, "redaction.mode", settings.mode, REDACTION_MODES)
+    for index, pattern in enumerate(settings.allowlist):
+        if not isinstance(pattern, str):
+            raise ConfigError(f"{file}: redaction.allowlist[{index}] must be a string (a regex)")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{file}: redaction.allowlist[{index}] is not a valid regex: {exc}") from None
+    key_file = None if settings.key_file is None else _relative_to(file, settings.key_file)
+    key_env = settings.key_env
+    if settings.enabled and key_file is not None and key_env is not None:  # a disabled table is inert
+        raise ConfigError(
+            f"{file}: redaction.key_file and redaction.key_env are both set; the key comes from one: "
+            "remove one of them"
+        )
+    if settings.enabled and not (key_file or key_env):
+        raise ConfigError(f"{file}: redaction.enabled needs redaction.key_file or redaction.key_env")
+    if settings.enabled and key_env and not os.environ.get(key_env):
+        raise ConfigError(
+            f"{file}: redaction.key_env: ${key_env} is "
+            + ("empty" if key_env in os.environ else "not set")
+            + " (it must hold the redaction key, at least 16 bytes)"
+        )
+    return dataclasses.replace(settings, allowlist=tuple(settings.allowlist), key_file=key_file)

@@ -1,0 +1,349 @@
+"""The configuration's shape: one dataclass per TOML section, and the one home of every key's
+default and description.
+
+Each field that is a config key carries its description in ``metadata["doc"]``; the loader
+(``load.py``) takes its defaults and accepted TOML types from here, and
+``scripts/gen_reference.py`` writes ``docs/reference/config.md`` from the same fields. A field
+with ``metadata["key"] = None`` is an internal setting, not a key of the file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from trt_agent.model.engine import DEFAULT_LATENCY_BUCKETS
+from trt_agent.vocab.severities import SEVERITIES
+
+_T = TypeVar("_T")
+
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+LOG_FORMATS_OWN: Final = ("auto", "json", "console")  # agent.log_format: the agent's own logs
+READ_FROM: Final = ("beginning", "end")
+FSYNC_POLICIES: Final = ("never", "interval", "always")
+WATCH_MODES: Final = ("inotify", "poll")
+LOG_FORMATS: Final = ("auto", "log", "json", "calibration_cache")  # [[logs]] format
+REDACTION_MODES: Final = ("pseudonym", "structure", "drop")
+PROFILER_LOG_SEVERITIES: Final = tuple(reversed(SEVERITIES))  # as TensorRT orders them
+# The longest wait a timer key may ask for (agent.poll_interval...). The threads' waits cannot
+# hold much more (threading.TIMEOUT_MAX is ~292 years; inf or 1e10 raised OverflowError in the
+# tailer and event writer, and the agent crash-looped); a day is already far beyond any use.
+MAX_WAIT_SECONDS: Final = 86400.0
+
+
+def key(default: _T, doc: str, *, shown: str | None = None) -> _T:
+    """A config key with its ``default`` and one-line ``doc``; ``shown``: how the reference
+    shows a default that is long."""
+    return field(default=default, metadata={"doc": doc, "shown": shown})
+
+
+def required(doc: str, *, shown: str, name: str | None = None) -> Any:
+    """A config key without a default: the loader demands it or computes it (``shown`` says
+    which); ``name``: the TOML key where it is not the field's name."""
+    meta: dict[str, Any] = {"doc": doc, "shown": shown}
+    if name is not None:
+        meta["key"] = name
+    return field(metadata=meta)
+
+
+def internal(default: _T, doc: str) -> _T:
+    """A setting that is not a key of the file (tests and benchmarks set it)."""
+    return field(default=default, metadata={"doc": doc, "key": None})
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """One ``[[logs]]`` entry."""
+
+    path: str = required(
+        "file or glob (relative paths: from the working directory; the command line matches it "
+        "against its inputs however either is spelled)",
+        shown="required, not empty",
+    )
+    engine: str = required("engine/build id of these files", shown="`agent.engine`, else the file stem")
+    read_from: str = key(
+        "beginning",
+        "daemon: `beginning` or `end` for files present at start without a checkpoint (`end` starts "
+        "after the last complete line)",
+    )
+    format: str = key(
+        "auto",
+        "`auto`, `log`, `json` (trtexec/inspector JSON, read whole each time it changes), "
+        "`calibration_cache`",
+    )
+
+    def matches(self, path: str) -> bool:
+        """``path`` is this entry's file or matches its glob, whichever way either is spelled
+        (``dir/01.log``, ``./dir/01.log`` and ``/abs/dir/01.log`` are the same file)."""
+        return (
+            fnmatch.fnmatch(path, self.path)
+            or fnmatch.fnmatch(os.path.abspath(path), os.path.abspath(self.path))
+            or Path(path).resolve() == Path(self.path).resolve()
+        )
+
+
+_AT_MOST_A_DAY: Final = "more than 0, at most 86400 (a day)"
+
+
+@dataclass(frozen=True)
+class TailConfig:
+    """How ``trt-agent run`` follows files (keys of ``[agent]``)."""
+
+    watch: str = key("inotify", "`inotify` (watchdog; re-scan as a safety net) or `poll`")
+    poll_interval: float = key(1.0, f"seconds between re-scans of globs and files; {_AT_MOST_A_DAY}")
+    rotate_wait: float = key(
+        5.0, f"seconds a renamed/deleted file is still read after its last growth; {_AT_MOST_A_DAY}"
+    )
+    partial_line_timeout: float = key(
+        5.0, f"seconds a line without newline waits before it is taken as complete; {_AT_MOST_A_DAY}"
+    )
+    checkpoint_interval: float = key(1.0, f"seconds between checkpoint saves; {_AT_MOST_A_DAY}")
+    shutdown_timeout: float = key(10.0, f"most seconds SIGTERM waits for the drain; {_AT_MOST_A_DAY}")
+    max_followed_files: int = key(
+        1000,
+        "files followed at once (one descriptor each); further matches wait, newest first, counted in "
+        '`trt_agent_tail_errors_total{reason="too_many_files"}`; at least 1',
+    )
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """The JSONL event stream of ``trt-agent run`` (``[events]``)."""
+
+    path: str = key("-", "JSONL event stream: a file, or `-` for stdout")
+    max_bytes: int = key(100 * 1024 * 1024, "rotate the event file at this size (0: never)")
+    max_files: int = key(
+        5,
+        "rotated event files kept (`events.jsonl.1` … `.N`); at least 1 while `events.max_bytes` > 0 "
+        "(0 would delete each rotated file)",
+    )
+    fsync: str = key("interval", "`never`, `interval` (before each checkpoint), `always` (every batch)")
+    queue_events: int = key(65536, "events waiting for the writer; more are dropped and counted; at least 1")
+    queue_bytes: int = key(
+        64 << 20,
+        "the same bound on their memory (its strings at their real size plus 512 bytes per event), so "
+        "a log of long lines cannot fill memory before `queue_events` is reached; at least 1 MiB",
+    )
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The Prometheus endpoint of ``trt-agent run`` (``[metrics]``)."""
+
+    listen: str = key(
+        "127.0.0.1:9717",
+        "`host:port`, `[v6]:port` or `:port` of `/metrics` (`:9717` = all interfaces); checked when "
+        "the config is read",
+    )
+    web_config_file: str | None = key(
+        None,
+        "TLS and basic auth (exporter-toolkit `web-config.yml`; relative: from the config file)",
+    )
+    max_layer_series: int = key(
+        100, 'per engine: top layers by total time; the rest fold into `layer="__other__"`; at least 1'
+    )
+    max_engines: int = key(
+        50, "engine models kept; beyond, the least recently updated is dropped; at least 1"
+    )
+    latency_buckets: tuple[float, ...] = key(
+        DEFAULT_LATENCY_BUCKETS,
+        "histogram bounds of `trt_layer_latency_seconds`, seconds, increasing",
+        shown="10 µs … 500 ms (15 buckets)",
+    )
+    series_ttl: float = key(
+        3600.0,
+        "seconds before vanished engines / layers are dropped (docs/daemon.md#cardinality); "
+        "0 = never; a finite number",
+    )
+    max_calibration_series: int = key(20, "widest calibration ranges exported per engine; at least 1")
+
+
+@dataclass(frozen=True)
+class RedactionConfig:
+    """``[redaction]``: keyed pseudonyms for layer and tensor names in every output."""
+
+    enabled: bool = key(False, "pseudonyms for layer/tensor names in every output (docs/redaction.md)")
+    key_file: str | None = key(
+        None,
+        "the HMAC key (≥ 16 bytes) in a file (relative: from the config file); this or `key_env`, not "
+        "both; required when enabled",
+    )
+    key_env: str | None = key(
+        None, "or: an environment variable holding the key (set and not empty when enabled)"
+    )
+    allowlist: tuple[str, ...] = key((), "regexes (full match) of names that stay clear")
+    mode: str = key("pseudonym", "`pseudonym`, `structure` (fusion shape and op words stay), `drop`")
+    scrub_paths: bool = key(True, "absolute paths and model/engine file names in free text become `P…`")
+
+
+@dataclass(frozen=True)
+class ProfilerConfig:
+    """``[profiler]``: the engine the daemon hosts and profiles (docs/profiler.md)."""
+
+    engine_file: str = required(
+        "serialized engine the daemon hosts and profiles (relative: from the config file); the "
+        "section enables the host",
+        shown="required in `[profiler]`",
+        name="engine",
+    )
+    engine_id: str = required(
+        "engine label of its metrics and events", shown="`agent.engine`, else the file stem"
+    )
+    shapes: dict[str, tuple[int, ...]] = field(
+        default_factory=dict,
+        metadata={
+            "doc": "`{ input = [8, 3, 224, 224] }` for dynamic inputs (lists of positive integers)",
+            "shown": "optimisation profile 0's opt shape",
+        },
+    )
+    inputs: str = key(
+        "random",
+        "`random` (within `input_range`), or a `.npz` with one array per input name (relative: from the "
+        "config file)",
+    )
+    input_range: tuple[float, float] = key((-1.0, 1.0), "`[low, high]` of the random inputs")
+    max_duty_cycle: float = key(
+        0.05, "most fraction of wall time spent running profiled inferences; in (0, 1]"
+    )
+    max_inferences_per_second: float = key(20.0, "and at most this many a second; more than 0")
+    gpu_busy_percent: float = key(
+        90.0, "NVML utilisation at which the host backs off (nvidia-ml-py); in (0, 100]"
+    )
+    busy_backoff: float = key(5.0, f"seconds to back off while the GPU is that busy; {_AT_MOST_A_DAY}")
+    reload_check_interval: float = key(
+        2.0, f"seconds between looks at the engine file (hot reload); {_AT_MOST_A_DAY}"
+    )
+    log_severity: str = key(
+        "warning", "TensorRT logger messages at this severity or more severe become events"
+    )
+    device: int = key(0, "CUDA device; 0 or more")
+    events_every: int = key(
+        100, "one inference in N goes to the event stream (all of them feed the metrics); 0: none"
+    )
+    ring_capacity: int = internal(1 << 16, "layer reports held between aggregations")
+    aggregate_interval: float = internal(0.05, "seconds between drains of the ring")
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """``[rules]``: the rules file the daemon evaluates (the one ``check --rules`` takes)."""
+
+    file: str | None = key(
+        None,
+        "the rules file the daemon evaluates (relative: from the config file); `check` uses it when "
+        "`--rules` is not given. SIGHUP re-reads it; a bad one (including one without any `[[rule]]`) "
+        "is refused at start (exit 2) and, on SIGHUP, reported while the running rules are kept",
+    )
+    baseline: tuple[str, ...] = key(
+        (),
+        "recorded profiles (files) `layer_latency` rules compare against (relative: from the config "
+        "file); one that holds no layer timings is refused like a bad rules file",
+    )
+
+
+_SECTION: Final = {"key": None}  # a field holding a whole section, not a key of [agent]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration. Its own keys are those of ``[agent]`` (with ``TailConfig``)."""
+
+    state_dir: str = key("/var/lib/trt-agent", "checkpoints of the daemon (must be writable)")
+    log_level: str = key("info", "the agent's own logs: `debug`, `info`, `warning`, `error`")
+    log_format: str = key("auto", "`auto` (console on a TTY, else JSON), `json`, `console`")
+    engine: str | None = key(None, "default engine id for `[[logs]]` entries (and `[profiler]`) without one")
+    logs: tuple[LogSource, ...] = field(default_factory=tuple, metadata=_SECTION)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig, metadata=_SECTION)
+    events: EventsConfig = field(default_factory=EventsConfig, metadata=_SECTION)
+    tail: TailConfig = field(default_factory=TailConfig, metadata=_SECTION)
+    redaction: RedactionConfig = field(default_factory=RedactionConfig, metadata=_SECTION)
+    rules: RulesConfig = field(default_factory=RulesConfig, metadata=_SECTION)
+    profiler: ProfilerConfig | None = field(default=None, metadata=_SECTION)
+    max_line_bytes: int = key(1 << 20, "longer lines are cut and counted; at least 1024")
+    memory_limit_bytes: int = key(
+        0,
+        "resident memory above which the agent sheds verbose events (the bulk of a verbose build log; "
+        "warnings, errors and info facts still go through), counted in `trt_agent_shed_events_total`, "
+        "until it is back under 90 % of the limit; 0: no limit, else at least 32 MiB. Set it below the "
+        "container's memory limit",
+    )
+
+    def engine_for(self, path: str) -> str | None:
+        """The engine id ``[[logs]]`` assigns to ``path``, if any."""
+        for source in self.logs:
+            if source.matches(path):
+                return source.engine
+        return None
+
+
+# The TOML sections, in the order the reference lists them, and the dataclasses holding their
+# keys (``logs`` is an array of tables).
+SECTIONS: Final[dict[str, tuple[type, ...]]] = {
+    "agent": (Config, TailConfig),
+    "logs": (LogSource,),
+    "metrics": (MetricsConfig,),
+    "events": (EventsConfig,),
+    "redaction": (RedactionConfig,),
+    "rules": (RulesConfig,),
+    "profiler": (ProfilerConfig,),
+}
+
+_SECONDS: Final = (int, float)
+# A field's annotation -> the TOML value types the file may give it (``bool`` is never an int).
+_TOML_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
+    "str": str,
+    "str | None": str,
+    "int": int,
+    "float": _SECONDS,
+    "bool": bool,
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the file, as the loader checks it and the reference shows it."""
+
+    section: str
+    name: str  # the TOML key
+    attribute: str  # the dataclass field
+    toml_type: type | tuple[type, ...]
+    default: Any  # MISSING when computed or required
+    doc: str
+    shown: str | None  # the reference's text for the default, where it is not the value itself
+
+
+def toml_type(annotation: str) -> type | tuple[type, ...]:
+    """The TOML value types a field with this (string) annotation accepts."""
+    if annotation.startswith("tuple["):
+        return list
+    if annotation.startswith("dict["):
+        return dict
+    return _TOML_TYPES[annotation]
+
+
+def keys(section: str) -> Iterator[Key]:
+    """The keys of ``section``, in the order their dataclasses declare them."""
+    for cls in SECTIONS[section]:
+        for f in fields(cls):
+            name = f.metadata.get("key", f.name)
+            if name is None:
+                continue
+            if f.default is not MISSING:
+                default: Any = f.default
+            elif f.default_factory is not MISSING:
+                default = f.default_factory()
+            else:
+                default = MISSING
+            yield Key(
+                section,
+                name,
+                f.name,
+                toml_type(str(f.type)),
+                default,
+                f.metadata["doc"],
+                f.metadata.get("shown"),
+            )
