@@ -176,8 +176,6 @@ def test_a_batch_the_writer_fails_on_leaves_no_phantom_events_in_the_queue(tmp_p
     path = tmp_path / "events.jsonl"
     stream = EventStream(
         EventsConfig(path=str(path), queue_events=100),
-        None,
-        {},
         redactor=Failing(RedactionConfig(), b"k" * 16),
     )
     stream.start()

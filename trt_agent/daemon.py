@@ -43,7 +43,7 @@ from trt_agent.rules.monitor import RuleMonitor
 from trt_agent.security import startup_warnings
 from trt_agent.sinks.jsonl import EventStream, EventStreamCollector
 from trt_agent.sinks.prometheus import EngineCollector
-from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
+from trt_agent.sources.checkpoint import Checkpoint, CheckpointCommitter, CheckpointStore, FileKey
 from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
 from trt_agent.sources.tail import TAIL_ERROR_REASONS, Tailer
 from trt_agent.systemd import notify, watchdog_interval
@@ -109,10 +109,10 @@ class Agent:
         store = CheckpointStore(config.state_dir)
         self._prepare_state_dir(store)
         checkpoints = self._load_checkpoints(store)
+        self.checkpoints = CheckpointCommitter(store, checkpoints)
         self.stream = EventStream(
             config.events,
-            store,
-            checkpoints,
+            on_written=self.checkpoints.acknowledge,
             checkpoint_interval=config.tail.checkpoint_interval,
             redactor=redactor,
         )
@@ -146,7 +146,7 @@ class Agent:
             EngineCollector(self.store, metrics, redactor, self.rules.results),
             EventStreamCollector(self.stream),
             self.shedder.collector(),
-            TailerCollector(self.tailer),
+            TailerCollector(self.tailer, self.checkpoints),
             _AgentCollector(self),
             ProcessCollector(registry=None),
         ):
@@ -439,8 +439,9 @@ class _AgentCollector(Collector):
 class TailerCollector(Collector):
     """The tailer's own health (``trt_agent_*`` of lines, files, rotations, lag)."""
 
-    def __init__(self, tailer: Tailer) -> None:
+    def __init__(self, tailer: Tailer, checkpoints: CheckpointCommitter) -> None:
         self.tailer = tailer
+        self.checkpoints = checkpoints
 
     def collect(self) -> Iterator[Metric]:
         yield from self._tailing()
@@ -501,6 +502,7 @@ class TailerCollector(Collector):
             CounterMetricFamily("trt_agent_partial_lines_flushed", "Lines without newline taken as complete after agent.partial_line_timeout.", value=c.partial_flushes),
             CounterMetricFamily("trt_agent_artifact_errors", "JSON artifacts and calibration caches that could not be parsed when they changed (usually still being written; read again on the next change).", value=c.artifact_errors),
             errors,
+            CounterMetricFamily("trt_agent_checkpoint_errors", "Failed saves of the checkpoint store.", value=self.checkpoints.errors),
         ]  # fmt: skip
 
 

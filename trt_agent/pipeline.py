@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from trt_agent.model.store import EngineStore
-from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.sources.checkpoint import FileKey, Forget
 from trt_agent.vocab.events import Event
 
 Origin = Literal["file", "profiler", "replay"]
@@ -33,13 +33,14 @@ class Batch:
     """Events of one read (a chunk of a file, a profiler drain) on their way through the steps.
 
     ``events`` are what the models learn from; ``written`` what goes to the event stream (all of
-    them for files, a sample for the profiler, none for a replay); ``marks`` the checkpoints of
-    the lines the batch ends at (files only); ``count``: counted in ``trt_log_events_total``."""
+    them for files, a sample for the profiler, none for a replay); ``ack`` the source's token,
+    handed back to it once the batch is written (the tailer's: the checkpoints of the lines the
+    batch ends at); ``count``: counted in ``trt_log_events_total``."""
 
     events: list[Event]
     written: list[Event]
     origin: Origin
-    marks: dict[FileKey, Checkpoint] = field(default_factory=dict)
+    ack: Any = None
     count: bool = True
 
 
@@ -51,9 +52,7 @@ class Delivery(Protocol):
 
     failing: bool
 
-    def offer(self, events: list[Event], marks: dict[FileKey, Checkpoint]) -> None: ...
-
-    def forget(self, key: FileKey) -> None: ...
+    def offer(self, events: list[Event], ack: Any = None) -> None: ...
 
 
 class NameLearner(Protocol):
@@ -118,11 +117,11 @@ def fold_models(store: EngineStore) -> Step:
 
 
 def deliver(delivery: Delivery) -> Step:
-    """Files always offer their batch, empty or not: its checkpoints advance with it."""
+    """Files always offer their batch, empty or not: its token is acknowledged with it."""
 
     def step(batch: Batch) -> Batch:
         if batch.written or batch.origin == "file":
-            delivery.offer(batch.written, batch.marks)
+            delivery.offer(batch.written, batch.ack)
         return batch
 
     return step
@@ -150,9 +149,9 @@ class Pipeline:
         for step in self.steps:
             batch = step(batch)
 
-    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
-        """Lines read from a file, with the checkpoints of where they end."""
-        self.run(Batch(events, events, "file", mark))
+    def ingest(self, events: list[Event], ack: Any) -> None:
+        """Lines read from a file, with the token to hand back once they are written."""
+        self.run(Batch(events, events, "file", ack))
 
     def observe(self, events: list[Event], written: list[Event], count: bool) -> None:
         """The profiler host's sink: fold ``events`` into the models, write ``written`` (a sample
@@ -165,7 +164,7 @@ class Pipeline:
         self.run(Batch(events, [], "replay", count=False))
 
     def forget(self, key: FileKey) -> None:
-        self.delivery.forget(key)
+        self.run(Batch([], [], "file", Forget(key)))
 
     def blocked(self) -> bool:
         """Event writes fail (disk full, read-only): the tailer stops reading until they work."""

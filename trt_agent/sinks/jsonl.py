@@ -9,9 +9,9 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -20,7 +20,6 @@ from prometheus_client.registry import Collector
 from trt_agent.config import EventsConfig
 from trt_agent.logs import get_logger
 from trt_agent.redact import Redactor
-from trt_agent.sources.checkpoint import Checkpoint, CheckpointStore, FileKey
 from trt_agent.vocab.events import Event
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE
@@ -91,14 +90,14 @@ class JsonlWriter:
 class EventStream:
     """The daemon's JSONL event sink, and the one place tailing positions become durable.
 
-    Producers ``offer`` a batch of events with the checkpoints of the lines that made them and
-    never wait: the queue holds at most ``queue_events`` events and about ``queue_bytes`` bytes
+    Producers ``offer`` a batch of events with an acknowledgement token (the tailer's: the
+    checkpoints of the lines that made them; opaque here) and never wait: the queue holds at most ``queue_events`` events and about ``queue_bytes`` bytes
     (``footprint``), and a batch that does not fit is dropped and counted (``dropped``), never
-    silently. Its checkpoints still advance, so
+    silently. Its token is still acknowledged, so
     the lines are not re-read. A writer thread writes batches in order, rotates the file at
-    ``max_bytes`` (``events.jsonl`` -> ``events.jsonl.1`` ...), fsyncs by policy, and saves the
-    checkpoints of what it has written every ``checkpoint_interval`` seconds and at close: a
-    checkpoint never claims a line whose events are not in the file yet.
+    ``max_bytes`` (``events.jsonl`` -> ``events.jsonl.1`` ...), fsyncs by policy, and hands the
+    tokens of what it has written to ``on_written`` every ``checkpoint_interval`` seconds and at
+    close, after the fsync: the source never commits a position whose events are not in the file.
 
     A write that fails (disk full, read-only filesystem) loses nothing: the writer cuts what
     it wrote of an unfinished event, keeps the batches it could not write, in order, and tries
@@ -109,43 +108,40 @@ class EventStream:
     def __init__(
         self,
         settings: EventsConfig,
-        store: CheckpointStore | None,
-        checkpoints: dict[FileKey, Checkpoint],
         *,
+        on_written: Callable[[list[Any]], None] | None = None,
         checkpoint_interval: float = 1.0,
         redactor: Redactor | None = None,
     ) -> None:
         self.settings = settings
         self.redactor = redactor
-        self.store = store
+        self.on_written = on_written
         self.checkpoint_interval = checkpoint_interval
-        self.checkpoints = dict(checkpoints)
+        self._acked: list[Any] = []  # tokens of written batches, not handed to on_written yet
+        self._written_since_commit = False  # a batch was written since the last acknowledgement
         self.written = 0
         self.dropped_full = 0  # by offer() (the tailer thread), under the lock
         self.dropped_failed = 0  # by the writer thread: writes that failed
         self.write_errors = 0
-        self.checkpoint_errors = 0
         self.rotations = 0
         self.failing = False  # writes to the file fail: batches are held and retried; the tailer waits
         self._erroring = False  # the last write failed (the file, or stdout)
         self._failed_at = 0.0
         self._error_logged_at = 0.0
-        self._checkpoints_failing = False
         self._log = get_logger("trt_agent.vocab.events")
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
         self._queued_events = 0
         self._queued_bytes = 0
         self._closing = False
-        self._dirty = False
         self._out: BinaryIO | None = None
         self._size = 0
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
 
     # -- producer side (the tailer thread) ---------------------------------------------------------
 
-    def offer(self, events: list[Event], marks: dict[FileKey, Checkpoint]) -> None:
-        """Queue ``events`` (or count them dropped when the queue is full) and their checkpoints."""
+    def offer(self, events: list[Event], ack: Any = None) -> None:
+        """Queue ``events`` (or count them dropped when the queue is full) and their token."""
         size = footprint(events)
         with self._cond:
             # A batch bigger than the whole queue still goes in when the queue is empty.
@@ -156,18 +152,13 @@ class EventStream:
             if events and full:
                 self.dropped_full += len(events)
                 events, size = [], 0
+            acks = [] if ack is None else [ack]
             if not events and self._items and not self._items[-1].events:
-                self._items[-1].marks.update(marks)  # consecutive drops: one marks-only item
+                self._items[-1].acks += acks  # consecutive drops: one tokens-only item
             else:
-                self._items.append(_Item(events, dict(marks), size=size))
+                self._items.append(_Item(events, acks, size=size))
                 self._queued_events += len(events)
                 self._queued_bytes += size
-            self._cond.notify()
-
-    def forget(self, key: FileKey) -> None:
-        """Drop the checkpoint of a file that is gone (after what was queued before)."""
-        with self._cond:
-            self._items.append(_Item([], {}, key))
             self._cond.notify()
 
     @property
@@ -195,7 +186,7 @@ class EventStream:
         return self._thread.is_alive()
 
     def close(self, timeout: float) -> bool:
-        """Write what is queued, save checkpoints, close. False if ``timeout`` ran out first."""
+        """Write what is queued, acknowledge it, close. False if ``timeout`` ran out first."""
         with self._cond:
             self._closing = True
             self._cond.notify()
@@ -323,10 +314,8 @@ class EventStream:
                         item.size = size
                         return left, freed
             freed += item.size
-            self.checkpoints.update(item.marks)
-            if item.forget is not None:
-                self.checkpoints.pop(item.forget, None)
-            self._dirty = True
+            self._acked += item.acks
+            self._written_since_commit = True
             held.popleft()
         try:
             if self._out is None:
@@ -429,32 +418,19 @@ class EventStream:
         self._open()
 
     def _commit(self, *, fsync: bool) -> None:
-        """Make written events durable (by policy), then save the checkpoints that cover them."""
+        """Make written events durable (by policy), then acknowledge the tokens that came with
+        them."""
         if fsync and self._out is not None and self._out is not sys.stdout.buffer:
             try:
                 os.fsync(self._out.fileno())
             except OSError as exc:
                 self._write_failed(exc)
                 return
-        if self.store is None or not self._dirty:
+        if self.on_written is None or not self._written_since_commit:
             return
-        try:
-            self.store.save(self.checkpoints)
-            self._dirty = False
-        except OSError as exc:
-            self.checkpoint_errors += 1
-            if not self._checkpoints_failing:  # once per outage; the counter says how long
-                self._checkpoints_failing = True
-                self._log.error(
-                    "cannot save checkpoints",
-                    path=self.store.path,
-                    error=str(exc),
-                    action="retrying; a crash now re-reads the lines since the last save",
-                )
-            return
-        if self._checkpoints_failing:
-            self._checkpoints_failing = False
-            self._log.info("checkpoints saved again", path=self.store.path)
+        acked, self._acked = self._acked, []
+        self._written_since_commit = False
+        self.on_written(acked)
 
 
 class EventStreamCollector(Collector):
@@ -471,13 +447,11 @@ class EventStreamCollector(Collector):
             GaugeMetricFamily("trt_agent_events_queued", "Events waiting for the JSONL writer.", value=stream.queued),
             GaugeMetricFamily("trt_agent_events_queued_bytes", "Memory of the events waiting for the JSONL writer (an estimate: its strings plus 512 bytes per event).", value=stream.queued_bytes),
             CounterMetricFamily("trt_agent_event_write_errors", "Failed writes of the JSONL stream.", value=stream.write_errors),
-            CounterMetricFamily("trt_agent_checkpoint_errors", "Failed saves of the checkpoint store.", value=stream.checkpoint_errors),
         ]  # fmt: skip
 
 
 @dataclass
 class _Item:
     events: list[Event]
-    marks: dict[FileKey, Checkpoint]
-    forget: FileKey | None = None
+    acks: list[Any]  # the producers' tokens, handed back once the events are written
     size: int = 0  # footprint(events)

@@ -16,9 +16,11 @@ import contextlib
 import hashlib
 import os
 from dataclasses import asdict, dataclass
-from typing import Final
+from typing import Any, Final
 
 import orjson
+
+from trt_agent.logs import get_logger
 
 FINGERPRINT_BYTES: Final = 1024
 STORE_VERSION: Final = 1
@@ -138,3 +140,62 @@ def _checkpoint(path: str, entry: object) -> Checkpoint:
         if not isinstance(value, kind) or isinstance(value, bool) or negative:
             raise ValueError(f"{path}: checkpoint entry field {name} must be {kind.__name__}, got {value!r}")
     return Checkpoint(**entry)
+
+
+@dataclass(frozen=True)
+class Forget:
+    """An acknowledgement token: the file ``key`` is gone, its checkpoint goes (in order with the
+    marks of its last lines, which travel ahead of it)."""
+
+    key: FileKey
+
+
+# What the tailer hands the pipeline with a batch and gets back once the batch is written: the
+# checkpoints of the lines the batch ends at, or a file to forget.
+Ack = dict[FileKey, Checkpoint] | Forget
+
+
+class CheckpointCommitter:
+    """The tailer's durable positions (Vector's acknowledgement model). Marks travel with their
+    events through the pipeline; the event stream acknowledges them once the events are written
+    (and synced, by ``events.fsync``), and only then are they saved: a checkpoint never claims a
+    line whose events are not in the file yet. The delivery side knows nothing of checkpoints."""
+
+    def __init__(self, store: CheckpointStore | None, checkpoints: dict[FileKey, Checkpoint]) -> None:
+        self.store = store
+        self.checkpoints = dict(checkpoints)
+        self.errors = 0  # failed saves: trt_agent_checkpoint_errors_total
+        self._dirty = False
+        self._failing = False
+        self._log = get_logger("trt_agent.events")
+
+    def acknowledge(self, acks: list[Any]) -> None:
+        """The batches these tokens came with are written: apply them, in order, and save."""
+        for ack in acks:
+            if isinstance(ack, Forget):
+                self.checkpoints.pop(ack.key, None)
+            else:
+                self.checkpoints.update(ack)
+        self._dirty = True
+        self.save()
+
+    def save(self) -> None:
+        if self.store is None or not self._dirty:
+            return
+        try:
+            self.store.save(self.checkpoints)
+            self._dirty = False
+        except OSError as exc:
+            self.errors += 1
+            if not self._failing:  # once per outage; the counter says how long
+                self._failing = True
+                self._log.error(
+                    "cannot save checkpoints",
+                    path=self.store.path,
+                    error=str(exc),
+                    action="retrying; a crash now re-reads the lines since the last save",
+                )
+            return
+        if self._failing:
+            self._failing = False
+            self._log.info("checkpoints saved again", path=self.store.path)
