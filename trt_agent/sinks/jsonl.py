@@ -123,7 +123,6 @@ class EventStream:
         self.dropped_full = 0  # by offer() (the tailer thread), under the lock
         self.dropped_failed = 0  # by the writer thread: writes that failed
         self.write_errors = 0
-        self.rotations = 0
         self.failing = False  # writes to the file fail: batches are held and retried; the tailer waits
         self._erroring = False  # the last write failed (the file, or stdout)
         self._failed_at = 0.0
@@ -414,7 +413,6 @@ class EventStream:
             os.replace(path, f"{path}.1")
         else:
             os.unlink(path)
-        self.rotations += 1
         self._open()
 
     def _commit(self, *, fsync: bool) -> None:
