@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from trt_agent.parse.artifacts import looks_like_json, parse_artifact
 from trt_agent.parse.calibration import is_calibration_cache, parse_calibration_cache
@@ -26,6 +26,32 @@ def engine_id_for(path: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)] or name
     return name
+
+
+Kind = Literal["event_stream", "json", "calibration_cache", "log"]
+WHOLE_FILE_KINDS: frozenset[Kind] = frozenset(("event_stream", "json", "calibration_cache"))
+
+
+def sniff(head: bytes, *, complete: bool = True) -> Kind | None:
+    """What a file or stream starting with ``head`` holds: trt-agent's own event stream, a JSON
+    artifact (trtexec, the engine inspector), a calibration cache, or a log in any dialect. The one
+    format sniffer: ``parse_stream`` picks its reader by it, and the tailer whether a file is read
+    line by line (logs) or whole each time it changes (the others). ``complete=False``: the file
+    may still be growing, and None means its first bytes cannot tell yet."""
+    if not complete:
+        if not head:
+            return None
+        if b"\n" not in head and (head.startswith(b"TRT-") or b"TRT-".startswith(head)):
+            return None  # maybe a calibration cache's header line, not complete yet
+        if head.strip() in (b"[", b"\xef\xbb\xbf["):
+            return None  # a JSON array or a "[date] [TRT]" line: the next bytes tell
+    if is_event_stream(head):
+        return "event_stream"
+    if looks_like_json(head):
+        return "json"
+    if is_calibration_cache(head):
+        return "calibration_cache"
+    return "log"
 
 
 def _sniff(stream: BinaryIO) -> bytes:
@@ -53,12 +79,13 @@ def parse_stream(
     """Yield the events of whatever ``stream`` holds: a log, a calibration cache, a JSON artifact
     or trt-agent's own event stream (whose events keep their engine ids)."""
     head = _sniff(stream)
-    if is_event_stream(head):
+    kind = sniff(head)
+    if kind == "event_stream":
         yield from parse_event_stream(stream, file, stats, head=head, max_line_bytes=8 * max_line_bytes)
-    elif looks_like_json(head):
+    elif kind == "json":
         data = head + stream.read(MAX_ARTIFACT_BYTES)
         yield from parse_artifact(data, file, engine, stats)
-    elif is_calibration_cache(head):
+    elif kind == "calibration_cache":
         yield from parse_calibration_cache(stream, file, engine, stats, head=head)
     else:
         stats.bytes += len(head)
