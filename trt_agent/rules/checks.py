@@ -1,0 +1,431 @@
+"""The checks a rule can name: one function per check, judging one engine model, and
+:data:`CHECKS`, each check with the parameters it takes (how each is read) and the layer
+selection keys it accepts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from trt_agent.model.engine import EngineLayer, EngineModel, fallback_label
+from trt_agent.rules.baseline import Baseline, timed_layers
+from trt_agent.rules.params import (
+    boolean,
+    finite_number,
+    memory_kind,
+    parse_size,
+    string_list,
+    version_table,
+    whole_number,
+)
+from trt_agent.rules.results import FAIL, PASS, SKIP
+from trt_agent.rules.spec import Rule, Selector
+from trt_agent.text import few, format_bytes
+from trt_agent.vocab.names import decompose
+
+Outcome = tuple[str, str, Any, list[str]]  # status, message, observed, offenders
+CheckFn = Callable[[Rule, EngineModel, Baseline | None], Outcome]
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _ratio_rule(
+    what: str,
+    ratio_of: Callable[[EngineModel], tuple[int, int]],
+    offenders_of: Callable[[EngineModel], list[str]],
+) -> CheckFn:
+    def check(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+        numerator, denominator = ratio_of(model)
+        if not denominator:
+            return SKIP, f"no {what} data (no layer list or profile in the input)", None, []
+        value = numerator / denominator
+        observed = {"ratio": round(value, 6), "numerator": numerator, "denominator": denominator}
+        if "min" in rule.params and value < rule.params["min"]:
+            offenders = offenders_of(model)
+            return (
+                FAIL,
+                f"{what} {_pct(value)} ({numerator}/{denominator}) is below the minimum "
+                f"{_pct(rule.params['min'])}" + _naming(offenders, "not covered"),
+                observed,
+                offenders,
+            )
+        if "max" in rule.params and value > rule.params["max"]:
+            offenders = offenders_of(model)
+            return (
+                FAIL,
+                f"{what} {_pct(value)} ({numerator}/{denominator}) is above the maximum "
+                f"{_pct(rule.params['max'])}" + _naming(offenders, "counted"),
+                observed,
+                offenders,
+            )
+        bound = f"≥ {_pct(rule.params['min'])}" if "min" in rule.params else f"≤ {_pct(rule.params['max'])}"
+        return PASS, f"{what} {_pct(value)} ({numerator}/{denominator}) {bound}", observed, []
+
+    return check
+
+
+def _naming(offenders: list[str], verb: str) -> str:
+    if not offenders:
+        return ""
+    return f"; {verb}: {few(offenders, 5)}"
+
+
+def _fusion_counts(model: EngineModel) -> tuple[int, int]:
+    ratio = model.fusion_coverage()
+    return ratio.numerator, ratio.denominator
+
+
+def _unfused_sources(model: EngineModel) -> list[str]:
+    sources, fused, _ = model.coverage_counts()
+    return sorted(sources - fused - model.removed)
+
+
+def _unfused_counts(model: EngineModel) -> tuple[int, int]:
+    ratio = model.unfused_kernel_ratio()
+    return ratio.numerator, ratio.denominator
+
+
+def _unfused_layers(model: EngineModel) -> list[str]:
+    return [layer.name for layer in model.compute_layers() if not layer.is_fused]
+
+
+def _int8_counts(model: EngineModel) -> tuple[int, int]:
+    ratio = model.int8_coverage()
+    return ratio.numerator, ratio.denominator
+
+
+def _non_int8_layers(model: EngineModel) -> list[str]:
+    return [
+        f"{layer.name} ({layer.precision or 'unknown'})"
+        for layer in model.compute_layers()
+        if layer.precision != "Int8"
+    ]
+
+
+_fusion_coverage = _ratio_rule("fusion coverage", _fusion_counts, _unfused_sources)
+_unfused_kernel_ratio = _ratio_rule("unfused-kernel ratio", _unfused_counts, _unfused_layers)
+_int8_ratio = _ratio_rule("INT8 coverage", _int8_counts, _non_int8_layers)
+
+
+def _int8_coverage(rule: Rule, model: EngineModel, baseline: Baseline | None) -> Outcome:
+    if rule.params.get("only_if_requested", True) and not model.int8_requested():
+        return SKIP, "the build did not ask for INT8", None, []
+    return _int8_ratio(rule, model, baseline)
+
+
+def _peak_memory(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    kind = rule.params.get("kind")
+    size = model.memory.get(kind) if kind else model.peak_memory_bytes()
+    what = f"{kind} memory" if kind else "peak memory"
+    if size is None:
+        return SKIP, f"no {what} reported in the input", None, []
+    limit = rule.params["max_bytes"]
+    if size > limit:
+        return (
+            FAIL,
+            f"{what} {format_bytes(size)} ({size} bytes) is above the maximum {format_bytes(limit)}",
+            size,
+            [],
+        )
+    return PASS, f"{what} {format_bytes(size)} ≤ {format_bytes(limit)}", size, []
+
+
+def _no_fallback(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    reasons = rule.params.get("reasons")
+    hits = []
+    for item in model.fallbacks:
+        if reasons and item["reason"] not in reasons:
+            continue
+        layer = item.get("layer")
+        if rule.select.layers and not (
+            rule.select.name_matches(layer)
+            or (layer is not None and any(rule.select.name_matches(s) for s in decompose(layer).sources))
+        ):
+            continue
+        where = item.get("source", {})
+        at = f" at {where['file']}:{where['line']}" if where.get("file") else ""
+        hits.append(f"{fallback_label(item)}{at}")
+    scope = f" on {rule.select.describe()}" if rule.select.layers else ""
+    if hits:
+        return FAIL, f"{len(hits)} fallback(s){scope}" + _naming(hits, "fell back"), len(hits), hits
+    return PASS, f"no fallback{scope}", 0, []
+
+
+def _plugins_registered(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    allowed = rule.params.get("allowed")
+    bad = [name for name, info in sorted(model.plugins.items()) if not info.get("registered", True)]
+    if allowed is not None:
+        bad += [name for name in sorted(model.plugins) if name not in allowed and name not in bad]
+    if bad:
+        what = "unregistered or not allowed plugin(s)" if allowed is not None else "unregistered plugin(s)"
+        return FAIL, f"{len(bad)} {what}" + _naming(bad, "plugin"), len(bad), bad
+    return PASS, f"{len(model.plugins)} plugin(s), all registered", len(model.plugins), []
+
+
+def _calibration_range(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    if not model.calibration:
+        return SKIP, "no calibration ranges in the input", None, []
+    max_width = rule.params.get("max_width")
+    max_abs = rule.params.get("max_abs")
+    bad: list[tuple[float, str]] = []
+    checked = 0
+    for tensor, (lo, hi) in model.calibration.items():
+        if not rule.select.name_matches(tensor):
+            continue
+        checked += 1
+        width = hi - lo
+        if (max_width is not None and width > max_width) or (max_abs is not None and max(-lo, hi) > max_abs):
+            bad.append((width, f"{tensor} [{lo:g}, {hi:g}]"))
+    if not checked:
+        return SKIP, f"no calibrated tensor matches {rule.select.describe()}", None, []
+    bound = " and ".join(
+        b
+        for b in (
+            f"width ≤ {max_width:g}" if max_width is not None else "",
+            f"|x| ≤ {max_abs:g}" if max_abs is not None else "",
+        )
+        if b
+    )
+    if bad:
+        offenders = [text for _, text in sorted(bad, reverse=True)]
+        return (
+            FAIL,
+            f"{len(bad)} of {checked} tensor range(s) exceed {bound}" + _naming(offenders, "range"),
+            len(bad),
+            offenders,
+        )
+    return PASS, f"{checked} tensor range(s) within {bound}", 0, []
+
+
+def _version_matches(found: str, expected: str) -> bool:
+    """``10.4.0.26`` matches ``10.4`` (dotted prefix); anything else must be equal."""
+    return found == expected or found.startswith(expected + ".")
+
+
+def _versions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    expect: dict[str, str] = rule.params["expect"]
+    bad, unknown = [], []
+    for component, expected in expect.items():
+        found = model.versions.get(component)
+        if found is None:
+            unknown.append(component)
+        elif not _version_matches(found, expected):
+            bad.append(f"{component} {found} (expected {expected})")
+    for component, linked in model.linked_versions.items():
+        loaded = model.versions.get(component)
+        if rule.params.get("linked_must_match", True) and loaded and not _version_matches(loaded, linked):
+            bad.append(f"{component} loaded {loaded} but TensorRT was linked against {linked}")
+    plan, runtime = model.versions.get("tensorrt_plan"), model.versions.get("tensorrt")
+    if rule.params.get("linked_must_match", True) and plan and runtime and plan != runtime:
+        bad.append(f"engine plan built by TensorRT {plan}, read by TensorRT {runtime}")
+    if bad:
+        return FAIL, f"{len(bad)} version mismatch(es)" + _naming(bad, "found"), len(bad), bad
+    if unknown and len(unknown) == len(expect):
+        return SKIP, "no version of " + ", ".join(unknown) + " in the input", None, []
+    known = ", ".join(f"{c} {model.versions[c]}" for c in expect if c in model.versions)
+    missing = f" ({', '.join(unknown)} not reported)" if unknown else ""
+    return PASS, f"{known} as expected{missing}", 0, []
+
+
+def _errors(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """TensorRT's own error messages: a log of a build that failed ("failed to create TensorRT
+    engine") holds no layers, memory or timings, so every other check would skip it."""
+    count = model.error_lines
+    limit = rule.params.get("max", 0)
+    messages = model.error_messages
+    if count > limit:
+        # the count is exact; the messages are the first MAX_OFFENDERS the model kept
+        return (
+            FAIL,
+            f"{count} TensorRT error(s), more than the maximum {limit:g}" + _naming(messages, "first"),
+            count,
+            messages,
+        )
+    return PASS, f"{count} TensorRT error(s) ≤ {limit:g}", count, []
+
+
+def _selected(rule: Rule, model: EngineModel) -> list[EngineLayer]:
+    return [layer for layer in model.compute_layers() if rule.select.layer_matches(layer)]
+
+
+def _fused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    layers = _selected(rule, model)
+    if not layers:
+        if rule.params.get("require_match", False):
+            return FAIL, f"no engine layer matches {rule.select.describe()}", 0, []
+        return SKIP, f"no engine layer matches {rule.select.describe()}", None, []
+    bad = [
+        f"{layer.name} ({layer.layer_type or 'unknown type'}, {layer.precision or '?'})"
+        for layer in layers
+        if not layer.is_fused
+    ]
+    if bad:
+        return (
+            FAIL,
+            f"{len(bad)} of {len(layers)} layer(s) matching {rule.select.describe()} run unfused"
+            + _naming(bad, "unfused"),
+            len(bad),
+            bad,
+        )
+    return PASS, f"all {len(layers)} layer(s) matching {rule.select.describe()} are fused", 0, []
+
+
+def _precision(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    allowed = rule.params["allowed"]
+    selected = _selected(rule, model)
+    if not selected:
+        return SKIP, f"no engine layer matches {rule.select.describe()}", None, []
+    # A layer whose precision the input does not give (a profile names layers, not their
+    # types) is not judged: unknown is not a fallback to FP32.
+    layers = [layer for layer in selected if layer.precision is not None]
+    if not layers:
+        return (
+            SKIP,
+            f"no precision known for the {len(selected)} layer(s) matching {rule.select.describe()} "
+            "(a profile has none: add the build log or --exportLayerInfo)",
+            None,
+            [],
+        )
+    bad = [f"{layer.name} ({layer.precision})" for layer in layers if layer.precision not in allowed]
+    if bad:
+        return (
+            FAIL,
+            f"{len(bad)} of {len(layers)} layer(s) matching {rule.select.describe()} are not "
+            + "/".join(allowed)
+            + _naming(bad, "precision"),
+            len(bad),
+            bad,
+        )
+    return (
+        PASS,
+        f"all {len(layers)} layer(s) matching {rule.select.describe()} are " + "/".join(allowed),
+        0,
+        [],
+    )
+
+
+def _matching(
+    select: Selector, times: dict[str, float], sources: dict[str, tuple[str, ...]]
+) -> dict[str, float]:
+    return {
+        name: ms
+        for name, ms in times.items()
+        if select.name_matches(name) or any(select.name_matches(s) for s in sources.get(name, ()))
+    }
+
+
+def _layer_latency(rule: Rule, model: EngineModel, baseline: Baseline | None) -> Outcome:
+    """Each selected layer, and the selected layers together (a fusion split into several layers
+    has no same-named layer to compare), against ``max_ms`` and ``max_ratio`` × the baseline."""
+    max_ratio = rule.params.get("max_ratio")
+    max_ms = rule.params.get("max_ms")
+    timed = _matching(rule.select, *timed_layers(model))
+    if not timed:
+        return SKIP, f"no layer timing matches {rule.select.describe()}", None, []
+    bad: list[tuple[float, str]] = []
+    if max_ms is not None:
+        bad += [
+            (ms / max_ms if max_ms else math.inf, f"{name} {ms:.4g} ms > {max_ms:g} ms")
+            for name, ms in timed.items()
+            if ms > max_ms
+        ]
+    observed: dict[str, Any] = {"layers": len(timed), "total_ms": round(sum(timed.values()), 6)}
+    if max_ratio is not None:
+        if baseline is None:
+            if max_ms is None:
+                return SKIP, "no baseline given (check --baseline FILE, or [rules] baseline)", None, []
+        else:
+            base = _matching(rule.select, baseline.layer_ms, baseline.sources)
+            if not sum(base.values()):  # none matches, or they took 0 ms: no ratio to take
+                if max_ms is None:
+                    what = "no baseline layer matches" if not base else "0 ms in the baseline for"
+                    return SKIP, f"{what} {rule.select.describe()}", None, []
+            else:
+                total, base_total = sum(timed.values()), sum(base.values())
+                observed |= {"baseline_total_ms": round(base_total, 6), "ratio": round(total / base_total, 6)}
+                if total > max_ratio * base_total:
+                    bad.append(
+                        (
+                            total / base_total,
+                            f"{len(timed)} layer(s) together {total:.4g} ms = {total / base_total:.2f}× baseline "
+                            f"{base_total:.4g} ms ({len(base)} layer(s)), max {max_ratio:g}×",
+                        )
+                    )
+                for name, ms in timed.items():
+                    was = base.get(name)
+                    if was and ms > max_ratio * was:
+                        bad.append(
+                            (
+                                ms / was,
+                                f"{name} {ms:.4g} ms = {ms / was:.2f}× baseline {was:.4g} ms (max {max_ratio:g}×)",
+                            )
+                        )
+    if bad:
+        offenders = [text for _, text in sorted(bad, reverse=True)]
+        return (
+            FAIL,
+            f"{len(offenders)} latency bound(s) exceeded" + _naming(offenders, "slow"),
+            observed,
+            offenders,
+        )
+    parts = []
+    if "ratio" in observed:
+        parts.append(f"{len(timed)} layer(s) {observed['ratio']:.2f}× baseline ≤ {max_ratio:g}×")
+    if max_ms is not None:
+        parts.append(f"{len(timed)} layer(s) each ≤ {max_ms:g} ms")
+    return PASS, "; ".join(parts), observed, []
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check a rule can name: its function, the parameters it takes (each with its reader),
+    which of them are required, and the layer selection keys it accepts."""
+
+    fn: CheckFn
+    params: dict[str, Callable[[Any], Any]]
+    required: tuple[str, ...] = ()
+    one_of: tuple[str, ...] = ()  # at least one of these is required
+    selects: tuple[str, ...] = ()  # the selection keys it takes: layers, layer_types, precisions
+
+
+_RATIO = {"min": finite_number("min", 0, 1), "max": finite_number("max", 0, 1)}
+_NAMES: Final = ("layers",)  # checks that select by name only (fallbacks, tensors, timings)
+_LAYERS: Final = ("layers", "layer_types", "precisions")  # checks on engine layers
+CHECKS: Final[dict[str, CheckSpec]] = {
+    "fusion_coverage": CheckSpec(_fusion_coverage, _RATIO, one_of=("min", "max")),
+    "unfused_kernel_ratio": CheckSpec(_unfused_kernel_ratio, _RATIO, one_of=("min", "max")),
+    "int8_coverage": CheckSpec(
+        _int8_coverage, _RATIO | {"only_if_requested": boolean("only_if_requested")}, one_of=("min", "max")
+    ),
+    "peak_memory": CheckSpec(
+        _peak_memory, {"max_bytes": parse_size, "kind": memory_kind}, required=("max_bytes",)
+    ),
+    "no_fallback": CheckSpec(_no_fallback, {"reasons": string_list("reasons")}, selects=_NAMES),
+    "plugins_registered": CheckSpec(_plugins_registered, {"allowed": string_list("allowed")}),
+    "calibration_range": CheckSpec(
+        _calibration_range,
+        {"max_width": finite_number("max_width", 0), "max_abs": finite_number("max_abs", 0)},
+        one_of=("max_width", "max_abs"),
+        selects=_NAMES,
+    ),
+    "versions": CheckSpec(
+        _versions,
+        {"expect": version_table, "linked_must_match": boolean("linked_must_match")},
+        required=("expect",),
+    ),
+    "fused": CheckSpec(_fused, {"require_match": boolean("require_match")}, selects=_LAYERS),
+    "precision": CheckSpec(
+        _precision, {"allowed": string_list("allowed")}, required=("allowed",), selects=_LAYERS
+    ),
+    "layer_latency": CheckSpec(
+        _layer_latency,
+        {"max_ratio": finite_number("max_ratio", 0), "max_ms": finite_number("max_ms", 0)},
+        one_of=("max_ratio", "max_ms"),
+        selects=_NAMES,
+    ),
+    "errors": CheckSpec(_errors, {"max": whole_number("max")}),
+}
