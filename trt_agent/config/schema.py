@@ -311,6 +311,7 @@ class Key:
     name: str  # the TOML key
     attribute: str  # the dataclass field
     toml_type: type | tuple[type, ...]
+    annotation: str  # the field's Python type, as written
     default: Any  # MISSING when computed or required
     doc: str
     shown: str | None  # the reference's text for the default, where it is not the value itself
@@ -343,6 +344,7 @@ def keys(section: str) -> Iterator[Key]:
                 name,
                 f.name,
                 toml_type(str(f.type)),
+                str(f.type),
                 default,
                 f.metadata["doc"],
                 f.metadata.get("shown"),
