@@ -184,3 +184,23 @@ def test_relative_links_resolve(page: Path) -> None:
         if not path.exists() or (anchor and path.suffix == ".md" and anchor not in _anchors(path)):
             broken.append(target)
     assert broken == [], f"{page.relative_to(ROOT)}: broken links {broken}"
+
+
+# Named like repository paths, but not in the repository: a kubectl resource, benchmark output.
+NOT_PATHS = ("deploy/trt-inference", "bench/out/")
+
+
+@pytest.mark.parametrize("page", LINKED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_files_named_in_the_pages_exist(page: Path) -> None:
+    """A file or folder of the repository a page names (`tests/...`, `bench/...`) is there: when
+    one moves, the page says where it went."""
+    top = "tests|bench|deploy|scripts|examples|systemd|fuzz|trt_agent|docs"
+    missing = []
+    for match in re.finditer(rf"(?<![\w/.<-])(?:{top})/[\w./-]*(?![\w*…<\[])", page.read_text()):
+        path = match.group(0).rstrip(".")
+        if path.startswith(NOT_PATHS):
+            continue
+        base = page.parent if page.parent.name in ("grafana", "kubernetes") else ROOT
+        if not (ROOT / path).exists() and not (base / path).exists():
+            missing.append(path)
+    assert missing == [], f"{page.relative_to(ROOT)} names what is not in the tree: {sorted(set(missing))}"
