@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -204,3 +205,25 @@ def test_files_named_in_the_pages_exist(page: Path) -> None:
         if not (ROOT / path).exists() and not (base / path).exists():
             missing.append(path)
     assert missing == [], f"{page.relative_to(ROOT)} names what is not in the tree: {sorted(set(missing))}"
+
+
+def test_the_readme_report_sample_is_what_report_prints() -> None:
+    """The README shows `report` output as a user sees it: each line it shows (trimmed ones are
+    `…`) is a line of the real output, in order."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```\n\$ trt-agent report (.*?)\n(.*?)```", readme, re.S)
+    assert block is not None, "README.md: no `$ trt-agent report` sample"
+    args = block.group(1).split()
+    files = [str(p) for a in args if "*" in a for p in sorted(ROOT.glob(a))]
+    argv = [a for a in args if "*" not in a] + files
+    real = subprocess.run(
+        [sys.executable, "-m", "trt_agent", "report", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    shown = [line for line in block.group(2).splitlines() if line != "…"]
+    lines = iter(real)
+    missing = [line for line in shown if line not in lines]  # in order: ``in`` consumes the iterator
+    assert missing == [], f"README.md shows lines `report` does not print (in this order): {missing}"
