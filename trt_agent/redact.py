@@ -498,3 +498,45 @@ def load_redactor(config: Config) -> Redactor | None:
     if len(key) < 16:
         raise ConfigError(f"{where}: the redaction key must be at least 16 bytes (got {len(key)})")
     return Redactor(settings, key)
+
+
+class NullRedactor(Redactor):
+    """The redactor of ``[redaction] enabled = false``: every name and text stays as it is.
+
+    Each public method of :class:`Redactor` is the identity or does nothing, so the offline
+    commands and the reports always hold a redactor and never ask whether there is one. It has
+    no key and learns nothing (none of a Redactor's state: ``__init__`` does not call it)."""
+
+    mode = "off"
+    scrub_paths = False
+    collisions = 0
+
+    def __init__(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "NullRedactor()"
+
+    def allowed(self, name: str) -> bool:
+        return True
+
+    def pseudonym(self, name: str) -> str:
+        return name
+
+    def name(self, name: str) -> str:
+        return name
+
+    def learn(self, names: Iterable[str]) -> None:
+        pass
+
+    def learn_events(self, events: Iterable[Event]) -> None:
+        pass
+
+    def text(self, text: str) -> str:
+        return text
+
+    def events(self, events: list[Event]) -> list[Event]:
+        return events
+
+
+NULL_REDACTOR: Final = NullRedactor()  # it holds no state: one serves every caller

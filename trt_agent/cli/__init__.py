@@ -22,12 +22,12 @@ from trt_agent.cli import check, diff, parse, profile, redact_map, report
 from trt_agent.cli.inputs import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from trt_agent.config import Config, ConfigError, load_config
 from trt_agent.logs import configure_logging
-from trt_agent.redact import Redactor, load_redactor
+from trt_agent.redact import NULL_REDACTOR, Redactor, load_redactor
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "main"]
 
 # Every command but ``run``: its name on the command line -> the function that runs it.
-OFFLINE: Final[dict[str, Callable[[argparse.Namespace, Config, Redactor | None], int]]] = {
+OFFLINE: Final[dict[str, Callable[[argparse.Namespace, Config, Redactor], int]]] = {
     "parse": parse.run,
     "report": report.run,
     "check": check.run,
@@ -120,4 +120,6 @@ def _offline(args: argparse.Namespace) -> int:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     configure_logging(config.log_level, config.log_format, redactor)
-    return OFFLINE[args.command](args, config, redactor)
+    # with [redaction] off the commands get the null redactor (names stay as they are), never
+    # None; the agent's own logs keep None: no scrubbing step at all
+    return OFFLINE[args.command](args, config, redactor or NULL_REDACTOR)

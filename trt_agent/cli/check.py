@@ -42,7 +42,7 @@ def add_parser(
     )
 
 
-def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0 pass, 1 a rule of severity error failed, 2 bad rules/config/input (no verdict is given
     on input that could not be read)."""
     rules_path = args.rules or config.rules.file

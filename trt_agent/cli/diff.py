@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
-def _side(path: str, label: str, config: Config, redactor: Redactor | None) -> Inputs:
+def _side(path: str, label: str, config: Config, redactor: Redactor) -> Inputs:
     """The inputs of one side: the file, or the regular files of the directory."""
     if os.path.isdir(path):
         files = sorted(
@@ -61,7 +61,7 @@ def _side(path: str, label: str, config: Config, redactor: Redactor | None) -> I
     return Inputs(files, label, config, ParseStats(), redactor=redactor)
 
 
-def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0 no regression, 1 regressions, 2 unreadable input."""
     series = LatencySeries()
     sides: list[EngineModel] = []
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> 
             return EXIT_BAD_INPUT
         if label not in merged:  # an empty file or directory: "no regression" would be no verdict
             text = f"{'NEW' if sides else 'BASE'} {path} holds no TensorRT facts to compare"
-            print(f"trt-agent: diff: {redactor.text(text) if redactor else text}", file=sys.stderr)
+            print(f"trt-agent: diff: {redactor.text(text)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         sides.append(merged[label])
     base, new = sides

@@ -13,7 +13,7 @@ from trt_agent.logs import get_logger
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.progress import Progress
-from trt_agent.redact import Redactor
+from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.vocab.events import Event
 
 EXIT_OK = 0
@@ -31,7 +31,7 @@ class Inputs:
         config: Config,
         stats: ParseStats,
         before_read: Callable[[], None] | None = None,
-        redactor: Redactor | None = None,
+        redactor: Redactor = NULL_REDACTOR,
     ) -> None:
         self.files = files
         self.redactor = redactor
@@ -58,8 +58,7 @@ class Inputs:
             except (FileNotFoundError, PermissionError, IsADirectoryError, ArtifactError) as exc:
                 self.failed = True
                 reason = exc if isinstance(exc, ArtifactError) else f"{path}: {exc.strerror}"
-                text = str(reason) if self.redactor is None else self.redactor.text(str(reason))
-                print(f"trt-agent: {text}", file=sys.stderr)
+                print(f"trt-agent: {self.redactor.text(str(reason))}", file=sys.stderr)
                 continue
             if self.stats.bytes == before:
                 self.log.warning("empty input", file=path)
@@ -85,15 +84,14 @@ def progress(stats: ParseStats, streams_to_stdout: bool) -> Progress:
     return Progress(stats, enabled=sys.stderr.isatty() and not (streams_to_stdout and sys.stdout.isatty()))
 
 
-def learning(events: Iterable[Event], redactor: Redactor | None) -> Iterator[Event]:
+def learning(events: Iterable[Event], redactor: Redactor) -> Iterator[Event]:
     """Pass ``events`` through, teaching the redactor their names (for free-text outputs)."""
     for event in events:
-        if redactor is not None:
-            redactor.learn_events((event,))
+        redactor.learn_events((event,))
         yield event
 
 
-def write_file(path: str, data: bytes, redactor: Redactor | None = None) -> bool:
+def write_file(path: str, data: bytes, redactor: Redactor = NULL_REDACTOR) -> bool:
     """Write an output file whole (a reader never sees half a report). False, with one line on
     stderr, when it cannot be written (a missing directory, permission denied, a full disk)."""
     tmp = f"{path}.tmp"
@@ -105,6 +103,6 @@ def write_file(path: str, data: bytes, redactor: Redactor | None = None) -> bool
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         text = f"{path}: cannot write the output: {exc.strerror or exc}"
-        print(f"trt-agent: {redactor.text(text) if redactor is not None else text}", file=sys.stderr)
+        print(f"trt-agent: {redactor.text(text)}", file=sys.stderr)
         return False
     return True

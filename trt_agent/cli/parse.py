@@ -18,7 +18,7 @@ def add_parser(
     sub.add_parser("parse", parents=[common], help="print one JSON event per line")
 
 
-def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """One JSON event per line, streamed (flushed before each read that may block)."""
     stats = ParseStats()
     writer = JsonlWriter(sys.stdout.buffer, redactor=redactor)

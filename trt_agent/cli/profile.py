@@ -46,7 +46,7 @@ def _shapes(text: str | None) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0 done; 2 no TensorRT/GPU, an engine it cannot load, bad options."""
     from trt_agent.config import ProfilerConfig
     from trt_agent.reports.profile_table import profile_json, profile_rows, profile_text
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> 
     if not os.path.isfile(args.engine_file):  # before TensorRT is looked for: the first thing to fix
         reason = "no such file" if not os.path.exists(args.engine_file) else "not a file"
         text = f"{args.engine_file}: {reason}"
-        print(f"trt-agent: {redactor.text(text) if redactor else text}", file=sys.stderr)
+        print(f"trt-agent: {redactor.text(text)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     base = config.profiler
     try:
@@ -78,17 +78,16 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> 
     try:
         times, events, iterations = run_profile(settings, args.iterations, warmup=args.warmup)
     except ProfilerError as exc:
-        print(f"trt-agent: {redactor.text(str(exc)) if redactor else exc}", file=sys.stderr)
+        print(f"trt-agent: {redactor.text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     models = build_models(learning(events, redactor))
     model = models.get(engine_id) or EngineModel(engine_id)
-    if redactor is not None:
-        redactor.learn(times)
+    redactor.learn(times)
     for event in events:
         if event["type"] in ("warning", "error"):
             text = event.get("msg") or ""
             print(
-                f"trt-agent: TensorRT {event['severity']}: {redactor.text(text) if redactor else text}",
+                f"trt-agent: TensorRT {event['severity']}: {redactor.text(text)}",
                 file=sys.stderr,
             )
     rows = profile_rows(times, model)

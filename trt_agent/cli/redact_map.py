@@ -11,7 +11,7 @@ import sys
 from trt_agent.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, Inputs
 from trt_agent.config import Config
 from trt_agent.parse import ParseStats
-from trt_agent.redact import Redactor, learnable_names
+from trt_agent.redact import NullRedactor, Redactor, learnable_names
 
 
 def add_parser(
@@ -29,9 +29,9 @@ def _configured_files(config: Config) -> list[str]:
     return sorted({path for source in config.logs for path in glob.glob(source.path)})
 
 
-def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0; 2 without the key, with an input that could not be read, or a pseudonym not found."""
-    if redactor is None:
+    if isinstance(redactor, NullRedactor):  # no key: no pseudonym to map back
         print("trt-agent: redact-map needs [redaction] enabled with its key (-c CONFIG)", file=sys.stderr)
         return EXIT_BAD_INPUT
     files = args.files if args.files != ["-"] or not config.logs else _configured_files(config)

@@ -42,7 +42,7 @@ def _rules(args: argparse.Namespace, config: Config) -> tuple[RuleSet | None, Ba
     return (load_rules(args.rules) if args.rules else None), baseline
 
 
-def run(args: argparse.Namespace, config: Config, redactor: Redactor | None) -> int:
+def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """The report on stdout (and in the --html file); 0, or 2 when an input, the rules or the
     page's file could not be read or written."""
     try:

@@ -8,14 +8,12 @@ import orjson
 
 from trt_agent.model.diff import EngineDiff
 from trt_agent.model.engine import fallback_label
-from trt_agent.redact import Redactor
+from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.text import cut
 
 
-def scrubbed(value: Any, redactor: Redactor | None) -> Any:
+def scrubbed(value: Any, redactor: Redactor) -> Any:
     """``value`` (JSON-like) with every string passed through the redactor's free-text scrub."""
-    if redactor is None:
-        return value
     if isinstance(value, str):
         return redactor.text(value)
     if isinstance(value, dict):
@@ -25,7 +23,7 @@ def scrubbed(value: Any, redactor: Redactor | None) -> Any:
     return value
 
 
-def diff_json(d: EngineDiff, redactor: Redactor | None = None) -> bytes:
+def diff_json(d: EngineDiff, redactor: Redactor = NULL_REDACTOR) -> bytes:
     doc = scrubbed(d.as_dict(), redactor) | {"regressed": bool(d.regressions)}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
@@ -36,7 +34,7 @@ def _pct(ratio: dict[str, Any]) -> str:
     return f"{ratio['ratio'] * 100:.1f}% ({ratio['numerator']}/{ratio['denominator']})"
 
 
-def diff_text(d: EngineDiff, redactor: Redactor | None = None, limit: int = 15) -> str:
+def diff_text(d: EngineDiff, redactor: Redactor = NULL_REDACTOR, limit: int = 15) -> str:
     """The verdict and the regressions first, then what else changed."""
     out = [f"trt-agent diff: BASE {d.base}  vs  NEW {d.new}"]
     if d.regressions:
@@ -100,8 +98,7 @@ def diff_text(d: EngineDiff, redactor: Redactor | None = None, limit: int = 15) 
         for row in d.latency[:limit]:
             ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "n/a"
             # redacted before it is cut: a cut name is no longer recognised and its start would leak
-            name = redactor.text(row["layer"]) if redactor is not None else row["layer"]
-            name = cut(name, 58)
+            name = cut(redactor.text(row["layer"]), 58)
             out.append(f"  {name:<58}{row['base_ms']:>10.4f}{row['new_ms']:>10.4f}{ratio:>8}")
     if d.versions:
         out.append("")
@@ -110,4 +107,4 @@ def diff_text(d: EngineDiff, redactor: Redactor | None = None, limit: int = 15) 
         out.append("")
         out.append(f"note: {note}")
     text = "\n".join(out) + "\n"
-    return redactor.text(text) if redactor is not None else text
+    return redactor.text(text)

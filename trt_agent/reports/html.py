@@ -17,7 +17,7 @@ from typing import Any, Final
 from trt_agent import __version__
 from trt_agent.model import EngineModel
 from trt_agent.model.diff import EngineDiff
-from trt_agent.redact import Redactor
+from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.rules import Result, gate
 from trt_agent.text import cut
 from trt_agent.vocab.events import Event
@@ -116,7 +116,7 @@ PRECISION_COLOURS: Final = {
 
 
 class _Page:
-    def __init__(self, title: str, redactor: Redactor | None) -> None:
+    def __init__(self, title: str, redactor: Redactor) -> None:
         self.title = title
         self.redactor = redactor
         self.parts: list[str] = []
@@ -124,9 +124,7 @@ class _Page:
     def esc(self, text: object, limit: int | None = None) -> str:
         """Escaped text, with layer and tensor names redacted, then cut to ``limit`` characters
         (after redaction: a cut name would no longer be recognised, and its start would leak)."""
-        value = str(text)
-        if self.redactor is not None:
-            value = self.redactor.text(value)
+        value = self.redactor.text(str(text))
         return html.escape(cut(value, limit) if limit is not None else value)
 
     def add(self, fragment: str) -> None:
@@ -329,7 +327,7 @@ def report_html(
     models: dict[str, EngineModel],
     series: LatencySeries,
     results: Sequence[Result] = (),
-    redactor: Redactor | None = None,
+    redactor: Redactor = NULL_REDACTOR,
 ) -> str:
     """The report page for every engine of the input (with rule results when rules were given)."""
     page = _Page("trt-agent report: " + ", ".join(models) if models else "trt-agent report", redactor)
@@ -348,7 +346,7 @@ def diff_html(
     new: EngineModel,
     d: EngineDiff,
     series: LatencySeries,
-    redactor: Redactor | None = None,
+    redactor: Redactor = NULL_REDACTOR,
 ) -> str:
     """The diff page: verdict and regressions, side-by-side coverage, lost fusions, precision
     changes, per-layer latency change, then each build's own section."""

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from trt_agent.model import EngineModel
-from trt_agent.redact import Redactor
+from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.text import cut
 from trt_agent.vocab.names import decompose
 
@@ -48,14 +48,12 @@ def profile_rows(times: dict[str, list[float]], model: EngineModel) -> list[dict
     return rows
 
 
-def _redacted(rows: list[dict[str, Any]], redactor: Redactor | None) -> list[dict[str, Any]]:
-    if redactor is None:
-        return rows
+def _redacted(rows: list[dict[str, Any]], redactor: Redactor) -> list[dict[str, Any]]:
     return [row | {"layer": redactor.name(row["layer"])} for row in rows]
 
 
 def profile_json(
-    engine: str, iterations: int, rows: list[dict[str, Any]], redactor: Redactor | None = None
+    engine: str, iterations: int, rows: list[dict[str, Any]], redactor: Redactor = NULL_REDACTOR
 ) -> bytes:
     per_iteration = sum(row["mean_ms"] for row in rows)
     doc = {
@@ -68,7 +66,7 @@ def profile_json(
 
 
 def profile_text(
-    engine: str, iterations: int, rows: list[dict[str, Any]], redactor: Redactor | None = None
+    engine: str, iterations: int, rows: list[dict[str, Any]], redactor: Redactor = NULL_REDACTOR
 ) -> str:
     out = [f"engine {engine}: {iterations} profiled inferences, {len(rows)} layers"]
     out.append(f"{'layer':<52}{'median':>9}{'p90':>9}{'p99':>9}{'share':>8}{'prec':>7}{'fused':>6}")

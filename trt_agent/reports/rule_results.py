@@ -1,7 +1,7 @@
 """Rule results for people (text), scripts (JSON) and CI systems (JUnit XML).
 
-Layer and tensor names in messages go through the redactor when one is configured; the redactor
-must have learned the names first (the command line feeds it every parsed event).
+Layer and tensor names in messages go through the redactor (the null one when redaction is off);
+it must have learned the names first (the command line feeds it every parsed event).
 """
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from trt_agent.rules import FAIL, PASS, SKIP, Result, gate
 from trt_agent.text import plural
 
 
-def redacted(results: Sequence[Result], redactor: Redactor | None) -> list[Result]:
+def redacted(results: Sequence[Result], redactor: Redactor) -> list[Result]:
     """Copies of ``results`` whose messages and offenders name no clear layer or tensor."""
-    if redactor is None:
-        return list(results)
     return [
         replace(r, message=redactor.text(r.message), offenders=[redactor.text(o) for o in r.offenders])
         for r in results

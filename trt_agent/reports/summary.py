@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from trt_agent.model import EngineModel
-from trt_agent.redact import Redactor
+from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.reports.rule_results import result_lines, sorted_results, verdict_line
 from trt_agent.rules import Result
 from trt_agent.text import cut, format_bytes
@@ -16,22 +16,21 @@ from trt_agent.text import cut, format_bytes
 WIDTH = 100
 
 
-def summaries(models: dict[str, EngineModel], redactor: Redactor | None) -> list[dict[str, Any]]:
+def summaries(models: dict[str, EngineModel], redactor: Redactor) -> list[dict[str, Any]]:
     """Each engine's ``summary()``, its layer and tensor names through ``redactor``."""
     out = []
+    name = redactor.name
     for model in models.values():
         s = model.summary()
-        if redactor is not None:
-            name = redactor.name
-            s["slowest_layers"] = [row | {"layer": name(row["layer"])} for row in s["slowest_layers"]]
-            s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
-            s["fallbacks"]["items"] = [
-                item | ({"layer": name(item["layer"])} if "layer" in item else {})
-                for item in s["fallbacks"]["items"]
-            ]
-            s["calibration"]["widest"] = [
-                row | {"tensor": name(row["tensor"])} for row in s["calibration"]["widest"]
-            ]
+        s["slowest_layers"] = [row | {"layer": name(row["layer"])} for row in s["slowest_layers"]]
+        s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
+        s["fallbacks"]["items"] = [
+            item | ({"layer": name(item["layer"])} if "layer" in item else {})
+            for item in s["fallbacks"]["items"]
+        ]
+        s["calibration"]["widest"] = [
+            row | {"tensor": name(row["tensor"])} for row in s["calibration"]["widest"]
+        ]
         out.append(s)
     return out
 
@@ -39,7 +38,7 @@ def summaries(models: dict[str, EngineModel], redactor: Redactor | None) -> list
 def report_json(
     models: dict[str, EngineModel],
     stats: dict[str, Any],
-    redactor: Redactor | None = None,
+    redactor: Redactor = NULL_REDACTOR,
     results: Sequence[Result] | None = None,
 ) -> bytes:
     """The machine-readable report: ``{"engines": [...], "parse": {...}}`` with stable keys.
@@ -77,7 +76,7 @@ def _rules(results: Sequence[Result]) -> list[str]:
 def report_text(
     models: dict[str, EngineModel],
     stats: dict[str, Any],
-    redactor: Redactor | None = None,
+    redactor: Redactor = NULL_REDACTOR,
     results: Sequence[Result] | None = None,
 ) -> str:
     """The human report: one block per engine, fits a 100-column terminal. With ``results``
