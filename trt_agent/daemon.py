@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
@@ -45,6 +45,7 @@ from trt_agent.sinks.jsonl import EventStream, EventStreamCollector
 from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointCommitter, CheckpointStore, FileKey
 from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
+from trt_agent.sources.profiler.metrics import ProfilerCollector
 from trt_agent.sources.tail import TAIL_ERROR_REASONS, Tailer
 from trt_agent.systemd import notify, watchdog_interval
 from trt_agent.web.config import WebConfig, WebConfigError, load_web_config
@@ -503,54 +504,6 @@ class TailerCollector(Collector):
             CounterMetricFamily("trt_agent_artifact_errors", "JSON artifacts and calibration caches that could not be parsed when they changed (usually still being written; read again on the next change).", value=c.artifact_errors),
             errors,
             CounterMetricFamily("trt_agent_checkpoint_errors", "Failed saves of the checkpoint store.", value=self.checkpoints.errors),
-        ]  # fmt: skip
-
-
-class ProfilerCollector(Collector):
-    """``trt_agent_profiler_*``: registered only when ``[profiler]`` is configured. ``host``
-    returns the running host, None while it is not (TensorRT missing, no GPU)."""
-
-    def __init__(self, host: Callable[[], ProfilerHost | None]) -> None:
-        self.host = host
-
-    def collect(self) -> Iterator[Metric]:
-        yield from self._profiler()
-
-    def _profiler(self) -> list[Metric]:
-        """``trt_agent_profiler_*``: only when ``[profiler]`` is configured."""
-        host = self.host()
-        up = GaugeMetricFamily(
-            "trt_agent_profiler_up",
-            "1 while the profiler host runs an engine (0: see the agent's log).",
-            value=1 if host is not None and host.stats.up else 0,
-        )
-        if host is None:
-            return [up]
-        stats = host.stats
-        loads = CounterMetricFamily(
-            "trt_agent_profiler_engine_loads",
-            "Engine loads (start and hot reload), by result.",
-            labels=["result"],
-        )
-        for result in ("success", "failure"):
-            loads.add_metric([result], stats.engine_loads[result])
-        backoffs = CounterMetricFamily(
-            "trt_agent_profiler_backoffs",
-            "Pauses of the profiler, by reason (gpu_busy: NVML utilisation at profiler.gpu_busy_percent; "
-            "failure: a failed inference, backing off exponentially).",
-            labels=["reason"],
-        )
-        for reason in ("gpu_busy", "failure"):
-            backoffs.add_metric([reason], stats.backoffs[reason])
-        return [
-            up,
-            CounterMetricFamily("trt_agent_profiler_reports", "Per-layer reports TensorRT made to the profiler callback.", value=stats.reports),
-            CounterMetricFamily("trt_agent_profiler_inferences", "Inferences the profiler host ran.", value=stats.inferences),
-            CounterMetricFamily("trt_agent_profiler_failed_inferences", "Inferences TensorRT refused (execute_async_v3 or report_to_profiler returned false).", value=stats.failed_inferences),
-            GaugeMetricFamily("trt_agent_profiler_duty_cycle_ratio", "Wall time the profiler's inferences took / wall time since it started (bounded by profiler.max_duty_cycle).", value=stats.duty_cycle),
-            CounterMetricFamily("trt_agent_profiler_logger_messages", "Messages TensorRT's logger gave the agent (at profiler.log_severity or more severe).", value=stats.logger_messages),
-            loads,
-            backoffs,
         ]  # fmt: skip
 
 
