@@ -1,0 +1,233 @@
+"""Tailing hazards driven step by step, in-process: real files in ``tmp_path``, a Tailer whose
+thread is never started, a clock moved by hand, and a pipeline that records what it is handed.
+Each test calls ``Tailer.step`` (one scan + one read of every file) where the daemon's thread
+would, so no test sleeps or waits on a thread."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trt_agent.config import Config, LogSource, TailConfig
+from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.sources.tail import Tailer
+from trt_agent.vocab.events import Event
+
+PARTIAL_LINE_TIMEOUT = 5.0
+ROTATE_WAIT = 3.0
+POLL_INTERVAL = 1.0
+
+
+def line(n: int) -> bytes:
+    return b"[11/26/2026-10:00:00] [TRT] [W] probe %08d\n" % n
+
+
+def probes(events: list[Event]) -> list[int]:
+    """The probe numbers of ``events``, in the order they were handed on."""
+    return [int(str(e["msg"]).rsplit(" ", 1)[1]) for e in events if "probe" in str(e.get("msg"))]
+
+
+class Recorder:
+    """A Pipeline that keeps everything it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.replayed: list[Event] = []
+        self.marks: dict[FileKey, Checkpoint] = {}
+        self.forgotten: list[FileKey] = []
+        self.is_blocked = False
+
+    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
+        self.events.extend(events)
+        self.marks.update(mark)
+
+    def replay(self, events: list[Event]) -> None:
+        self.replayed.extend(events)
+
+    def forget(self, key: FileKey) -> None:
+        self.forgotten.append(key)
+        self.marks.pop(key, None)
+
+    def blocked(self) -> bool:
+        return self.is_blocked
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Waker:
+    """Counts the wake-ups; the thread that would wait on it is never started."""
+
+    def __init__(self) -> None:
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise AssertionError("no thread waits in these tests")
+
+    def clear(self) -> None:
+        pass
+
+
+class Harness:
+    def __init__(self, root: Path) -> None:
+        self.log = root / "app.log"
+        self.clock = Clock()
+        self.waker = Waker()
+        self.pipeline = Recorder()
+        self.tailers: list[Tailer] = []
+
+    def tailer(self, checkpoints: dict[FileKey, Checkpoint] | None = None, **kwargs: int) -> Tailer:
+        config = Config(
+            logs=(LogSource(str(self.log), "e"),),
+            tail=TailConfig(
+                watch="poll",
+                poll_interval=POLL_INTERVAL,
+                rotate_wait=ROTATE_WAIT,
+                partial_line_timeout=PARTIAL_LINE_TIMEOUT,
+            ),
+        )
+        tailer = Tailer(
+            config, self.pipeline, checkpoints or {}, waker=self.waker, clock=self.clock, **kwargs
+        )
+        self.tailers.append(tailer)
+        return tailer
+
+    def step(self, tailer: Tailer, *, at: float) -> list[int]:
+        """Move the clock to ``at`` seconds after the start and take one turn; the probes so far."""
+        self.clock.now = 1000.0 + at
+        assert tailer.step()
+        return probes(self.pipeline.events)
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
+    yield harness
+    for tailer in harness.tailers:
+        tailer.drain()  # closes the files
+
+
+def append(path: Path, data: bytes) -> None:
+    with path.open("ab") as fh:
+        fh.write(data)
+
+
+def test_partial_line_is_held_until_partial_line_timeout(h: Harness) -> None:
+    h.log.write_bytes(line(1) + line(2).rstrip(b"\n"))
+    tailer = h.tailer()
+    assert h.step(tailer, at=0) == [1]
+    assert h.step(tailer, at=PARTIAL_LINE_TIMEOUT - 0.1) == [1]  # not yet: the newline may come
+    assert h.step(tailer, at=PARTIAL_LINE_TIMEOUT) == [1, 2]
+    assert tailer.counters.partial_flushes == 1
+    # The flushed line ends at the file's end: the checkpoint says so, and nothing is read twice.
+    key = next(iter(tailer.files))
+    assert h.pipeline.marks[key].offset == h.log.stat().st_size
+    append(h.log, b"\n" + line(3))
+    assert h.step(tailer, at=PARTIAL_LINE_TIMEOUT + 1) == [1, 2, 3]
+
+
+def test_partial_line_completed_in_time_is_one_line(h: Harness) -> None:
+    h.log.write_bytes(line(1)[:20])
+    tailer = h.tailer()
+    assert h.step(tailer, at=0) == []
+    append(h.log, line(1)[20:])
+    assert h.step(tailer, at=PARTIAL_LINE_TIMEOUT - 1) == [1]
+    assert h.step(tailer, at=3 * PARTIAL_LINE_TIMEOUT) == [1]
+    assert tailer.counters.partial_flushes == 0
+
+
+def test_rename_rotation_finishes_the_old_file(h: Harness) -> None:
+    h.log.write_bytes(line(1) + line(2))
+    tailer = h.tailer()
+    assert h.step(tailer, at=0) == [1, 2]
+    old_key = next(iter(tailer.files))
+    rotated = h.log.with_name("app.log.1")
+    os.rename(h.log, rotated)
+    append(rotated, line(3))  # the writer has not reopened yet
+    h.log.write_bytes(line(4))
+    tailer.wake(rescan=True)  # what the watch notification of the rename does
+    assert sorted(h.step(tailer, at=0.5)) == [1, 2, 3, 4]
+    assert tailer.counters.rotations == 1
+    assert len(tailer.files) == 2  # the renamed file is still followed ...
+    append(rotated, line(5))  # ... and still read while the writer writes to it
+    assert sorted(h.step(tailer, at=1.0)) == [1, 2, 3, 4, 5]
+    assert h.step(tailer, at=1.0 + ROTATE_WAIT - 0.1) and len(tailer.files) == 2
+    h.step(tailer, at=1.0 + ROTATE_WAIT)  # quiet for rotate_wait since its last growth: closed
+    assert old_key not in tailer.files and len(tailer.files) == 1
+    assert h.pipeline.forgotten == [old_key]
+    assert sorted(probes(h.pipeline.events)) == [1, 2, 3, 4, 5]
+
+
+def test_copytruncate_recovers_the_unread_bytes_from_the_copy(h: Harness) -> None:
+    h.log.write_bytes(line(1) + line(2))
+    tailer = h.tailer()
+    assert h.step(tailer, at=0) == [1, 2]
+    append(h.log, line(3) + line(4))  # written, not read yet when logrotate copies and truncates
+    shutil.copyfile(h.log, h.log.with_name("app.log.1"))
+    os.truncate(h.log, 0)
+    append(h.log, line(5))
+    assert h.step(tailer, at=0.5) == [1, 2, 3, 4, 5]
+    assert tailer.counters.truncations == 1
+    assert tailer.counters.recovered_bytes == len(line(3) + line(4))
+
+
+def test_copytruncate_grown_back_past_the_offset_is_seen_by_its_first_bytes(h: Harness) -> None:
+    """Emptied and grown back past the old offset before the tailer looked: size alone cannot
+    tell, the fingerprint of the first bytes does."""
+    h.log.write_bytes(line(1))
+    tailer = h.tailer()
+    assert h.step(tailer, at=0) == [1]
+    append(h.log, line(2))
+    shutil.copyfile(h.log, h.log.with_name("app.log-20261126"))
+    os.truncate(h.log, 0)
+    append(h.log, line(3) + line(4) + line(5))
+    assert h.step(tailer, at=0.5) == [1, 2, 3, 4, 5]
+    assert tailer.counters.truncations == 1
+
+
+def test_read_budget_spreads_a_large_file_over_turns(h: Harness) -> None:
+    filler = b"x" * 1000 + b"\n"  # lines that make no event
+    h.log.write_bytes(line(1) + filler * 1100 + line(2))  # over one 1 MiB read
+    tailer = h.tailer(read_budget=1 << 20)  # one read of CHUNK_BYTES
+    assert h.step(tailer, at=0) == [1]
+    assert not tailer.ready and h.waker.sets == 1  # more to read: the thread looks again at once
+    assert h.step(tailer, at=0) == [1, 2]
+    assert tailer.ready
+
+
+def test_a_blocked_pipeline_is_not_read_until_it_unblocks(h: Harness) -> None:
+    h.log.write_bytes(line(1))
+    tailer = h.tailer()
+    h.pipeline.is_blocked = True
+    h.clock.now += 1
+    assert not tailer.step()
+    assert tailer.heartbeat == h.clock.now and h.pipeline.events == []
+    h.pipeline.is_blocked = False
+    assert h.step(tailer, at=2) == [1]
+
+
+def test_restart_resumes_at_the_checkpoint_and_finds_a_file_renamed_while_stopped(h: Harness) -> None:
+    h.log.write_bytes(line(1) + line(2))
+    first = h.tailer()
+    assert h.step(first, at=0) == [1, 2]
+    first.drain()
+    checkpoints = dict(h.pipeline.marks)
+    os.rename(h.log, h.log.with_name("app.log.1"))
+    append(h.log.with_name("app.log.1"), line(3))  # written after the agent stopped
+    h.log.write_bytes(line(4))
+    h.pipeline.events.clear()
+    second = h.tailer(checkpoints)
+    assert sorted(h.step(second, at=10)) == [3, 4]
+    assert probes(h.pipeline.replayed) == [1, 2]  # the engine model sees the history again

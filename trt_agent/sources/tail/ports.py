@@ -1,0 +1,43 @@
+"""What the tailer needs from outside it: where its events go (:class:`Pipeline`), what wakes its
+thread (:class:`Waker`) and what tells the time (:data:`Clock`).
+
+The daemon passes its engine model and event stream, a ``threading.Event`` and ``time.monotonic``;
+a test can pass a recording pipeline, an event it inspects and a clock it moves by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.vocab.events import Event
+
+Clock = Callable[[], float]  # seconds, monotonic: when to flush, close, re-scan; the heartbeat
+
+
+class Pipeline(Protocol):
+    """Where the tailer hands what it read (the daemon's engine model and event stream)."""
+
+    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
+        """New events, with the checkpoint of the lines that made them."""
+
+    def replay(self, events: list[Event]) -> None:
+        """Events of lines already delivered before a restart: for the engine model only."""
+
+    def forget(self, key: FileKey) -> None:
+        """A file is gone for good; its checkpoint can go."""
+
+    def blocked(self) -> bool:
+        """True while events cannot be written (disk full...): reading waits, nothing is lost."""
+
+
+class Waker(Protocol):
+    """What the tailer thread waits on between turns (``threading.Event``'s methods): set by
+    a watch notification, a reload, a stop, or a read that left bytes for the next turn."""
+
+    def set(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+    def clear(self) -> None: ...

@@ -1,0 +1,140 @@
+"""Reading followed files (:class:`Reader`): what a file grew by, read with ``pread`` from the
+offset the tailer owns, at most ``budget`` bytes a turn; whether the file is a log (read line by
+line, a partial last line held by its ``LogReader``) or a whole-file artifact (trtexec/inspector
+JSON, calibration cache: parsed whole each time it changes); and handing the events on with the
+checkpoint of the lines that made them."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from trt_agent.parse import ParseStats, parse_stream
+from trt_agent.parse.artifacts import ArtifactError, looks_like_json
+from trt_agent.parse.calibration import is_calibration_cache
+from trt_agent.parse.dispatch import MAX_ARTIFACT_BYTES, SNIFF_BYTES
+from trt_agent.sources.tail.counters import TailCounters
+from trt_agent.sources.tail.files import CHUNK_BYTES, TailedFile
+from trt_agent.sources.tail.ports import Pipeline
+from trt_agent.sources.tail.rotation import Rotation, truncated
+from trt_agent.vocab.events import Event
+
+# Bytes read from one file per pass, so one busy file cannot starve the others or a shutdown.
+READ_BUDGET_BYTES: Final = 16 << 20
+
+Sink = Callable[[list[Event]], None]
+
+
+class Reader:
+    """Reads followed files for one tailer and hands their events to ``pipeline``.
+
+    ``budget``: bytes one file may be read per turn; a read that spends it calls
+    ``on_budget_spent`` (the tailer then looks again at once). ``max_line_bytes`` is asked each
+    time a line reader starts (a reload may change it)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        counters: TailCounters,
+        rotation: Rotation,
+        log: Any,
+        *,
+        budget: int,
+        max_line_bytes: Callable[[], int],
+        on_budget_spent: Callable[[], None],
+    ) -> None:
+        self.pipeline = pipeline
+        self.counters = counters
+        self.rotation = rotation
+        self._log = log
+        self.budget = budget
+        self._max_line_bytes = max_line_bytes
+        self._on_budget_spent = on_budget_spent
+
+    def read(self, f: TailedFile, *, until: int | None = None, sink: Sink | None = None) -> int:
+        """Read what ``f`` grew by (up to ``until``); returns the bytes read."""
+        st = os.fstat(f.fd)
+        seen = (st.st_size, st.st_mtime_ns)
+        if until is not None:
+            f.last_stat = (-1, -1)  # a replay stops early: the next pass reads on
+        elif seen == f.last_stat:
+            return 0
+        else:
+            f.last_stat = seen
+        f.size = st.st_size
+        if until is None and f.kind != "artifact" and truncated(f, st.st_size):
+            self.rotation.restart(f, self._max_line_bytes())
+        if f.kind is None and not self.sniff(f, st.st_size):
+            return 0
+        if f.kind == "artifact":
+            return self._read_artifact(f, st.st_size, sink)
+        assert f.reader is not None
+        limit = st.st_size if until is None else until
+        total = 0
+        while f.offset < limit and total < self.budget:
+            data = os.pread(f.fd, min(CHUNK_BYTES, limit - f.offset), f.offset)
+            if not data:
+                break
+            f.offset += len(data)
+            total += len(data)
+            f.stats.bytes += len(data)
+            f.update_fingerprint()  # before the checkpoint of this chunk is taken
+            started = time.perf_counter()
+            events = list(f.reader.feed(data))
+            self.counters.parse_seconds += time.perf_counter() - started
+            self.counters.parse_reads += 1
+            if sink is not None:
+                sink(events)
+            else:
+                self.deliver(f, events)
+        f.update_fingerprint()
+        if total >= self.budget:
+            f.last_stat = (-1, -1)  # more to read: look again next pass
+            self._on_budget_spent()
+        return total
+
+    def deliver(self, f: TailedFile, events: list[Event]) -> None:
+        self.pipeline.ingest(events, f.mark())
+
+    def sniff(self, f: TailedFile, size: int) -> bool:
+        """Decide whether ``f`` is a log or a whole-file artifact; False until there is enough to tell."""
+        if size == 0:
+            return False
+        fmt = f.source.format
+        head = os.pread(f.fd, SNIFF_BYTES, 0) if fmt == "auto" else b""
+        if fmt == "auto" and b"\n" not in head and (head.startswith(b"TRT-") or b"TRT-".startswith(head)):
+            return False  # maybe a calibration cache's header line, not complete yet
+        if fmt == "auto" and head.strip() in (b"[", b"\xef\xbb\xbf["):
+            return False  # a JSON array or a "[date] [TRT]" line: the next bytes tell
+        if fmt in ("json", "calibration_cache") or looks_like_json(head) or is_calibration_cache(head):
+            f.kind = "artifact"
+        else:
+            f.kind = "log"
+            if f.reader is None:
+                f.start_reader(f.offset, f.start_line, self._max_line_bytes())
+        return True
+
+    def _read_artifact(self, f: TailedFile, size: int, sink: Sink | None) -> int:
+        """JSON artifacts and calibration caches are parsed whole, each time they change."""
+        data = os.pread(f.fd, min(size, MAX_ARTIFACT_BYTES), 0)
+        stats = ParseStats()
+        try:
+            events = list(parse_stream(io.BytesIO(data), f.path, f.source.engine, stats))
+        except ArtifactError as exc:
+            # Usually still being written; tried again when it changes.
+            self.counters.artifact_errors += 1
+            self._log.warning("artifact not readable yet", file=f.path, error=str(exc))
+            return 0
+        f.stats.bytes += len(data)
+        f.stats.events += stats.events
+        f.offset = len(data)
+        f.fingerprint_len = 0
+        f.update_fingerprint()
+        if sink is not None:
+            sink(events)
+        else:
+            self.deliver(f, events)
+        return len(data)

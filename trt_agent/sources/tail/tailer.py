@@ -1,0 +1,349 @@
+"""The :class:`Tailer`: the one thread that scans, opens, reads and closes the followed files, and
+what other threads ask of it (start, stop, reload, wake, lag, readiness, heartbeat).
+
+Each turn of the thread is :meth:`Tailer.step`: a scan when one is due (every ``poll_interval``,
+or at once after a watch notification or a reload), then one read of every followed file, each
+within the read budget. Between turns the thread waits on its waker until the next deadline (a
+scan, a partial line's timeout, a rotated file's ``rotate_wait``). The read budget, the waker
+and the clock are constructor arguments, so a test can drive ``step`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Final
+
+from trt_agent.config import Config, LogSource
+from trt_agent.logs import get_logger
+from trt_agent.parse import ParseStats
+from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.sources.tail import discovery
+from trt_agent.sources.tail.counters import Problems, TailCounters
+from trt_agent.sources.tail.files import TailedFile, key_of, open_regular
+from trt_agent.sources.tail.ports import Clock, Pipeline, Waker
+from trt_agent.sources.tail.reader import READ_BUDGET_BYTES, Reader
+from trt_agent.sources.tail.resume import Resumer
+from trt_agent.sources.tail.rotation import Rotation
+from trt_agent.sources.tail.watch import Watcher
+
+BLOCKED_WAIT: Final = 0.1  # seconds between looks while the pipeline cannot take events
+
+
+class Tailer:
+    """Follows the files of ``config.logs`` on its own thread and feeds ``pipeline``.
+
+    ``read_budget``: bytes one file may be read per turn. ``waker``: what the thread waits on
+    between turns (a ``threading.Event`` by default). ``clock``: monotonic seconds
+    (``time.monotonic`` by default), for every deadline and the heartbeat."""
+
+    def __init__(
+        self,
+        config: Config,
+        pipeline: Pipeline,
+        checkpoints: dict[FileKey, Checkpoint],
+        *,
+        read_budget: int = READ_BUDGET_BYTES,
+        waker: Waker | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.checkpoints = dict(checkpoints)  # as found at start; consulted when a file is opened
+        self.files: dict[FileKey, TailedFile] = {}
+        self.stats: dict[str, ParseStats] = {}  # per [[logs]] path
+        self.counters = TailCounters()
+        self._clock = clock
+        self.heartbeat = clock()
+        self.ready = False  # every file present at start-up has been read to its end once
+        self._log = get_logger("trt_agent.tail")
+        self._wake: Waker = threading.Event() if waker is None else waker
+        self._rescan = True
+        self._next_scan = 0.0
+        self._stop = False
+        self._halt = threading.Event()  # set by stop(): ends a wait for the event stream
+        self._started_sources: set[str] = set()
+        # Per [[logs]] path, the files it matches at the last scan (trt_agent_log_path_files);
+        # replaced whole each scan, so the metrics thread reads one consistent dict.
+        self.matched: dict[str, int] = {}
+        self._problems = Problems(self.counters, self._log)
+        self._cap = discovery.Cap(self.counters, self._log)
+        self._unmatched = discovery.Unmatched(self._log)
+        self._watcher = Watcher(
+            config.tail.watch,
+            lambda rescan: self.wake(rescan=rescan),
+            self._log,
+            lambda: self.config.tail.poll_interval,
+        )
+        self._rotation = Rotation(pipeline, self.counters, self._problems, self._log, clock)
+        self._reader = Reader(
+            pipeline,
+            self.counters,
+            self._rotation,
+            self._log,
+            budget=read_budget,
+            max_line_bytes=lambda: self.config.max_line_bytes,
+            on_budget_spent=self._budget_spent,
+        )
+        self._resumer = Resumer(
+            self.checkpoints,
+            pipeline,
+            self._reader,
+            self._rotation,
+            self._log,
+            lambda: self.config.max_line_bytes,
+        )
+        self._lock = threading.Lock()  # guards config swaps from SIGHUP
+        self._thread = threading.Thread(target=self._run, name="tailer", daemon=True)
+        self._first_scan_done = threading.Event()
+        self._more_to_read = False
+
+    @property
+    def mode(self) -> str:
+        """How files are watched: ``"inotify"``, or ``"poll"`` (configured, or inotify failed)."""
+        return self._watcher.mode
+
+    # -- control (other threads) -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._watcher.start()
+        self._thread.start()
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until the files present at start-up were opened (and checkpoints replayed)."""
+        return self._first_scan_done.wait(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def wake(self, *, rescan: bool = False) -> None:
+        if rescan:
+            self._rescan = True
+        self._wake.set()
+
+    def reload(self, config: Config) -> None:
+        """Follow the ``[[logs]]`` of a new config; files still matched keep their state."""
+        with self._lock:
+            self.config = config
+        self.wake(rescan=True)
+
+    def stop(self, timeout: float) -> bool:
+        """Read what the files hold now, then stop. False if ``timeout`` ran out first."""
+        self._stop = True
+        self._wake.set()
+        self._halt.set()
+        self._watcher.stop()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def lag_bytes(self) -> dict[str, int]:
+        """Bytes written but not yet read, per ``[[logs]]`` path (as of the last look)."""
+        lag: dict[str, int] = {}
+        for f in list(self.files.values()):
+            lag[f.source.path] = lag.get(f.source.path, 0) + max(0, f.size - f.committed)
+        return lag
+
+    # -- the tailer thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                if not self.step():
+                    self._halt.wait(BLOCKED_WAIT)
+                    continue
+                if self._stop:
+                    break
+                self._wake.wait(self._timeout())
+                self._wake.clear()
+            self.drain()
+        except Exception:  # pragma: no cover - a bug; logged so the daemon's watchdog sees it stop
+            self._log.exception("tailer thread died")
+            raise
+        finally:
+            self._first_scan_done.set()
+
+    def step(self) -> bool:
+        """One turn: a scan if one is due, then one read of every followed file. False (and
+        nothing read) while the pipeline is blocked: the event stream cannot write (disk full,
+        read-only), so no line's events are lost; the files keep what was not read yet."""
+        now = self._clock()
+        if self.pipeline.blocked() and not self._stop:
+            self.heartbeat = now
+            return False
+        if self._rescan or now >= self._next_scan:
+            self._rescan = False
+            self._scan(now)
+            self._next_scan = now + self.config.tail.poll_interval
+            self._first_scan_done.set()
+        self._more_to_read = False
+        for f in list(self.files.values()):
+            try:
+                self._service(f, now)
+            except Exception:  # a bug, not input: count it, keep the other files going
+                self._problems.internal_error(f.path)
+        if not self._more_to_read and self._first_scan_done.is_set():
+            self.ready = True
+        self.heartbeat = self._clock()
+        return True
+
+    def _timeout(self) -> float:
+        """Seconds until the next turn is due without a wake-up."""
+        deadline = self._next_scan
+        tail = self.config.tail
+        for f in self.files.values():
+            if f.partial_since is not None:
+                deadline = min(deadline, f.partial_since + tail.partial_line_timeout)
+            if f.rotated_at is not None:
+                deadline = min(deadline, max(f.rotated_at, f.last_growth) + tail.rotate_wait)
+        return max(0.0, deadline - self._clock())
+
+    def drain(self) -> None:
+        """At shutdown: read every file to its current end and close it; held partial lines stay
+        unread. (Not while the event stream cannot write: the next start reads on from the
+        checkpoints.) The thread calls it when stopped; a test driving ``step`` calls it itself."""
+        blocked = self.pipeline.blocked()
+        for f in list(self.files.values()):
+            try:
+                while not blocked and self._reader.read(f) >= self._reader.budget:
+                    pass
+            except OSError as exc:
+                self._problems.fail(f.path, exc)
+            f.close()
+        self.files.clear()
+        self._watcher.join(1.0)
+
+    def _budget_spent(self) -> None:
+        self._more_to_read = True
+        self._wake.set()
+
+    # -- discovery ---------------------------------------------------------------------------------
+
+    def _scan(self, now: float) -> None:
+        with self._lock:
+            sources = self.config.logs
+        found: discovery.Found = {}
+        matched: dict[str, int] = {}
+        for source in sources:
+            self.stats.setdefault(source.path, ParseStats())
+            self._watcher.watch(source)
+            matched[source.path] = discovery.match(source, sources, found, self._problems)
+        self.matched = matched
+        self._unmatched.note(matched, profiler=self.config.profiler is not None)
+        self._watcher.unwatch_unused({discovery.watch_root(s.path) for s in sources})
+        initial = {s.path for s in sources} - self._started_sources
+        over_cap: set[str] = set()
+        for key, (path, source, seen) in discovery.newest_first(found):
+            tracked = self.files.get(key)
+            if tracked is not None:
+                if tracked.path != path:
+                    tracked.path = path
+                tracked.rotated_at = None
+                continue
+            if len(self.files) >= self.config.tail.max_followed_files:
+                over_cap.add(path)
+                self._cap.leave_out(key, seen.st_size, at_start=source.path in initial)
+                continue
+            try:
+                history = self._cap.history(key)
+                self._open(
+                    path,
+                    source,
+                    at_start=source.path in initial or history is not None,
+                    expected=key,
+                    history=history,
+                )
+            except Exception:
+                self._problems.internal_error(path)
+        self._started_sources.update(initial)
+        self._cap.note(over_cap, self.config.tail.max_followed_files)
+        for key, f in list(self.files.items()):
+            if key in found or f.rotated_at is not None:
+                continue
+            if key_of(f.path) == key:
+                # Still there, but no [[logs]] entry matches it any more (a reload removed it):
+                # stop following it; its checkpoint stays, so re-adding it resumes.
+                self._reader.read(f)
+                f.close()
+                del self.files[key]
+                self.checkpoints[key] = f.checkpoint()  # re-adding it resumes here
+                self._log.info("stopped following", file=f.path)
+                continue
+            f.rotated_at = now
+            self.counters.rotations += 1
+            self._log.info("file rotated or deleted; reading what remains", file=f.path)
+        if not self._first_scan_done.is_set():
+            try:
+                self._rotation.recover_orphans(
+                    self.checkpoints, found, self.config.logs, self.files, self._follow_copy
+                )
+            except Exception:
+                self._problems.internal_error("(files rotated while stopped)")
+
+    def _open(
+        self,
+        path: str,
+        source: LogSource,
+        *,
+        at_start: bool,
+        expected: FileKey | None = None,
+        history: int | None = None,
+    ) -> TailedFile | None:
+        """Follow ``path``. ``at_start``: it was there when the agent started (see
+        ``Resumer.start`` for ``read_from = "end"`` and ``history``)."""
+        opened = open_regular(path)
+        if isinstance(opened, OSError):
+            self._problems.fail(path, opened)
+            return None
+        fd, st = opened
+        if expected is not None and (st.st_dev, st.st_ino) != expected:
+            os.close(fd)  # replaced (by a symlink?) since the scan looked: the next scan decides
+            return None
+        self._problems.opened(path)
+        if (st.st_dev, st.st_ino) in self.files:
+            os.close(fd)  # replaced between the scan's stat and this open: the next scan sorts it out
+            return None
+        f = TailedFile(path, source, fd, st, self.stats[source.path], now=self._clock())
+        self.files[f.key] = f
+        self._resumer.start(f, source, st, at_start=at_start, history=history)
+        return f
+
+    def _follow_copy(
+        self, path: str, source: LogSource, fd: int, st: os.stat_result, c: Checkpoint
+    ) -> TailedFile:
+        """Follow the rotated copy (opened: ``fd``) of the file checkpoint ``c`` saw, from ``c``."""
+        f = TailedFile(path, source, fd, st, self.stats[source.path], name=c.path, now=self._clock())
+        self.files[f.key] = f
+        self._resumer.resume(f, c)
+        return f
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _service(self, f: TailedFile, now: float) -> None:
+        """Read what ``f`` grew by; flush its partial line after ``partial_line_timeout``; close
+        it once rotated away and quiet for ``rotate_wait``."""
+        tail = self.config.tail
+        try:
+            grew = self._reader.read(f) > 0
+        except OSError as exc:
+            self._problems.fail(f.path, exc)
+            return
+        if grew:
+            f.last_growth = now
+        reader = f.reader
+        if reader is not None and reader.pending:
+            if grew or f.partial_since is None:
+                f.partial_since = now
+            elif now - f.partial_since >= tail.partial_line_timeout:
+                self.counters.partial_flushes += 1
+                self._reader.deliver(f, list(reader.flush()))
+                f.partial_since = None
+        else:
+            f.partial_since = None
+        if f.rotated_at is not None and now - max(f.rotated_at, f.last_growth) >= tail.rotate_wait:
+            if reader is not None:
+                self._reader.deliver(f, list(reader.flush()))
+            f.close()
+            del self.files[f.key]
+            self.pipeline.forget(f.key)
+            self._log.info("closed rotated file", file=f.path, bytes=f.offset)
