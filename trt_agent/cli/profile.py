@@ -27,7 +27,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="input shapes for dynamic inputs: name:1x3x224x224[,name2:...] (default: profile 0's opt)",
     )
     prof.add_argument("--inputs", help=".npz with one array per input (default: random within [-1, 1])")
-    prof.add_argument("--engine-id", help="engine id in the output (default: the file name)")
+    prof.add_argument(
+        "--engine", dest="engine_id", metavar="ID", help="engine id in the output (default: the file name)"
+    )
+    # --engine-id: this command's spelling before --engine (every command's), kept for scripts
+    prof.add_argument("--engine-id", dest="engine_id", help=argparse.SUPPRESS)
     prof.add_argument("--json", action="store_true", help="machine-readable JSON instead of the table")
 
 
