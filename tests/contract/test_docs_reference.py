@@ -227,3 +227,18 @@ def test_the_readme_report_sample_is_what_report_prints() -> None:
     lines = iter(real)
     missing = [line for line in shown if line not in lines]  # in order: ``in`` consumes the iterator
     assert missing == [], f"README.md shows lines `report` does not print (in this order): {missing}"
+
+
+def test_the_hand_kept_profiler_metrics_are_the_collectors() -> None:
+    """docs/profiler.md lists the ``trt_agent_profiler_*`` families by hand (a run without a GPU
+    cannot show them); they are the ones the host's collector defines (read as text)."""
+    source = (ROOT / "trt_agent" / "sources" / "profiler" / "metrics.py").read_text()
+    defined = set(re.findall(r'"(trt_agent_profiler_[a-z0-9_]+)"', source))
+    metrics_section = (DOCS / "profiler.md").read_text().split("## Metrics", 1)[1]
+    documented = {
+        name.removesuffix("_total")
+        for name in re.findall(r"`(trt_agent_profiler_[a-z0-9_]+)", metrics_section)
+    }
+    assert documented == defined, (
+        f"docs/profiler.md lists {sorted(documented)}, the collector {sorted(defined)}"
+    )
