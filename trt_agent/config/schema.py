@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from trt_agent.model.engine import DEFAULT_LATENCY_BUCKETS
+from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES
 from trt_agent.vocab.severities import SEVERITIES
 
 _T = TypeVar("_T")
@@ -263,7 +264,7 @@ class Config:
     redaction: RedactionConfig = field(default_factory=RedactionConfig, metadata=_SECTION)
     rules: RulesConfig = field(default_factory=RulesConfig, metadata=_SECTION)
     profiler: ProfilerConfig | None = field(default=None, metadata=_SECTION)
-    max_line_bytes: int = key(1 << 20, "longer lines are cut and counted; at least 1024")
+    max_line_bytes: int = key(DEFAULT_MAX_LINE_BYTES, "longer lines are cut and counted; at least 1024")
     memory_limit_bytes: int = key(
         0,
         "resident memory above which the agent sheds verbose events (the bulk of a verbose build log; "
