@@ -90,6 +90,9 @@ def _default(key: Key) -> str:
         return "required"
     if key.default is None:
         return "—"
+    if isinstance(key.default, tuple) and len(key.default) > 4:
+        first, last = _toml_value(key.default[0]), _toml_value(key.default[-1])
+        return f"`{first}` … `{last}` ({len(key.default)} values)"
     text = _toml_value(key.default)
     return f"`{text.split(' (')[0]}`" + (f" ({text.split(' (')[1]}" if " (" in text else "")
 

@@ -153,7 +153,6 @@ class MetricsConfig:
     latency_buckets: tuple[float, ...] = key(
         DEFAULT_LATENCY_BUCKETS,
         "histogram bounds of `trt_layer_latency_seconds`, seconds, increasing",
-        shown="10 µs … 500 ms (15 buckets)",
     )
     series_ttl: float = key(
         3600.0,
