@@ -22,7 +22,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from trt_agent.model.store import EngineStore
-from trt_agent.sources.checkpoint import FileKey, Forget
 from trt_agent.vocab.events import Event
 
 Origin = Literal["file", "profiler", "replay"]
@@ -162,9 +161,6 @@ class Pipeline:
         """Lines re-read after a restart to rebuild the models: not counted, not written again,
         so an alert on increase(trt_log_events_total{severity="error"}) does not fire for them."""
         self.run(Batch(events, [], "replay", count=False))
-
-    def forget(self, key: FileKey) -> None:
-        self.run(Batch([], [], "file", Forget(key)))
 
     def blocked(self) -> bool:
         """Event writes fail (disk full, read-only): the tailer stops reading until they work."""

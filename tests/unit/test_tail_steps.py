@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from trt_agent.config import Config, LogSource, TailConfig
-from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.sources.checkpoint import Ack, Checkpoint, CheckpointCommitter, FileKey, Forget
 from trt_agent.sources.tail import Tailer
 from trt_agent.vocab.events import Event
 
@@ -41,16 +41,16 @@ class Recorder:
         self.forgotten: list[FileKey] = []
         self.is_blocked = False
 
-    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
+    def ingest(self, events: list[Event], ack: Ack) -> None:
         self.events.extend(events)
-        self.marks.update(mark)
+        if isinstance(ack, Forget):
+            self.forgotten.append(ack.key)
+            self.marks.pop(ack.key, None)
+        else:
+            self.marks.update(ack)
 
     def replay(self, events: list[Event]) -> None:
         self.replayed.extend(events)
-
-    def forget(self, key: FileKey) -> None:
-        self.forgotten.append(key)
-        self.marks.pop(key, None)
 
     def blocked(self) -> bool:
         return self.is_blocked
@@ -99,7 +99,12 @@ class Harness:
             ),
         )
         tailer = Tailer(
-            config, self.pipeline, checkpoints or {}, waker=self.waker, clock=self.clock, **kwargs
+            config,
+            self.pipeline,
+            CheckpointCommitter(None, checkpoints or {}),
+            waker=self.waker,
+            clock=self.clock,
+            **kwargs,
         )
         self.tailers.append(tailer)
         return tailer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.sources.checkpoint import Ack
 from trt_agent.vocab.events import Event
 
 Clock = Callable[[], float]  # seconds, monotonic: when to flush, close, re-scan; the heartbeat
@@ -19,14 +19,13 @@ Clock = Callable[[], float]  # seconds, monotonic: when to flush, close, re-scan
 class Pipeline(Protocol):
     """Where the tailer hands what it read (the daemon's engine model and event stream)."""
 
-    def ingest(self, events: list[Event], mark: dict[FileKey, Checkpoint]) -> None:
-        """New events, with the checkpoint of the lines that made them."""
+    def ingest(self, events: list[Event], ack: Ack) -> None:
+        """New events, with the token the event stream hands back to the tailer's
+        :class:`~trt_agent.sources.checkpoint.CheckpointCommitter` once they are written: the
+        checkpoints of the lines that made them, or a file to forget (``Forget``)."""
 
     def replay(self, events: list[Event]) -> None:
         """Events of lines already delivered before a restart: for the engine model only."""
-
-    def forget(self, key: FileKey) -> None:
-        """A file is gone for good; its checkpoint can go."""
 
     def blocked(self) -> bool:
         """True while events cannot be written (disk full...): reading waits, nothing is lost."""

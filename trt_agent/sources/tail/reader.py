@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from trt_agent.parse import ParseStats, parse_stream
-from trt_agent.parse.artifacts import ArtifactError, looks_like_json
-from trt_agent.parse.calibration import is_calibration_cache
-from trt_agent.parse.dispatch import MAX_ARTIFACT_BYTES, SNIFF_BYTES
+from trt_agent.parse.artifacts import ArtifactError
+from trt_agent.parse.dispatch import MAX_ARTIFACT_BYTES, SNIFF_BYTES, WHOLE_FILE_KINDS, sniff
 from trt_agent.sources.tail.counters import TailCounters
 from trt_agent.sources.tail.files import CHUNK_BYTES, TailedFile
 from trt_agent.sources.tail.ports import Pipeline
@@ -104,12 +103,10 @@ class Reader:
         if size == 0:
             return False
         fmt = f.source.format
-        head = os.pread(f.fd, SNIFF_BYTES, 0) if fmt == "auto" else b""
-        if fmt == "auto" and b"\n" not in head and (head.startswith(b"TRT-") or b"TRT-".startswith(head)):
-            return False  # maybe a calibration cache's header line, not complete yet
-        if fmt == "auto" and head.strip() in (b"[", b"\xef\xbb\xbf["):
-            return False  # a JSON array or a "[date] [TRT]" line: the next bytes tell
-        if fmt in ("json", "calibration_cache") or looks_like_json(head) or is_calibration_cache(head):
+        kind = sniff(os.pread(f.fd, SNIFF_BYTES, 0), complete=False) if fmt == "auto" else fmt
+        if kind is None:
+            return False  # a calibration cache's header line, or a "[" that the next bytes explain
+        if kind in WHOLE_FILE_KINDS:
             f.kind = "artifact"
         else:
             f.kind = "log"

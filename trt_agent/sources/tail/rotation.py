@@ -19,7 +19,7 @@ from typing import Any
 
 from trt_agent.config import LogSource
 from trt_agent.parse.log import LogReader
-from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.sources.checkpoint import Checkpoint, FileKey, Forget
 from trt_agent.sources.tail.counters import Problems, TailCounters
 from trt_agent.sources.tail.files import CHUNK_BYTES, TailedFile, open_regular
 from trt_agent.sources.tail.ports import Clock, Pipeline
@@ -128,11 +128,11 @@ class Rotation:
             source = next((s for s in sources if s.matches(c.path)), None)
             copy = find_copy(c, c.offset, exclude=followed.keys()) if source is not None else None
             if source is None or copy is None:
-                self.pipeline.forget(key)
+                self.pipeline.ingest([], Forget(key))
                 continue
             path, fd, st = copy
             f = follow(path, source, fd, st, c)
             f.rotated_at = self._clock()
             if f.key != key:
-                self.pipeline.forget(key)
+                self.pipeline.ingest([], Forget(key))
             self._log.info("reading the rest of a file rotated while stopped", file=path, was=c.path)

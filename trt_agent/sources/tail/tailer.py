@@ -18,7 +18,7 @@ from typing import Final
 from trt_agent.config import Config, LogSource
 from trt_agent.logs import get_logger
 from trt_agent.parse import ParseStats
-from trt_agent.sources.checkpoint import Checkpoint, FileKey
+from trt_agent.sources.checkpoint import Checkpoint, CheckpointCommitter, FileKey, Forget
 from trt_agent.sources.tail import discovery
 from trt_agent.sources.tail.counters import Problems, TailCounters
 from trt_agent.sources.tail.files import TailedFile, key_of, open_regular
@@ -42,7 +42,7 @@ class Tailer:
         self,
         config: Config,
         pipeline: Pipeline,
-        checkpoints: dict[FileKey, Checkpoint],
+        committer: CheckpointCommitter,
         *,
         read_budget: int = READ_BUDGET_BYTES,
         waker: Waker | None = None,
@@ -50,7 +50,9 @@ class Tailer:
     ) -> None:
         self.config = config
         self.pipeline = pipeline
-        self.checkpoints = dict(checkpoints)  # as found at start; consulted when a file is opened
+        # The tailer's durable positions: the event stream acknowledges written batches to it.
+        self.committer = committer
+        self.checkpoints = dict(committer.checkpoints)  # as found at start; consulted when a file is opened
         self.files: dict[FileKey, TailedFile] = {}
         self.stats: dict[str, ParseStats] = {}  # per [[logs]] path
         self.counters = TailCounters()
@@ -345,5 +347,5 @@ class Tailer:
                 self._reader.deliver(f, list(reader.flush()))
             f.close()
             del self.files[f.key]
-            self.pipeline.forget(f.key)
+            self.pipeline.ingest([], Forget(f.key))  # after its last lines' marks
             self._log.info("closed rotated file", file=f.path, bytes=f.offset)
