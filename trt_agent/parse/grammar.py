@@ -52,7 +52,7 @@ class ParserState:
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
+class MessageRule:
     """One message family."""
 
     name: str
@@ -510,34 +510,36 @@ def _r(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-RULES: Final[tuple[Rule, ...]] = (
+RULES: Final[tuple[MessageRule, ...]] = (
     # fusions and removals -----------------------------------------------------------------------
-    Rule(
+    MessageRule(
         "scale_fusion",
         "Fusing convolution weights",
         _r(r"^Fusing convolution weights from (.+?) with scale (.+)$"),
         _scale_fusion,
     ),
-    Rule("fusion", "Fusing ", _r(r"^(?:(?P<kind>[A-Z]\w*): )?Fusing (?P<a>.+?) with (?P<b>.+)$"), _fusion),
-    Rule("removing", "Removing ", _r(r"^Removing (.+)$"), _removing),
-    Rule("eliminating", "Eliminating ", _r(r"^Eliminating (\w+) (.+)$"), _eliminating),
-    Rule("layer_count", " layers", _r(r"^(Original|After [^:]+): (\d+) layers$"), _layer_count),
-    Rule("source_layer", "Parsing node: ", _r(r"^Parsing node: (.+) \[(\w+)\]$"), _source_layer),
+    MessageRule(
+        "fusion", "Fusing ", _r(r"^(?:(?P<kind>[A-Z]\w*): )?Fusing (?P<a>.+?) with (?P<b>.+)$"), _fusion
+    ),
+    MessageRule("removing", "Removing ", _r(r"^Removing (.+)$"), _removing),
+    MessageRule("eliminating", "Eliminating ", _r(r"^Eliminating (\w+) (.+)$"), _eliminating),
+    MessageRule("layer_count", " layers", _r(r"^(Original|After [^:]+): (\d+) layers$"), _layer_count),
+    MessageRule("source_layer", "Parsing node: ", _r(r"^Parsing node: (.+) \[(\w+)\]$"), _source_layer),
     # engine layers ------------------------------------------------------------------------------
-    Rule(
+    MessageRule(
         "layer_v8",
         "Layer(",
         _LAYER_V8,
         _layer_v8,
     ),
-    Rule(
+    MessageRule(
         "layer_v10",
         "LayerType: ",
         _LAYER_V10,
         _layer_v10,
     ),
     # memory -------------------------------------------------------------------------------------
-    Rule(
+    MessageRule(
         "mem_change",
         "[MemUsageChange]",
         _r(
@@ -546,70 +548,72 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         _mem_usage_change,
     ),
-    Rule("peak", "Peak memory usage", _r(r"Peak memory usage.*"), _peak),
-    Rule(
+    MessageRule("peak", "Peak memory usage", _r(r"Peak memory usage.*"), _peak),
+    MessageRule(
         "activation", "Total Activation Memory", _r(r"^Total Activation Memory: (\d+)"), _memory("activation")
     ),
-    Rule(
+    MessageRule(
         "host_persistent",
         "Total Host Persistent Memory",
         _r(r"^Total Host Persistent Memory: (\d+)"),
         _memory("host_persistent"),
     ),
-    Rule(
+    MessageRule(
         "device_persistent",
         "Total Device Persistent Memory",
         _r(r"^Total Device Persistent Memory: (\d+)"),
         _memory("device_persistent"),
     ),
-    Rule("scratch", "Scratch Memory", _r(r"^(?:Total|Max) Scratch Memory: (\d+)"), _memory("scratch")),
-    Rule("weights", "Total Weights Memory", _r(r"^Total Weights Memory: (\d+)"), _memory("weights")),
-    Rule(
+    MessageRule("scratch", "Scratch Memory", _r(r"^(?:Total|Max) Scratch Memory: (\d+)"), _memory("scratch")),
+    MessageRule("weights", "Total Weights Memory", _r(r"^Total Weights Memory: (\d+)"), _memory("weights")),
+    MessageRule(
         "runner_device",
         "per-runner device persistent",
         _r(r"^Total per-runner device persistent memory is (\d+)"),
         _memory("device_persistent"),
     ),
-    Rule(
+    MessageRule(
         "runner_host",
         "per-runner host persistent",
         _r(r"^Total per-runner host persistent memory is (\d+)"),
         _memory("host_persistent"),
     ),
-    Rule(
+    MessageRule(
         "activation_alloc",
         "Allocated activation",
         _r(r"^Allocated activation device memory of size (\d+)"),
         _memory("activation"),
     ),
-    Rule("engine_size", "engine size", _r(r"^Loaded engine size: " + _MEM_UNIT), _memory("engine_size")),
-    Rule(
+    MessageRule(
+        "engine_size", "engine size", _r(r"^Loaded engine size: " + _MEM_UNIT), _memory("engine_size")
+    ),
+    MessageRule(
         "engine_created",
         "Created engine with size",
         _r(r"^Created engine with size: " + _MEM_UNIT),
         _memory("engine_size"),
     ),
-    Rule(
+    MessageRule(
         "workspace", "workspace: ", _r(r"^Memory Pools: workspace: " + _MEM_UNIT), _memory("workspace_limit")
     ),
-    Rule("kv_cache", "k/v cache", _r(r"^Allocate (\d+) bytes for k/v cache"), _memory("kv_cache")),
+    MessageRule("kv_cache", "k/v cache", _r(r"^Allocate (\d+) bytes for k/v cache"), _memory("kv_cache")),
     # TensorRT-LLM's runtime (0.9+): "[MemUsageChange] Allocated 78.30 GiB for max tokens in paged KV
     # cache (3731744)." and "... Allocated 37812.51 MiB for execution context memory."
-    Rule(
+    MessageRule(
         "trtllm_kv_cache",
         "in paged KV cache",
         _r(r"^\[MemUsageChange\] Allocated " + _MEM_UNIT + r" for max tokens in paged KV cache"),
         _memory("kv_cache"),
     ),
-    Rule(
+    MessageRule(
         "trtllm_context_memory",
         "for execution context memory",
         _r(r"^\[MemUsageChange\] Allocated " + _MEM_UNIT + r" for execution context memory"),
         _memory("execution_context"),
     ),
     # versions -----------------------------------------------------------------------------------
-    Rule("trt_version", "TensorRT version", _r(r"^TensorRT version: (\S+)"), _version("tensorrt")),
-    Rule(
+    MessageRule("trt_version", "TensorRT version", _r(r"^TensorRT version: (\S+)"), _version("tensorrt")),
+    MessageRule(
         "plan_version",
         "engine plan file is not compatible",
         _r(
@@ -617,20 +621,20 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         _plan_version,
     ),
-    Rule(  # Polygraphy --verbose: "Loaded Module: tensorrt | Version: 10.16.2.5 | Path: [...]"
+    MessageRule(  # Polygraphy --verbose: "Loaded Module: tensorrt | Version: 10.16.2.5 | Path: [...]"
         "polygraphy_module",
         "Loaded Module: tensorrt ",
         _r(r"^Loaded Module: tensorrt +\| Version: (\S+)"),
         _version("tensorrt"),
     ),
-    Rule("trt_tag", "[TensorRT v", _r(r"\[TensorRT v(\d{3,})\]"), _trt_tag),
-    Rule(
+    MessageRule("trt_tag", "[TensorRT v", _r(r"\[TensorRT v(\d{3,})\]"), _trt_tag),
+    MessageRule(
         "trtllm_version",
         "TensorRT-LLM version",
         _r(r"TensorRT-LLM version: (\S+?)(?:\[|$)"),
         _version("tensorrt_llm"),
     ),
-    Rule(
+    MessageRule(
         "linked",
         "linked against",
         _r(
@@ -638,104 +642,106 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         _linked_against,
     ),
-    Rule(
+    MessageRule(
         "builder_resource",
         "libnvinfer_builder_resource",
         _r(r"^Loaded shared library libnvinfer_builder_resource\.so\.(\d+\.\d+\.\d+)"),
         _version("tensorrt"),
     ),
-    Rule("cuda_version", "CUDA ", _r(r"^CUDA (?:Runtime |Driver )?[Vv]ersion:? (\S+)"), _version("cuda")),
-    Rule("driver_version", "Driver", _r(r"^(?:CUDA )?Driver [Vv]ersion:? (\S+)"), _version("driver")),
-    Rule("cudnn_version", "cuDNN version", _r(r"^cuDNN version:? (\S+)"), _version("cudnn")),
+    MessageRule(
+        "cuda_version", "CUDA ", _r(r"^CUDA (?:Runtime |Driver )?[Vv]ersion:? (\S+)"), _version("cuda")
+    ),
+    MessageRule("driver_version", "Driver", _r(r"^(?:CUDA )?Driver [Vv]ersion:? (\S+)"), _version("driver")),
+    MessageRule("cudnn_version", "cuDNN version", _r(r"^cuDNN version:? (\S+)"), _version("cudnn")),
     # what the build asked for, from trtexec's option dump ("Precision: FP32+INT8")
-    Rule("build_precision", "Precision: ", _r(r"^Precision: ([\w+]+)$"), _build_precisions),
+    MessageRule("build_precision", "Precision: ", _r(r"^Precision: ([\w+]+)$"), _build_precisions),
     # ... and from Polygraphy's configuration table ("Flags | [FP16, DISABLE_TIMING_CACHE]"), whose
     # rows reach the grammar from the CONFIG_TABLE_OPENER block
-    Rule("polygraphy_flags", "Flags", _r(r"^Flags +\| \[([^\]]*)\]$"), _builder_flags),
-    Rule(
+    MessageRule("polygraphy_flags", "Flags", _r(r"^Flags +\| \[([^\]]*)\]$"), _builder_flags),
+    MessageRule(
         "polygraphy_workspace",
         "WORKSPACE: ",
         _r(r"^Memory Pools +\| \[WORKSPACE: " + _MEM_UNIT),
         _memory("workspace_limit"),
     ),
-    Rule("device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device),
-    Rule(
+    MessageRule("device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device),
+    MessageRule(
         "compute_capability",
         "Compute Capability: ",
         _r(r"^Compute Capability: (\S+)"),
         _version("compute_capability"),
     ),
-    Rule("calibrator", "Calibration Cache for calibrator", _r(r"calibrator: TRT-(\d+)-"), _calibrator),
+    MessageRule("calibrator", "Calibration Cache for calibrator", _r(r"calibrator: TRT-(\d+)-"), _calibrator),
     # performance --------------------------------------------------------------------------------
-    Rule(
+    MessageRule(
         "perf_stats",
         " = ",
         _r(r"^(Latency|GPU Compute Time|Enqueue Time|H2D Latency|D2H Latency): (.*ms.*)$"),
         _perf_stats,
     ),
-    Rule(
+    MessageRule(
         "throughput",
         "Throughput: ",
         _r(r"^Throughput: (" + _NUM + r") qps"),
         _perf_single("throughput_qps", "mean"),
     ),
-    Rule(
+    MessageRule(
         "walltime",
         "Total Host Walltime",
         _r(r"^Total Host Walltime: (" + _NUM + r") s"),
         _perf_single("host_walltime_s", "total"),
     ),
-    Rule(
+    MessageRule(
         "gpu_total",
         "Total GPU Compute Time",
         _r(r"^Total GPU Compute Time: (" + _NUM + r") s"),
         _perf_single("gpu_compute_total_s", "total"),
     ),
-    Rule(
+    MessageRule(
         "build_done",
         "Engine generation completed",
         _r(r"^Engine generation completed in (" + _NUM + r") seconds"),
         _build_complete("engine_generation"),
     ),
-    Rule(
+    MessageRule(
         "engine_built",
         "Engine built in",
         _r(r"^Engine built in (" + _NUM + r") sec"),
         _build_complete("trtexec_build"),
     ),
-    Rule(
+    MessageRule(
         "polygraphy_built",
         "Finished engine building in",
         _r(r"^Finished engine building in (" + _NUM + r") seconds"),
         _build_complete("polygraphy_build"),
     ),
     # plugins ------------------------------------------------------------------------------------
-    Rule(
+    MessageRule(
         "plugin_search",
         "Searching for plugin",
         _r(r"^Searching for plugin: ([^,]+), plugin_version: ([^,]*)"),
         _plugin_search,
     ),
-    Rule(
+    MessageRule(
         "plugin_created",
         "Successfully created plugin",
         _r(r"^Successfully created plugin: (\S+)"),
         _plugin_created,
     ),
-    Rule(
+    MessageRule(
         "plugin_missing",
         "could not find plugin",
         _r(r"getPluginCreator could not find plugin:? (\S+) version:? ?(\S+)"),
         _plugin_missing,
     ),
     # fallbacks ----------------------------------------------------------------------------------
-    Rule(
+    MessageRule(
         "no_impl",
         "Could not find any implementation",
         _r(r"Could not find any implementation for node (.+?)\.?\)?\.?$"),
         _no_implementation,
     ),
-    Rule(
+    MessageRule(
         "skip_tactic",
         "Skipping tactic",
         _r(
@@ -744,13 +750,13 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         _skip_tactic,
     ),
-    Rule(
+    MessageRule(
         "missing_scale",
         "Missing scale",
         _r(r"Missing scale and zero-point for tensor (.+?), expect fall back"),
         _missing_scale,
     ),
-    Rule(
+    MessageRule(
         "dla_fallback",
         "falling back to GPU",
         _r(
@@ -759,45 +765,45 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         _dla_fallback,
     ),
-    Rule(  # TensorRT >= 8.4: "Layer 'X' (CONSTANT): Unsupported on DLA. Switching this layer's device type to GPU."
+    MessageRule(  # TensorRT >= 8.4: "Layer 'X' (CONSTANT): Unsupported on DLA. Switching this layer's device type to GPU."
         "dla_switching",
         "Unsupported on DLA",
         _r(r"^Layer '(?P<layer>.+)' \(\w+\): Unsupported on DLA\. Switching"),
         _dla_fallback_named("dla_unsupported"),
     ),
-    Rule(
+    MessageRule(
         "dla_subgraphs",
         "subgraphs per DLA core",
         _r(r"^DLA supports only \d+ subgraphs per DLA core\. Switching to GPU for layer (?P<layer>.+)$"),
         _dla_fallback_named("dla_subgraph_limit"),
     ),
-    Rule(  # a strongly-typed/strict build where TensorRT could not honour the requested precision
+    MessageRule(  # a strongly-typed/strict build where TensorRT could not honour the requested precision
         "precision_ignored",
         "obeys the requested constraints",
         _r(r"^No implementation of layer (.+?) obeys the requested constraints"),
         _precision_ignored,
     ),
-    Rule(
+    MessageRule(
         "no_fp16",
         "without native FP16",
         _r(r"FP16 support requested on hardware without native FP16"),
         _no_native("Half", "no_native_fp16"),
     ),
-    Rule(
+    MessageRule(
         "no_int8",
         "without native INT8",
         _r(r"INT8 support requested on hardware without native INT8"),
         _no_native("Int8", "no_native_int8"),
     ),
-    Rule(
+    MessageRule(
         "no_tf32",
         "does not support TF32",
         _r(r"kTF32 is set but hardware does not support TF32"),
         _no_native("TF32", "no_tf32"),
     ),
-    Rule("falling_back", "falling back", _r(r"falling back"), _generic_fallback),
+    MessageRule("falling_back", "falling back", _r(r"falling back"), _generic_fallback),
     # INT8 / calibration -------------------------------------------------------------------------
-    Rule(
+    MessageRule(
         "dynamic_range",
         "ynamic range",
         _r(
@@ -809,7 +815,7 @@ RULES: Final[tuple[Rule, ...]] = (
         ),
         _dynamic_range,
     ),
-    Rule(
+    MessageRule(
         "layer_precision",
         "precision",
         _r(r"^Set(?:ting)? (?:layer )?(.+?) precision to (\w+)"),
@@ -834,7 +840,7 @@ OLD_SUMMARY_LINE = re.compile(
 )
 
 
-def _first_literal(rule: Rule) -> str | None:
+def _first_literal(rule: MessageRule) -> str | None:
     """The character every message this rule matches starts with, when its regex says so."""
     pattern = rule.regex.pattern
     if pattern.startswith("^") and len(pattern) > 1 and (pattern[1].isalnum() or pattern[1] in "=#"):
@@ -842,7 +848,7 @@ def _first_literal(rule: Rule) -> str | None:
     return None
 
 
-def _rules_by_first_char() -> dict[str, tuple[Rule, ...]]:
+def _rules_by_first_char() -> dict[str, tuple[MessageRule, ...]]:
     firsts = {_first_literal(rule) for rule in RULES} - {None}
     return {c: tuple(r for r in RULES if _first_literal(r) in (None, c)) for c in firsts if c is not None}
 
