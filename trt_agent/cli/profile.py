@@ -4,6 +4,7 @@ per-layer median/p90/p99 (needs the ``[gpu]`` extra; TensorRT is imported only w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -61,23 +62,22 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
         text = f"{args.engine_file}: {reason}"
         print(f"trt-agent: {redactor.text(text)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    base = config.profiler
+    engine_id = args.engine_id or os.path.splitext(os.path.basename(args.engine_file))[0]
+    # [profiler]'s inputs, shapes and device apply; its defaults where the config has none
+    base = config.profiler or ProfilerConfig(engine_file=args.engine_file, engine_id=engine_id)
     try:
-        shapes = (base.shapes if base else {}) | _shapes(args.shapes)
+        shapes = base.shapes | _shapes(args.shapes)
         if args.iterations < 1 or args.warmup < 0:
             raise ConfigError("--iterations must be at least 1 and --warmup 0 or more")
     except ConfigError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    engine_id = args.engine_id or os.path.splitext(os.path.basename(args.engine_file))[0]
-    settings = ProfilerConfig(
+    settings = dataclasses.replace(
+        base,
         engine_file=args.engine_file,
         engine_id=engine_id,
         shapes=shapes,
-        inputs=args.inputs or (base.inputs if base else "random"),
-        input_range=base.input_range if base else (-1.0, 1.0),
-        device=base.device if base else 0,
-        log_severity=base.log_severity if base else "warning",
+        inputs=args.inputs or base.inputs,
     )
     try:
         times, events, iterations = run_profile(settings, args.iterations, warmup=args.warmup)
