@@ -1,12 +1,17 @@
-"""Shared helpers: real TensorRT text lives in tests/data (corpus/ and extra/, see SOURCES.md there)."""
+"""Shared helpers of every tier (unit/, contract/, integration/, deploy/): where things are (ROOT,
+DATA, GOLDEN), real TensorRT text from tests/data (corpus/ and extra/, see SOURCES.md there), the
+command line as a process, rules files, a TLS certificate, the ``agents`` and ``prometheus``
+fixtures. Import what you need: ``from conftest import DATA, parse_file``."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -20,8 +25,10 @@ from trt_agent.model import EngineModel, build_models
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.vocab.events import Event
 
-DATA = Path(__file__).parent / "data"
-GOLDEN = Path(__file__).parent / "golden"
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent  # the repository: README, rules.example.toml, config.example.toml, deploy/
+DATA = TESTS / "data"
+GOLDEN = TESTS / "golden"
 
 
 def data_file(name: str) -> Path:
@@ -127,3 +134,106 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., str]]:
     for proc in procs:
         proc.terminate()
         proc.wait(20)
+
+
+# -- the command line --------------------------------------------------------------------------------
+
+
+def trt_agent(
+    *args: str | Path, cwd: Path | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """``trt-agent ARGS`` as a process, run from the repository (or ``cwd``), to its exit."""
+    return subprocess.run(
+        [sys.executable, "-m", "trt_agent", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd or ROOT,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def rules_file(tmp_path: Path, text: str, name: str = "rules.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# What a team gates its AlexNet/ResNet builds on (thresholds tuned to the network, as a team does).
+GATE = """
+[[rule]]
+name = "fusion_coverage"
+check = "fusion_coverage"
+min = 0.6
+[[rule]]
+name = "no_fallback"
+check = "no_fallback"
+[[rule]]
+name = "plugins_registered"
+check = "plugins_registered"
+[[rule]]
+name = "fp16_everywhere"
+check = "precision"
+layer_types = ["CaskConvolution", "CaskGemmConvolution"]
+allowed = ["Half", "Int8"]
+"""
+
+ATTENTION_RULES = """
+[[rule]]
+name = "attention_fused"
+check = "fused"
+layers = ["*/attention/self/*"]
+[[rule]]
+name = "attention_latency"
+check = "layer_latency"
+layers = ["*/attention/*"]
+max_ratio = 1.2
+[[rule]]
+name = "attention_precision"
+check = "precision"
+layers = ["*/attention/*"]
+allowed = ["Half", "Int8", "FP8"]
+"""
+
+
+# -- TLS -----------------------------------------------------------------------------------------------
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """``server.crt`` and ``server.key`` (mode 600) for ``localhost`` in ``directory``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_path.chmod(0o600)  # the agent refuses a private key others can read
+    return cert_path, key_path

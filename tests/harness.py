@@ -1,4 +1,5 @@
-"""Drive a real ``trt-agent run`` process and real log writers, for the daemon's integration tests."""
+"""Drive a real ``trt-agent run`` process and real log writers, for the daemon's integration tests
+(tests/integration/)."""
 
 from __future__ import annotations
 
@@ -314,6 +315,15 @@ def new_agent(agents: list[Agent], root: Path, logs: list[dict[str, Any]], **opt
     agent = Agent(root, logs, **options)
     agents.append(agent)
     return agent
+
+
+def follow_one_file(agents: list[Agent], root: Path, **options: object) -> tuple[Agent, Path]:
+    """An agent started on ``root/app.log`` (created empty)."""
+    log = root / "app.log"
+    agent = new_agent(agents, root, [{"path": str(log), "engine": "e"}], **options)
+    log.touch()
+    agent.start()
+    return agent, log
 
 
 def assert_exact(written: Counter[str], got: Counter[str]) -> None:

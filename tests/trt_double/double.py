@@ -1,7 +1,7 @@
 """A double of NVIDIA's TensorRT Python API (the 10.x/11.x names the profiler host uses).
 
 Names, signatures and behaviour follow NVIDIA's shipped bindings (``../shared/TENSORRT_API.md``;
-``tests/test_trt_double.py`` checks the names against NVIDIA's own module when it can be
+``tests/contract/test_trt_double.py`` checks the names against NVIDIA's own module when it can be
 loaded): the profiler is called once per layer per inference, with the engine's layer names, on
 the thread that calls ``execute_async_v3`` (``enqueue_emits_profile``) or
 ``report_to_profiler()``, and an exception raised in the callback is printed and swallowed.
