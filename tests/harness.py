@@ -105,8 +105,10 @@ class Agent:
                 cwd=self.root,
             )
         self.stdout_data = bytearray()
+        self._collector: threading.Thread | None = None
         if stdout == subprocess.PIPE and read_stdout:
-            threading.Thread(target=self._collect_stdout, args=(self.proc,), daemon=True).start()
+            self._collector = threading.Thread(target=self._collect_stdout, args=(self.proc,), daemon=True)
+            self._collector.start()
         if wait:
             self.wait_log("started", timeout=30)
         return self
@@ -124,8 +126,8 @@ class Agent:
         assert self.proc is not None
         self.proc.send_signal(signum)
         code = self.proc.wait(timeout)
-        if self.proc.stdout is not None:
-            time.sleep(0.1)  # let the collector read the last bytes
+        if self._collector is not None:
+            self._collector.join(10)  # it has read the last bytes: the pipe's end of file
         return code
 
     def kill(self) -> None:
@@ -178,6 +180,18 @@ class Agent:
                 out += [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
         return out
 
+    def checkpoint_offset(self, path: Path) -> int | None:
+        """The offset the checkpoint store holds for the file now at ``path`` (None: none yet)."""
+        try:
+            doc = json.loads((self.state_dir / "checkpoints.json").read_bytes())
+            st = path.stat()
+        except (OSError, ValueError):
+            return None
+        for entry in doc.get("files", []):
+            if (entry.get("dev"), entry.get("ino")) == (st.st_dev, st.st_ino):
+                return int(entry["offset"])
+        return None
+
     def probes(self) -> Counter[str]:
         """Multiset of probe lines (``tag n``) that reached the event file."""
         return probe_counts(self.events())
@@ -193,7 +207,8 @@ class Agent:
 
         with contextlib.suppress(AssertionError):
             wait_for(done, timeout, "probes", self)
-            # Everything arrived; give duplicates that would follow a moment to show up.
+            # Everything arrived; give duplicates that would follow a moment to show up. (A fixed
+            # window: what must not happen has no condition to wait for.)
             time.sleep(0.3)
             got = self.probes()
         return got
@@ -270,7 +285,7 @@ class Writer:
                     self._fh = open(self.path, "a")  # noqa: SIM115
                     self._reopen = False
                 self.write_one()
-            time.sleep(self.interval)
+            time.sleep(self.interval)  # the writer's pace: an application logging steadily
 
     def write_one(self) -> None:
         self._fh.write(LINE.format(tag=self.tag, n=self.count))

@@ -21,13 +21,7 @@ from trt_double.double import FakeCuda, make_trt
 from trt_double.profiling import LAYERS, NVIDIA, Sink, engine_file, host, running, settings, wait_until
 
 from trt_agent.model import build_models
-from trt_agent.sources.profiler import (
-    LayerTimeRing,
-    ProfilerError,
-    ProfilerHost,
-    make_profiler,
-    run_profile,
-)
+from trt_agent.sources.profiler import LayerTimeRing, ProfilerError, ProfilerHost, make_profiler, run_profile
 
 
 def test_the_callback_only_appends_to_the_ring() -> None:
@@ -320,7 +314,7 @@ def test_failing_inferences_back_off_instead_of_flooding_the_event_stream(
     )
     h.start()
     try:
-        time.sleep(1.5)
+        time.sleep(1.5)  # the window the tries are counted in: what the test judges is a rate
         assert h.alive()
     finally:
         h.stop()

@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -389,8 +388,13 @@ def test_dashboard_and_rules_against_real_prometheus(
     base = prometheus(agent.metrics_url.split("/")[2], rule_files=RULE_FILES)
     wait_for(lambda: _query(base, f'up{{job="{JOB}"}} == 1'), 30, "a successful scrape")
     wait_for(lambda: _query(base, 'trt_layer_latency_seconds_count{engine="h100"}'), 30, "latency scraped")
-    # The profile runs again: rates become non-zero, so the quantile recordings get values.
-    time.sleep(1.5)
+    # The profile runs again: rates become non-zero, so the quantile recordings get values. First
+    # the first run's counts are scraped more than once: the base the rates rise from.
+    wait_for(
+        lambda: _query(base, 'min(count_over_time(trt_layer_latency_seconds_count{engine="h100"}[5m])) >= 2'),
+        30,
+        "two scrapes of the first run",
+    )
     with profile.open("ab") as out:
         out.write(H100_PROFILE.read_bytes())
     wait_for(

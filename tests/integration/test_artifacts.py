@@ -4,7 +4,6 @@ one is counted and read once complete, and none is emitted again after a restart
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 from conftest import DATA
@@ -43,7 +42,16 @@ def test_artifacts_are_not_emitted_again_after_a_restart(tmp_path: Path, agents:
     assert agent.stop() == 0
     agent.start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
-    time.sleep(0.5)
+    # the artifact replayed into the model, and whatever that gave the event stream written
+    wait_for(
+        lambda: (
+            (m := agent.metrics()).get('trt_engine_layers{engine="e",precision="Half"}', 0) > 0
+            and m["trt_agent_events_queued"] == 0
+        ),
+        20,
+        "the artifact replayed",
+        agent,
+    )
     assert len(agent.events()) == first
     assert agent.metrics()['trt_engine_layers{engine="e",precision="Half"}'] > 0  # replayed into the model
     assert agent.stop() == 0

@@ -8,15 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from harness import (
-    LINE,
-    Agent,
-    Writer,
-    assert_exact,
-    follow_one_file,
-    new_agent,
-    wait_for,
-)
+from harness import LINE, Agent, Writer, assert_exact, follow_one_file, new_agent, wait_for
 
 
 def test_copytruncate(tmp_path: Path, agents: list[Agent]) -> None:
@@ -46,7 +38,9 @@ def test_copytruncate_between_looks_reads_the_rest_from_the_copy(tmp_path: Path,
         writer.write_one()
     agent.start()
     assert not (writer.written - agent.wait_probes(writer.written))
-    time.sleep(0.3)  # just after a poll
+    # Just after a poll (every 2 s), so what follows falls between two looks: a phase of the
+    # agent's clock, which nothing it exposes tells.
+    time.sleep(0.3)
     for _ in range(100):  # not read before the truncation
         writer.write_one()
     shutil.copyfile(log, f"{log}.1")
@@ -68,14 +62,15 @@ def test_restart_after_copytruncate_does_not_recover_twice(tmp_path: Path, agent
         writer.write_one()
     agent.start()
     agent.wait_probes(writer.written)
-    time.sleep(0.2)
+    time.sleep(0.2)  # just after a poll (every 1.5 s): what follows falls between two looks
     for _ in range(100):
         writer.write_one()
     shutil.copyfile(log, f"{log}.1")
     os.truncate(log, 0)
     got = agent.wait_probes(writer.written)
     assert_exact(writer.written, got)
-    time.sleep(0.5)  # a checkpoint interval
+    # a checkpoint saved after the recovery: the file's offset is its (empty) end again
+    wait_for(lambda: agent.checkpoint_offset(log) == log.stat().st_size, 10, "a checkpoint", agent)
     assert agent.stop() == 0
     agent.start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)

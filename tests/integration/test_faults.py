@@ -76,7 +76,7 @@ def remount(path: Path, mode: str) -> None:
     for _ in range(100):
         if subprocess.run(["mount", "-o", f"remount,{mode}", str(path)], capture_output=True).returncode == 0:
             return
-        time.sleep(0.02)
+        time.sleep(0.02)  # the retry's pace
     raise AssertionError(f"cannot remount {path} {mode}")
 
 
@@ -315,9 +315,9 @@ def test_kill_9_at_random_moments(tmp_path: Path, agents: list[Agent]) -> None:
     with Writer(log, "k9") as writer:
         duplicates = 0
         for _ in range(6):
-            time.sleep(rng.uniform(0.05, 0.8))
+            time.sleep(rng.uniform(0.05, 0.8))  # a random moment: what the test is about
             agent.kill()
-            time.sleep(rng.uniform(0.0, 0.2))
+            time.sleep(rng.uniform(0.0, 0.2))  # down for a random while, the writer going on
             agent.start()
             written_before_restart = written_so_far(writer)
             got = agent.wait_probes(written_before_restart)
@@ -365,7 +365,7 @@ def test_symlink_loop_in_glob(tmp_path: Path, agents: list[Agent]) -> None:
     agent.start()
     with Writer(logs / "app.log", "loop") as writer:
         writer.wait_count(300)
-        time.sleep(0.6)  # a few re-scans meet the loop
+        time.sleep(0.6)  # a few re-scans meet the loop (a window: "once per path" is an absence)
     entry = agent.wait_log("cannot read file; will retry", reason="symlink_loop")
     assert entry["file"] in (str(logs / "a.log"), str(logs / "b.log"))
     assert len(logged(agent, "cannot read file; will retry")) == 2  # once per path, not per re-scan

@@ -443,8 +443,8 @@ def test_concurrent_scrapes_all_succeed_with_bounded_memory(tmp_path: Path, agen
     with Scraper(port) as scraper:
         for t in threads:
             t.start()
-        while time.monotonic() - start < 4:
-            time.sleep(0.5)
+        while time.monotonic() - start < 4:  # the attack lasts 4 s
+            time.sleep(0.5)  # the sampler's pace
             sample()
         stop.set()
         for t in threads:
@@ -595,7 +595,7 @@ def test_non_http_bytes_are_refused_at_once(tmp_path: Path, agents: list[Agent])
                 times.append(seconds)
                 assert seconds < 1, label
                 assert reply == b"" or re.match(rb"HTTP/1\.[01] (400|505) ", reply), (label, reply[:100])
-                time.sleep(0.05)
+                time.sleep(0.05)  # the hostile client's pace
             print(
                 f"[hostile-http] {label}: {_status_line(reply) or 'closed'} in {max(times) * 1000:.1f} ms at most"
             )

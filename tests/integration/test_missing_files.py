@@ -3,7 +3,6 @@ start when they appear."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from conftest import answers_ok
@@ -14,7 +13,9 @@ def test_file_that_does_not_exist_yet(tmp_path: Path, agents: list[Agent]) -> No
     log = tmp_path / "later" / "app.log"
     agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "e", "read_from": "end"}])
     agent.start()
-    time.sleep(0.5)
+    agent.wait_log(
+        "no file matches this [[logs]] path; waiting for one (trt_agent_log_path_files is 0)", path=str(log)
+    )
     log.parent.mkdir()
     with Writer(log, "late") as writer:
         writer.wait_count(500)

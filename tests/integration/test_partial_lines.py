@@ -7,13 +7,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import (
-    LINE,
-    Agent,
-    assert_exact,
-    follow_one_file,
-    new_agent,
-)
+from harness import LINE, Agent, assert_exact, follow_one_file, new_agent, wait_for
+
+
+def _lag(agent: Agent, log: Path) -> float:
+    """Bytes of ``log`` the agent saw at its last look and has not read (handed on) yet."""
+    return agent.metrics().get(f'trt_agent_tail_lag_bytes{{file="{log}"}}', 0)
+
+
+def _read_and_written(agent: Agent, log: Path, size: int) -> bool:
+    metrics = agent.metrics()
+    read = metrics.get(f'trt_agent_read_bytes_total{{file="{log}"}}', 0)
+    return read == size and metrics["trt_agent_events_queued"] == 0
 
 
 def test_partial_line_is_held_until_its_newline(tmp_path: Path, agents: list[Agent]) -> None:
@@ -22,7 +27,8 @@ def test_partial_line_is_held_until_its_newline(tmp_path: Path, agents: list[Age
     with open(log, "a") as fh:
         fh.write(line[:30])
         fh.flush()
-        time.sleep(1.0)
+        # read, and whatever the agent made of them handed to the event file
+        wait_for(lambda: _read_and_written(agent, log, 30), 10, "the first 30 bytes read", agent)
         assert agent.probes() == Counter()
         fh.write(line[30:])
     got = agent.wait_probes(Counter({"part 00000001": 1}))
@@ -51,13 +57,14 @@ def test_a_first_write_of_one_bracket_is_not_taken_for_json(tmp_path: Path, agen
     with open(log, "a") as fh:
         fh.write(line[:1])  # an unbuffered logger writes "[" first
         fh.flush()
-        time.sleep(0.3)
+        # the agent has looked at the file while it held the "[" alone
+        wait_for(lambda: _lag(agent, log) == 1, 10, 'a look at the "[" alone', agent)
         fh.write(line[1:])
         for n in range(1, 50):
             fh.write(LINE.format(tag="br", n=n))
             if n % 10 == 0:  # the file grows several times
                 fh.flush()
-                time.sleep(0.1)
+                time.sleep(0.1)  # the writer's pace: the agent looks between the growths
     expected = Counter({f"br {n:08d}": 1 for n in range(50)})
     assert_exact(expected, agent.wait_probes(expected))
     assert len(agent.events()) == 50

@@ -111,7 +111,7 @@ def test_sigterm_exits_in_bounded_time_while_the_event_reader_is_stuck(
     for _ in range(30):  # ~200 KiB of events, in bursts: more than a pipe holds
         for _ in range(100):
             writer.write_one()
-        time.sleep(0.02)
+        time.sleep(0.02)  # the writer's pace: bursts
     wait_for(lambda: agent.metrics()["trt_agent_events_dropped_total"] > 0, 20, "drops", agent)
     # The tailer went on reading while the writer was stuck.
     wait_for(lambda: agent.metrics()['trt_agent_lines_total{file="%s"}' % log] == 3000, 20, "lines", agent)  # noqa: UP031

@@ -10,14 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from harness import (
-    LINE,
-    Agent,
-    Writer,
-    assert_exact,
-    follow_one_file,
-    new_agent,
-)
+from harness import LINE, Agent, Writer, assert_exact, follow_one_file, new_agent
 
 
 def test_truncation_regrown_past_old_size_is_detected_by_fingerprint(
@@ -33,7 +26,9 @@ def test_truncation_regrown_past_old_size_is_detected_by_fingerprint(
         writer.write_one()
     agent.start()
     assert not (writer.written - agent.wait_probes(writer.written))
-    time.sleep(0.3)  # just after a poll
+    # Just after a poll (every 2 s), so what follows falls between two looks: a phase of the
+    # agent's clock, which nothing it exposes tells.
+    time.sleep(0.3)
     os.truncate(log, 0)
     for _ in range(400):  # twice the old size, within one poll interval
         writer.write_one()

@@ -19,7 +19,7 @@ def test_failed_writes_are_held_and_counted(tmp_path: Path, agents: list[Agent])
     writer = Writer(log, "full")
     for _ in range(100):
         writer.write_one()
-        time.sleep(0.005)
+        time.sleep(0.005)  # the writer's pace: 100 lines over about half a second
 
     def errors() -> dict[str, float] | None:
         metrics = agent.metrics()

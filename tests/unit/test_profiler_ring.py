@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from trt_agent.sources.profiler import (
-    LayerTimeRing,
-    split_iterations,
-)
+from trt_agent.sources.profiler import LayerTimeRing, split_iterations
 
 
 def test_inferences_are_cut_at_the_hosts_marks() -> None:
