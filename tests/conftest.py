@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -21,9 +22,12 @@ from typing import Any
 import pytest
 from harness import Agent, wait_for
 
+from trt_agent.config import RedactionConfig
 from trt_agent.model import EngineModel, build_models
 from trt_agent.parse import ParseStats, parse_path
+from trt_agent.redact import NAME_FIELDS, NAME_LIST_FIELDS, Redactor, scrubbable
 from trt_agent.vocab.events import Event
+from trt_agent.vocab.names import decompose
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent  # the repository: README, rules.example.toml, config.example.toml, deploy/
@@ -136,6 +140,22 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., str]]:
         proc.wait(20)
 
 
+def alexnet_agent(agents: list[Agent], root: Path, **options: Any) -> Agent:
+    """An agent (not started) on the AlexNet FP16 logs of the corpus and the H100 profile (engine h100)."""
+    logs = [{"path": str(DATA / "corpus" / "0[1-4]_*alexnet*"), "engine": "alexnet-fp16"}]
+    logs.append({"path": str(next((DATA / "extra").glob("41_*"))), "engine": "h100"})
+    agent = Agent(root, logs, **options)
+    agents.append(agent)
+    return agent
+
+
+def agent_toml(tmp_path: Path, text: str) -> Path:
+    """``tmp_path/agent.toml``: a state dir and an ephemeral port, then ``text``."""
+    path = tmp_path / "agent.toml"
+    path.write_text(f'[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:0"\n{text}')
+    return path
+
+
 # -- the command line --------------------------------------------------------------------------------
 
 
@@ -237,3 +257,61 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     )
     key_path.chmod(0o600)  # the agent refuses a private key others can read
     return cert_path, key_path
+
+
+# -- redaction -----------------------------------------------------------------------------------------
+
+REDACTION_KEY = b"0123456789abcdef-test-key"
+REDACTION_CONFIG = '[redaction]\nenabled = true\nkey_file = "key"\n'  # with write_key(folder)
+PSEUDONYMS = re.compile(r"[LP][0-9a-f]{10}(?:[0-9a-f]{6})?")
+
+# Tensor names the layer lines of these corpus files list (inputs and outputs).
+LAYER_LINE_TENSORS = {
+    "62_": ["concat_ids", "concat_mask", "sent_ids", "pos_ids", "score"],
+    "03_": [
+        "input",
+        "output",
+        "output'.1_4",
+        "__mye574/classifier/classifier_6/Gemm_alpha",
+        "__mye595_dconst",
+        "classifier_6_bias _ ONNXTRT_Broadcast_6_constantHalf",
+        "/features/features.1/Relu_output_0",
+    ],
+    "47_": ["input", "581", "596", "610"],
+    "46_": ["tensor", "(Unnamed Layer* 0) [DynamicQuantize]_output_1"],
+    "69_": ["net_inout_fp16", "(Unnamed Layer* 2) [Activation]_output"],
+}
+
+
+def make_redactor(mode: str = "pseudonym", **settings: object) -> Redactor:
+    """The redactor of ``[redaction]`` on with ``REDACTION_KEY`` (and ``settings``)."""
+    return Redactor(RedactionConfig(enabled=True, mode=mode, **settings), REDACTION_KEY)  # type: ignore[arg-type]
+
+
+def write_key(root: Path) -> None:
+    """``root/key``: REDACTION_KEY, as ``REDACTION_CONFIG`` names it."""
+    (root / "key").write_bytes(REDACTION_KEY)
+    (root / "key").chmod(0o600)  # the agent refuses a key others can read
+
+
+def names_in(events: list[Event]) -> set[str]:
+    """Every layer/tensor name the unredacted run extracted, and the members of fused names."""
+    names = {event[k] for event in events for k in NAME_FIELDS if isinstance(event.get(k), str)}
+    names |= {
+        v for event in events for k in NAME_LIST_FIELDS for v in event.get(k) or () if isinstance(v, str)
+    }
+    for name in list(names):
+        names.update(decompose(name).sources)
+    return {n for n in names if n}
+
+
+def leaks(names: set[str], output: str) -> list[str]:
+    """Names found in ``output`` once pseudonyms are taken out (which could contain short names)."""
+    text = PSEUDONYMS.sub("", output)
+    return sorted(n for n in names if scrubbable(n) and n in text)
+
+
+def clear_names(text: str, names: list[str]) -> list[str]:
+    """The names that stand in ``text`` as names (not inside a longer word), pseudonyms aside."""
+    text = PSEUDONYMS.sub("", text)
+    return [n for n in names if re.search(rf"(?<![\w.']){re.escape(n)}(?![\w.'])", text)]

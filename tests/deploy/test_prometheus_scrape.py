@@ -14,20 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA
+from conftest import DATA, alexnet_agent
 from harness import Agent, wait_for
 
 PROMTOOL = shutil.which("promtool")
 ALEXNET = sorted(str(p) for p in (DATA / "corpus").glob("0[1-4]_*alexnet*"))
 H100_PROFILE = str(next((DATA / "extra").glob("41_*")))
-
-
-def _alexnet_agent(agents: list[Agent], root: Path, **options: Any) -> Agent:
-    logs = [{"path": str(DATA / "corpus" / "0[1-4]_*alexnet*"), "engine": "alexnet-fp16"}]
-    logs.append({"path": H100_PROFILE, "engine": "h100"})
-    agent = Agent(root, logs, **options)
-    agents.append(agent)
-    return agent
 
 
 def _report(files: list[str], engine: str) -> dict[str, Any]:
@@ -63,7 +55,7 @@ def _value(base: str, promql: str) -> float:
 def test_real_prometheus_scrapes_what_report_says(
     tmp_path: Path, agents: list[Agent], prometheus: Any
 ) -> None:
-    agent = _alexnet_agent(agents, tmp_path).start()
+    agent = alexnet_agent(agents, tmp_path).start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
     base = prometheus(agent.metrics_url.split("/")[2])
     wait_for(lambda: _query(base, 'up{job="trt-agent"} == 1'), 60, "a successful scrape")
@@ -100,7 +92,7 @@ def test_real_prometheus_scrapes_what_report_says(
 def test_promtool_check_metrics_is_clean(tmp_path: Path, agents: list[Agent]) -> None:
     if PROMTOOL is None:
         pytest.fail("promtool is not installed: scripts/test.sh installs the Debian package prometheus")
-    agent = _alexnet_agent(agents, tmp_path).start()
+    agent = alexnet_agent(agents, tmp_path).start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
     with urllib.request.urlopen(agent.metrics_url, timeout=5) as response:
         text = response.read()

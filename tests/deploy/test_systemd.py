@@ -18,14 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from trt_agent.config import load_config
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
-from conftest import ROOT
 
 UNIT = ROOT / "systemd" / "trt-agent.service"
 SYSTEMD_CONFIG = ROOT / "systemd" / "config.toml"

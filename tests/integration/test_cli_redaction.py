@@ -10,16 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ATTENTION_RULES, DATA, data_file, rules_file, trt_agent
-
-from trt_agent.config import RedactionConfig
-from trt_agent.redact import Redactor
-
-KEY = b"0123456789abcdef-test-key"
-
-
-def _redactor(**settings: object) -> Redactor:
-    return Redactor(RedactionConfig(enabled=True, **settings), KEY)  # type: ignore[arg-type]
+from conftest import (
+    ATTENTION_RULES,
+    DATA,
+    LAYER_LINE_TENSORS,
+    REDACTION_CONFIG,
+    REDACTION_KEY,
+    clear_names,
+    data_file,
+    make_redactor,
+    rules_file,
+    trt_agent,
+    write_key,
+)
 
 
 def test_redaction_needs_a_key(tmp_path: Path) -> None:
@@ -45,12 +48,12 @@ def test_redaction_needs_a_key(tmp_path: Path) -> None:
 
 
 def test_redact_map_maps_pseudonyms_back(tmp_path: Path) -> None:
-    (tmp_path / "key").write_bytes(KEY)
+    (tmp_path / "key").write_bytes(REDACTION_KEY)
     (tmp_path / "key").chmod(0o600)  # the agent refuses a key others can read
     config = tmp_path / "c.toml"
     config.write_text('[redaction]\nenabled = true\nkey_file = "key"\n')
     profile = str(next((DATA / "corpus").glob("01_*")))
-    wanted = _redactor().name("/features/features.0/Conv + /features/features.1/Relu")
+    wanted = make_redactor().name("/features/features.0/Conv + /features/features.1/Relu")
     result = subprocess.run(
         [sys.executable, "-m", "trt_agent", "redact-map", "-c", str(config), "-p", wanted, profile],
         capture_output=True,
@@ -66,46 +69,9 @@ def test_redact_map_maps_pseudonyms_back(tmp_path: Path) -> None:
     assert result.returncode == 2 and "L0000000000: no name in these inputs" in result.stderr
 
 
-PSEUDONYMS = re.compile(r"[LP][0-9a-f]{10}(?:[0-9a-f]{6})?")
-REDACTION = '[redaction]\nenabled = true\nkey_file = "key"\n'
-
-
-def _mode_redactor(mode: str = "pseudonym") -> Redactor:
-    return Redactor(RedactionConfig(enabled=True, mode=mode), KEY)
-
-
-def _key(root: Path) -> None:
-    (root / "key").write_bytes(KEY)
-    (root / "key").chmod(0o600)  # the agent refuses a key others can read
-
-
-def _clear(text: str, names: list[str]) -> list[str]:
-    """The names that stand in ``text`` as names (not inside a longer word), pseudonyms aside."""
-    text = PSEUDONYMS.sub("", text)
-    return [n for n in names if re.search(rf"(?<![\w.']){re.escape(n)}(?![\w.'])", text)]
-
-
-# Tensor names the layer lines of these files list (inputs and outputs), as a review found them.
-TENSORS = {
-    "62_": ["concat_ids", "concat_mask", "sent_ids", "pos_ids", "score"],
-    "03_": [
-        "input",
-        "output",
-        "output'.1_4",
-        "__mye574/classifier/classifier_6/Gemm_alpha",
-        "__mye595_dconst",
-        "classifier_6_bias _ ONNXTRT_Broadcast_6_constantHalf",
-        "/features/features.1/Relu_output_0",
-    ],
-    "47_": ["input", "581", "596", "610"],
-    "46_": ["tensor", "(Unnamed Layer* 0) [DynamicQuantize]_output_1"],
-    "69_": ["net_inout_fp16", "(Unnamed Layer* 2) [Activation]_output"],
-}
-
-
 def test_parse_command_names_no_layer_line_tensor(tmp_path: Path) -> None:
-    _key(tmp_path)
-    (tmp_path / "red.toml").write_text(REDACTION)
+    write_key(tmp_path)
+    (tmp_path / "red.toml").write_text(REDACTION_CONFIG)
     result = subprocess.run(
         [
             sys.executable,
@@ -123,15 +89,15 @@ def test_parse_command_names_no_layer_line_tensor(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     messages = "\n".join(json.loads(line)["msg"] or "" for line in result.stdout.splitlines())
-    assert not _clear(messages, TENSORS["62_"] + TENSORS["03_"])
+    assert not clear_names(messages, LAYER_LINE_TENSORS["62_"] + LAYER_LINE_TENSORS["03_"])
 
 
 def test_redact_map_maps_a_layer_line_tensor_back(tmp_path: Path) -> None:
     """The pseudonym of a tensor that only a layer line names (BERT's concat_ids, extra/62) is
     in every redacted output, so redact-map must know it too (it collected name fields only)."""
-    _key(tmp_path)
-    (tmp_path / "red.toml").write_text(REDACTION)
-    wanted = _mode_redactor().name("concat_ids")
+    write_key(tmp_path)
+    (tmp_path / "red.toml").write_text(REDACTION_CONFIG)
+    wanted = make_redactor().name("concat_ids")
     result = subprocess.run(
         [
             sys.executable,
@@ -162,8 +128,8 @@ CHECK = [sys.executable, "-m", "trt_agent", "check", "-c", "red.toml", "--rules"
 
 @pytest.mark.parametrize("fmt", ["text", "json", "junit"])
 def test_check_names_numeric_tensors_by_pseudonym(tmp_path: Path, fmt: str) -> None:
-    _key(tmp_path)
-    (tmp_path / "red.toml").write_text(REDACTION)
+    write_key(tmp_path)
+    (tmp_path / "red.toml").write_text(REDACTION_CONFIG)
     (tmp_path / "rules.toml").write_text(CALIBRATION_RULE)
     result = subprocess.run(
         [*CHECK, "--format", fmt, str(data_file("07_"))],
@@ -172,8 +138,8 @@ def test_check_names_numeric_tensors_by_pseudonym(tmp_path: Path, fmt: str) -> N
         cwd=tmp_path,
     )
     assert result.returncode == 1, result.stderr
-    assert f"{_mode_redactor().name('341')} [-333.197, 333.197]" in result.stdout
-    assert not _clear(result.stdout, WIDEST)
+    assert f"{make_redactor().name('341')} [-333.197, 333.197]" in result.stdout
+    assert not clear_names(result.stdout, WIDEST)
 
 
 ATTENTION_B = DATA / "constructed" / "bert-attention-b-generic"

@@ -10,35 +10,22 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from conftest import DATA, data_file
+from conftest import (
+    DATA,
+    REDACTION_CONFIG,
+    REDACTION_KEY,
+    clear_names,
+    data_file,
+    leaks,
+    make_redactor,
+    names_in,
+    write_key,
+)
 from harness import Agent, new_agent, wait_for
 
-from trt_agent.config import RedactionConfig
 from trt_agent.parse import ParseStats, parse_path
-from trt_agent.redact import NAME_FIELDS, NAME_LIST_FIELDS, Redactor, scrubbable
-from trt_agent.vocab.events import Event
-from trt_agent.vocab.names import decompose
 
-KEY = b"0123456789abcdef-test-key"
-PSEUDONYMS = re.compile(r"[LP][0-9a-f]{10}(?:[0-9a-f]{6})?")
 CORPUS = sorted(p for folder in ("corpus", "extra") for p in (DATA / folder).iterdir() if p.suffix != ".md")
-
-
-def names_in(events: list[Event]) -> set[str]:
-    """Every layer/tensor name the unredacted run extracted, and the members of fused names."""
-    names = {event[k] for event in events for k in NAME_FIELDS if isinstance(event.get(k), str)}
-    names |= {
-        v for event in events for k in NAME_LIST_FIELDS for v in event.get(k) or () if isinstance(v, str)
-    }
-    for name in list(names):
-        names.update(decompose(name).sources)
-    return {n for n in names if n}
-
-
-def leaks(names: set[str], output: str) -> list[str]:
-    """Names found in ``output`` once pseudonyms are taken out (which could contain short names)."""
-    text = PSEUDONYMS.sub("", output)
-    return sorted(n for n in names if scrubbable(n) and n in text)
 
 
 def test_daemon_metrics_events_and_own_logs_leak_no_name(tmp_path: Path, agents: list[Agent]) -> None:
@@ -46,7 +33,7 @@ def test_daemon_metrics_events_and_own_logs_leak_no_name(tmp_path: Path, agents:
     of its engine, nor anywhere in the agent's own logs. (Across engines a name can be a plain
     substring of another log's text written before that name was known, e.g. "prob" in
     TensorRT-LLM's "normalize_log_probs": that text is not the name leaking.)"""
-    (tmp_path / "key").write_bytes(KEY)
+    (tmp_path / "key").write_bytes(REDACTION_KEY)
     (tmp_path / "key").chmod(0o600)  # the agent refuses a key others can read
     engine_of = {p: p.name[:2] for p in CORPUS}
     assert len(set(engine_of.values())) == len(CORPUS)
@@ -84,24 +71,6 @@ def _scrape(agent: Agent) -> str:
         return str(response.read().decode())
 
 
-REDACTION = '[redaction]\nenabled = true\nkey_file = "key"\n'
-
-
-def _mode_redactor(mode: str = "pseudonym") -> Redactor:
-    return Redactor(RedactionConfig(enabled=True, mode=mode), KEY)
-
-
-def _key(root: Path) -> None:
-    (root / "key").write_bytes(KEY)
-    (root / "key").chmod(0o600)  # the agent refuses a key others can read
-
-
-def _clear(text: str, names: list[str]) -> list[str]:
-    """The names that stand in ``text`` as names (not inside a longer word), pseudonyms aside."""
-    text = PSEUDONYMS.sub("", text)
-    return [n for n in names if re.search(rf"(?<![\w.']){re.escape(n)}(?![\w.'])", text)]
-
-
 ODD = "[09/10/2023-23:30:00] [W] [TRT] x: odd ArgMax_1386 and MatMul_1327 near /features/features.0/Conv\n"
 
 
@@ -115,14 +84,14 @@ def test_names_learned_before_a_restart_are_still_redacted_after_it(
     """The same warning, written before and after a restart, comes out the same: the files
     replayed up to their checkpoints at start teach the redactor their names again (a name
     starting with "/" stays an ``L`` pseudonym, not a ``P`` path)."""
-    _key(tmp_path)
+    write_key(tmp_path)
     seg, alex = tmp_path / "b.log", tmp_path / "a.log"
     shutil.copy(data_file("05_"), seg)
     shutil.copy(data_file("03_"), alex)
     agent = new_agent(
         agents, tmp_path, [{"path": str(seg), "engine": "seg"}, {"path": str(alex), "engine": "alex"}]
     )
-    agent.write_config(REDACTION)
+    agent.write_config(REDACTION_CONFIG)
     for run in (1, 2):
         agent.start()
         with open(seg, "a") as fh:
@@ -130,7 +99,7 @@ def test_names_learned_before_a_restart_are_still_redacted_after_it(
         wait_for(lambda run=run: len(_odd_messages(agent)) == run, 20, f"the odd line, run {run}", agent)
         assert agent.stop() == 0
     before, after = _odd_messages(agent)
-    redactor = _mode_redactor()
+    redactor = make_redactor()
     expected = "x: odd {} and {} near {}".format(
         *map(redactor.name, ("ArgMax_1386", "MatMul_1327", "/features/features.0/Conv"))
     )
@@ -147,13 +116,13 @@ WIDEST = ["341", "304"]
 
 def test_rule_failed_log_names_numeric_tensors_by_pseudonym(tmp_path: Path, agents: list[Agent]) -> None:
     """The daemon's "rule failed" log line, before and after a restart, matches the metric label."""
-    _key(tmp_path)
+    write_key(tmp_path)
     cache = tmp_path / "calib.cache"
     shutil.copy(data_file("07_"), cache)
     (tmp_path / "rules.toml").write_text(CALIBRATION_RULE)
     agent = new_agent(agents, tmp_path, [{"path": str(cache), "engine": "seg"}])
-    agent.write_config(REDACTION + '[rules]\nfile = "rules.toml"\n')
-    label = _mode_redactor().name("341")
+    agent.write_config(REDACTION_CONFIG + '[rules]\nfile = "rules.toml"\n')
+    label = make_redactor().name("341")
     for _ in range(2):
         agent.start()
         wait_for(
@@ -167,7 +136,7 @@ def test_rule_failed_log_names_numeric_tensors_by_pseudonym(tmp_path: Path, agen
         detail = agent.wait_log("rule failed", rule="activation_range")["detail"]
         assert f"{label} [-333.197, 333.197]" in detail
         # the test's own directory (pytest-341/...) is a config path, clear by design
-        assert not _clear(agent.stderr_path.read_text().replace(str(tmp_path), "TMP"), WIDEST)
+        assert not clear_names(agent.stderr_path.read_text().replace(str(tmp_path), "TMP"), WIDEST)
         assert f'tensor="{label}"' in "".join(agent.metrics())
         assert agent.stop() == 0
 

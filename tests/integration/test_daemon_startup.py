@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import rules_file
+from conftest import agent_toml, rules_file
 from harness import LINE, Agent, new_agent, run_once, wait_for
 
 from trt_agent.config import MAX_WAIT_SECONDS, load_config
@@ -48,12 +48,6 @@ def test_unusable_state_dir_and_busy_port_are_clear_errors(tmp_path: Path) -> No
     assert "Traceback" not in result.stderr
 
 
-def _config(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "agent.toml"
-    path.write_text(f'[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:0"\n{text}')
-    return path
-
-
 def _refused(config: Path, message: str) -> None:
     """``trt-agent run`` exits 2 at load, naming the file and the key (no traceback)."""
     result = run_once(config)
@@ -76,7 +70,7 @@ def _refused(config: Path, message: str) -> None:
     ],
 )
 def test_timers_beyond_a_day_are_config_errors(tmp_path: Path, key: str, value: str) -> None:
-    config = _config(tmp_path, "")
+    config = agent_toml(tmp_path, "")
     config.write_text(config.read_text().replace("[agent]\n", f"[agent]\n{key} = {value}\n"))
     message = (
         "must be more than 0 seconds"
@@ -87,7 +81,7 @@ def test_timers_beyond_a_day_are_config_errors(tmp_path: Path, key: str, value: 
 
 
 def test_a_day_is_accepted_and_series_ttl_nan_or_inf_is_refused(tmp_path: Path) -> None:
-    config = _config(tmp_path, "")
+    config = agent_toml(tmp_path, "")
     text = config.read_text()
     config.write_text(text.replace("[agent]\n", f"[agent]\npoll_interval = {MAX_WAIT_SECONDS}\n"))
     assert load_config(str(config)).tail.poll_interval == 86400
@@ -121,22 +115,22 @@ def test_no_logs_at_all_is_warned_and_an_empty_path_refused(tmp_path: Path, agen
     agent = new_agent(agents, tmp_path, []).start()
     agent.wait_log("no [[logs]] in the config: no file is followed")
     assert agent.stop() == 0
-    config = _config(tmp_path, '[[logs]]\npath = ""\nengine = "e"\n')
+    config = agent_toml(tmp_path, '[[logs]]\npath = ""\nengine = "e"\n')
     _refused(config, "logs[0].path is empty")
 
 
 def test_rotation_without_rotated_files_is_a_config_error(tmp_path: Path) -> None:
-    config = _config(tmp_path, '[events]\npath = "events.jsonl"\nmax_bytes = 1048576\nmax_files = 0\n')
+    config = agent_toml(tmp_path, '[events]\npath = "events.jsonl"\nmax_bytes = 1048576\nmax_files = 0\n')
     _refused(config, "events.max_files must be at least 1 when events.max_bytes rotates the event file")
-    config = _config(tmp_path, '[events]\npath = "events.jsonl"\nmax_files = 0\n')  # default max_bytes
+    config = agent_toml(tmp_path, '[events]\npath = "events.jsonl"\nmax_files = 0\n')  # default max_bytes
     _refused(config, "events.max_files must be at least 1")
-    config = _config(tmp_path, '[events]\npath = "events.jsonl"\nmax_bytes = 0\nmax_files = 0\n')
+    config = agent_toml(tmp_path, '[events]\npath = "events.jsonl"\nmax_bytes = 0\nmax_files = 0\n')
     assert load_config(str(config)).events.max_files == 0  # never rotated: nothing to keep
 
 
 def test_redaction_key_errors_say_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRT_AGENT_TEST_UNSET_KEY", raising=False)
-    config = _config(tmp_path, '[redaction]\nenabled = true\nkey_env = "TRT_AGENT_TEST_UNSET_KEY"\n')
+    config = agent_toml(tmp_path, '[redaction]\nenabled = true\nkey_env = "TRT_AGENT_TEST_UNSET_KEY"\n')
     _refused(config, "redaction.key_env: $TRT_AGENT_TEST_UNSET_KEY is not set")
     assert "16 bytes (got 0)" not in run_once(config).stderr
     monkeypatch.setenv("TRT_AGENT_TEST_UNSET_KEY", "")  # run_once's process inherits it
@@ -145,7 +139,7 @@ def test_redaction_key_errors_say_what_is_wrong(tmp_path: Path, monkeypatch: pyt
     key = tmp_path / "redaction.key"
     key.write_text("k" * 32)
     key.chmod(0o600)
-    config = _config(
+    config = agent_toml(
         tmp_path,
         '[redaction]\nenabled = true\nkey_file = "redaction.key"\nkey_env = "TRT_AGENT_TEST_UNSET_KEY"\n',
     )
@@ -159,7 +153,7 @@ def test_redaction_key_errors_say_what_is_wrong(tmp_path: Path, monkeypatch: pyt
 
 @pytest.mark.parametrize("listen", ["9717", "localhost", "127.0.0.1:99999", "127.0.0.1:\u00b2", "127.0.0.1:"])
 def test_a_malformed_listen_address_names_the_config_file(tmp_path: Path, listen: str) -> None:
-    config = _config(tmp_path, "")
+    config = agent_toml(tmp_path, "")
     config.write_text(config.read_text().replace('"127.0.0.1:0"', f'"{listen}"'))
     _refused(config, "metrics.listen must be host:port")
 

@@ -13,27 +13,18 @@ import urllib.parse
 import urllib.request
 from base64 import b64encode
 from pathlib import Path
-from typing import Any
 
 import bcrypt
 import pytest
-from conftest import DATA, answers_ok, self_signed
+from conftest import DATA, alexnet_agent, answers_ok, self_signed
 from harness import LINE, Agent, new_agent, run_once, wait_for
 
 ALEXNET = sorted(str(p) for p in (DATA / "corpus").glob("0[1-4]_*alexnet*"))
 H100_PROFILE = str(next((DATA / "extra").glob("41_*")))
 
 
-def _alexnet_agent(agents: list[Agent], root: Path, **options: Any) -> Agent:
-    logs = [{"path": str(DATA / "corpus" / "0[1-4]_*alexnet*"), "engine": "alexnet-fp16"}]
-    logs.append({"path": H100_PROFILE, "engine": "h100"})
-    agent = Agent(root, logs, **options)
-    agents.append(agent)
-    return agent
-
-
 def test_content_negotiation_gzip_health_and_readiness(tmp_path: Path, agents: list[Agent]) -> None:
-    agent = _alexnet_agent(agents, tmp_path).start()
+    agent = alexnet_agent(agents, tmp_path).start()
     base = agent.metrics_url.rsplit("/", 1)[0]
     wait_for(lambda: answers_ok(f"{base}/-/ready"), 20, "ready", agent)
     with urllib.request.urlopen(f"{base}/-/healthy") as response:

@@ -7,21 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import agent_toml
 
 from trt_agent.config import ConfigError, load_config
-
-
-def _config(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "agent.toml"
-    path.write_text(f'[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:0"\n{text}')
-    return path
 
 
 @pytest.mark.parametrize("listen", [":9717", "[::1]:9717", "0.0.0.0:0", "localhost:9717"])
 def test_listen_addresses_the_daemon_takes_still_load(tmp_path: Path, listen: str) -> None:
     from trt_agent.daemon import parse_listen
 
-    config = _config(tmp_path, "")
+    config = agent_toml(tmp_path, "")
     config.write_text(config.read_text().replace('"127.0.0.1:0"', f'"{listen}"'))
     parse_listen(load_config(str(config)).metrics.listen)
 

@@ -11,43 +11,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA, data_file
+from conftest import (
+    DATA,
+    LAYER_LINE_TENSORS,
+    PSEUDONYMS,
+    clear_names,
+    data_file,
+    leaks,
+    make_redactor,
+    names_in,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trt_agent.config import RedactionConfig
 from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
-from trt_agent.redact import DROPPED, NAME_FIELDS, NAME_LIST_FIELDS, Redactor, scrubbable
+from trt_agent.redact import DROPPED, scrubbable
 from trt_agent.reports.summary import report_json, report_text
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.vocab.events import Event, make_event
 from trt_agent.vocab.names import decompose
 
-KEY = b"0123456789abcdef-test-key"
-PSEUDONYMS = re.compile(r"[LP][0-9a-f]{10}(?:[0-9a-f]{6})?")
 CORPUS = sorted(p for folder in ("corpus", "extra") for p in (DATA / folder).iterdir() if p.suffix != ".md")
-
-
-def _redactor(**settings: object) -> Redactor:
-    return Redactor(RedactionConfig(enabled=True, **settings), KEY)  # type: ignore[arg-type]
-
-
-def names_in(events: list[Event]) -> set[str]:
-    """Every layer/tensor name the unredacted run extracted, and the members of fused names."""
-    names = {event[k] for event in events for k in NAME_FIELDS if isinstance(event.get(k), str)}
-    names |= {
-        v for event in events for k in NAME_LIST_FIELDS for v in event.get(k) or () if isinstance(v, str)
-    }
-    for name in list(names):
-        names.update(decompose(name).sources)
-    return {n for n in names if n}
-
-
-def leaks(names: set[str], output: str) -> list[str]:
-    """Names found in ``output`` once pseudonyms are taken out (which could contain short names)."""
-    text = PSEUDONYMS.sub("", output)
-    return sorted(n for n in names if scrubbable(n) and n in text)
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name[:40])
@@ -55,7 +40,7 @@ def test_parse_and_report_leak_no_name(path: Path) -> None:
     stats = ParseStats()
     events = list(parse_path(str(path), "e", stats))
     names = names_in(events)
-    redactor = _redactor()
+    redactor = make_redactor()
     out = io.BytesIO()
     writer = JsonlWriter(out, redactor=redactor)
     for event in events:
@@ -79,9 +64,9 @@ def test_correlation_survives_redaction() -> None:
         e["layer"] for e in runtime_events if e["type"] == "layer_time"
     }
     assert len(clear_join) >= 10
-    redactor = _redactor()
+    redactor = make_redactor()
     redacted_build = redactor.events(build_events)
-    redactor_after_restart = _redactor()  # another process, same key
+    redactor_after_restart = make_redactor()  # another process, same key
     redacted_runtime = redactor_after_restart.events(runtime_events)
     joined = {e["name"] for e in redacted_build if e["type"] == "layer"} & {
         e["layer"] for e in redacted_runtime if e["type"] == "layer_time"
@@ -91,7 +76,7 @@ def test_correlation_survives_redaction() -> None:
 
 
 def test_structure_mode_keeps_fusion_shape_and_op_words() -> None:
-    redactor = _redactor(mode="structure")
+    redactor = make_redactor(mode="structure")
     out = redactor.name("/features/features.0/Conv + /features/features.1/Relu")
     assert " + " in out and out.count("/Conv") == 1 and out.count("/Relu") == 1
     assert "features" not in out
@@ -100,13 +85,13 @@ def test_structure_mode_keeps_fusion_shape_and_op_words() -> None:
 
 
 def test_drop_mode_and_allowlist() -> None:
-    redactor = _redactor(mode="drop", allowlist=["input", "output_[0-9]+"])
+    redactor = make_redactor(mode="drop", allowlist=["input", "output_[0-9]+"])
     assert redactor.name("secret_layer") == "<redacted>"
     assert redactor.name("input") == "input" and redactor.name("output_3") == "output_3"
 
 
 def test_collisions_are_detected_and_resolved() -> None:
-    redactor = _redactor()
+    redactor = make_redactor()
     short = redactor.pseudonym("first")
     redactor._owners.clear()
     redactor._pseudonyms.clear()
@@ -152,7 +137,7 @@ _FIXED_TEXT = json.dumps([_timing(""), make_event("warning", None, "warning", "e
 @given(names=st.lists(_NAME, min_size=1, max_size=6))
 def test_arbitrary_names_never_leak_and_map_stably(names: list[str]) -> None:
     names = [n for n in names if scrubbable(n) and n.strip()]
-    redactor = _redactor(scrub_paths=False)
+    redactor = make_redactor(scrub_paths=False)
     events = [_timing(n) for n in names]
     # a warning naming them all, the members of fused names alone, and names glued together
     members = [m for n in names for m in decompose(n).sources]
@@ -164,7 +149,7 @@ def test_arbitrary_names_never_leak_and_map_stably(names: list[str]) -> None:
         for part in {name, *decompose(name).sources}:
             if scrubbable(part) and part not in _FIXED_TEXT:
                 assert part not in text, part
-    again = _redactor(scrub_paths=False)
+    again = make_redactor(scrub_paths=False)
     assert [again.name(n) for n in names] == [redactor.name(n) for n in names]
 
 
@@ -186,7 +171,7 @@ def test_review_findings_removals_command_lines_and_short_names(tmp_path: Path) 
     log = tmp_path / "review.log"
     log.write_text(REVIEW_LINES)
     events = list(parse_path(str(log), "e", ParseStats()))
-    redactor = _redactor()
+    redactor = make_redactor()
     text = "\n".join(e["msg"] for e in redactor.events(events))
     for name in ("secret_conv", "secret_relu", "secret_input", "secret_model", "abc_secret"):
         assert name not in text, name
@@ -196,34 +181,6 @@ def test_review_findings_removals_command_lines_and_short_names(tmp_path: Path) 
     assert all(line.startswith(("[11/01/2024-10:32:48]", "&&&&", "[W]")) for line in text.splitlines())
 
 
-def _mode_redactor(mode: str = "pseudonym") -> Redactor:
-    return Redactor(RedactionConfig(enabled=True, mode=mode), KEY)
-
-
-def _clear(text: str, names: list[str]) -> list[str]:
-    """The names that stand in ``text`` as names (not inside a longer word), pseudonyms aside."""
-    text = PSEUDONYMS.sub("", text)
-    return [n for n in names if re.search(rf"(?<![\w.']){re.escape(n)}(?![\w.'])", text)]
-
-
-# Tensor names the layer lines of these files list (inputs and outputs), as a review found them.
-TENSORS = {
-    "62_": ["concat_ids", "concat_mask", "sent_ids", "pos_ids", "score"],
-    "03_": [
-        "input",
-        "output",
-        "output'.1_4",
-        "__mye574/classifier/classifier_6/Gemm_alpha",
-        "__mye595_dconst",
-        "classifier_6_bias _ ONNXTRT_Broadcast_6_constantHalf",
-        "/features/features.1/Relu_output_0",
-    ],
-    "47_": ["input", "581", "596", "610"],
-    "46_": ["tensor", "(Unnamed Layer* 0) [DynamicQuantize]_output_1"],
-    "69_": ["net_inout_fp16", "(Unnamed Layer* 2) [Activation]_output"],
-}
-
-
 def _layer_lines(prefix: str) -> list[Any]:
     return [
         e for e in parse_path(str(data_file(prefix)), "e", ParseStats()) if e["type"] == "layer" and e["msg"]
@@ -231,14 +188,18 @@ def _layer_lines(prefix: str) -> list[Any]:
 
 
 @pytest.mark.parametrize("mode", ["pseudonym", "structure", "drop"])
-@pytest.mark.parametrize("prefix", sorted(TENSORS))
+@pytest.mark.parametrize("prefix", sorted(LAYER_LINE_TENSORS))
 def test_layer_lines_name_no_tensor_in_clear(prefix: str, mode: str) -> None:
     events = _layer_lines(prefix)
-    redactor = _mode_redactor(mode)
+    redactor = make_redactor(mode)
     redacted = redactor.events(events)
     text = "\n".join(e["msg"] for e in redacted)
-    names = TENSORS[prefix] if mode != "structure" else [n for n in TENSORS[prefix] if not n.isdigit()]
-    assert not _clear(text, names)
+    names = (
+        LAYER_LINE_TENSORS[prefix]
+        if mode != "structure"
+        else [n for n in LAYER_LINE_TENSORS[prefix] if not n.isdigit()]
+    )
+    assert not clear_names(text, names)
     assert "classifier_6_bias" not in text and "ONNXTRT" not in text  # no half-replaced name
     # what is not a name stays: types, shapes, tactics
     clear = "\n".join(e["msg"] for e in events)
@@ -251,7 +212,7 @@ def test_layer_lines_name_no_tensor_in_clear(prefix: str, mode: str) -> None:
 def test_layer_line_tensors_become_their_pseudonyms() -> None:
     """Replaced where they stand, whatever their length: a numeric tensor too (it could not be
     searched for in free text), and each tensor is then known everywhere else."""
-    redactor = _mode_redactor()
+    redactor = make_redactor()
     (first,) = redactor.events(_layer_lines("47_")[:1])
     name = redactor.name
     assert first["msg"] == (
@@ -281,7 +242,7 @@ def test_a_nul_sequence_in_a_layer_line_cannot_pose_as_a_placeholder() -> None:
         "tactic": "0x1",
         "sources": ["conv1"],
     }
-    redactor = _mode_redactor()
+    redactor = make_redactor()
     (out,) = redactor.events([event])
     assert "conv1" not in out["msg"] and "input" not in out["msg"]
     assert redactor.name("conv1") in out["msg"] and "\x00" not in out["msg"]
@@ -316,7 +277,7 @@ def test_a_name_learned_while_another_thread_builds_the_automaton_is_never_let_t
             return getattr(self._real, name)
 
     monkeypatch.setattr(redact, "ahocorasick", type("shim", (), {"Automaton": HeldAutomaton}))
-    redactor = _mode_redactor()
+    redactor = make_redactor()
     redactor.learn(["layer_1_conv"])
     redactor.text("warm")
     redactor.learn(["secret_tensor"])
