@@ -1,7 +1,11 @@
 """Shared helpers of every tier (unit/, contract/, integration/, deploy/): where things are (ROOT,
 DATA, GOLDEN), real TensorRT text from tests/data (corpus/ and extra/, see SOURCES.md there), the
-command line as a process, rules files, a TLS certificate, the ``agents`` and ``prometheus``
-fixtures. Import what you need: ``from conftest import DATA, parse_file``."""
+command line as a process, rules files, a TLS certificate, redaction helpers, the ``agents`` and ``prometheus``
+fixtures. Import what you need: ``from conftest import DATA, parse_file``.
+
+The tiers are folders without ``__init__.py`` and pytest imports a test file by its name, so a
+file's name is unique across the tiers. ``pytest tests/unit`` runs the fast tier alone (no
+process, server or browser); plain ``pytest`` runs everything."""
 
 from __future__ import annotations
 
