@@ -262,7 +262,7 @@ class Agent:
                 active = {f.source.engine for f in list(self.tailer.files.values())}
                 if self.config.profiler is not None:
                     active.add(self.config.profiler.engine_id)
-                self.rules.refresh(self.store.expire(active, time.monotonic()))
+                self.rules.invalidate(self.store.expire(active, time.monotonic()))
                 self._check_memory()
                 next_bounds = time.monotonic() + 1.0
             self._judge_rules()
@@ -310,13 +310,21 @@ class Agent:
             self._poke()
 
     def _judge_rules(self) -> None:
-        if self._ready_revision is None and self.tailer.ready:
+        """Judge the rules when the models changed, once the files present at start-up were read
+        (not every half-read model on the way: a rule would be logged failing, then passing)."""
+        if self._ready_revision is None:
+            if not self.tailer.ready:
+                return
             self._ready_revision = self.store.revision
-        if self._models_changed:
+        if self._models_changed or self.rules.stale:
             self._models_changed = False
+            self._refresh_rules()
+
+    def _refresh_rules(self) -> None:
+        try:
             self.rules.refresh()
-        elif self.rules.evaluated_revision < 0:  # new rules (start, reload): judge what is there
-            self.rules.refresh()
+        except Exception:  # a bug in a check: keep the last results, keep the agent running
+            self.log.exception("rule evaluation failed; keeping the previous results; please report it")
 
     def ready(self) -> bool:
         """Every file present at start-up read once, and the rules judged on what it held
@@ -409,6 +417,7 @@ class Agent:
             return
         configure_logging(new.log_level, new.log_format, self.redactor)
         self.rules.set_rules(*rules)
+        self._refresh_rules()  # now: readiness and trt_rule_ok never see the rules unjudged
         self.config = new
         self.tailer.reload(new)
         self.reloads["success"] += 1

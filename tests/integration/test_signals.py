@@ -121,3 +121,31 @@ def test_sigterm_exits_in_bounded_time_while_the_event_reader_is_stuck(
     assert agent.stop(timeout=15) == 0
     assert time.monotonic() - started < 6
     writer.stop()
+
+
+def test_readiness_holds_across_sighup_reloads(tmp_path: Path, agents: list[Agent]) -> None:
+    """A reload re-reads the rules; the agent stays ready meanwhile (it judges the new rules at
+    once, in the reload), so a readiness probe or an alert on trt_agent_ready does not flap."""
+    from conftest import ROOT, answers_ok
+
+    log = tmp_path / "app.log"
+    Writer(log, "one").write_one()
+    agent = Agent(tmp_path, [{"path": str(log), "engine": "one"}])
+    agents.append(agent)
+    agent.write_config(f'[rules]\nfile = "{ROOT / "rules.example.toml"}"\n')
+    agent.start()
+    ready = agent.metrics_url.replace("/metrics", "/-/ready")
+    wait_for(lambda: answers_ok(ready), 10, "ready", agent)
+    answers = []
+    for reload in range(1, 4):
+        agent.send(signal.SIGHUP)
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:  # probing as a kubelet would, only faster
+            answers.append(answers_ok(ready))
+        wait_for(
+            lambda n=reload: agent.metrics().get('trt_agent_config_reloads_total{result="success"}') == n,
+            10,
+            f"reload {reload}",
+            agent,
+        )
+    assert answers and all(answers), f"{answers.count(False)} of {len(answers)} probes said not ready"

@@ -162,7 +162,8 @@ def test_daemon_rule_results_follow_layers_dropped_by_the_series_ttl() -> None:
     with store.lock:
         store.models["e"].layer_times["old_conv"].last_seen -= 100  # the engine was reloaded
     assert before.status == FAIL
-    monitor.refresh(store.expire({"e"}, time.monotonic()))
+    monitor.invalidate(store.expire({"e"}, time.monotonic()))
+    monitor.refresh()
     assert list(store.models["e"].layer_times) == ["new_conv"]
     [after] = monitor.results()
     assert after.status == SKIP, after.message

@@ -28,33 +28,47 @@ class RuleMonitor:
         self._cache: dict[str, tuple[float, list[Result]]] = {}
         self._results: list[Result] = []
         self.evaluated_revision = -1  # the store revision the results are of
+        self._stale = True  # the rules changed since the results were judged
         self.log = get_logger("trt_agent.rules")
 
     def set_rules(self, rules: RuleSet | None, baseline: Baseline | None) -> None:
         with self._lock:
             self.rules, self.baseline = rules, baseline
             self._cache.clear()
-            self.evaluated_revision = -1
+            self._stale = True
 
     def results(self) -> list[Result]:
         """The results of the last refresh (what a scrape shows)."""
         with self._lock:
             return list(self._results)
 
-    def refresh(self, changed: Iterable[str] = ()) -> None:
-        """Judge the engines whose models changed since the last refresh; ``changed``: engines
-        the store changed without an event (layers dropped by ``series_ttl``)."""
+    def invalidate(self, engines: Iterable[str]) -> None:
+        """``engines`` changed without an event (layers dropped by ``series_ttl``): what was
+        judged of them is out of date."""
+        engines = list(engines)
+        if engines:
+            with self._lock:
+                for engine in engines:
+                    self._cache.pop(engine, None)
+                self._stale = True
+
+    def refresh(self) -> None:
+        """Judge the engines whose models changed since the last refresh."""
         store = self.store
         with store.lock:
-            if store.revision == self.evaluated_revision and not changed:
+            if store.revision == self.evaluated_revision and not self._stale:
                 return
-            for engine in changed:
-                self._cache.pop(engine, None)
             revision = store.revision
             out = self._judge() if self.rules is not None else []
         with self._lock:
             self._results = out
             self.evaluated_revision = revision
+            self._stale = False
+
+    @property
+    def stale(self) -> bool:
+        """New rules (start, reload) not judged yet."""
+        return self._stale
 
     def _judge(self) -> list[Result]:
         assert self.rules is not None
@@ -72,7 +86,8 @@ class RuleMonitor:
         return out
 
     def _log_changes(self, before: list[Result], after: list[Result]) -> None:
-        was = {r.rule: r.status for r in before}
+        # a rule that could not be judged yet (skip) and now passes did not "pass again"
+        was = {r.rule: "pass" if r.status == "skip" else r.status for r in before}
         for r in after:
             if r.status != was.get(r.rule, "pass") and r.status != "skip":
                 log = self.log.warning if r.status == "fail" else self.log.info

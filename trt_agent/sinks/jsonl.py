@@ -118,7 +118,6 @@ class EventStream:
         self.on_written = on_written
         self.checkpoint_interval = checkpoint_interval
         self._acked: list[Any] = []  # tokens of written batches, not handed to on_written yet
-        self._written_since_commit = False  # a batch was written since the last acknowledgement
         self.written = 0
         self.dropped_full = 0  # by offer() (the tailer thread), under the lock
         self.dropped_failed = 0  # by the writer thread: writes that failed
@@ -127,7 +126,7 @@ class EventStream:
         self._erroring = False  # the last write failed (the file, or stdout)
         self._failed_at = 0.0
         self._error_logged_at = 0.0
-        self._log = get_logger("trt_agent.vocab.events")
+        self._log = get_logger("trt_agent.events")
         self._cond = threading.Condition()
         self._items: deque[_Item] = deque()
         self._queued_events = 0
@@ -314,7 +313,6 @@ class EventStream:
                         return left, freed
             freed += item.size
             self._acked += item.acks
-            self._written_since_commit = True
             held.popleft()
         try:
             if self._out is None:
@@ -424,10 +422,10 @@ class EventStream:
             except OSError as exc:
                 self._write_failed(exc)
                 return
-        if self.on_written is None or not self._written_since_commit:
+        if self.on_written is None:
             return
+        # every interval, even with nothing new: the source retries a save that failed
         acked, self._acked = self._acked, []
-        self._written_since_commit = False
         self.on_written(acked)
 
 

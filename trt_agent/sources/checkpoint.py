@@ -170,13 +170,14 @@ class CheckpointCommitter:
         self._log = get_logger("trt_agent.events")
 
     def acknowledge(self, acks: list[Any]) -> None:
-        """The batches these tokens came with are written: apply them, in order, and save."""
+        """The batches these tokens came with are written: apply them, in order, and save (an
+        empty list: the event stream's interval passed; a save that failed is tried again)."""
         for ack in acks:
             if isinstance(ack, Forget):
                 self.checkpoints.pop(ack.key, None)
             else:
                 self.checkpoints.update(ack)
-        self._dirty = True
+        self._dirty = self._dirty or bool(acks)
         self.save()
 
     def save(self) -> None:
