@@ -17,7 +17,7 @@ Targets (the first argument; the rest goes to libFuzzer):
 
 Only ``ArtifactError`` / ``ConfigError`` / ``RulesError`` naming the file may escape. A crash
 found here becomes a file in ``tests/data/fuzz/`` (see the README there), replayed by
-``tests/test_fuzz.py``.
+``tests/contract/test_fuzz.py``.
 """
 
 from __future__ import annotations

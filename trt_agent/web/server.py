@@ -5,7 +5,7 @@ handshake and basic-auth check of one slow client never hold up another. ``/metr
 both exposition formats by content negotiation (Prometheus text 0.0.4, or OpenMetrics when the
 scraper asks for it) and gzip when accepted, like prometheus-client's own handler.
 
-Hostile clients meet fixed limits (tests/test_hostile_http.py): a TLS handshake, and each
+Hostile clients meet fixed limits (tests/integration/test_hostile_http.py): a TLS handshake, and each
 request's line and headers, must be complete ``REQUEST_TIMEOUT_S`` after the server starts
 waiting for them, however slowly the bytes trickle in (slowloris); request line and headers
 together are at most ``MAX_REQUEST_BYTES``; bytes that cannot start an HTTP/1 request are
