@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import resource
 import select
@@ -37,11 +38,12 @@ from trt_agent.config import Config, ConfigError, load_config, split_listen
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model.store import EngineStore
 from trt_agent.pipeline import Pipeline, Shedder, announce_changes, deliver, fold_models, learn_names
-from trt_agent.redact import Redactor, RedactorCollector, load_redactor
+from trt_agent.redact import Redactor, load_redactor
+from trt_agent.redact.metrics import RedactorCollector
 from trt_agent.rules import Baseline, RuleSet, load_baseline, load_rules
 from trt_agent.rules.monitor import RuleMonitor
 from trt_agent.security import startup_warnings
-from trt_agent.sinks.jsonl import EventStream, EventStreamCollector
+from trt_agent.sinks.event_stream import EventStream, EventStreamCollector
 from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointCommitter, CheckpointStore, FileKey
 from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
@@ -55,6 +57,7 @@ from trt_agent.web.server import MetricsServer, ServerCollector
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_CRASHED = 1
+RULES_MIN_INTERVAL = 0.25  # seconds between two judgements of the rules while events flow
 # Keys a SIGHUP cannot change in a running agent (they own sockets, files or threads).
 _RESTART_KEYS = (
     ("state_dir", "agent.state_dir"),
@@ -139,8 +142,9 @@ class Agent:
             ],
             self.stream,
         )
-        self.tailer = Tailer(config, self.pipeline, self.checkpoints)
+        self.tailer = Tailer(config, self.pipeline, self.checkpoints, on_ready=self._poke)
         self._ready_revision: int | None = None  # the store's revision when the tailer was ready
+        self._next_judge = 0.0  # time.monotonic() before which the rules are not judged again
         self.profiler: ProfilerHost | None = None
         self._server: MetricsServer | None = None
         self.registry = CollectorRegistry()
@@ -257,7 +261,7 @@ class Agent:
                 else:
                     self.log.error("tailer stalled; withholding the systemd watchdog ping")
                 next_ping = now + ping
-            self._sleep(min(ping or 1.0, 1.0 if self._ready_revision is not None else 0.1))
+            self._sleep(min(ping or 1.0, 1.0, self._judge_due()))
             if time.monotonic() >= next_bounds:
                 active = {f.source.engine for f in list(self.tailer.files.values())}
                 if self.config.profiler is not None:
@@ -304,10 +308,18 @@ class Agent:
 
     def _on_models_changed(self) -> None:
         """The pipeline folded a batch (tailer or profiler thread): wake the main loop to judge
-        the rules. One byte per wait, however many batches arrive meanwhile."""
+        the rules. One byte per wait, however many batches arrive meanwhile; none before the
+        start-up files are read (the tailer's on_ready wakes it then)."""
         if not self._models_changed:
             self._models_changed = True
-            self._poke()
+            if self._ready_revision is not None:
+                self._poke()
+
+    def _judge_due(self) -> float:
+        """Seconds until the rules are due to be judged again (inf: nothing to judge)."""
+        if self._ready_revision is None or not (self._models_changed or self.rules.stale):
+            return math.inf
+        return max(0.0, self._next_judge - time.monotonic())
 
     def _judge_rules(self) -> None:
         """Judge the rules when the models changed, once the files present at start-up were read
@@ -316,7 +328,9 @@ class Agent:
             if not self.tailer.ready:
                 return
             self._ready_revision = self.store.revision
-        if self._models_changed or self.rules.stale:
+        if self._judge_due() == 0.0:
+            # at most every RULES_MIN_INTERVAL: a burst of batches is judged once, not per batch
+            self._next_judge = time.monotonic() + RULES_MIN_INTERVAL
             self._models_changed = False
             self._refresh_rules()
 

@@ -37,7 +37,12 @@ def test_daemon_metrics_events_and_own_logs_leak_no_name(tmp_path: Path, agents:
     (tmp_path / "key").chmod(0o600)  # the agent refuses a key others can read
     engine_of = {p: p.name[:2] for p in CORPUS}
     assert len(set(engine_of.values())) == len(CORPUS)
-    agent = Agent(tmp_path, [{"path": str(p), "engine": e} for p, e in engine_of.items()], log_level="debug")
+    agent = Agent(
+        tmp_path,
+        [{"path": str(p), "engine": e} for p, e in engine_of.items()],
+        log_level="debug",
+        metrics={"max_engines": 2 * len(CORPUS)},  # every engine kept, whenever the bounds run
+    )
     agents.append(agent)
     agent.config_path.write_text(
         agent.config_path.read_text() + '[redaction]\nenabled = true\nkey_file = "key"\n'

@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import wait_for
 
 from trt_agent.config import EventsConfig
-from trt_agent.sinks.jsonl import EventStream
+from trt_agent.sinks.event_stream import EventStream
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointCommitter, CheckpointStore, Forget
 
 

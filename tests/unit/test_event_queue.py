@@ -16,7 +16,7 @@ def test_a_batch_the_writer_fails_on_leaves_no_phantom_events_in_the_queue(tmp_p
     dropped; the queue's counters go back to 0, so later batches are not refused as 'full'."""
     from trt_agent.config import EventsConfig
     from trt_agent.redact import Redactor
-    from trt_agent.sinks.jsonl import EventStream
+    from trt_agent.sinks.event_stream import EventStream
 
     class Failing(Redactor):
         def events(self, events: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Final
 
 from trt_agent.config import Config, LogSource
@@ -36,7 +37,8 @@ class Tailer:
 
     ``read_budget``: bytes one file may be read per turn. ``waker``: what the thread waits on
     between turns (a ``threading.Event`` by default). ``clock``: monotonic seconds
-    (``time.monotonic`` by default), for every deadline and the heartbeat."""
+    (``time.monotonic`` by default), for every deadline and the heartbeat. ``on_ready``: called
+    once, on the tailer's thread, when every file present at start-up has been read."""
 
     def __init__(
         self,
@@ -47,6 +49,7 @@ class Tailer:
         read_budget: int = READ_BUDGET_BYTES,
         waker: Waker | None = None,
         clock: Clock = time.monotonic,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.pipeline = pipeline
@@ -59,6 +62,7 @@ class Tailer:
         self._clock = clock
         self.heartbeat = clock()
         self.ready = False  # every file present at start-up has been read to its end once
+        self._on_ready = on_ready  # told once, when ``ready`` turns true
         self._log = get_logger("trt_agent.tail")
         self._wake: Waker = threading.Event() if waker is None else waker
         self._rescan = True
@@ -184,8 +188,10 @@ class Tailer:
                 self._service(f, now)
             except Exception:  # a bug, not input: count it, keep the other files going
                 self._problems.internal_error(f.path)
-        if not self._more_to_read and self._first_scan_done.is_set():
+        if not self._more_to_read and self._first_scan_done.is_set() and not self.ready:
             self.ready = True
+            if self._on_ready is not None:
+                self._on_ready()
         self.heartbeat = self._clock()
         return True
 

@@ -27,12 +27,10 @@ import hmac
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Final
 
 import ahocorasick  # type: ignore[import-not-found]
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from trt_agent.config import Config, ConfigError, RedactionConfig
 from trt_agent.parse.grammar import layer_name_spans
@@ -439,20 +437,6 @@ class Redactor:
         ):
             return _PATH.sub(self._path, text)
         return text
-
-
-class RedactorCollector(Collector):
-    """The redactor's own health: ``trt_agent_redaction_collisions_total``."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        self.redactor = redactor
-
-    def collect(self) -> Iterator[Metric]:
-        yield CounterMetricFamily(
-            "trt_agent_redaction_collisions",
-            "Names whose 10-hex-digit pseudonym was already another name's (given 16 digits instead).",
-            value=self.redactor.collisions,
-        )
 
 
 def learnable_names(event: Event) -> list[str]:
