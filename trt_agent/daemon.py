@@ -37,7 +37,15 @@ from prometheus_client.registry import Collector
 from trt_agent.config import Config, ConfigError, load_config, split_listen
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model.store import EngineStore
-from trt_agent.pipeline import Pipeline, Shedder, announce_changes, deliver, fold_models, learn_names
+from trt_agent.pipeline import (
+    Pipeline,
+    Shedder,
+    ShedderCollector,
+    announce_changes,
+    deliver,
+    fold_models,
+    learn_names,
+)
 from trt_agent.redact import Redactor, load_redactor
 from trt_agent.redact.metrics import RedactorCollector
 from trt_agent.rules import Baseline, RuleSet, load_baseline, load_rules
@@ -151,7 +159,7 @@ class Agent:
         for collector in (
             EngineCollector(self.store, metrics, redactor, self.rules.results),
             EventStreamCollector(self.stream),
-            self.shedder.collector(),
+            ShedderCollector(self.shedder),
             TailerCollector(self.tailer),
             _AgentCollector(self),
             ProcessCollector(registry=None),

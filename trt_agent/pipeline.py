@@ -78,11 +78,10 @@ class Shedder:
         self.shed["verbose"] += len(batch.events) - len(kept)
         return replace(batch, events=kept, written=kept)
 
-    def collector(self) -> Collector:
-        return _ShedderCollector(self)
 
+class ShedderCollector(Collector):
+    """The shedder's own state: ``trt_agent_memory_shedding``, ``trt_agent_shed_events_total``."""
 
-class _ShedderCollector(Collector):
     def __init__(self, shedder: Shedder) -> None:
         self.shedder = shedder
 
@@ -109,7 +108,7 @@ def learn_names(redactor: NameLearner | None) -> Step:
 def fold_models(store: EngineStore) -> Step:
     def step(batch: Batch) -> Batch:
         if batch.events:
-            store.fold(batch.events, count=batch.count and batch.origin != "replay")
+            store.fold(batch.events, count=batch.count)
         return batch
 
     return step

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import os
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
@@ -169,7 +169,7 @@ class CheckpointCommitter:
         self._failing = False
         self._log = get_logger("trt_agent.events")
 
-    def acknowledge(self, acks: list[Any]) -> None:
+    def acknowledge(self, acks: list[Ack]) -> None:
         """The batches these tokens came with are written: apply them, in order, and save (an
         empty list: the event stream's interval passed; a save that failed is tried again)."""
         for ack in acks:
