@@ -312,3 +312,23 @@ def test_the_null_redactor_overrides_every_public_method_of_the_redactor() -> No
     assert NULL_REDACTOR.text("conv1 + relu1 at /models/x.onnx") == "conv1 + relu1 at /models/x.onnx"
     event = {"type": "layer", "name": "conv1", "msg": "conv1"}
     assert NULL_REDACTOR.events([event]) == [event]
+
+
+def test_an_event_read_back_with_name_keys_its_type_does_not_define_has_them_redacted() -> None:
+    """An event stream read back (``report events.jsonl``) can carry keys a type does not define:
+    a type without name keys of its own is searched for every key that names something anywhere
+    (fail closed), so a warning edited to carry a ``layer`` does not leak it."""
+    from trt_agent.parse import ParseStats, parse_stream
+
+    line = b"[06/13/2022-09:40:15] [TRT] [W] TensorRT was linked against cuDNN 8.2.1 but loaded cuDNN 8.2.0\n"
+    events = list(parse_stream(io.BytesIO(line), "12.log", "e", ParseStats()))
+    assert events and {e["type"] for e in events} <= {"version", "warning"}, "the real line's events"
+    for kind in ("warning", "error", "version"):
+        event = events[0] | {
+            "type": kind,
+            "layer": "SecretConvAlpha",
+            "tensors": None,
+            "sources": ["SecretBeta"],
+        }
+        [out] = make_redactor().events([event])
+        assert "SecretConvAlpha" not in str(out) and "SecretBeta" not in str(out), kind
