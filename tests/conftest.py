@@ -40,8 +40,8 @@ GOLDEN = TESTS / "golden"
 
 
 def data_file(name: str) -> Path:
-    """A file of tests/data/corpus or tests/data/extra by (a unique prefix of) its name."""
-    for folder in ("corpus", "extra"):
+    """A file of tests/data/corpus, extra or dialects by (a unique prefix of) its name."""
+    for folder in ("corpus", "extra", "dialects"):
         matches = sorted((DATA / folder).glob(name + "*"))
         if matches:
             return matches[0]
