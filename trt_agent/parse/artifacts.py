@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from trt_agent.parse.docker import is_docker_json
 from trt_agent.parse.grammar import layer_fields
 from trt_agent.parse.log import ParseStats
 from trt_agent.vocab.events import Event, make_event
@@ -27,7 +28,10 @@ def looks_like_json(head: bytes) -> bool:
     """A JSON document, not a log line that happens to start with ``[``."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{"):
-        return True
+        # An object's first key, not a log line that starts with a layer named "{Cast}" or a
+        # record of Docker's json-file driver (a log: parse/docker.py).
+        rest = text[1:].lstrip()
+        return rest[:1] in (b'"', b"}", b"") and not is_docker_json(text.split(b"\n", 1)[0])
     if text.startswith(b"["):
         rest = text[1:].lstrip()
         return rest[:1] in (b"{", b"]", b'"') or rest == b""

@@ -10,7 +10,7 @@ from typing import BinaryIO, Literal
 from trt_agent.parse.artifacts import looks_like_json, parse_artifact
 from trt_agent.parse.calibration import is_calibration_cache, parse_calibration_cache
 from trt_agent.parse.event_stream import is_event_stream, parse_event_stream
-from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES, ParseStats, parse_log
+from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES, LinePatterns, ParseStats, parse_log
 from trt_agent.vocab.events import Event
 
 SNIFF_BYTES = 65536
@@ -75,6 +75,7 @@ def parse_stream(
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     before_read: Callable[[], None] | None = None,
+    patterns: LinePatterns | None = None,
 ) -> Iterator[Event]:
     """Yield the events of whatever ``stream`` holds: a log, a calibration cache, a JSON artifact
     or trt-agent's own event stream (whose events keep their engine ids)."""
@@ -90,7 +91,14 @@ def parse_stream(
     else:
         stats.bytes += len(head)
         yield from parse_log(
-            stream, file, engine, stats, head=head, max_line_bytes=max_line_bytes, before_read=before_read
+            stream,
+            file,
+            engine,
+            stats,
+            head=head,
+            max_line_bytes=max_line_bytes,
+            before_read=before_read,
+            patterns=patterns,
         )
 
 
@@ -101,15 +109,29 @@ def parse_path(
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     before_read: Callable[[], None] | None = None,
+    patterns: LinePatterns | None = None,
 ) -> Iterator[Event]:
-    """Yield the events of the file at ``path`` (``-`` for standard input)."""
+    """Yield the events of the file at ``path`` (``-`` for standard input); ``patterns`` are the
+    user's ``[[patterns]]``, applied to log lines."""
     engine = engine or engine_id_for(path)
     if path == "-":
         yield from parse_stream(
-            sys.stdin.buffer, "-", engine, stats, max_line_bytes=max_line_bytes, before_read=before_read
+            sys.stdin.buffer,
+            "-",
+            engine,
+            stats,
+            max_line_bytes=max_line_bytes,
+            before_read=before_read,
+            patterns=patterns,
         )
         return
     with open(path, "rb") as stream:
         yield from parse_stream(
-            stream, path, engine, stats, max_line_bytes=max_line_bytes, before_read=before_read
+            stream,
+            path,
+            engine,
+            stats,
+            max_line_bytes=max_line_bytes,
+            before_read=before_read,
+            patterns=patterns,
         )

@@ -53,12 +53,25 @@ class ParserState:
 
 @dataclass(frozen=True, slots=True)
 class MessageRule:
-    """One message family."""
+    """One message family.
+
+    ``starts`` are regexes for the words a message of the family starts with (for a family whose
+    messages start with a name, such as a layer's, the words that follow the name), written in the
+    syntax Python's ``re`` and RE2 share: no lookaround, no backreferences. They are the one
+    vocabulary of the log reader: its prefilter is built from them, and a message behind an
+    application's prefix that the header parser does not know is looked for where one of them
+    matches. A rule without them would never see its lines, so they are required.
+    """
 
     name: str
     needle: str
     regex: re.Pattern[str]
     handle: Callable[[re.Match[str], ParserState], list[Fact]]
+    starts: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.starts:
+            raise ValueError(f"rule {self.name!r} declares no starting words")
 
 
 _INT64: Final = 1 << 63
@@ -517,27 +530,46 @@ RULES: Final[tuple[MessageRule, ...]] = (
         "Fusing convolution weights",
         _r(r"^Fusing convolution weights from (.+?) with scale (.+)$"),
         _scale_fusion,
+        starts=(r"Fusing convolution weights ",),
     ),
     MessageRule(
-        "fusion", "Fusing ", _r(r"^(?:(?P<kind>[A-Z]\w*): )?Fusing (?P<a>.+?) with (?P<b>.+)$"), _fusion
+        "fusion",
+        "Fusing ",
+        _r(r"^(?:(?P<kind>[A-Z]\w*): )?Fusing (?P<a>.+?) with (?P<b>.+)$"),
+        _fusion,
+        starts=(
+            r"Fusing ",
+            r"[A-Z]\w*: Fusing ",
+        ),
     ),
-    MessageRule("removing", "Removing ", _r(r"^Removing (.+)$"), _removing),
-    MessageRule("eliminating", "Eliminating ", _r(r"^Eliminating (\w+) (.+)$"), _eliminating),
-    MessageRule("layer_count", " layers", _r(r"^(Original|After [^:]+): (\d+) layers$"), _layer_count),
-    MessageRule("source_layer", "Parsing node: ", _r(r"^Parsing node: (.+) \[(\w+)\]$"), _source_layer),
+    MessageRule("removing", "Removing ", _r(r"^Removing (.+)$"), _removing, starts=(r"Removing ",)),
+    MessageRule(
+        "eliminating",
+        "Eliminating ",
+        _r(r"^Eliminating (\w+) (.+)$"),
+        _eliminating,
+        starts=(r"Eliminating ",),
+    ),
+    MessageRule(
+        "layer_count",
+        " layers",
+        _r(r"^(Original|After [^:]+): (\d+) layers$"),
+        _layer_count,
+        starts=(
+            r"Original: \d",
+            r"After [^\n:]{1,60}: \d+ layers",
+        ),
+    ),
+    MessageRule(
+        "source_layer",
+        "Parsing node: ",
+        _r(r"^Parsing node: (.+) \[(\w+)\]$"),
+        _source_layer,
+        starts=(r"Parsing node: ",),
+    ),
     # engine layers ------------------------------------------------------------------------------
-    MessageRule(
-        "layer_v8",
-        "Layer(",
-        _LAYER_V8,
-        _layer_v8,
-    ),
-    MessageRule(
-        "layer_v10",
-        "LayerType: ",
-        _LAYER_V10,
-        _layer_v10,
-    ),
+    MessageRule("layer_v8", "Layer(", _LAYER_V8, _layer_v8, starts=(r"Layer\(",)),
+    MessageRule("layer_v10", "LayerType: ", _LAYER_V10, _layer_v10, starts=(r"Name: [^\n]*?, LayerType: ",)),
     # memory -------------------------------------------------------------------------------------
     MessageRule(
         "mem_change",
@@ -547,56 +579,102 @@ RULES: Final[tuple[MessageRule, ...]] = (
             r"now: CPU (?P<cpu_now>\d+), GPU (?P<gpu_now>\d+) \(MiB\)"
         ),
         _mem_usage_change,
+        starts=(r"\[MemUsageChange\] ",),
     ),
-    MessageRule("peak", "Peak memory usage", _r(r"Peak memory usage.*"), _peak),
     MessageRule(
-        "activation", "Total Activation Memory", _r(r"^Total Activation Memory: (\d+)"), _memory("activation")
+        "peak",
+        "Peak memory usage",
+        _r(r"Peak memory usage.*"),
+        _peak,
+        starts=(
+            r"\[MemUsageStats\] Peak memory usage",
+            r"Peak memory usage",
+        ),
+    ),
+    MessageRule(
+        "activation",
+        "Total Activation Memory",
+        _r(r"^Total Activation Memory: (\d+)"),
+        _memory("activation"),
+        starts=(r"Total Activation Memory: ",),
     ),
     MessageRule(
         "host_persistent",
         "Total Host Persistent Memory",
         _r(r"^Total Host Persistent Memory: (\d+)"),
         _memory("host_persistent"),
+        starts=(r"Total Host Persistent Memory: ",),
     ),
     MessageRule(
         "device_persistent",
         "Total Device Persistent Memory",
         _r(r"^Total Device Persistent Memory: (\d+)"),
         _memory("device_persistent"),
+        starts=(r"Total Device Persistent Memory: ",),
     ),
-    MessageRule("scratch", "Scratch Memory", _r(r"^(?:Total|Max) Scratch Memory: (\d+)"), _memory("scratch")),
-    MessageRule("weights", "Total Weights Memory", _r(r"^Total Weights Memory: (\d+)"), _memory("weights")),
+    MessageRule(
+        "scratch",
+        "Scratch Memory",
+        _r(r"^(?:Total|Max) Scratch Memory: (\d+)"),
+        _memory("scratch"),
+        starts=(r"(?:Total|Max) Scratch Memory: ",),
+    ),
+    MessageRule(
+        "weights",
+        "Total Weights Memory",
+        _r(r"^Total Weights Memory: (\d+)"),
+        _memory("weights"),
+        starts=(r"Total Weights Memory: ",),
+    ),
     MessageRule(
         "runner_device",
         "per-runner device persistent",
         _r(r"^Total per-runner device persistent memory is (\d+)"),
         _memory("device_persistent"),
+        starts=(r"Total per-runner device persistent memory is ",),
     ),
     MessageRule(
         "runner_host",
         "per-runner host persistent",
         _r(r"^Total per-runner host persistent memory is (\d+)"),
         _memory("host_persistent"),
+        starts=(r"Total per-runner host persistent memory is ",),
     ),
     MessageRule(
         "activation_alloc",
         "Allocated activation",
         _r(r"^Allocated activation device memory of size (\d+)"),
         _memory("activation"),
+        starts=(r"Allocated activation device memory of size ",),
     ),
     MessageRule(
-        "engine_size", "engine size", _r(r"^Loaded engine size: " + _MEM_UNIT), _memory("engine_size")
+        "engine_size",
+        "engine size",
+        _r(r"^Loaded engine size: " + _MEM_UNIT),
+        _memory("engine_size"),
+        starts=(r"Loaded engine size: ",),
     ),
     MessageRule(
         "engine_created",
         "Created engine with size",
         _r(r"^Created engine with size: " + _MEM_UNIT),
         _memory("engine_size"),
+        starts=(r"Created engine with size: ",),
     ),
     MessageRule(
-        "workspace", "workspace: ", _r(r"^Memory Pools: workspace: " + _MEM_UNIT), _memory("workspace_limit")
+        "workspace",
+        "workspace: ",
+        _r(r"^Memory Pools: workspace: " + _MEM_UNIT),
+        _memory("workspace_limit"),
+        starts=(r"Memory Pools: workspace: ",),
     ),
-    MessageRule("kv_cache", "k/v cache", _r(r"^Allocate (\d+) bytes for k/v cache"), _memory("kv_cache")),
+    MessageRule(
+        "kv_cache",
+        "k/v cache",
+        _r(r"^Allocate (\d+) bytes for k/v cache"),
+        _memory("kv_cache"),
+        starts=(r"Allocate \d+ bytes for k/v cache",),
+    ),
     # TensorRT-LLM's runtime (0.9+): "[MemUsageChange] Allocated 78.30 GiB for max tokens in paged KV
     # cache (3731744)." and "... Allocated 37812.51 MiB for execution context memory."
     MessageRule(
@@ -604,15 +682,23 @@ RULES: Final[tuple[MessageRule, ...]] = (
         "in paged KV cache",
         _r(r"^\[MemUsageChange\] Allocated " + _MEM_UNIT + r" for max tokens in paged KV cache"),
         _memory("kv_cache"),
+        starts=(r"\[MemUsageChange\] Allocated ",),
     ),
     MessageRule(
         "trtllm_context_memory",
         "for execution context memory",
         _r(r"^\[MemUsageChange\] Allocated " + _MEM_UNIT + r" for execution context memory"),
         _memory("execution_context"),
+        starts=(r"\[MemUsageChange\] Allocated ",),
     ),
     # versions -----------------------------------------------------------------------------------
-    MessageRule("trt_version", "TensorRT version", _r(r"^TensorRT version: (\S+)"), _version("tensorrt")),
+    MessageRule(
+        "trt_version",
+        "TensorRT version",
+        _r(r"^TensorRT version: (\S+)"),
+        _version("tensorrt"),
+        starts=(r"TensorRT version: ",),
+    ),
     MessageRule(
         "plan_version",
         "engine plan file is not compatible",
@@ -620,19 +706,31 @@ RULES: Final[tuple[MessageRule, ...]] = (
             r"engine plan file is not compatible with this version of TensorRT, expecting library version (\S+?) got (\S+?),"
         ),
         _plan_version,
+        starts=(r"(?:\d+: )?The engine plan file is not compatible",),
     ),
     MessageRule(  # Polygraphy --verbose: "Loaded Module: tensorrt | Version: 10.16.2.5 | Path: [...]"
         "polygraphy_module",
         "Loaded Module: tensorrt ",
         _r(r"^Loaded Module: tensorrt +\| Version: (\S+)"),
         _version("tensorrt"),
+        starts=(r"Loaded Module: tensorrt ",),
     ),
-    MessageRule("trt_tag", "[TensorRT v", _r(r"\[TensorRT v(\d{3,})\]"), _trt_tag),
+    MessageRule(
+        "trt_tag",
+        "[TensorRT v",
+        _r(r"\[TensorRT v(\d{3,})\]"),
+        _trt_tag,
+        starts=(
+            r"&&&& RUNNING ",
+            r"\[TensorRT v\d{3,}\]",
+        ),
+    ),
     MessageRule(
         "trtllm_version",
         "TensorRT-LLM version",
         _r(r"TensorRT-LLM version: (\S+?)(?:\[|$)"),
         _version("tensorrt_llm"),
+        starts=(r"TensorRT-LLM version: ",),
     ),
     MessageRule(
         "linked",
@@ -641,79 +739,126 @@ RULES: Final[tuple[MessageRule, ...]] = (
             r"^TensorRT was linked against (?P<lib>[\w/ ]+?) (?P<linked>\d[\w.]*) but loaded (?:[\w/ ]+?) (?P<loaded>\d[\w.]*)"
         ),
         _linked_against,
+        starts=(r"TensorRT was linked against ",),
     ),
     MessageRule(
         "builder_resource",
         "libnvinfer_builder_resource",
         _r(r"^Loaded shared library libnvinfer_builder_resource\.so\.(\d+\.\d+\.\d+)"),
         _version("tensorrt"),
+        starts=(r"Loaded shared library libnvinfer_builder_resource",),
     ),
     MessageRule(
-        "cuda_version", "CUDA ", _r(r"^CUDA (?:Runtime |Driver )?[Vv]ersion:? (\S+)"), _version("cuda")
+        "cuda_version",
+        "CUDA ",
+        _r(r"^CUDA (?:Runtime |Driver )?[Vv]ersion:? (\S+)"),
+        _version("cuda"),
+        starts=(r"CUDA (?:Runtime |Driver )?[Vv]ersion",),
     ),
-    MessageRule("driver_version", "Driver", _r(r"^(?:CUDA )?Driver [Vv]ersion:? (\S+)"), _version("driver")),
-    MessageRule("cudnn_version", "cuDNN version", _r(r"^cuDNN version:? (\S+)"), _version("cudnn")),
+    MessageRule(
+        "driver_version",
+        "Driver",
+        _r(r"^(?:CUDA )?Driver [Vv]ersion:? (\S+)"),
+        _version("driver"),
+        starts=(r"(?:CUDA )?Driver [Vv]ersion",),
+    ),
+    MessageRule(
+        "cudnn_version",
+        "cuDNN version",
+        _r(r"^cuDNN version:? (\S+)"),
+        _version("cudnn"),
+        starts=(r"cuDNN version",),
+    ),
     # what the build asked for, from trtexec's option dump ("Precision: FP32+INT8")
-    MessageRule("build_precision", "Precision: ", _r(r"^Precision: ([\w+]+)$"), _build_precisions),
+    MessageRule(
+        "build_precision",
+        "Precision: ",
+        _r(r"^Precision: ([\w+]+)$"),
+        _build_precisions,
+        starts=(r"Precision: ",),
+    ),
     # ... and from Polygraphy's configuration table ("Flags | [FP16, DISABLE_TIMING_CACHE]"), whose
     # rows reach the grammar from the CONFIG_TABLE_OPENER block
-    MessageRule("polygraphy_flags", "Flags", _r(r"^Flags +\| \[([^\]]*)\]$"), _builder_flags),
+    MessageRule(
+        "polygraphy_flags",
+        "Flags",
+        _r(r"^Flags +\| \[([^\]]*)\]$"),
+        _builder_flags,
+        starts=(r"Flags +\| \[",),
+    ),
     MessageRule(
         "polygraphy_workspace",
         "WORKSPACE: ",
         _r(r"^Memory Pools +\| \[WORKSPACE: " + _MEM_UNIT),
         _memory("workspace_limit"),
+        starts=(r"Memory Pools +\| \[WORKSPACE: ",),
     ),
-    MessageRule("device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device),
+    MessageRule(
+        "device", "Selected Device: ", _r(r"^Selected Device: (.+)$"), _device, starts=(r"Selected Device: ",)
+    ),
     MessageRule(
         "compute_capability",
         "Compute Capability: ",
         _r(r"^Compute Capability: (\S+)"),
         _version("compute_capability"),
+        starts=(r"Compute Capability: ",),
     ),
-    MessageRule("calibrator", "Calibration Cache for calibrator", _r(r"calibrator: TRT-(\d+)-"), _calibrator),
+    MessageRule(
+        "calibrator",
+        "Calibration Cache for calibrator",
+        _r(r"calibrator: TRT-(\d+)-"),
+        _calibrator,
+        starts=(r"\w+ Calibration Cache for calibrator",),
+    ),
     # performance --------------------------------------------------------------------------------
     MessageRule(
         "perf_stats",
         " = ",
         _r(r"^(Latency|GPU Compute Time|Enqueue Time|H2D Latency|D2H Latency): (.*ms.*)$"),
         _perf_stats,
+        starts=(r"(?:Latency|GPU Compute Time|Enqueue Time|H2D Latency|D2H Latency): ",),
     ),
     MessageRule(
         "throughput",
         "Throughput: ",
         _r(r"^Throughput: (" + _NUM + r") qps"),
         _perf_single("throughput_qps", "mean"),
+        starts=(r"Throughput: ",),
     ),
     MessageRule(
         "walltime",
         "Total Host Walltime",
         _r(r"^Total Host Walltime: (" + _NUM + r") s"),
         _perf_single("host_walltime_s", "total"),
+        starts=(r"Total Host Walltime: ",),
     ),
     MessageRule(
         "gpu_total",
         "Total GPU Compute Time",
         _r(r"^Total GPU Compute Time: (" + _NUM + r") s"),
         _perf_single("gpu_compute_total_s", "total"),
+        starts=(r"Total GPU Compute Time: ",),
     ),
     MessageRule(
         "build_done",
         "Engine generation completed",
         _r(r"^Engine generation completed in (" + _NUM + r") seconds"),
         _build_complete("engine_generation"),
+        starts=(r"Engine generation completed in ",),
     ),
     MessageRule(
         "engine_built",
         "Engine built in",
         _r(r"^Engine built in (" + _NUM + r") sec"),
         _build_complete("trtexec_build"),
+        starts=(r"Engine built in ",),
     ),
     MessageRule(
         "polygraphy_built",
         "Finished engine building in",
         _r(r"^Finished engine building in (" + _NUM + r") seconds"),
         _build_complete("polygraphy_build"),
+        starts=(r"Finished engine building in ",),
     ),
     # plugins ------------------------------------------------------------------------------------
     MessageRule(
@@ -721,18 +866,21 @@ RULES: Final[tuple[MessageRule, ...]] = (
         "Searching for plugin",
         _r(r"^Searching for plugin: ([^,]+), plugin_version: ([^,]*)"),
         _plugin_search,
+        starts=(r"Searching for plugin: ",),
     ),
     MessageRule(
         "plugin_created",
         "Successfully created plugin",
         _r(r"^Successfully created plugin: (\S+)"),
         _plugin_created,
+        starts=(r"Successfully created plugin: ",),
     ),
     MessageRule(
         "plugin_missing",
         "could not find plugin",
         _r(r"getPluginCreator could not find plugin:? (\S+) version:? ?(\S+)"),
         _plugin_missing,
+        starts=(r"getPluginCreator could not find plugin",),
     ),
     # fallbacks ----------------------------------------------------------------------------------
     MessageRule(
@@ -740,6 +888,7 @@ RULES: Final[tuple[MessageRule, ...]] = (
         "Could not find any implementation",
         _r(r"Could not find any implementation for node (.+?)\.?\)?\.?$"),
         _no_implementation,
+        starts=(r"Could not find any implementation for node ",),
     ),
     MessageRule(
         "skip_tactic",
@@ -749,12 +898,14 @@ RULES: Final[tuple[MessageRule, ...]] = (
             r"(?:.* detected for tactic (\w+))?"
         ),
         _skip_tactic,
+        starts=(r"Skipping tactic ",),
     ),
     MessageRule(
         "missing_scale",
         "Missing scale",
         _r(r"Missing scale and zero-point for tensor (.+?), expect fall back"),
         _missing_scale,
+        starts=(r"Missing scale and zero-point for tensor ",),
     ),
     MessageRule(
         "dla_fallback",
@@ -764,44 +915,53 @@ RULES: Final[tuple[MessageRule, ...]] = (
             r".*falling back to GPU"
         ),
         _dla_fallback,
+        starts=(r"(?:is not supported on|cannot run on|is not running on) DLA",),
     ),
     MessageRule(  # TensorRT >= 8.4: "Layer 'X' (CONSTANT): Unsupported on DLA. Switching this layer's device type to GPU."
         "dla_switching",
         "Unsupported on DLA",
         _r(r"^Layer '(?P<layer>.+)' \(\w+\): Unsupported on DLA\. Switching"),
         _dla_fallback_named("dla_unsupported"),
+        starts=(r"Layer '",),
     ),
     MessageRule(
         "dla_subgraphs",
         "subgraphs per DLA core",
         _r(r"^DLA supports only \d+ subgraphs per DLA core\. Switching to GPU for layer (?P<layer>.+)$"),
         _dla_fallback_named("dla_subgraph_limit"),
+        starts=(r"DLA supports only \d+ subgraphs per DLA core",),
     ),
     MessageRule(  # a strongly-typed/strict build where TensorRT could not honour the requested precision
         "precision_ignored",
         "obeys the requested constraints",
         _r(r"^No implementation of layer (.+?) obeys the requested constraints"),
         _precision_ignored,
+        starts=(r"No implementation of layer ",),
     ),
     MessageRule(
         "no_fp16",
         "without native FP16",
         _r(r"FP16 support requested on hardware without native FP16"),
         _no_native("Half", "no_native_fp16"),
+        starts=(r"FP16 support requested on hardware without native FP16",),
     ),
     MessageRule(
         "no_int8",
         "without native INT8",
         _r(r"INT8 support requested on hardware without native INT8"),
         _no_native("Int8", "no_native_int8"),
+        starts=(r"INT8 support requested on hardware without native INT8",),
     ),
     MessageRule(
         "no_tf32",
         "does not support TF32",
         _r(r"kTF32 is set but hardware does not support TF32"),
         _no_native("TF32", "no_tf32"),
+        starts=(r"(?:BuilderFlag::)?kTF32 is set but hardware does not support TF32",),
     ),
-    MessageRule("falling_back", "falling back", _r(r"falling back"), _generic_fallback),
+    MessageRule(
+        "falling_back", "falling back", _r(r"falling back"), _generic_fallback, starts=(r"falling back",)
+    ),
     # INT8 / calibration -------------------------------------------------------------------------
     MessageRule(
         "dynamic_range",
@@ -814,12 +974,14 @@ RULES: Final[tuple[MessageRule, ...]] = (
             + r")\]?"
         ),
         _dynamic_range,
+        starts=(r"[Dd]ynamic range (?:for|of) ",),
     ),
     MessageRule(
         "layer_precision",
         "precision",
         _r(r"^Set(?:ting)? (?:layer )?(.+?) precision to (\w+)"),
         _layer_precision,
+        starts=(r"Set(?:ting)? (?:layer )?[^\n]{1,400}? precision to ",),
     ),
 )
 
@@ -838,6 +1000,31 @@ OLD_SUMMARY_LINE = re.compile(
     + _NUM
     + r") ?(ms|s|qps)?(?: at (\d+(?:\.\d+)?)%)?"
 )
+
+
+# Where the messages that open a block (read in ``log.py``) start.
+BLOCK_STARTS: Final = (
+    r"Engine Layer Information:",
+    r"Layers:",
+    r"Building engine with configuration:",
+    r"=== Profile \(",
+    r"GPU Compute",
+    r"Host Latency",
+    r"Enqueue Time",
+)
+# Every word a message the grammar reads can start with: the log reader's prefilter is built from
+# these (and the severity words of ``prefix.py``), never from a list of its own.
+MESSAGE_STARTS: Final = tuple(dict.fromkeys([*(s for rule in RULES for s in rule.starts), *BLOCK_STARTS]))
+_START = re.compile("|".join(f"(?:{start})" for start in MESSAGE_STARTS))
+# A message is looked for this far into a line (no application prefix is longer), and its
+# starting words this far further.
+MAX_PREFIX_CHARS: Final = 512
+_MAX_START_CHARS: Final = 4096
+
+
+def message_starts(text: str) -> list[int]:
+    """Where a message the grammar may read could start in ``text`` (after position 0), in order."""
+    return [m.start() for m in _START.finditer(text, 1, _MAX_START_CHARS) if m.start() < MAX_PREFIX_CHARS]
 
 
 def _first_literal(rule: MessageRule) -> str | None:

@@ -19,132 +19,59 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, Protocol
+
+import re2  # type: ignore[import-untyped]
 
 from trt_agent.parse import grammar
-from trt_agent.parse.prefix import Header, split_header
+from trt_agent.parse.docker import DockerJsonLines, is_docker_json
+from trt_agent.parse.prefix import (
+    SEVERITY_STARTS,
+    TRT_ERROR_CODE,
+    Header,
+    prefix_severity,
+    prefix_timestamp,
+    split_header,
+)
 from trt_agent.vocab.events import Event, make_event
 
 CHUNK_BYTES: Final = 1 << 20
 DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
 
-# Message starts the grammar can turn into facts. Keep in step with grammar.RULES.
-FAMILY_STARTS: Final[tuple[bytes, ...]] = (
-    rb"Fusing ",
-    rb"[A-Z][a-zA-Z]*(?<=Fusion): ",
-    rb"Removing ",
-    rb"Eliminating ",
-    rb"Original: ",
-    rb"After [^\n:]{1,60}: \d+ layers",
-    rb"Parsing node: ",
-    rb"Layers:",
-    rb"Engine Layer Information",
-    rb"Layer\(",
-    rb"Name: [^\n]*LayerType: ",
-    rb"\[MemUsageChange\]",
-    rb"\[MemUsageStats\]",
-    rb"Total ",
-    rb"Max Scratch Memory",
-    rb"Finished engine building",
-    rb"\d+: The engine plan file",
-    rb"The engine plan file",
-    rb"Loaded Module: tensorrt ",
-    rb"Layer '",
-    rb"DLA supports only",
-    rb"No implementation of layer",
-    rb"Peak ",
-    rb"Allocated ",
-    rb"Allocate \d",
-    rb"Loaded engine size",
-    rb"Created engine",
-    rb"Memory Pools",
-    rb"Engine generation",
-    rb"Engine built",
-    rb"=== ",
-    rb"Throughput",
-    rb"Latency",
-    rb"GPU Compute",
-    rb"Host Latency",
-    rb"Enqueue Time",
-    rb"H2D",
-    rb"D2H",
-    rb"Searching for plugin",
-    rb"Successfully created plugin",
-    rb"TensorRT version",
-    rb"TensorRT-LLM version",
-    rb"TensorRT was linked",
-    rb"Loaded shared library libnvinfer_builder",
-    rb"CUDA ",
-    rb"Driver",
-    rb"cuDNN",
-    rb"Selected Device",
-    rb"Compute Capability",
-    rb"Writing Calibration",
-    rb"Missing scale",
-    rb"Set ",
-    rb"Precision: ",
-    rb"Building engine with configuration:",
-    rb"Setting ",
-    rb"Skipping tactic",
-    rb"Could not find",
-    rb"# ",
-    # Anything TensorRT flags as a warning or an error becomes an event, whatever it says.
-    rb"\[[WEF]\]",
-    rb"\[WARN",
-    rb"\[ERROR",
-    rb"\[INTERNAL_ERROR",
-    rb"\[FATAL",
-    rb"WARN",
-    rb"ERROR",
-    rb"INTERNAL_ERROR",
-    rb"FATAL",
-    rb"Error",
-    rb"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +(?:WARN|ERROR|INTERNAL_ERROR|FATAL)",
-    rb"INVALID_",
-    rb"UNSUPPORTED_",
-    rb"FAILED_",
-    rb"UNSPECIFIED_",
-    rb"API_USAGE_",
-    rb"\d+: ",
-)
+
+# The prefilter: one RE2 search (a DFA, linear in the bytes, whatever the number of families)
+# for the next line holding a word some message of the grammar starts with, or a warning/error
+# word, anywhere in the line, behind any application's prefix. Built from the rules, so the
+# grammar and the prefilter cannot drift apart (tests/contract/test_prefilter.py checks both
+# readers agree on every file of tests/data).
+def build_prefilter(starts: tuple[str, ...]) -> Any:
+    """The compiled RE2 prefilter for ``starts`` (regex fragments, ASCII)."""
+    return re2.compile(b"|".join(b"(?:" + start.encode() + b")" for start in starts))
 
 
-def factor_alternatives(alternatives: tuple[bytes, ...]) -> bytes:
-    """One regex alternation, with the branches that start with the same literal byte grouped.
-
-    ``re`` tries alternation branches one after the other; a branch that starts with a literal is
-    rejected after one byte compare. Grouping ``Fusing |FATAL`` into ``F(?:using |ATAL)`` makes
-    a non-matching position cost one compare per first byte instead of one per family.
-    """
-    groups: dict[bytes, list[bytes]] = {}
-    others: list[bytes] = []
-    for alt in alternatives:
-        if alt[:1] == b"\\" and alt[1:2] in (b"[", b"("):
-            groups.setdefault(alt[:2], []).append(alt[2:])
-        elif alt[:1].isalnum() or alt[:1] in (b"=", b"#", b":", b" "):
-            groups.setdefault(alt[:1], []).append(alt[1:])
-        else:
-            others.append(alt)
-    branches = [
-        head + (b"(?:" + b"|".join(tails) + b")" if len(tails) > 1 else tails[0])
-        for head, tails in groups.items()
-    ]
-    return b"|".join(branches + others)
+PREFILTER: Final = build_prefilter(grammar.MESSAGE_STARTS + SEVERITY_STARTS)
+# The reference reader's prefilter: every non-empty line.
+EVERY_LINE: Final = re2.compile(rb"(?m:^[^\n])")
 
 
-_FAMILIES = factor_alternatives(FAMILY_STARTS)
-_SEVERITY_WORDS = rb"WARN|ERROR|INTERNAL_ERROR|FATAL"
-# Lines with a bracketed header. The regex starts with the literal "]", which ``re`` scans for
-# fast; what follows the "]" picks the branch: a space and a family ("] Fusing ..."; TensorRT 7
-# puts "VERBOSE: " in between), a severity token glued on ("[TensorRT-LLM][WARNING]"), DeepStream's
-# "]: ", or the "]" closes a warning/error token itself ("[W]", "[2023-05-11 07:39:51 WARNING]").
-BRACKETED_PREFILTER: Final = re.compile(
-    rb"\](?: +(?:VERBOSE: (?:" + _FAMILIES + rb")|INFO: (?:" + _FAMILIES + rb")|" + _FAMILIES + rb")"
-    rb"|\[(?:" + _SEVERITY_WORDS + rb")|: |(?<=\[[WEF]\])|(?<=WARNING\])|(?<=ERROR\]))"
-)
-# Logs whose lines mostly carry no header (custom loggers, mixed application output): look for a
-# family anywhere in the line. Slower, but such logs are rare and small.
-BARE_PREFILTER: Final = re.compile(rb"(?:" + _FAMILIES + rb"|: )")
+class LinePattern(Protocol):
+    """What the reader needs of a user pattern (``trt_agent.parse.patterns.UserPattern``)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def severity(self) -> str | None: ...
+    @property
+    def engine(self) -> str | None: ...
+
+
+class LinePatterns(Protocol):
+    """User patterns (``trt_agent.parse.patterns.UserPatterns``): lines they match give their
+    events and are not read by the grammar."""
+
+    def __bool__(self) -> bool: ...
+    def search(self, region: bytes, pos: int) -> int | None: ...
+    def match(self, line: str) -> list[tuple[LinePattern, dict[str, Any]]]: ...
 
 
 @dataclass
@@ -184,10 +111,16 @@ class LogParser:
     """Turns the lines of one TensorRT log into events; holds the state multi-line messages need."""
 
     def __init__(
-        self, file: str, engine: str, stats: ParseStats, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+        self,
+        file: str,
+        engine: str,
+        stats: ParseStats,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        patterns: LinePatterns | None = None,
     ) -> None:
         self.file = file
         self.engine = engine
+        self.patterns = patterns
         self.stats = stats
         self.max_line_bytes = max_line_bytes
         self.state = grammar.ParserState(preceding=self._preceding)
@@ -265,33 +198,101 @@ class LogParser:
             self.block = None
             return True, []
 
-    def _message(self, line_no: int, text: str, header: Header) -> list[Event]:
-        message = header.message.strip()
-        severity = header.severity or "info"
+    def _open_block(self, message: str, ts: str | None, severity: str) -> bool:
+        """Open the block ``message`` starts, if it starts one."""
         if message in grammar.LAYER_LIST_OPENERS:
-            self.block = ("layers", header.ts, severity, None)
-            return []
+            self.block = ("layers", ts, severity, None)
+            return True
         if message == grammar.CONFIG_TABLE_OPENER:
-            self.block = ("config_table", header.ts, severity, None)
-            return []
+            self.block = ("config_table", ts, severity, None)
+            return True
         profile = grammar.PROFILE_HEADER.match(message) if message.startswith("=== Profile") else None
         if profile is not None:
-            self.block = ("profile_header", header.ts, severity, int(profile.group(1)))
-            return []
+            self.block = ("profile_header", ts, severity, int(profile.group(1)))
+            return True
         if message in grammar.OLD_SUMMARY_HEADERS:
-            self.block = ("old_summary", header.ts, severity, grammar.OLD_SUMMARY_HEADERS[message])
+            self.block = ("old_summary", ts, severity, grammar.OLD_SUMMARY_HEADERS[message])
+            return True
+        return False
+
+    def _message(self, line_no: int, text: str, header: Header) -> list[Event]:
+        message = header.message.strip()
+        if self.patterns:
+            hits = self.patterns.match(text)
+            if hits:
+                return self._pattern_events(hits, line_no, text, header)
+        if self._open_block(message, header.ts, header.severity or "info"):
             return []
         matched, facts = grammar.match_message(message, self.state)
+        prefix_end = 0
+        if not matched:
+            # The message may start behind an application's prefix the header parser does not
+            # know ("WARNING:torch_tensorrt [...]:", glog's "E0101 ... logging.cc:43] "): look for
+            # it where a rule's starting words are.
+            for start in grammar.message_starts(message):
+                candidate = message[start:]
+                opened_at = header.severity or prefix_severity(message[:start]) or "info"
+                if self._open_block(candidate, header.ts, opened_at):
+                    return []
+                matched, facts = grammar.match_message(candidate, self.state)
+                if matched:
+                    prefix_end = start
+                    break
+        severity: str | None = header.severity
+        ts = header.ts
+        if severity is None or (ts is None and not header.prefixed):
+            # No header the parser knows: the nearest severity token of the application's prefix
+            # (up to where the message was found; a message nobody knows has no clear start, and
+            # only tokens set off as levels count).
+            if prefix_end:
+                prefix = message[:prefix_end]
+            elif matched:  # an unanchored rule on the whole line: it starts at its first words
+                starts = grammar.message_starts(message)
+                prefix = message[: starts[0]] if starts else ""
+            else:
+                prefix = message[: grammar.MAX_PREFIX_CHARS]
+            severity = severity or prefix_severity(prefix)
+            ts = ts or prefix_timestamp(prefix)
+        code = TRT_ERROR_CODE.search(message) if "Error Code" in message else None
+        if code is not None and severity != "internal_error":
+            severity = "error"  # TensorRT's own "N: [...] Error Code N: ..." form
+        severity = severity or "info"
         if not facts:
             if severity in ("warning", "error", "internal_error"):
-                kind = "warning" if severity == "warning" else "error"
-                facts = [(kind, {})]
+                fields: dict[str, Any] = {}
+                if code is not None:
+                    fields["code"] = int(code.group("code"))
+                    if code.group("category"):
+                        fields["category"] = code.group("category")
+                facts = [("warning" if severity == "warning" else "error", fields)]
+                if severity != "warning" and message.count("(") > message.count(")"):
+                    # Cut onto the next line by a terminal or a post: that line may hold the rest.
+                    self.block = ("wrapped", ts, severity, message)
             elif not matched:
                 self.stats.candidates_unmatched += 1
                 return []
             else:
                 return []
-        return self._events(facts, header.ts, severity, line_no, text)
+        return self._events(facts, ts, severity, line_no, text)
+
+    def _pattern_events(
+        self, hits: list[tuple[LinePattern, dict[str, Any]]], line_no: int, text: str, header: Header
+    ) -> list[Event]:
+        source = {"file": self.file, "line": line_no}
+        ts = header.ts or prefix_timestamp(text[: grammar.MAX_PREFIX_CHARS])
+        default = header.severity or prefix_severity(text[: grammar.MAX_PREFIX_CHARS]) or "info"
+        return [
+            make_event(
+                pattern.type,
+                ts,
+                pattern.severity or default,
+                pattern.engine or self.engine,
+                source,
+                text,
+                fields,
+            )
+            for pattern, fields in hits
+        ]
 
     # -- blocks ------------------------------------------------------------------------------------
 
@@ -300,6 +301,17 @@ class LogParser:
         kind, ts, severity, extra = self.block
         text = self._decode(raw, line_no)
         header = split_header(text)
+        if kind == "wrapped":
+            # The line after an error whose "(" was never closed: when it is the rest of that
+            # message (no header, not a message of its own), the facts of the whole message that
+            # the first line alone did not give ("... Note: Current" / "Version: 236, Serialized
+            # Engine Version: 213)").
+            self.block = None
+            rest = text.strip()
+            if header.prefixed or not rest or grammar.match_message(rest, self.state)[0]:
+                return False, []
+            _, facts = grammar.match_message(f"{extra} {rest}", self.state)
+            return True, self._events(facts, ts, severity, line_no, text)
         if kind in ("layers", "layers_head"):
             if header.prefixed:
                 self.block = None
@@ -404,15 +416,6 @@ def _profile_row(message: str, columns: tuple[bool, bool]) -> tuple[str, dict[st
     return name, dict(zip(keys, values, strict=True))
 
 
-def _choose_prefilter(head: bytes) -> re.Pattern[bytes]:
-    """Bracketed dialects get the fast prefilter; headerless logs the line-anchored one."""
-    lines = [ln for ln in head.split(b"\n")[:400] if ln.strip()]
-    if not lines:
-        return BRACKETED_PREFILTER
-    bracketed = sum(1 for ln in lines if b"] " in ln[:200] or ln.startswith((b"Layer(", b"Name: ")))
-    return BRACKETED_PREFILTER if bracketed * 2 >= len(lines) else BARE_PREFILTER
-
-
 class LogReader:
     """Push interface to the log parser: bytes in as they arrive, events of complete lines out.
 
@@ -430,16 +433,20 @@ class LogReader:
         *,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         first_line: int = 1,
+        patterns: LinePatterns | None = None,
+        prefilter: Any = PREFILTER,
     ) -> None:
-        self.parser = LogParser(file, engine, stats, max_line_bytes)
+        self.parser = LogParser(file, engine, stats, max_line_bytes, patterns or None)
         self.stats = stats
         self.max_line_bytes = max_line_bytes
         self.line_no = first_line
         self.consumed = 0  # bytes fed and no longer held (complete lines, dropped excess)
         self._buf = b""
-        self._prefilter = BRACKETED_PREFILTER
-        self._sample = b""  # the first 64 KiB, from which the prefilter is chosen
+        self._prefilter = prefilter
         self._skipping_rest_of_long_line = False
+        # Docker's json-file records, unwrapped line for line; decided on the first line.
+        self._docker: DockerJsonLines | None = None
+        self._format_known = False
 
     @property
     def pending(self) -> int:
@@ -483,11 +490,13 @@ class LogReader:
             yield from self._region(data + b"\n")
 
     def _region(self, region: bytes, *, count_lines: bool = True) -> Iterator[Event]:
-        if len(self._sample) < 65536:
-            # Chosen again as the sample grows, so a tailed file that arrives a line at a time
-            # ends up with the choice a whole-file parse makes.
-            self._sample += region[: 65536 - len(self._sample)]
-            self._prefilter = _choose_prefilter(self._sample)
+        if not self._format_known:
+            first = region.lstrip()[: region.find(b"\n") + 1]
+            if first.strip():
+                self._format_known = True
+                self._docker = DockerJsonLines() if is_docker_json(first) else None
+        if self._docker is not None and count_lines:
+            region = self._docker.unwrap(region)
         yield from _scan_region(region, self.line_no, self.parser, self._prefilter)
         self.parser.tail = region[-4096:]
         if count_lines:
@@ -511,6 +520,8 @@ def parse_log(
     head: bytes = b"",
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     before_read: Callable[[], None] | None = None,
+    patterns: LinePatterns | None = None,
+    prefilter: Any = PREFILTER,
 ) -> Iterator[Event]:
     """Yield the events of a TensorRT log read from ``stream`` (a file or a pipe).
 
@@ -518,7 +529,9 @@ def parse_log(
     ``max_line_bytes`` are cut there and counted in ``stats.truncated_lines``. ``before_read``
     runs before each read that may block (a sink flushes there, so a pipe streams).
     """
-    reader = LogReader(file, engine, stats, max_line_bytes=max_line_bytes)
+    reader = LogReader(
+        file, engine, stats, max_line_bytes=max_line_bytes, patterns=patterns, prefilter=prefilter
+    )
     if head:
         yield from reader.feed(head)
     while True:
@@ -533,15 +546,14 @@ def parse_log(
     stats.files += 1
 
 
-def _scan_region(
-    region: bytes, first_line: int, parser: LogParser, prefilter: re.Pattern[bytes]
-) -> Iterator[Event]:
+def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: Any) -> Iterator[Event]:
     """Events of the complete lines in ``region``; ``first_line`` is the number of its first line."""
     stats = parser.stats
     pos = 0
     line_no = first_line
     size = len(region)
     search = prefilter.search
+    patterns = parser.patterns
     while pos < size:
         if parser.block is not None:
             nl = region.find(b"\n", pos)
@@ -556,12 +568,17 @@ def _scan_region(
             line_no += 1
             continue
         m = search(region, pos)
-        if m is None:
+        found = -1 if m is None else m.start()
+        if patterns:
+            user = patterns.search(region, pos)
+            if user is not None and (found < 0 or user < found):
+                found = user
+        if found < 0:
             return
-        start = region.rfind(b"\n", pos, m.start())
+        start = region.rfind(b"\n", pos, found)
         start = pos if start < 0 else start + 1
         line_no += region.count(b"\n", pos, start)
-        nl = region.find(b"\n", m.end() - 1)
+        nl = region.find(b"\n", found)
         events = parser.feed(line_no, region[start:nl], region, start)
         if events:
             stats.events += len(events)

@@ -31,7 +31,7 @@ _HEADER_START = re.compile(
 _US_DATE = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)$")
 _ISO_DATE_SEV = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) +([A-Z_]+)$")
 # TensorRT 7 style: "[TensorRT] WARNING: msg"; also bare "ERROR: msg" from custom loggers.
-_WORD_LEVEL = re.compile(r"(VERBOSE|INFO|WARNING|WARN|ERROR|INTERNAL_ERROR|FATAL):\s?")
+_WORD_LEVEL = re.compile(r"(VERBOSE|DEBUG|INFO|WARNING|WARN|ERROR|INTERNAL_ERROR|FATAL|CRITICAL):\s?")
 # ILogger error codes that TensorRT puts in front of a message when no severity is printed.
 _ERROR_CODE = re.compile(
     r"(?:INVALID_ARGUMENT|INVALID_CONFIG|INVALID_STATE|UNSUPPORTED_STATE|INTERNAL_ERROR|"
@@ -96,6 +96,8 @@ def split_header(line: str) -> Header:
         while pos < n and line[pos] == " ":
             pos += 1
     message = line[pos:]
+    if ts is None and start.start() > 0:  # a container runtime's or application's time in front
+        ts = prefix_timestamp(line[: start.start()])
     if message.startswith(": "):  # DeepStream: "WARNING: [TRT]: message"
         message = message[2:]
     if severity is None and start.start() > 0:
@@ -110,3 +112,65 @@ def split_header(line: str) -> Header:
         elif _ERROR_CODE.match(message):
             severity = "error"
     return Header(ts, severity, message, True)
+
+
+# Words that make a line worth reading even when no rule knows its message: warning and error
+# material in the spelling of any wrapper (the log reader's prefilter adds them to the grammar's
+# ``MESSAGE_STARTS``). RE2 syntax, like those.
+SEVERITY_STARTS: Final = (
+    r"\[[WEF][\]:]",
+    r"(?i:warn|error|fatal|critical)",
+    r"(?m:(?:^|\s)[WEF]\d{4} \d)",
+    r"INVALID_",
+    r"UNSUPPORTED_",
+    r"FAILED_",
+    r"UNSPECIFIED_",
+    r"API_USAGE_",
+)
+
+_LEVEL_WORDS = "|".join(sorted(WORD_SEVERITY, key=len, reverse=True))
+# A severity token in an application's prefix: glog's letter ("E0101 10:00:00.123"), "[W]" or
+# ONNX Runtime's "[W:onnxruntime", and a level word set off as a level: upper case on its own
+# ("| WARNING |", "WARNING:torch_tensorrt", "- ERROR -"), or in any case when bracketed, piped,
+# followed by a colon or after "level=" ("[error]", "|error|", "error:"). A level word in running
+# text ("no error") is none.
+_LEVEL_TOKEN = re.compile(
+    r"(?:^|(?<=\s))(?P<glog>[IWEF])\d{4} \d\d:\d\d:\d\d"
+    r"|\[(?P<letter>[VIWEF])[\]:]"
+    rf"|(?<![\w-])(?P<upper>{_LEVEL_WORDS})(?![\w-])"
+    rf"|(?:(?<=[\[|])|(?<=level=))\s*(?P<word>(?i:{_LEVEL_WORDS}))\s*(?=[\]|])"
+    rf"|(?<![\w-])(?P<colon>(?i:{_LEVEL_WORDS})):(?!:)"
+)
+_ISO_TS = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d:\d\d:\d\d)")
+_US_TS = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)")
+# TensorRT's own error form, "4: [runtime.cpp::deserializeCudaEngine::75] Error Code 4: Internal
+# Error (Engine deserialization failed.)" (TensorRT 10 also "Error Code: 9: ..."): an error
+# whatever severity the wrapper printed.
+TRT_ERROR_CODE = re.compile(r"Error Code:? (?P<code>\d+): (?:(?P<category>[A-Z][\w ]{0,40}?) \()?")
+
+
+def prefix_severity(prefix: str) -> str | None:
+    """The severity of the token nearest the message in an application's ``prefix``, or None."""
+    found = None
+    for token in _LEVEL_TOKEN.finditer(prefix):
+        found = token
+    if found is None:
+        return None
+    letter = found.group("glog") or found.group("letter")
+    if letter:
+        return LETTER_SEVERITY[letter]
+    word = found.group("upper") or found.group("word") or found.group("colon")
+    return WORD_SEVERITY[word.upper()]
+
+
+def prefix_timestamp(prefix: str) -> str | None:
+    """An ISO (``2025-01-01 10:00:00``) or TensorRT (``01/01/2025-10:00:00``) time in ``prefix``."""
+    iso = _ISO_TS.search(prefix)
+    if iso is not None:
+        year, month, day, clock = iso.groups()
+        return f"{year}-{month}-{day}T{clock}Z"
+    us = _US_TS.search(prefix)
+    if us is not None:
+        month, day, year, clock = us.groups()
+        return f"{year}-{month}-{day}T{clock}Z"
+    return None

@@ -163,7 +163,11 @@ _SPECS: Final = (
         required=(("precisions", list),),
     ),
     EventSpec("warning", "any other warning line, kept whole"),
-    EventSpec("error", "any other error line, kept whole"),
+    EventSpec(
+        "error",
+        "any other error line, kept whole; TensorRT's own code and category where it printed them",
+        optional=(("code", int), ("category", str)),
+    ),
 )
 EVENT_SPECS: Final[dict[str, EventSpec]] = {spec.type: spec for spec in _SPECS}
 EVENT_TYPES: Final = frozenset(EVENT_SPECS)

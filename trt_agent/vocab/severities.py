@@ -33,6 +33,7 @@ WORD_SEVERITY: Final = {
     "ERROR": "error",
     "INTERNAL_ERROR": "internal_error",
     "FATAL": "internal_error",
+    "CRITICAL": "internal_error",
     "DEBUG": "verbose",
     "TRACE": "verbose",
 }
