@@ -27,11 +27,11 @@ from trt_agent.parse import grammar
 from trt_agent.parse.docker import DockerJsonLines, is_docker_json
 from trt_agent.parse.prefix import (
     SEVERITY_STARTS,
-    TRT_ERROR_CODE,
     Header,
     prefix_severity,
     prefix_timestamp,
     split_header,
+    trt_error,
 )
 from trt_agent.vocab.events import Event, make_event
 
@@ -231,6 +231,8 @@ class LogParser:
             # it where a rule's starting words are.
             for start in grammar.message_starts(message):
                 candidate = message[start:]
+                if message[start - 1] == '"' and candidate.endswith('"'):
+                    candidate = candidate[:-1]  # a logger that quotes messages (Triton's glog)
                 opened_at = header.severity or prefix_severity(message[:start]) or "info"
                 if self._open_block(candidate, header.ts, opened_at):
                     return []
@@ -253,17 +255,19 @@ class LogParser:
                 prefix = message[: grammar.MAX_PREFIX_CHARS]
             severity = severity or prefix_severity(prefix)
             ts = ts or prefix_timestamp(prefix)
-        code = TRT_ERROR_CODE.search(message) if "Error Code" in message else None
-        if code is not None and severity != "internal_error":
-            severity = "error"  # TensorRT's own "N: [...] Error Code N: ..." form
+        error = trt_error(message[prefix_end:], severity)
+        if error is not None and severity != "internal_error":
+            severity = "error"  # TensorRT's own error forms, whatever the wrapper said
         severity = severity or "info"
         if not facts:
             if severity in ("warning", "error", "internal_error"):
                 fields: dict[str, Any] = {}
-                if code is not None:
-                    fields["code"] = int(code.group("code"))
-                    if code.group("category"):
-                        fields["category"] = code.group("category")
+                if error is not None:
+                    code, category = error
+                    if code is not None:
+                        fields["code"] = code
+                    if category:
+                        fields["category"] = category
                 facts = [("warning" if severity == "warning" else "error", fields)]
                 if severity != "warning" and message.count("(") > message.count(")"):
                     # Cut onto the next line by a terminal or a post: that line may hold the rest.

@@ -146,7 +146,26 @@ _US_TS = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)")
 # TensorRT's own error form, "4: [runtime.cpp::deserializeCudaEngine::75] Error Code 4: Internal
 # Error (Engine deserialization failed.)" (TensorRT 10 also "Error Code: 9: ..."): an error
 # whatever severity the wrapper printed.
-TRT_ERROR_CODE = re.compile(r"Error Code:? (?P<code>\d+): (?:(?P<category>[A-Z][\w ]{0,40}?) \()?")
+# TensorRT 7's: "coreReadArchive.cpp (38) - Serialization Error in verifyHeader: 0 (Version tag
+# does not match)". And a message TensorRT numbered with its ErrorCode, which it does to errors
+# only ("6: The engine plan file is not compatible ..."), printed with no severity of its own.
+_TRT_ERROR_CODE = re.compile(r"Error Code:? (?P<code>\d+): (?:(?P<category>[A-Z][\w ]{0,40}?) \()?")
+_TRT7_ERROR = re.compile(
+    r"\.(?:cpp|cu|h|hpp) \(\d+\) - (?P<category>[A-Z]\w*(?: \w+)??) Error in \w+: (?P<code>\d+)"
+)
+_NUMBERED = re.compile(r"\d{1,3}: \S")
+
+
+def trt_error(message: str, severity: str | None) -> tuple[int | None, str | None] | None:
+    """(code, category) when ``message`` is in one of TensorRT's own error forms, else None. A
+    message TensorRT numbered counts only when nothing else gave the line a severity."""
+    if "Error" in message:
+        m = _TRT_ERROR_CODE.search(message) or _TRT7_ERROR.search(message)
+        if m is not None:
+            return int(m.group("code")), m.group("category")
+    if severity is None and _NUMBERED.match(message):
+        return None, None
+    return None
 
 
 def prefix_severity(prefix: str) -> str | None:
