@@ -14,7 +14,7 @@ from conftest import DATA, GOLDEN, parse_file
 
 INPUTS = sorted(
     p
-    for folder in ("corpus", "extra")
+    for folder in ("corpus", "extra", "dialects")
     for p in (DATA / folder).iterdir()
     if p.suffix in (".log", ".json", ".cache")
 )
