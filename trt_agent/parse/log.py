@@ -36,6 +36,8 @@ from trt_agent.parse.prefix import (
 from trt_agent.vocab.events import Event, make_event
 
 CHUNK_BYTES: Final = 1 << 20
+# How a message that was not cut ends; an error line ending otherwise may go on on the next line.
+_SENTENCE_ENDS: Final = (".", ")", "]", "!", ":", '"', "'")
 DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
 
 
@@ -269,7 +271,9 @@ class LogParser:
                     if category:
                         fields["category"] = category
                 facts = [("warning" if severity == "warning" else "error", fields)]
-                if severity != "warning" and message.count("(") > message.count(")"):
+                if severity != "warning" and (
+                    message.count("(") > message.count(")") or not message.endswith(_SENTENCE_ENDS)
+                ):
                     # Cut onto the next line by a terminal or a post: that line may hold the rest.
                     self.block = ("wrapped", ts, severity, message)
             elif not matched:
@@ -312,8 +316,15 @@ class LogParser:
             # Engine Version: 213)").
             self.block = None
             rest = text.strip()
-            if header.prefixed or not rest or grammar.match_message(rest, self.state)[0]:
-                return False, []
+            head = rest[: grammar.MAX_PREFIX_CHARS]
+            if (
+                header.prefixed
+                or not rest
+                or prefix_severity(head) is not None
+                or prefix_timestamp(head) is not None
+                or grammar.match_message(rest, self.state)[0]
+            ):
+                return False, []  # a line of its own
             _, facts = grammar.match_message(f"{extra} {rest}", self.state)
             return True, self._events(facts, ts, severity, line_no, text)
         if kind in ("layers", "layers_head"):
