@@ -45,6 +45,9 @@ def sniff(head: bytes, *, complete: bool = True) -> Kind | None:
             return None  # maybe a calibration cache's header line, not complete yet
         if head.strip() in (b"[", b"\xef\xbb\xbf["):
             return None  # a JSON array or a "[date] [TRT]" line: the next bytes tell
+        record = head.lstrip()[:7]
+        if b"\n" not in head and record and (record.startswith(b'{"log":') or b'{"log":'.startswith(record)):
+            return None  # maybe Docker's json-file record (a log), complete at its newline
     if is_event_stream(head):
         return "event_stream"
     if looks_like_json(head):
