@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import re2  # type: ignore[import-untyped]
+
 from trt_agent.vocab.names import decompose, normalize_precision
 
 Fact = tuple[str, dict[str, Any]]
@@ -48,6 +50,10 @@ class ParserState:
     """
 
     plugin_search: tuple[str, str] | None = None
+    # The op the ONNX parser last tried to import as a plugin ("No importer registered for op: X"),
+    # and the plugin it last could not find ("getPluginCreator could not find plugin X version 1").
+    plugin_op: str | None = None
+    plugin_missing: tuple[str, str | None] | None = None
     preceding: Callable[[int], list[str]] = _no_lines
 
 
@@ -407,8 +413,65 @@ def _plugin_created(m: re.Match[str], state: ParserState) -> list[Fact]:
     return [("plugin", {"layer": None, "plugin": plugin, "version": version or None, "registered": True})]
 
 
-def _plugin_missing(m: re.Match[str], _: ParserState) -> list[Fact]:
-    return [("plugin", {"layer": None, "plugin": m.group(1), "version": m.group(2), "registered": False})]
+def _plugin_missing(m: re.Match[str], state: ParserState) -> list[Fact]:
+    plugin, version = m.group(1), m.group(2)
+    fields: dict[str, Any] = {"layer": None, "plugin": plugin, "version": version, "registered": False}
+    if state.plugin_op == plugin:  # "No importer registered for op: X" said which op wanted it
+        fields["op"] = plugin
+    state.plugin_missing = (plugin, version)
+    state.plugin_op = None
+    return [("plugin", fields)]
+
+
+def _no_importer(m: re.Match[str], state: ParserState) -> list[Fact]:
+    # "No importer registered for op: X. Attempting to import as plugin.": the ONNX parser looks
+    # for a plugin named after the op. No decision yet: the plugin is found ("Successfully created
+    # plugin") or not ("getPluginCreator could not find plugin") on a later line.
+    state.plugin_op = m.group(1)
+    return []
+
+
+def _creator_registry(m: re.Match[str], _: ParserState) -> list[Fact]:
+    # "Registered plugin creator - ::ROIAlign_TRT version 2" / "Could not register plugin creator -
+    # ::X version 1": the plugin registry's creators, not plugins the network uses ("creator").
+    fields = {
+        "layer": None,
+        "plugin": m.group("name"),
+        "version": m.group("version"),
+        "registered": m.group("refused") is None,
+        "creator": True,
+    }
+    return [("plugin", fields)]
+
+
+def _fallback_plugin_importer(m: re.Match[str], state: ParserState) -> list[Fact]:
+    # TensorRT 10: "In node 11 with name: /x/GridSample and operator: GridSample3D
+    # (checkFallbackPluginImporter): INVALID_NODE: creator && "Plugin not found, ...""; TensorRT 8:
+    # "In node 848 (importFallbackPluginImporter): UNSUPPORTED_NODE: Assertion failed: creator &&
+    # "Plugin not found, ..."", the plugin named by the "Searching for plugin: X" before it.
+    op = m.group("op")
+    search = state.plugin_search
+    plugin = op or (search[0] if search else None)
+    if plugin is None:
+        return []
+    version = search[1] if search and search[0] == plugin and search[1] else None
+    state.plugin_search = None
+    fields: dict[str, Any] = {"layer": m.group("name"), "plugin": plugin, "version": version}
+    fields["registered"] = False
+    fields["op"] = op or plugin
+    return [("plugin", fields)]
+
+
+def _while_parsing_node(m: re.Match[str], state: ParserState) -> list[Fact]:
+    # "While parsing node number 343 [BatchedNMSCustomDynamic_TRT -> "num_detections"]:" follows any
+    # node the ONNX parser failed on; it is a plugin failure when the plugin it could not find on
+    # the line before is the node's op.
+    op = m.group(1)
+    missing = state.plugin_missing
+    if missing is None or missing[0] != op:
+        return []
+    state.plugin_missing = None
+    return [("plugin", {"layer": None, "plugin": op, "version": missing[1], "registered": False, "op": op})]
 
 
 def _no_implementation(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -1019,12 +1082,19 @@ _START = re.compile("|".join(f"(?:{start})" for start in MESSAGE_STARTS))
 # A message is looked for this far into a line (no application prefix is longer), and its
 # starting words this far further.
 MAX_PREFIX_CHARS: Final = 512
-_MAX_START_CHARS: Final = 4096
+_MAX_START_CHARS: Final = MAX_PREFIX_CHARS + 256
+
+
+_START_RE2: Final = re2.compile("|".join(f"(?:{start})" for start in MESSAGE_STARTS))
 
 
 def message_starts(text: str) -> list[int]:
     """Where a message the grammar may read could start in ``text`` (after position 0), in order."""
-    return [m.start() for m in _START.finditer(text, 1, _MAX_START_CHARS) if m.start() < MAX_PREFIX_CHARS]
+    head = text[:_MAX_START_CHARS]
+    # RE2 tries every start at once (Python's re one after the other at each position); its
+    # offsets are bytes, which are characters in ASCII text, as log prefixes nearly always are.
+    regex = _START_RE2 if head.isascii() else _START
+    return [start for start in (m.start() for m in regex.finditer(head, 1)) if start < MAX_PREFIX_CHARS]
 
 
 def _first_literal(rule: MessageRule) -> str | None:

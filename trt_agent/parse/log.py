@@ -46,14 +46,36 @@ DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
 # word, anywhere in the line, behind any application's prefix. Built from the rules, so the
 # grammar and the prefilter cannot drift apart (tests/contract/test_prefilter.py checks both
 # readers agree on every file of tests/data).
-def build_prefilter(starts: tuple[str, ...]) -> Any:
-    """The compiled RE2 prefilter for ``starts`` (regex fragments, ASCII)."""
-    return re2.compile(b"|".join(b"(?:" + start.encode() + b")" for start in starts))
+class Prefilter:
+    """A compiled RE2 search for the next position where a line is worth reading."""
+
+    def __init__(self, pattern: bytes) -> None:
+        self.regex = re2.compile(pattern)
+        # google-re2's search() wraps each call in a generator and a match object; the reader
+        # needs only where the match starts, which the compiled RE2 object answers directly.
+        raw = getattr(self.regex, "_regexp", None)
+        self._match = getattr(raw, "Match", None)
+        self._anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+        if self._anchor is None:
+            self._match = None
+
+    def find(self, data: bytes, pos: int) -> int:
+        """The offset of the first match at or after ``pos``, or -1."""
+        if self._match is not None:
+            start: int = self._match(self._anchor, data, pos, len(data))[0][0]
+            return start
+        m = self.regex.search(data, pos)
+        return -1 if m is None else int(m.start())
+
+
+def build_prefilter(starts: tuple[str, ...]) -> Prefilter:
+    """The prefilter for ``starts`` (regex fragments, ASCII)."""
+    return Prefilter(b"|".join(b"(?:" + start.encode() + b")" for start in starts))
 
 
 PREFILTER: Final = build_prefilter(grammar.MESSAGE_STARTS + SEVERITY_STARTS)
 # The reference reader's prefilter: every non-empty line.
-EVERY_LINE: Final = re2.compile(rb"(?m:^[^\n])")
+EVERY_LINE: Final = Prefilter(rb"(?m:^[^\n])")
 
 
 class LinePattern(Protocol):
@@ -227,7 +249,7 @@ class LogParser:
             return []
         matched, facts = grammar.match_message(message, self.state)
         prefix_end = 0
-        if not matched:
+        if not matched and not header.exact:
             # The message may start behind an application's prefix the header parser does not
             # know ("WARNING:torch_tensorrt [...]:", glog's "E0101 ... logging.cc:43] "): look for
             # it where a rule's starting words are.
@@ -449,7 +471,7 @@ class LogReader:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         first_line: int = 1,
         patterns: LinePatterns | None = None,
-        prefilter: Any = PREFILTER,
+        prefilter: Prefilter = PREFILTER,
     ) -> None:
         self.parser = LogParser(file, engine, stats, max_line_bytes, patterns or None)
         self.stats = stats
@@ -536,7 +558,7 @@ def parse_log(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     before_read: Callable[[], None] | None = None,
     patterns: LinePatterns | None = None,
-    prefilter: Any = PREFILTER,
+    prefilter: Prefilter = PREFILTER,
 ) -> Iterator[Event]:
     """Yield the events of a TensorRT log read from ``stream`` (a file or a pipe).
 
@@ -561,13 +583,13 @@ def parse_log(
     stats.files += 1
 
 
-def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: Any) -> Iterator[Event]:
+def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: Prefilter) -> Iterator[Event]:
     """Events of the complete lines in ``region``; ``first_line`` is the number of its first line."""
     stats = parser.stats
     pos = 0
     line_no = first_line
     size = len(region)
-    search = prefilter.search
+    find = prefilter.find
     patterns = parser.patterns
     while pos < size:
         if parser.block is not None:
@@ -582,8 +604,7 @@ def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: A
             pos = nl + 1
             line_no += 1
             continue
-        m = search(region, pos)
-        found = -1 if m is None else m.start()
+        found = find(region, pos)
         if patterns:
             user = patterns.search(region, pos)
             if user is not None and (found < 0 or user < found):

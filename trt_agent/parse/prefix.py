@@ -47,6 +47,9 @@ class Header(NamedTuple):
     severity: str | None
     message: str
     prefixed: bool
+    # TensorRT's own full header ("[date] [I] [TRT] "): the message starts right after it, so no
+    # application prefix can hide it.
+    exact: bool = False
 
 
 # The two headers nearly every line has (trtexec/C++ samples and the Python logger), read in one
@@ -62,7 +65,7 @@ def split_header(line: str) -> Header:
     if common is not None and not line.startswith(("[", ": "), common.end()):
         month, day, year, clock, letter, letter_after_trt = common.groups()
         letter_severity = LETTER_SEVERITY[letter or letter_after_trt]
-        return Header(f"{year}-{month}-{day}T{clock}Z", letter_severity, line[common.end() :], True)
+        return Header(f"{year}-{month}-{day}T{clock}Z", letter_severity, line[common.end() :], True, True)
     start = _HEADER_START.search(line)
     if start is None:
         level = _WORD_LEVEL.match(line)
