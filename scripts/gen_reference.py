@@ -34,7 +34,7 @@ REFERENCE = ROOT / "docs" / "reference"
 COMMAND = ".venv/bin/python scripts/gen_reference.py"
 sys.path.insert(0, str(ROOT))
 
-from trt_agent.config.schema import SECTIONS, Key, keys  # noqa: E402
+from trt_agent.config.schema import ARRAY_SECTIONS, SECTIONS, Key, keys  # noqa: E402
 from trt_agent.vocab.events import COMMON_KEYS, EVENT_SPECS, KeyType  # noqa: E402
 
 
@@ -109,13 +109,13 @@ def config_reference() -> str:
         "How the daemon uses them: [daemon.md](../daemon.md).",
     ]
     for section in SECTIONS:
-        title = "[[logs]]" if section == "logs" else f"[{section}]"
+        title = f"[[{section}]]" if section in ARRAY_SECTIONS else f"[{section}]"
         out += ["", f"## `{title}`", ""]
         out += _table(
             ("key", "type", "default", "description"),
             (
                 (
-                    f"`{'[[logs]] ' if section == 'logs' else section + '.'}{key.name}`",
+                    f"`{f'[[{section}]] ' if section in ARRAY_SECTIONS else section + '.'}{key.name}`",
                     _toml_type_name(key.annotation),
                     _default(key),
                     key.doc,

@@ -108,10 +108,11 @@ def _example_config() -> dict[str, Any]:
     """config.example.toml with its commented-out keys and sections uncommented."""
     lines = []
     for line in (ROOT / "config.example.toml").read_text().splitlines():
-        match = re.match(r"#\s?(\[\w+\]\s*$|\w+\s*=\s*\S.*)", line)
+        match = re.match(r"#\s?(\[\[?\w+\]\]?\s*$|\w+\s*=\s*\S.*)", line)
         lines.append(match.group(1) if match else line)
     doc: dict[str, Any] = tomllib.loads("\n".join(lines))
     doc["logs"] = doc["logs"][0]
+    doc["patterns"] = doc["patterns"][0]
     return doc
 
 
@@ -128,6 +129,11 @@ EXAMPLE_VALUES = {
     "profiler.engine",
     "profiler.engine_id",
     "profiler.shapes",
+    "patterns.regex",
+    "patterns.type",
+    "patterns.severity",
+    "patterns.engine",
+    "patterns.fields",
 }
 
 

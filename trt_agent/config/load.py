@@ -20,6 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 from trt_agent.config.schema import (
+    ARRAY_SECTIONS,
     FSYNC_POLICIES,
     LOG_FORMATS,
     LOG_FORMATS_OWN,
@@ -40,6 +41,7 @@ from trt_agent.config.schema import (
     TailConfig,
     keys,
 )
+from trt_agent.parse.patterns import UserPatterns, compile_patterns
 
 
 class ConfigError(ValueError):
@@ -49,9 +51,12 @@ class ConfigError(ValueError):
 _TypeSpec = type | tuple[type, ...]
 # section -> key -> the TOML types it accepts, from the schema's dataclasses.
 _SCHEMA: Final[dict[str, dict[str, _TypeSpec]]] = {
-    section: {k.name: k.toml_type for k in keys(section)} for section in SECTIONS if section != "logs"
+    section: {k.name: k.toml_type for k in keys(section)}
+    for section in SECTIONS
+    if section not in ARRAY_SECTIONS
 }
 _LOG_KEYS: Final[dict[str, _TypeSpec]] = {k.name: k.toml_type for k in keys("logs")}
+_PATTERN_KEYS: Final[dict[str, _TypeSpec]] = {k.name: k.toml_type for k in keys("patterns")}
 _TIMERS: Final = (
     "poll_interval",
     "rotate_wait",
@@ -100,11 +105,12 @@ def load_config(path: str) -> Config:
     """Read and validate the TOML file at ``path``."""
     raw = read_toml(path, "config file")
     for section, table in raw.items():
-        if section == "logs":
+        if section in ARRAY_SECTIONS:
             continue
         if section not in _SCHEMA:
             raise ConfigError(
-                f"{path}: unknown section [{section}] (known: logs, {', '.join(sorted(_SCHEMA))})"
+                f"{path}: unknown section [{section}] "
+                f"(known: {', '.join(sorted([*ARRAY_SECTIONS, *_SCHEMA]))})"
             )
         _check(path, section, table, _SCHEMA[section])
     agent = raw.get("agent", {})
@@ -115,6 +121,7 @@ def load_config(path: str) -> Config:
     if log_format not in LOG_FORMATS_OWN:
         raise ConfigError(f"{path}: agent.log_format must be auto, json or console, got {log_format!r}")
     logs = _logs(path, raw.get("logs", []), agent.get("engine", Config.engine))
+    patterns = _patterns(path, raw.get("patterns", []))
     memory_limit = agent.get("memory_limit_bytes", Config.memory_limit_bytes)
     if memory_limit and memory_limit < 32 << 20:
         raise ConfigError(
@@ -131,6 +138,7 @@ def load_config(path: str) -> Config:
         log_format=log_format,
         engine=agent.get("engine", Config.engine),
         logs=logs,
+        patterns=patterns,
         metrics=_metrics(path, raw.get("metrics", {})),
         events=events,
         tail=tail,
@@ -163,6 +171,18 @@ def _logs(file: str, logs_raw: Any, default_engine: str | None) -> tuple[LogSour
         engine = entry.get("engine") or default_engine or ("" if glob_chars else Path(entry["path"]).stem)
         logs.append(LogSource(entry["path"], engine, read_from, fmt))
     return tuple(logs)
+
+
+def _patterns(file: str, raw: Any) -> UserPatterns:
+    """``[[patterns]]``, compiled: a bad regex, type, severity or key is an error naming it."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{file}: patterns must be an array of tables ([[patterns]])")
+    for index, entry in enumerate(raw):
+        _check(file, f"patterns[{index}]", entry, dict(_PATTERN_KEYS))
+    try:
+        return UserPatterns(compile_patterns(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
 
 
 def _tail(file: str, agent: dict[str, Any]) -> TailConfig:

@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 
 from trt_agent.model.engine import DEFAULT_LATENCY_BUCKETS
 from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES
+from trt_agent.parse.patterns import UserPatterns
 from trt_agent.vocab.severities import SEVERITIES
 
 _T = TypeVar("_T")
@@ -85,6 +86,35 @@ class LogSource:
             or fnmatch.fnmatch(os.path.abspath(path), os.path.abspath(self.path))
             or Path(path).resolve() == Path(self.path).resolve()
         )
+
+
+@dataclass(frozen=True)
+class PatternConfig:
+    """One ``[[patterns]]`` entry: a team's own log line -> events (docs/patterns.md). The
+    loader checks the entries against these keys and compiles them
+    (``trt_agent.parse.patterns.compile_patterns``); ``Config.patterns`` holds them compiled."""
+
+    regex: str = required(
+        "RE2 regex (linear time: no backreferences, no lookaround), searched in each line, header "
+        "included; its named groups are the event's fields, numbers as numbers; groups `value` + "
+        "`unit` (B, KB, KiB, MB, MiB, GB, GiB) make `bytes` (docs/patterns.md)",
+        shown="required",
+    )
+    type: str = required(
+        "the event type (docs/reference/events.md); the regex's groups and `fields` must give every "
+        "key it requires, and no key it does not have",
+        shown="required",
+    )
+    severity: str | None = key(
+        None,
+        "`verbose`, `info`, `warning`, `error` or `internal_error`",
+        shown="the line's own severity, else `info`",
+    )
+    engine: str | None = key(None, "engine/build id of its events", shown="the file's engine id")
+    fields: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"doc": 'constant fields of its events, e.g. `{ kind = "peak" }`', "shown": None},
+    )
 
 
 _AT_MOST_A_DAY: Final = "more than 0, at most 86400 (a day)"
@@ -257,6 +287,7 @@ class Config:
     log_format: str = key("auto", "`auto` (console on a TTY, else JSON), `json`, `console`")
     engine: str | None = key(None, "default engine id for `[[logs]]` entries (and `[profiler]`) without one")
     logs: tuple[LogSource, ...] = field(default_factory=tuple, metadata=_SECTION)
+    patterns: UserPatterns = field(default_factory=UserPatterns, metadata=_SECTION)
     metrics: MetricsConfig = field(default_factory=MetricsConfig, metadata=_SECTION)
     events: EventsConfig = field(default_factory=EventsConfig, metadata=_SECTION)
     tail: TailConfig = field(default_factory=TailConfig, metadata=_SECTION)
@@ -281,16 +312,18 @@ class Config:
 
 
 # The TOML sections, in the order the reference lists them, and the dataclasses holding their
-# keys (``logs`` is an array of tables).
+# keys (``logs`` and ``patterns`` are arrays of tables).
 SECTIONS: Final[dict[str, tuple[type, ...]]] = {
     "agent": (Config, TailConfig),
     "logs": (LogSource,),
+    "patterns": (PatternConfig,),
     "metrics": (MetricsConfig,),
     "events": (EventsConfig,),
     "redaction": (RedactionConfig,),
     "rules": (RulesConfig,),
     "profiler": (ProfilerConfig,),
 }
+ARRAY_SECTIONS: Final = ("logs", "patterns")  # [[logs]], [[patterns]]
 
 _SECONDS: Final = (int, float)
 # A field's annotation -> the TOML value types the file may give it (``bool`` is never an int).
