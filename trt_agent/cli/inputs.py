@@ -54,6 +54,7 @@ class Inputs:
                     self.stats,
                     max_line_bytes=self.config.max_line_bytes,
                     before_read=self.before_read,
+                    patterns=self.config.patterns,
                 )
             except (FileNotFoundError, PermissionError, IsADirectoryError, ArtifactError) as exc:
                 self.failed = True

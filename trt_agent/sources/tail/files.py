@@ -15,6 +15,7 @@ from trt_agent.config import LogSource
 from trt_agent.parse import ParseStats
 from trt_agent.parse.dispatch import engine_id_for
 from trt_agent.parse.log import LogReader
+from trt_agent.parse.patterns import UserPatterns
 from trt_agent.sources.checkpoint import (
     FINGERPRINT_BYTES,
     Checkpoint,
@@ -93,9 +94,16 @@ class TailedFile:
             head = read_head(self.fd, min(self.offset, FINGERPRINT_BYTES))
             self.fingerprint_len, self.fingerprint = len(head), fingerprint(head)
 
-    def start_reader(self, offset: int, line: int, max_line_bytes: int) -> None:
+    def start_reader(
+        self, offset: int, line: int, max_line_bytes: int, patterns: UserPatterns | None = None
+    ) -> None:
         self.reader = LogReader(
-            self.path, self.source.engine, self.stats, max_line_bytes=max_line_bytes, first_line=line
+            self.path,
+            self.source.engine,
+            self.stats,
+            max_line_bytes=max_line_bytes,
+            first_line=line,
+            patterns=patterns,
         )
         self.reader_base = offset
         self.offset = offset

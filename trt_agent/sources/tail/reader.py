@@ -15,6 +15,7 @@ from typing import Any, Final
 from trt_agent.parse import ParseStats, parse_stream
 from trt_agent.parse.artifacts import ArtifactError
 from trt_agent.parse.dispatch import MAX_ARTIFACT_BYTES, SNIFF_BYTES, WHOLE_FILE_KINDS, sniff
+from trt_agent.parse.patterns import NO_PATTERNS, UserPatterns
 from trt_agent.sources.tail.counters import TailCounters
 from trt_agent.sources.tail.files import CHUNK_BYTES, TailedFile
 from trt_agent.sources.tail.ports import Pipeline
@@ -31,8 +32,9 @@ class Reader:
     """Reads followed files for one tailer and hands their events to ``pipeline``.
 
     ``budget``: bytes one file may be read per turn; a read that spends it calls
-    ``on_budget_spent`` (the tailer then looks again at once). ``max_line_bytes`` is asked each
-    time a line reader starts (a reload may change it)."""
+    ``on_budget_spent`` (the tailer then looks again at once). ``max_line_bytes`` and
+    ``patterns`` (``[[patterns]]``) are asked each time a line reader starts (a reload may change
+    them)."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Reader:
         budget: int,
         max_line_bytes: Callable[[], int],
         on_budget_spent: Callable[[], None],
+        patterns: Callable[[], UserPatterns] = lambda: NO_PATTERNS,
     ) -> None:
         self.pipeline = pipeline
         self.counters = counters
@@ -52,6 +55,7 @@ class Reader:
         self.budget = budget
         self._max_line_bytes = max_line_bytes
         self._on_budget_spent = on_budget_spent
+        self.patterns = patterns
 
     def read(self, f: TailedFile, *, until: int | None = None, sink: Sink | None = None) -> int:
         """Read what ``f`` grew by (up to ``until``); returns the bytes read."""
@@ -65,7 +69,7 @@ class Reader:
             f.last_stat = seen
         f.size = st.st_size
         if until is None and f.kind != "artifact" and truncated(f, st.st_size):
-            self.rotation.restart(f, self._max_line_bytes())
+            self.rotation.restart(f, self._max_line_bytes(), self.patterns())
         if f.kind is None and not self.sniff(f, st.st_size):
             return 0
         if f.kind == "artifact":
@@ -111,7 +115,7 @@ class Reader:
         else:
             f.kind = "log"
             if f.reader is None:
-                f.start_reader(f.offset, f.start_line, self._max_line_bytes())
+                f.start_reader(f.offset, f.start_line, self._max_line_bytes(), self.patterns())
         return True
 
     def _read_artifact(self, f: TailedFile, size: int, sink: Sink | None) -> int:

@@ -59,6 +59,7 @@ class Resumer:
                 f.stats,
                 max_line_bytes=self._max_line_bytes(),
                 first_line=previous.line,
+                patterns=self.reader.patterns(),
             )
             self.rotation.recover_from_copy(f, previous, reader, previous.offset)
             self.reader.deliver(f, [])  # the old checkpoint is replaced: a restart must not recover again
@@ -102,5 +103,5 @@ class Resumer:
             pos += len(data)
         start = last_nl + 1
         f.start_offset, f.start_line = start, lines + 1
-        f.start_reader(start, lines + 1, self._max_line_bytes())
+        f.start_reader(start, lines + 1, self._max_line_bytes(), self.reader.patterns())
         f.update_fingerprint()

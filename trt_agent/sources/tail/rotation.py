@@ -19,6 +19,7 @@ from typing import Any
 
 from trt_agent.config import LogSource
 from trt_agent.parse.log import LogReader
+from trt_agent.parse.patterns import UserPatterns
 from trt_agent.sources.checkpoint import Checkpoint, FileKey, Forget
 from trt_agent.sources.tail.counters import Problems, TailCounters
 from trt_agent.sources.tail.files import CHUNK_BYTES, TailedFile, open_regular
@@ -70,7 +71,7 @@ class Rotation:
         self._log = log
         self._clock = clock
 
-    def restart(self, f: TailedFile, max_line_bytes: int) -> None:
+    def restart(self, f: TailedFile, max_line_bytes: int, patterns: UserPatterns | None = None) -> None:
         """``f`` shrank or its first bytes changed: finish the old content, restart at 0."""
         self.counters.truncations += 1
         if f.reader is not None:
@@ -80,7 +81,7 @@ class Rotation:
         f.start_line = 1
         f.fingerprint_len, f.fingerprint = 0, ""
         if f.kind == "log":
-            f.start_reader(0, 1, max_line_bytes)
+            f.start_reader(0, 1, max_line_bytes, patterns)
         self.pipeline.ingest([], f.mark())  # the checkpoint now says: this file, from its start
 
     def recover_from_copy(self, f: TailedFile, c: Checkpoint, reader: LogReader, start: int) -> None:

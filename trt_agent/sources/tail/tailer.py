@@ -91,6 +91,7 @@ class Tailer:
             budget=read_budget,
             max_line_bytes=lambda: self.config.max_line_bytes,
             on_budget_spent=self._budget_spent,
+            patterns=lambda: self.config.patterns,
         )
         self._resumer = Resumer(
             self.checkpoints,
@@ -129,9 +130,13 @@ class Tailer:
         self._wake.set()
 
     def reload(self, config: Config) -> None:
-        """Follow the ``[[logs]]`` of a new config; files still matched keep their state."""
+        """Follow the ``[[logs]]`` of a new config; files still matched keep their state, and
+        their readers take the new ``[[patterns]]`` from their next line."""
         with self._lock:
             self.config = config
+            for f in list(self.files.values()):
+                if f.reader is not None:
+                    f.reader.parser.patterns = config.patterns or None
         self.wake(rescan=True)
 
     def stop(self, timeout: float) -> bool:
