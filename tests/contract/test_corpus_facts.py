@@ -70,7 +70,7 @@ def test_segformer_full_build_model() -> None:
     pwn = of_type(events, "fusion", kind="PointWiseFusion")[0]
     assert pwn["result"] == "PWN(Mul_52, Add_53)"
     assert of_type(events, "fusion", kind="ConcatenationElimination")[0]["layers"] == ["Concat_1341"]
-    plugins = of_type(events, "plugin")
+    plugins = [p for p in of_type(events, "plugin") if not p.get("creator")]  # not the registry's list
     assert (
         len(plugins) == 6 and {p["plugin"] for p in plugins} == {"LayerNorm"} and plugins[0]["version"] == "1"
     )
@@ -326,7 +326,8 @@ def test_skipped_tactics_name_the_tactic_id_not_its_index() -> None:
     """ "Skipping tactic 1 ... detected for tactic 0x40a12e3938221818": the id is the second
     number; "due to oom error" (TensorRT 8.2) and a missing separator (TensorRT 9) are read too."""
     trt10, _ = parse_file("71_")
-    assert [e["tactic"] for e in of_type(trt10, "fallback")] == ["0x1673e3594ce11cea", "0x40a12e3938221818"]
+    skipped = of_type(trt10, "fallback", reason="insufficient_memory")
+    assert [e["tactic"] for e in skipped] == ["0x1673e3594ce11cea", "0x40a12e3938221818"]
     trt9, _ = parse_file("72_")
     assert [e["tactic"] for e in of_type(trt9, "fallback", reason="insufficient_memory")] == [
         "0x000000000000001e",

@@ -216,6 +216,8 @@ class EngineModel:
             self.removed.update(e["layers"])
 
     def _plugin(self, e: Event) -> None:
+        if e.get("creator"):
+            return  # a creator the plugin registry lists ("Registered plugin creator"), not the network's
         entry = self.plugins.setdefault(
             e["plugin"], {"version": e.get("version"), "registered": True, "count": 0}
         )
@@ -400,6 +402,18 @@ class EngineModel:
                 }
             )
         return rows
+
+    def plan_mismatches(self) -> list[tuple[str, str, str]]:
+        """``(component, plan's version, runtime's version)`` for each fact about an engine plan
+        (``X_plan``: the TensorRT that built it, its serialization version, the compute capability
+        it was built for) that differs from what the runtime reported for ``X``."""
+        out = []
+        for component, plan in sorted(self.versions.items()):
+            if component.endswith("_plan"):
+                runtime = self.versions.get(component.removesuffix("_plan"))
+                if runtime is not None and runtime != plan:
+                    out.append((component.removesuffix("_plan"), plan, runtime))
+        return out
 
     def peak_memory_bytes(self) -> int | None:
         for kind in ("peak_gpu", "trt_managed_gpu", "activation"):

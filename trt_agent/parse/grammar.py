@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import re2  # type: ignore[import-untyped]
 
+from trt_agent.parse.prefix import trt_error
 from trt_agent.vocab.names import decompose, normalize_precision
 
 Fact = tuple[str, dict[str, Any]]
@@ -575,11 +576,162 @@ def _plan_version(m: re.Match[str], _: ParserState) -> list[Fact]:
     ]
 
 
+def _refused_plan(component: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    """A runtime refusing an engine plan: the error itself (with TensorRT's code and category where
+    it printed them), then group 1, the running side's ``component``, and group 2, the plan's
+    (``component`` + ``_plan``)."""
+
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        error: dict[str, Any] = {}
+        code = trt_error(m.string, None)
+        if code is not None and code[0] is not None:
+            error["code"] = code[0]
+            if code[1]:
+                error["category"] = code[1]
+        return [
+            ("error", error),
+            ("version", {"component": component, "version": m.group(1)}),
+            ("version", {"component": f"{component}_plan", "version": m.group(2)}),
+        ]
+
+    return handle
+
+
+# "- 55 weights are affected by this issue: Detected subnormal FP16 values." and its sibling for
+# values flushed to the smallest subnormal (TensorRT >= 8.6's summary of the FP16 weight casts).
+_WEIGHT_ISSUES: Final = (
+    ("less than smallest positive FP16 subnormal", "fp16_underflow_weights"),
+    ("subnormal FP16 values", "subnormal_fp16_weights"),
+)
+
+
+def _affected_weights(m: re.Match[str], _: ParserState) -> list[Fact]:
+    issue = m.group(2)
+    reason = next((r for needle, r in _WEIGHT_ISSUES if needle in issue), None)
+    if reason is None:
+        return []
+    count = int(m.group(1))
+    fields = {
+        "layer": None,
+        "reason": reason,
+        "from_precision": "Float",
+        "to_precision": "Half",
+        "count": count,
+    }
+    return _int64([("fallback", fields)], count)
+
+
+def _tactic_device_request(m: re.Match[str], _: ParserState) -> list[Fact]:
+    request, available = to_bytes(m.group(1), m.group(2)), to_bytes(m.group(3), m.group(4))
+    return _int64(
+        [
+            ("memory", {"kind": "tactic_device_request", "bytes": request}),
+            ("memory", {"kind": "tactic_device_available", "bytes": available}),
+        ],
+        request,
+        available,
+    )
+
+
+def _fallback_reason(reason: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        return [("fallback", {"layer": None, "reason": reason})]
+
+    return handle
+
+
+def _placement(m: re.Match[str], _: ParserState) -> list[Fact]:
+    # TensorRT 7/8.2 "[GpuLayer] Conv_132"; 8.4+ "[GpuLayer] CONVOLUTION: /model.0/conv/Conv + ...";
+    # cuDLA's sample "[DlaLayer] {ForeignNode[...]},"
+    fields: dict[str, Any] = {"layer": m.group("layer"), "device": m.group("device").upper()}
+    if m.group("type"):
+        fields["layer_type"] = m.group("type")
+    return [("placement", fields)]
+
+
+def _build_peak(m: re.Match[str], _: ParserState) -> list[Fact]:
+    # TensorRT-LLM's build: "Build phase peak memory: 10421.96 MB, children: 6296.07 MB", the RSS of
+    # the building process and of its children (MB there is MiB: rss / 1024 / 1024)
+    facts: list[Fact] = []
+    own = to_bytes(m.group(1), m.group(2))
+    facts += _int64([("memory", {"kind": "peak_build_host", "bytes": own})], own)
+    if m.group(3):
+        children = to_bytes(m.group(3), m.group(4))
+        facts += _int64([("memory", {"kind": "peak_build_host_children", "bytes": children})], children)
+    return facts
+
+
+def _timing_cache(action: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
+    def handle(m: re.Match[str], _: ParserState) -> list[Fact]:
+        entries = int(m.group(1))
+        fields: dict[str, Any] = {"action": action, "entries": entries}
+        hits = m.group(2) if m.lastindex and m.lastindex >= 2 else None
+        if hits is not None:
+            fields["hits"] = int(hits)
+        return _int64([("timing_cache", fields)], entries, int(hits or 0))
+
+    return handle
+
+
+def _app_profile_row(m: re.Match[str], _: ParserState) -> list[Fact]:
+    # TensorRT samples' profiler, printf("%-40.40s %4.3fms"): the name is cut at 40 characters
+    return [("layer_time", {"layer": m.group(1).rstrip(), "ms": float(m.group(2))})]
+
+
+def _paddle_profile_row(m: re.Match[str], _: ParserState) -> list[Fact]:
+    # Paddle Inference's TensorRT profiler (tensorrt_util): "layer_name: X  total_used: 0.075 ms
+    # avg_used: 0.075 ms  run_times: 1"
+    runs = int(m.group(4))
+    fields = {"layer": m.group(1), "ms": float(m.group(3)), "total_ms": float(m.group(2)), "iterations": runs}
+    return _int64([("layer_time", fields)], runs)
+
+
+# --- the article's own lines (its text lost some symbols: both forms are read) ------------------
+
+
+def _article_fusion(m: re.Match[str], _: ParserState) -> list[Fact]:
+    layers = [part for part in re.split(r"\s*\+\s*|\s+", m.group(1)) if part]
+    return [("fusion", {"kind": "Fusion", "layers": list(dict.fromkeys(layers)), "result": m.group(2)})]
+
+
+def _article_quantization(m: re.Match[str], _: ParserState) -> list[Fact]:
+    fields: dict[str, Any] = {"layer": m.group(1), "precision": normalize_precision(m.group(2).upper())}
+    fields["scale"] = float(m.group(3)) if m.group(3) else None
+    return [("quantization", fields)]
+
+
+def _article_plugin(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("plugin", {"layer": m.group(2), "plugin": m.group(1), "version": None, "registered": True})]
+
+
+def _article_calibration(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("calibration", {"tensor": m.group(1), "min": float(m.group(2)), "max": float(m.group(3))})]
+
+
+def _article_layer_time(m: re.Match[str], _: ParserState) -> list[Fact]:
+    return [("layer_time", {"layer": m.group(1), "ms": float(m.group(2))})]
+
+
+def _skipping_fusion(m: re.Match[str], _: ParserState) -> list[Fact]:
+    cause = m.group(2).lower()
+    reason = "unsupported_plugin" if "unsupported plugin" in cause else "fusion_skipped"
+    return [("fallback", {"layer": m.group(1), "reason": reason})]
+
+
+def _not_supported(m: re.Match[str], _: ParserState) -> list[Fact]:
+    generic = m.group(2) is not None and "generic" in m.group(2)
+    return [
+        ("fallback", {"layer": m.group(1), "reason": "unsupported_generic" if generic else "unsupported"})
+    ]
+
+
 def _device(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("version", {"component": "device", "version": m.group(1).strip()})]
 
 
 _MEM_UNIT = r"(" + _NUM + r") ?(MiB|GiB|KiB|MB|GB|bytes)"
+# ... and the spellings applications use too ("538MB", "1.8 GB", "12 KB")
+_MEM_UNIT_ANY = r"(" + _NUM + r") ?(MiB|GiB|KiB|MB|GB|KB|bytes|B)\b"
 
 
 def _r(pattern: str) -> re.Pattern[str]:
@@ -754,13 +906,41 @@ RULES: Final[tuple[MessageRule, ...]] = (
         _memory("execution_context"),
         starts=(r"\[MemUsageChange\] Allocated ",),
     ),
+    MessageRule(  # "Tactic Device request: 538MB Available: 166MB. Device memory is insufficient ..."
+        "tactic_device_request",
+        "Tactic Device request",
+        _r(r"^Tactic Device request: " + _MEM_UNIT_ANY + r" Available: " + _MEM_UNIT_ANY),
+        _tactic_device_request,
+        starts=(r"Tactic Device request: ",),
+    ),
+    MessageRule(
+        "trtllm_build_peak",
+        "Build phase peak memory",
+        _r(r"^Build phase peak memory: " + _MEM_UNIT_ANY + r"(?:, children: " + _MEM_UNIT_ANY + r")?"),
+        _build_peak,
+        starts=(r"Build phase peak memory: ",),
+    ),
+    MessageRule(  # TensorRT >= 8.6 when its builder goes: "Deleting timing cache: 174 entries, served 118 hits ..."
+        "timing_cache_deleted",
+        "Deleting timing cache",
+        _r(r"^Deleting timing cache: (\d+) entries, served (\d+) hits"),
+        _timing_cache("deleted"),
+        starts=(r"Deleting timing cache: ",),
+    ),
+    MessageRule(  # TensorRT 10: "Serialized 12 timing cache entries"
+        "timing_cache_serialized",
+        "timing cache entries",
+        _r(r"^Serialized (\d+) timing cache entries"),
+        _timing_cache("serialized"),
+        starts=(r"Serialized \d+ timing cache entries",),
+    ),
     # versions -----------------------------------------------------------------------------------
     MessageRule(
         "trt_version",
         "TensorRT version",
-        _r(r"^TensorRT version: (\S+)"),
+        _r(r"^TensorRT version:? (\d\S*)"),  # jetson-inference: "TensorRT version 7.1.3"
         _version("tensorrt"),
-        starts=(r"TensorRT version: ",),
+        starts=(r"TensorRT version:? \d",),
     ),
     MessageRule(
         "plan_version",
@@ -770,6 +950,23 @@ RULES: Final[tuple[MessageRule, ...]] = (
         ),
         _plan_version,
         starts=(r"(?:\d+: )?The engine plan file is not compatible",),
+    ),
+    MessageRule(  # "... Version tag does not match. Note: Current Version: 226, Serialized Engine Version: 228)"
+        "serialization_version",
+        "Serialized Engine Version",
+        _r(r"Current Version: (\d+), Serialized Engine Version: (\d+)"),
+        _refused_plan("serialization"),
+        starts=(r"Current Version: \d+, Serialized Engine Version: ",),
+    ),
+    MessageRule(  # "The engine plan file is generated on an incompatible device, expecting compute 9.0 got compute 8.9"
+        "compute_mismatch",
+        "expecting compute",
+        _r(r"expecting compute (\d+\.\d+) got compute (\d+\.\d+)"),
+        _refused_plan("compute_capability"),
+        starts=(
+            r"(?:\d+: )?The engine plan file is generated on an incompatible device",
+            r"expecting compute \d",
+        ),
     ),
     MessageRule(  # Polygraphy --verbose: "Loaded Module: tensorrt | Version: 10.16.2.5 | Path: [...]"
         "polygraphy_module",
@@ -945,6 +1142,47 @@ RULES: Final[tuple[MessageRule, ...]] = (
         _plugin_missing,
         starts=(r"getPluginCreator could not find plugin",),
     ),
+    MessageRule(
+        "creator_registry",
+        "plugin creator - ",
+        _r(
+            r'^(?:(?P<refused>Could not register)|Registered) plugin creator - +(?:[\w.]*::)?(?P<name>[^\s"]+)'
+            r' version (?P<version>[\w.]+)"?$'
+        ),
+        _creator_registry,
+        starts=(r"(?:Could not register|Registered) plugin creator - ",),
+    ),
+    MessageRule(
+        "no_importer",
+        "No importer registered for op",
+        _r(r"^No importer registered for op: (\S+?)\. Attempting to import as plugin"),
+        _no_importer,
+        starts=(r"No importer registered for op: ",),
+    ),
+    MessageRule(  # the ONNX parser's plugin fallback failed (TensorRT 8: import..., 10: check...)
+        "fallback_plugin_importer",
+        "FallbackPluginImporter",
+        _r(
+            r"^In node \d+(?: with name: (?P<name>.+?) and operator: (?P<op>\S+))? "
+            r'\((?:check|import)FallbackPluginImporter\): [A-Z_]+: (?:Assertion failed: )?creator && "?Plugin not found'
+        ),
+        _fallback_plugin_importer,
+        starts=(r"In node \d+ ",),
+    ),
+    MessageRule(
+        "while_parsing_node",
+        "While parsing node number",
+        _r(r"^While parsing node number \d+ \[([^\s\]]+) -> "),
+        _while_parsing_node,
+        starts=(r"While parsing node number \d+ \[",),
+    ),
+    MessageRule(  # the article: "[Plugin] Using kernel efficient_attention for node Attention_5"
+        "article_plugin",
+        "[Plugin] ",
+        _r(r"^\[Plugin\] Using (?:kernel|plugin) (\S+) for (?:node|layer) (\S+?)\.?$"),
+        _article_plugin,
+        starts=(r"\[Plugin\] ",),
+    ),
     # fallbacks ----------------------------------------------------------------------------------
     MessageRule(
         "no_impl",
@@ -1023,6 +1261,34 @@ RULES: Final[tuple[MessageRule, ...]] = (
         starts=(r"(?:BuilderFlag::)?kTF32 is set but hardware does not support TF32",),
     ),
     MessageRule(
+        "affected_weights",
+        "weights are affected by this issue",
+        _r(r"^- (\d+) weights are affected by this issue: Detected (.+)$"),
+        _affected_weights,
+        starts=(r"- \d+ weights are affected by this issue",),
+    ),
+    MessageRule(
+        "insufficient_workspace",
+        "sufficient workspace memory",
+        _r(r"^Some tactics do not have sufficient workspace memory"),
+        _fallback_reason("insufficient_workspace"),
+        starts=(r"Some tactics do not have sufficient workspace memory",),
+    ),
+    MessageRule(  # the article: "[WARNING] Skipping fusion for node CustomLayerNorm due to unsupported plugin."
+        "skipping_fusion",
+        "Skipping fusion for node",
+        _r(r"^Skipping fusion for node (\S+) due to (.+?)\.?$"),
+        _skipping_fusion,
+        starts=(r"Skipping fusion for node ",),
+    ),
+    MessageRule(  # the article: "[Fallback] MultiHeadAttn not supported, using generic subgraph"
+        "article_fallback",
+        "[Fallback] ",
+        _r(r"^\[Fallback\] (.+?) (?:is )?not supported(?:, using (.+?))?\.?$"),
+        _not_supported,
+        starts=(r"\[Fallback\] ",),
+    ),
+    MessageRule(
         "falling_back", "falling back", _r(r"falling back"), _generic_fallback, starts=(r"falling back",)
     ),
     # INT8 / calibration -------------------------------------------------------------------------
@@ -1038,6 +1304,80 @@ RULES: Final[tuple[MessageRule, ...]] = (
         ),
         _dynamic_range,
         starts=(r"[Dd]ynamic range (?:for|of) ",),
+    ),
+    MessageRule(  # the article: "[Calibration] Layer: output_head, dynamic range [-98.7, 102.4]"
+        "article_calibration",
+        "[Calibration] ",
+        _r(
+            r"^\[Calibration\] (?:Layer|Tensor): ([^,]+), dynamic range \[(" + _NUM + r"), ?(" + _NUM + r")\]"
+        ),
+        _article_calibration,
+        starts=(r"\[Calibration\] ",),
+    ),
+    MessageRule(  # the article: "[Quantization] Activations of Gemm_4 quantized to INT8, scale=0.023"
+        "article_quantization",
+        "[Quantization] ",
+        _r(
+            r"^\[Quantization\] (?:(?:Activations|Weights|Inputs|Outputs) of )?(\S+?),? quantized to (\w+)"
+            r"(?:,? scale ?[=:]? ?(" + _NUM + r"))?"
+        ),
+        _article_quantization,
+        starts=(r"\[Quantization\] ",),
+    ),
+    # fusion, memory and profile lines of the article ---------------------------------------------
+    MessageRule(  # "[Fusion] Conv_1 + Bias_2 + ReLU_3 -> fused_conv_bias_relu" (printed: "... ReLU_3 - fused...")
+        "article_fusion",
+        "[Fusion] ",
+        _r(r"^\[Fusion\] (.+?) -+>? (\S+)$"),
+        _article_fusion,
+        starts=(r"\[Fusion\] ",),
+    ),
+    MessageRule(
+        "article_memory",
+        "[Memory] ",
+        _r(r"^\[Memory\] Estimated peak GPU memory usage: " + _MEM_UNIT_ANY),
+        _memory("peak_estimate"),
+        starts=(r"\[Memory\] ",),
+    ),
+    MessageRule(
+        "article_profile",
+        "[Profile] ",
+        _r(r"^\[Profile\] (.+?) took (" + _NUM + r") ?ms\.?$"),
+        _article_layer_time,
+        starts=(r"\[Profile\] ",),
+    ),
+    # placement ----------------------------------------------------------------------------------
+    MessageRule(
+        "placement",
+        "Layer] ",
+        _r(r"^\[(?P<device>Gpu|Dla)Layer\] (?:(?P<type>[A-Z][A-Z_]*): )?(?P<layer>.+?),?$"),
+        _placement,
+        starts=(r"\[(?:Gpu|Dla)Layer\] ",),
+    ),
+    # profiler output printed by applications ----------------------------------------------------
+    MessageRule(  # TensorRT's samples and the programs built on them, after one inference call
+        "inference_time",
+        "Time taken for inference",
+        _r(r"^Time taken for inference is (" + _NUM + r") ms\.?$"),
+        _perf_single("inference_ms", "sample"),
+        starts=(r"Time taken for inference is ",),
+    ),
+    MessageRule(
+        "paddle_profile_row",
+        "layer_name: ",
+        _r(
+            r"^layer_name: (.+?)\s+total_used:\s+(" + _NUM + r") ms\s+avg_used:\s+(" + _NUM + r") ms"
+            r"\s+run_times:\s+(\d+)"
+        ),
+        _paddle_profile_row,
+        starts=(r"layer_name: ",),
+    ),
+    MessageRule(  # printf("%-40.40s %4.3fms\n", name, ms): the name padded or cut to 40 characters
+        "app_profile_row",
+        "ms",
+        _r(r"^(\S.{39}) (\d+\.\d{3})ms$"),
+        _app_profile_row,
+        starts=(r" \d+\.\d{3}ms\r?(?m:$)",),
     ),
     MessageRule(
         "layer_precision",
@@ -1100,8 +1440,10 @@ def message_starts(text: str) -> list[int]:
 def _first_literal(rule: MessageRule) -> str | None:
     """The character every message this rule matches starts with, when its regex says so."""
     pattern = rule.regex.pattern
-    if pattern.startswith("^") and len(pattern) > 1 and (pattern[1].isalnum() or pattern[1] in "=#"):
+    if pattern.startswith("^") and len(pattern) > 1 and (pattern[1].isalnum() or pattern[1] in "=#-"):
         return pattern[1]
+    if pattern.startswith("^\\") and len(pattern) > 2 and pattern[2] in "[({":  # an escaped bracket
+        return pattern[2]
     return None
 
 

@@ -206,6 +206,18 @@ def _version_matches(found: str, expected: str) -> bool:
     return found == expected or found.startswith(expected + ".")
 
 
+_PLAN_MISMATCH: Final = {
+    "tensorrt": "engine plan built by TensorRT {plan}, read by TensorRT {runtime}",
+    "serialization": "engine plan of serialization version {plan}, read by a runtime of version {runtime}",
+    "compute_capability": "engine plan built for compute capability {plan}, run on compute capability {runtime}",
+}
+
+
+def _plan_mismatch(component: str, plan: str, runtime: str) -> str:
+    text = _PLAN_MISMATCH.get(component, "engine plan's " + component + " {plan}, the runtime's {runtime}")
+    return text.format(plan=plan, runtime=runtime)
+
+
 def _versions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     expect: dict[str, str] = rule.params["expect"]
     bad, unknown = [], []
@@ -219,9 +231,8 @@ def _versions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
         loaded = model.versions.get(component)
         if rule.params.get("linked_must_match", True) and loaded and not _version_matches(loaded, linked):
             bad.append(f"{component} loaded {loaded} but TensorRT was linked against {linked}")
-    plan, runtime = model.versions.get("tensorrt_plan"), model.versions.get("tensorrt")
-    if rule.params.get("linked_must_match", True) and plan and runtime and plan != runtime:
-        bad.append(f"engine plan built by TensorRT {plan}, read by TensorRT {runtime}")
+    if rule.params.get("linked_must_match", True):
+        bad += [_plan_mismatch(*mismatch) for mismatch in model.plan_mismatches()]
     if bad:
         return FAIL, f"{len(bad)} version mismatch(es)" + _naming(bad, "found"), len(bad), bad
     if unknown and len(unknown) == len(expect):

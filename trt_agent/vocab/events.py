@@ -99,7 +99,7 @@ _SPECS: Final = (
         "quantization",
         "a layer's quantized precision (and scale, where said)",
         required=(("layer", str),),
-        optional=(("precision", str),),
+        optional=(("precision", str), ("scale", NUMBER)),
         names=("layer",),
     ),
     EventSpec(
@@ -111,16 +111,17 @@ _SPECS: Final = (
     ),
     EventSpec(
         "plugin",
-        "a plugin implementing a layer, or a plugin creator registered",
+        "a plugin implementing a layer, found or not (registered false, with the ONNX op that wanted"
+        " it), or a creator the plugin registry lists (creator true: not a plugin of the network)",
         required=(("plugin", str),),
-        optional=(("layer", str), ("version", str), ("registered", bool)),
+        optional=(("layer", str), ("version", str), ("registered", bool), ("op", str), ("creator", bool)),
         names=("layer",),
     ),
     EventSpec(
         "fallback",
         "TensorRT did not do what was asked: precision, DLA to GPU, a tactic skipped...",
         required=(("reason", str),),
-        optional=(("layer", str), ("from_precision", str), ("to_precision", str)),
+        optional=(("layer", str), ("from_precision", str), ("to_precision", str), ("count", int)),
         names=("layer",),
     ),
     EventSpec(
@@ -131,14 +132,16 @@ _SPECS: Final = (
     ),
     EventSpec(
         "version",
-        "a component's version (tensorrt, cuda, cudnn, cublas, driver, tensorrt_plan)",
+        "a component's version (tensorrt, cuda, cudnn, cublas, driver, compute_capability,"
+        " serialization; X_plan: the version an engine plan was built with, against X of the runtime)",
         required=(("component", str), ("version", str)),
         optional=(("linked", str),),
         # a trtexec command line can name tensors: free text
     ),
     EventSpec(
         "perf_summary",
-        "a figure of trtexec's performance summary (throughput, latency, GPU compute...)",
+        "a figure of trtexec's performance summary (throughput, latency, GPU compute...) or an"
+        " application's timing of one inference",
         required=(("metric", str), ("stat", str), ("value", NUMBER)),
         msg="nothing",
     ),
@@ -149,6 +152,21 @@ _SPECS: Final = (
         optional=(("median_ms", NUMBER),),
         names=("layer",),
         msg="one_name",
+    ),
+    EventSpec(
+        "placement",
+        "the device an engine layer runs on (TensorRT's [GpuLayer] / [DlaLayer] lines)",
+        required=(("layer", str), ("device", str)),
+        optional=(("layer_type", str),),
+        names=("layer",),
+        msg="one_name",
+    ),
+    EventSpec(
+        "timing_cache",
+        "the entries of the builder's timing cache (when serialized, or when the builder let it go)",
+        required=(("action", str), ("entries", int)),
+        optional=(("hits", int),),
+        msg="nothing",
     ),
     EventSpec(
         "build_complete",
