@@ -32,6 +32,11 @@ def _parse(text: str) -> list[Event]:
         ("[W:onnxruntime:log, x.h:53 log] [2021-10-15 06:49:00 WARNING] ", "warning"),  # nearest wins
         ("[E:onnxruntime:log] [2021-10-15 06:49:00 INFO] ", "info"),
         ("svc_1  | E0101 10:00:00.123 42 logging.cc:43] ", "error"),
+        (
+            "RuntimeError: Failed to parse onnx, In node 848 (importFallbackPluginImporter): UNSUPPORTED_NODE: ",
+            "error",
+        ),
+        ("error.code() = <ErrorCode.INVALID_NODE: 6>", None),  # a value printed, not a level
         ("TENSORRT LOG: ", None),
         ("no error here: ", None),  # a level word in running text is none
     ],

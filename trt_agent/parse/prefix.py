@@ -143,6 +143,10 @@ _LEVEL_TOKEN = re.compile(
     rf"|(?<![\w-])(?P<upper>{_LEVEL_WORDS})(?![\w-])"
     rf"|(?:(?<=[\[|])|(?<=level=))\s*(?P<word>(?i:{_LEVEL_WORDS}))\s*(?=[\]|])"
     rf"|(?<![\w-])(?P<colon>(?i:{_LEVEL_WORDS})):(?!:)"
+    # a Python exception ("RuntimeError: Failed to parse onnx, ...") and the ONNX parser's error
+    # codes ("UNSUPPORTED_NODE: Assertion failed: ...")
+    r"|(?<![\w.-])(?P<error>[A-Z]\w*(?:Error|Exception)|INVALID_NODE|UNSUPPORTED_NODE|INVALID_GRAPH"
+    r"|INVALID_VALUE|MODEL_DESERIALIZE_FAILED|UNSUPPORTED_GRAPH):"
 )
 _ISO_TS = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d:\d\d:\d\d)")
 _US_TS = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)")
@@ -181,6 +185,8 @@ def prefix_severity(prefix: str) -> str | None:
     letter = found.group("glog") or found.group("letter")
     if letter:
         return LETTER_SEVERITY[letter]
+    if found.group("error"):
+        return "error"
     word = found.group("upper") or found.group("word") or found.group("colon")
     return WORD_SEVERITY[word.upper()]
 
