@@ -261,6 +261,17 @@ def test_many_patterns_over_a_large_region_stay_fast() -> None:
     assert seconds < 5.0
 
 
+def test_patterns_too_large_together_still_find_their_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When RE2 refuses the patterns combined (its memory bound), every line is a candidate and
+    each pattern decides: slower, never wrong."""
+    import trt_agent.parse.patterns as module
+
+    monkeypatch.setattr(module, "line_form", lambda source: "(")
+    found = patterns({"regex": r"^step (?P<layer>\w+) (?P<ms>\d+)$", "type": "layer_time"})
+    assert lines_found(found, b"x\nstep a 1\nnoise step b 2\nstep c 3\n") == [b"step a 1", b"step c 3"]
+    assert found.match("step a 1")[0][1] == {"layer": "a", "ms": 1} and found.match("noise step b 2") == []
+
+
 # -- a regex that would hang a backtracking engine ---------------------------------------------------
 
 

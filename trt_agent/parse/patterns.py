@@ -52,6 +52,27 @@ def _options(*, prefilter: bool = False) -> Any:
     return options
 
 
+def _finder(regex: Any) -> Any:
+    """``find(data, pos)``: where ``regex`` first matches in ``data`` at or after ``pos``, or -1.
+    google-re2's ``search`` builds a generator and a match object per call; the compiled RE2
+    object answers the start alone (as the log reader's prefilter asks it)."""
+    raw_match = getattr(getattr(regex, "_regexp", None), "Match", None)
+    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    if raw_match is not None and anchor is not None:
+
+        def find(data: bytes, pos: int) -> int:
+            start: int = raw_match(anchor, data, pos, len(data))[0][0]
+            return start
+
+        return find
+
+    def search(data: bytes, pos: int) -> int:
+        m = regex.search(data, pos)
+        return -1 if m is None else int(m.start())
+
+    return search
+
+
 def _error_text(exc: Exception) -> str:
     text = exc.args[0] if exc.args else str(exc)
     return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
@@ -284,17 +305,18 @@ def line_form(source: str) -> str:
 class UserPatterns:
     """The compiled ``[[patterns]]`` of a config, for the log reader (empty: there are none)."""
 
-    __slots__ = ("_cache", "_prefilter", "patterns")
+    __slots__ = ("_cache", "_find", "patterns")
 
     def __init__(self, patterns: Sequence[UserPattern] = ()) -> None:
         self.patterns: tuple[UserPattern, ...] = tuple(patterns)
-        self._prefilter: Any = None
+        self._find: Any = None
         if self.patterns:
             combined = "(?m)" + "|".join(f"(?:{line_form(p.source)})" for p in self.patterns)
             try:
-                self._prefilter = re2.compile(combined, _options(prefilter=True))
+                prefilter = re2.compile(combined, _options(prefilter=True))
             except re2.error:  # beyond RE2's memory bound together: every line is a candidate
-                self._prefilter = re2.compile("(?m)^", _options(prefilter=True))
+                prefilter = re2.compile("(?m)^", _options(prefilter=True))
+            self._find = _finder(prefilter)
         # (region, pos, answer) of the last search: the reader asks again from each line it
         # reads, and the answer holds until pos passes it (no rescan of the same bytes).
         self._cache: tuple[bytes, int, int | None] | None = None
@@ -317,7 +339,7 @@ class UserPatterns:
     def search(self, region: bytes, pos: int) -> int | None:
         """The offset of the start of the first line at or after ``pos`` (a line's start) in
         ``region`` that some pattern matches, or None."""
-        if self._prefilter is None:
+        if self._find is None:
             return None
         cache = self._cache
         if cache is not None and cache[0] is region and cache[1] <= pos:
@@ -331,10 +353,9 @@ class UserPatterns:
     def _search(self, region: bytes, pos: int) -> int | None:
         size = len(region)
         while pos < size:
-            m = self._prefilter.search(region, pos)
-            if m is None:
+            hit = self._find(region, pos)
+            if hit < 0:
                 return None
-            hit = m.start()
             start = region.rfind(b"\n", pos, hit) + 1 or pos
             end = region.find(b"\n", hit)
             end = size if end < 0 else end
@@ -349,6 +370,8 @@ class UserPatterns:
         The patterns are :class:`UserPattern` (typed as the reader's ``LinePattern`` protocol,
         whose list this is)."""
         out: list[tuple[LinePattern, dict[str, Any]]] = []
+        if self._find is None or self._find(line.encode(), 0) < 0:
+            return out  # one RE2 search for all patterns: most lines the reader asks about
         for pattern in self.patterns:
             facts = pattern.facts(line)
             if facts is not None:
