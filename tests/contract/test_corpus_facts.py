@@ -371,6 +371,17 @@ def test_engine_plan_from_another_tensorrt_is_a_version_mismatch() -> None:
     assert not version_mismatch(model_of("70_"))
 
 
+def test_a_plan_for_another_device_or_serialization_format_is_a_version_mismatch() -> None:
+    from trt_agent.sinks.prometheus import version_mismatch
+
+    device = model_of("161_")  # pytorch-YOLOv4: "expecting compute 7.5 got compute 7.0"
+    assert device.plan_mismatches() == [("compute_capability", "7.0", "7.5")]
+    assert version_mismatch(device)
+    serialization = model_of("163_")  # "Current Version: 213, Serialized Engine Version: 232"
+    assert serialization.plan_mismatches() == [("serialization", "232", "213")]
+    assert version_mismatch(serialization)
+
+
 def test_tensorrt_llm_runtime_memory_lines() -> None:
     kv, _ = parse_file("79_")
     assert [e["bytes"] for e in of_type(kv, "memory", kind="kv_cache")] == [round(78.30 * 2**30)]

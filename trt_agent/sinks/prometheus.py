@@ -63,10 +63,13 @@ def layer_histograms(model: EngineModel, limit: int) -> list[tuple[str, list[tup
 
 def version_mismatch(model: EngineModel) -> bool:
     """A component TensorRT was linked against in another version than the one it loaded, or an
-    engine plan built by another TensorRT than the runtime that read it."""
+    engine plan the runtime refused: built by another TensorRT, in another serialization format
+    or for another compute capability (``EngineModel.plan_mismatches``)."""
     plan = model.versions.get("tensorrt_plan")
-    return plan not in (None, model.versions.get("tensorrt")) or any(
-        model.versions.get(c) not in (None, linked) for c, linked in model.linked_versions.items()
+    return (
+        plan not in (None, model.versions.get("tensorrt"))
+        or bool(model.plan_mismatches())
+        or any(model.versions.get(c) not in (None, linked) for c, linked in model.linked_versions.items())
     )
 
 
@@ -106,7 +109,7 @@ class EngineCollector(Collector):
             "fallback_events": CounterMetricFamily("trt_fallback_events", "Fallback events, by reason.", labels=["engine", "reason"]),
             "calibration": _gauge("trt_calibration_range", "Calibration range of the widest tensors (metrics.max_calibration_series per engine).", ["engine", "tensor", "bound"]),
             "build": InfoMetricFamily("trt_build", "Versions the engine was built or run with.", labels=["engine"]),
-            "mismatch": _gauge("trt_version_mismatch", "1 when TensorRT loaded another version of a component than it was linked against, or read an engine plan built by another TensorRT.", ["engine"]),
+            "mismatch": _gauge("trt_version_mismatch", "1 when TensorRT loaded another version of a component than it was linked against, or read an engine plan built by another TensorRT, serialization format or compute capability.", ["engine"]),
             "events": CounterMetricFamily("trt_log_events", "Events read from TensorRT logs and artifacts, by type and severity.", labels=["engine", "type", "severity"]),
             "rules": _gauge("trt_rule_ok", "1 when the rule passes on the engine, 0 when it fails (skipped rules have no series).", ["engine", "rule", "severity"]),
             "latency": HistogramMetricFamily("trt_layer_latency_seconds", "Per-layer latency (profiler, profile tables and profile JSON).", labels=["engine", "layer"]),
