@@ -332,3 +332,18 @@ def test_an_event_read_back_with_name_keys_its_type_does_not_define_has_them_red
         }
         [out] = make_redactor().events([event])
         assert "SecretConvAlpha" not in str(out) and "SecretBeta" not in str(out), kind
+
+
+def test_a_user_pattern_line_is_scrubbed_as_free_text_whatever_its_type() -> None:
+    # perf_summary's msg holds no name when TensorRT prints it; a team's own line may hold any
+    line = "[app] layer /backbone/secret_conv took 3.5 ms, total 12.0 ms"
+    source = {"file": "app.log", "line": 7}
+    redactor = make_redactor()
+    learned = make_event("layer", None, "info", "e", source, None, {"name": "/backbone/secret_conv"})
+    summary = make_event(
+        "perf_summary", None, "info", "e", source, line, {"metric": "x", "stat": "mean", "value": 1.0}
+    )
+    user = summary | {"source": source | {"pattern": "patterns[0]"}}
+    _, from_trt, from_user = redactor.events([learned, summary, user])
+    assert from_trt["msg"] == line  # a TensorRT perf line is left as it is
+    assert "secret_conv" not in from_user["msg"] and from_user["source"]["pattern"] == "patterns[0]"

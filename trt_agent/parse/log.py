@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol
 
@@ -82,6 +82,8 @@ class LinePattern(Protocol):
     """What the reader needs of a user pattern (``trt_agent.parse.patterns.UserPattern``)."""
 
     @property
+    def key(self) -> str: ...
+    @property
     def type(self) -> str: ...
     @property
     def severity(self) -> str | None: ...
@@ -95,7 +97,7 @@ class LinePatterns(Protocol):
 
     def __bool__(self) -> bool: ...
     def search(self, region: bytes, pos: int) -> int | None: ...
-    def match(self, line: str) -> list[tuple[LinePattern, dict[str, Any]]]: ...
+    def match(self, line: str) -> Sequence[tuple[LinePattern, dict[str, Any]]]: ...
 
 
 @dataclass
@@ -306,9 +308,8 @@ class LogParser:
         return self._events(facts, ts, severity, line_no, text)
 
     def _pattern_events(
-        self, hits: list[tuple[LinePattern, dict[str, Any]]], line_no: int, text: str, header: Header
+        self, hits: Sequence[tuple[LinePattern, dict[str, Any]]], line_no: int, text: str, header: Header
     ) -> list[Event]:
-        source = {"file": self.file, "line": line_no}
         ts = header.ts or prefix_timestamp(text[: grammar.MAX_PREFIX_CHARS])
         default = header.severity or prefix_severity(text[: grammar.MAX_PREFIX_CHARS]) or "info"
         return [
@@ -317,7 +318,7 @@ class LogParser:
                 ts,
                 pattern.severity or default,
                 pattern.engine or self.engine,
-                source,
+                {"file": self.file, "line": line_no, "pattern": pattern.key},
                 text,
                 fields,
             )

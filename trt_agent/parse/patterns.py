@@ -23,7 +23,6 @@ from typing import Any, Final
 import re2  # type: ignore[import-untyped]
 
 from trt_agent.parse.grammar import to_bytes
-from trt_agent.parse.log import LinePattern
 from trt_agent.vocab.events import EVENT_SPECS, NUMBER, KeyType
 from trt_agent.vocab.severities import SEVERITIES
 
@@ -365,11 +364,9 @@ class UserPatterns:
             pos = end + 1
         return None
 
-    def match(self, line: str) -> list[tuple[LinePattern, dict[str, Any]]]:
-        """Every pattern that matches ``line`` (anywhere in it), in config order, with its fields.
-        The patterns are :class:`UserPattern` (typed as the reader's ``LinePattern`` protocol,
-        whose list this is)."""
-        out: list[tuple[LinePattern, dict[str, Any]]] = []
+    def match(self, line: str) -> list[tuple[UserPattern, dict[str, Any]]]:
+        """Every pattern that matches ``line`` (anywhere in it), in config order, with its fields."""
+        out: list[tuple[UserPattern, dict[str, Any]]] = []
         if self._find is None or self._find(line.encode(), 0) < 0:
             return out  # one RE2 search for all patterns: most lines the reader asks about
         for pattern in self.patterns:

@@ -287,17 +287,21 @@ class Redactor:
         new: set[str] = set()
         for event in events:
             kind = event["type"]
-            if kind in _NOTHING_TO_HIDE:
+            source = event.get("source")
+            # A user pattern's line is no TensorRT message: whatever its type, its msg may hold
+            # any name, so it is scrubbed as free text.
+            user_line = source.__class__ is dict and "pattern" in source
+            if kind in _NOTHING_TO_HIDE and not user_line:
                 out.append(event)
                 continue
-            if kind in _PATHS_ONLY:
+            if kind in _PATHS_ONLY and not user_line:
                 msg = event.get("msg")
                 scrubbed = self._scrub_paths(msg) if msg else msg
                 out.append(event if scrubbed is msg else event | {"msg": scrubbed})
                 continue
             copy = event.copy()
             msg = event.get("msg")
-            key = _ONE_NAME.get(kind)
+            key = None if user_line else _ONE_NAME.get(kind)
             if key is not None and event.get(key).__class__ is str:
                 # ONNX nodes, profile rows: one name, in the field and in the msg
                 value = event[key]
@@ -327,7 +331,7 @@ class Redactor:
                     copy[key] = [(outputs.get(v) or name_of(v)) if v.__class__ is str else v for v in value]
             new.update(n for n in own if n not in seen)
             if msg:
-                if kind in _OWN_NAMES_ONLY and own:
+                if kind in _OWN_NAMES_ONLY and own and not user_line:
                     # "Fusing A with B" names only its own layers
                     copy["msg"] = self._replace_own(msg, own)
                 else:

@@ -35,7 +35,11 @@ COMMON_KEYS: Final[tuple[tuple[str, str], ...]] = (
     ("ts", "RFC 3339 UTC time of the line, or null if the line had none"),
     ("severity", "verbose | info | warning | error | internal_error"),
     ("engine", "engine/build id (`[[logs]] engine`, or the file's name)"),
-    ("source", '{"file": path, "line": n} for files, {"kind": "profiler"} for the profiler host'),
+    (
+        "source",
+        '{"file": path, "line": n} for files (+ "pattern": "patterns[N]" when a user pattern gave '
+        'the event), {"kind": "profiler"} for the profiler host',
+    ),
     ("msg", "the (redacted) original text, where there is one"),
 )
 
