@@ -334,3 +334,14 @@ def test_paddle_glog_tensorrt_layer_profile_rows() -> None:
     assert times[0] == ("res3c_branch2a + res3c_branch2a_relu", 0.075)
     assert ("res4a_branch1", 0.125) in times
     assert all(e["severity"] == "info" for e in of_type(events, "layer_time"))
+
+
+def test_tensorrt_demos_dla_subgraphs_listed_on_terminal_wrapped_lines() -> None:
+    events, _ = parse_file("184_")
+    placed = of_type(events, "placement", device="DLA")
+    assert len(placed) == len(events) == 48  # 8 DLA subgraphs of 6 layers each
+    names = [e["layer"] for e in placed]
+    # names the terminal cut in two ("013_convo" / "lutional") are whole again
+    assert "013_convolutional" in names and "016_convolutional" in names and "026_convolutional_tanh" in names
+    assert not any(n.startswith(",") or n.endswith("_convo") for n in names)
+    assert names[-1] == "059_convolutional_bn"

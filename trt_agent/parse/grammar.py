@@ -1406,7 +1406,11 @@ OLD_SUMMARY_LINE = re.compile(
 
 
 # Where the messages that open a block (read in ``log.py``) start.
+# TensorRT 5-7's placement summary: "--------------- Layers running on DLA:" and the layers on the
+# following line(s), "{a,b}, {c}" (a DLA subgraph per braces) or "conv1, conv2" on the GPU.
+PLACEMENT_LIST_OPENER = re.compile(r"^-+ Layers running on (DLA|GPU):\s*$")
 BLOCK_STARTS: Final = (
+    r"-+ Layers running on (?:DLA|GPU):",
     r"Engine Layer Information:",
     r"Layers:",
     r"Building engine with configuration:",

@@ -239,6 +239,10 @@ class LogParser:
         if message in grammar.OLD_SUMMARY_HEADERS:
             self.block = ("old_summary", ts, severity, grammar.OLD_SUMMARY_HEADERS[message])
             return True
+        placement = grammar.PLACEMENT_LIST_OPENER.match(message) if "Layers running on" in message else None
+        if placement is not None:
+            self.block = ("placement", ts, severity, (placement.group(1), ""))
+            return True
         return False
 
     def _message(self, line_no: int, text: str, header: Header) -> list[Event]:
@@ -327,11 +331,47 @@ class LogParser:
 
     # -- blocks ------------------------------------------------------------------------------------
 
+    def _placement_line(
+        self, line_no: int, text: str, header: Header, ts: str | None, severity: str, extra: Any
+    ) -> tuple[bool, list[Event]]:
+        """A line after "Layers running on DLA:" / "GPU:". A logger line lists layers; a line with
+        no header continues the one before (a terminal cut it, names too), so the last item of a
+        line is held until the next line tells whether it was complete."""
+        device, held = extra
+        facts: list[grammar.Fact] = []
+        if header.prefixed:
+            message = header.message.strip()
+            facts = [("placement", {"layer": name, "device": device}) for name in _item_names(held)]
+            held = ""
+            if not message:
+                self.block = ("placement", ts, severity, (device, held))
+                return True, self._events(facts, ts, severity, line_no, text)
+            opener = grammar.PLACEMENT_LIST_OPENER.match(message)
+            if opener is not None:
+                self.block = ("placement", ts, severity, (opener.group(1), ""))
+                return True, self._events(facts, ts, severity, line_no, text)
+            if "," not in message and not message.startswith("{"):
+                self.block = None
+                return False, self._events(facts, ts, severity, line_no, text)
+            body = message
+        else:
+            body = text.strip()
+            if not held and not body.startswith((",", "{")):
+                self.block = None
+                return False, []
+            body = held + body
+        names, held = _placement_items(body)
+        facts += [("placement", {"layer": name, "device": device}) for name in names]
+        self.block = ("placement", ts, severity, (device, held))
+        return True, self._events(facts, ts, severity, line_no, text)
+
     def _block_line(self, line_no: int, raw: bytes) -> tuple[bool, list[Event]]:
         assert self.block is not None
         kind, ts, severity, extra = self.block
         text = self._decode(raw, line_no)
         header = split_header(text)
+        if kind == "placement":
+            return self._placement_line(line_no, text, header, ts, severity, extra)
         if kind == "wrapped":
             # The line after an error whose "(" was never closed: when it is the rest of that
             # message (no header, not a message of its own), the facts of the whole message that
@@ -412,6 +452,45 @@ class LogParser:
         fields["total_ms"] = values["total"]
         fields["percentage"] = values["pct"]
         return True, self._events([("layer_time", fields)], header.ts, severity, line_no, text)
+
+
+def _placement_items(text: str) -> tuple[list[str], str]:
+    """The layer names of the complete items of a placement list (``{a,b}, {c}`` or ``a, b``), and
+    the text after the last item boundary, which the next line may continue."""
+    depth = 0
+    cut = -1
+    for i, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            cut = i
+    names: list[str] = []
+    for item in _split_top_level(text[:cut]) if cut >= 0 else []:
+        names += _item_names(item)
+    return names, text[cut + 1 :].lstrip() if cut >= 0 else text
+
+
+def _split_top_level(text: str) -> list[str]:
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return items
+
+
+def _item_names(item: str) -> list[str]:
+    item = item.strip()
+    if item.startswith("{") and item.endswith("}"):
+        return [name.strip() for name in item[1:-1].split(",") if name.strip()]
+    return [item] if item else []
 
 
 def _old_summary_facts(metric: str, m: re.Match[str]) -> list[grammar.Fact]:
@@ -596,12 +675,12 @@ def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: P
         if parser.block is not None:
             nl = region.find(b"\n", pos)
             consumed, events = parser.feed_block(line_no, region[pos:nl])
-            if not consumed:
-                continue  # the block closed; this line is read again as an ordinary line
-            if events:
+            if events:  # (a closing block may still give what it held)
                 stats.events += len(events)
                 stats.event_lines += 1
                 yield from events
+            if not consumed:
+                continue  # the block closed; this line is read again as an ordinary line
             pos = nl + 1
             line_no += 1
             continue
