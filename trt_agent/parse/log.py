@@ -2,15 +2,20 @@
 
 Most lines of a verbose TensorRT log (tactic timing, format autotuning, option dumps) carry no
 decision. The reader therefore never looks at them one by one: it reads the file in large
-chunks and asks one precompiled regex for the next line whose message *starts* like a message
-family of the grammar. Only those candidate lines are decoded, split into header and message and
-run through ``grammar.match_message``. Line numbers come from ``bytes.count(b"\\n")`` over the
-skipped spans, so provenance stays exact.
+chunks and asks one RE2 search (the prefilter, built from every rule's starting words and the
+severity words) for the next line holding such a word anywhere, behind any application's
+prefix. Only those candidate lines are decoded, split into header and message and run through
+``grammar.match_message``; when TensorRT's own header does not say where the message starts, it
+is looked for where a rule's starting words are, and the severity is the nearest level token of
+the prefix in front of it. Line numbers come from ``bytes.count(b"\\n")`` over the skipped
+spans, so provenance stays exact.
 
-Four kinds of block are read line by line because their continuation lines have no keyword:
-the engine layer list ("Engine Layer Information:" / "Layers:"), the ``--dumpProfile`` table,
-the old (TensorRT 7/8.0) multi-line performance summary and Polygraphy's build configuration
-table ("Flags | [INT8]").
+Kinds of block are read line by line because their continuation lines have no keyword: the
+engine layer list ("Engine Layer Information:" / "Layers:"), the ``--dumpProfile`` table, the old
+(TensorRT 7/8.0) multi-line performance summary, Polygraphy's build configuration table
+("Flags | [INT8]"), TensorRT 5-7's "Layers running on DLA:" list, and the line after an error
+that may continue it. Docker json-file records are unwrapped line for line first
+(``docker.py``); user ``[[patterns]]`` see a line before the grammar does.
 """
 
 from __future__ import annotations
