@@ -380,6 +380,13 @@ def test_a_plan_for_another_device_or_serialization_format_is_a_version_mismatch
     serialization = model_of("163_")  # "Current Version: 213, Serialized Engine Version: 232"
     assert serialization.plan_mismatches() == [("serialization", "232", "213")]
     assert version_mismatch(serialization)
+    # two error lines, though the first gives an error and two version events
+    assert serialization.summary()["events"] | {"by_type": None} == {
+        "total": 4,
+        "warnings": 0,
+        "errors": 2,
+        "by_type": None,
+    }
 
 
 def test_tensorrt_llm_runtime_memory_lines() -> None:

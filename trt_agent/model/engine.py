@@ -152,8 +152,10 @@ class EngineModel:
     event_types: Counter[str] = field(default_factory=Counter)
     severities: Counter[str] = field(default_factory=Counter)
     error_lines: int = 0  # log lines (or logger messages) of severity error / internal_error
+    warning_lines: int = 0  # the same for warnings
     error_messages: list[str] = field(default_factory=list)  # the first ones, with file:line
     _last_error_at: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
+    _last_warning_at: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     # -- building --------------------------------------------------------------------------------
 
@@ -165,6 +167,12 @@ class EngineModel:
         self.severities[event["severity"]] += 1
         if event["severity"] in ERROR_SEVERITIES:
             self._error(event)
+        elif event["severity"] == "warning":
+            where = event["source"]
+            at_line = (where.get("file"), where.get("line"))
+            if at_line[1] is None or at_line != self._last_warning_at:
+                self._last_warning_at = at_line
+                self.warning_lines += 1  # a line once, whatever number of events it made
         file = event["source"].get("file")
         if file and file not in self.files:
             self.files.append(file)
@@ -465,8 +473,9 @@ class EngineModel:
             },
             "events": {
                 "total": sum(self.event_types.values()),
-                "warnings": self.severities["warning"],
-                "errors": sum(self.severities[s] for s in ERROR_SEVERITIES),
+                # lines, not events: one error line may give an error and two version events
+                "warnings": self.warning_lines,
+                "errors": self.error_lines,
                 "by_type": dict(sorted(self.event_types.items())),
             },
             "source_layer_names_known": bool(sources),
