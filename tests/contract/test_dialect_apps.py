@@ -255,9 +255,13 @@ def test_tensorrt_pro_style_logger_error_code_and_fatal() -> None:
 
 def test_ultra_infer_tab_logger_severity_comes_from_its_prefix() -> None:
     events, _ = parse_file("167_")  # "[ERROR] .../trt_backend.cc(239)::log<TAB>10: Could not find ..."
-    assert all(e["severity"] == "error" for e in events) and len(events) == 3
+    assert all(e["severity"] == "error" for e in events) and len(events) == 4
     layers = {e["layer"] for e in of_type(events, "fallback", reason="no_implementation")}
     assert layers == {"{ForeignNode[eager_tmp_2_deepcopy_547...Reshape.413]}"}
+    # the "Error Code 10: Internal Error (Could not find any implementation ...)" line is both
+    assert [(e["code"], e["category"]) for e in of_type(events, "error") if "code" in e] == [
+        (10, "Internal Error")
+    ]
     assert any("Failed to call buildSerializedNetwork()." in m for m in _msgs(events, "error"))
 
 

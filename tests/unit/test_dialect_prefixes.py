@@ -37,6 +37,10 @@ def _parse(text: str) -> list[Event]:
             "error",
         ),
         ("error.code() = <ErrorCode.INVALID_NODE: 6>", None),  # a value printed, not a level
+        ("2022-07-13 16:42:54.915035: E tensorflow/compiler/tf2tensorrt/utils/trt_logger.cc:42] ", "error"),
+        ("[!] ", "error"),  # Polygraphy
+        ("(gst-plugin-scanner:26): GStreamer-WARNING **: 07:09:47.376: ", "warning"),
+        ("DefaultLogger INVALID_STATE: ", "error"),
         ("TENSORRT LOG: ", None),
         ("no error here: ", None),  # a level word in running text is none
     ],

@@ -291,18 +291,16 @@ class LogParser:
             severity = severity or prefix_severity(prefix)
             ts = ts or prefix_timestamp(prefix)
         error = trt_error(message[prefix_end:], severity)
-        if error is not None and severity != "internal_error":
+        if (error is not None or any(kind == "error" for kind, _ in facts)) and severity != "internal_error":
             severity = "error"  # TensorRT's own error forms, whatever the wrapper said
         severity = severity or "info"
+        if facts and error is not None and error[0] is not None and all(kind != "error" for kind, _ in facts):
+            # "Error Code 10: Internal Error (Could not find any implementation for node X.)" is a
+            # fallback and an error: the error, with its code, is what alerting counts
+            facts = [*facts, ("error", _error_fields(error))]
         if not facts:
             if severity in ("warning", "error", "internal_error"):
-                fields: dict[str, Any] = {}
-                if error is not None:
-                    code, category = error
-                    if code is not None:
-                        fields["code"] = code
-                    if category:
-                        fields["category"] = category
+                fields = _error_fields(error) if error is not None else {}
                 facts = [("warning" if severity == "warning" else "error", fields)]
                 if severity != "warning" and (
                     message.count("(") > message.count(")") or not message.endswith(_SENTENCE_ENDS)
@@ -457,6 +455,16 @@ class LogParser:
         fields["total_ms"] = values["total"]
         fields["percentage"] = values["pct"]
         return True, self._events([("layer_time", fields)], header.ts, severity, line_no, text)
+
+
+def _error_fields(error: tuple[int | None, str | None]) -> dict[str, Any]:
+    code, category = error
+    fields: dict[str, Any] = {}
+    if code is not None:
+        fields["code"] = code
+    if category:
+        fields["category"] = category
+    return fields
 
 
 def _placement_items(text: str) -> tuple[list[str], str]:

@@ -121,9 +121,10 @@ def split_header(line: str) -> Header:
 # material in the spelling of any wrapper (the log reader's prefilter adds them to the grammar's
 # ``MESSAGE_STARTS``). RE2 syntax, like those.
 SEVERITY_STARTS: Final = (
-    r"\[[WEF][\]:]",
+    r"\[[WEF!][\]:]",
     r"(?i:warn|error|fatal|critical)",
     r"(?m:(?:^|\s)[WEF]\d{4} \d)",
+    r"\d: [WEF] [\w./-]+:\d+\] ",
     r"INVALID_",
     r"UNSUPPORTED_",
     r"FAILED_",
@@ -139,14 +140,20 @@ _LEVEL_WORDS = "|".join(sorted(WORD_SEVERITY, key=len, reverse=True))
 # text ("no error") is none.
 _LEVEL_TOKEN = re.compile(
     r"(?:^|(?<=\s))(?P<glog>[IWEF])\d{4} \d\d:\d\d:\d\d"
+    # TensorFlow's C++ logger (TF-TRT): "2022-07-13 16:42:54.915035: E tensorflow/...cc:42] "
+    r"|(?<=\d: )(?P<tf>[IWEF]) (?=[\w./-]+:\d+\] )"
     r"|\[(?P<letter>[VIWEF])[\]:]"
-    rf"|(?<![\w-])(?P<upper>{_LEVEL_WORDS})(?![\w-])"
+    r"|(?P<critical>\[!\])"  # Polygraphy's critical messages
+    rf"|(?<!\w)(?P<upper>{_LEVEL_WORDS})(?![\w-])"  # (also GStreamer's "GStreamer-WARNING **:")
     rf"|(?:(?<=[\[|])|(?<=level=))\s*(?P<word>(?i:{_LEVEL_WORDS}))\s*(?=[\]|])"
     rf"|(?<![\w-])(?P<colon>(?i:{_LEVEL_WORDS})):(?!:)"
     # a Python exception ("RuntimeError: Failed to parse onnx, ...") and the ONNX parser's error
     # codes ("UNSUPPORTED_NODE: Assertion failed: ...")
     r"|(?<![\w.-])(?P<error>[A-Z]\w*(?:Error|Exception)|INVALID_NODE|UNSUPPORTED_NODE|INVALID_GRAPH"
-    r"|INVALID_VALUE|MODEL_DESERIALIZE_FAILED|UNSUPPORTED_GRAPH):"
+    r"|INVALID_VALUE|MODEL_DESERIALIZE_FAILED|UNSUPPORTED_GRAPH"
+    # and the ILogger's error codes TensorRT puts before an error's text ("INVALID_CONFIG: ...")
+    r"|INVALID_ARGUMENT|INVALID_CONFIG|INVALID_STATE|UNSUPPORTED_STATE|FAILED_ALLOCATION"
+    r"|FAILED_INITIALIZATION|FAILED_EXECUTION|FAILED_COMPUTATION|UNSPECIFIED_ERROR|API_USAGE_ERROR):"
 )
 _ISO_TS = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d:\d\d:\d\d)")
 _US_TS = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)")
@@ -182,10 +189,10 @@ def prefix_severity(prefix: str) -> str | None:
         found = token
     if found is None:
         return None
-    letter = found.group("glog") or found.group("letter")
+    letter = found.group("glog") or found.group("tf") or found.group("letter")
     if letter:
         return LETTER_SEVERITY[letter]
-    if found.group("error"):
+    if found.group("error") or found.group("critical"):
         return "error"
     word = found.group("upper") or found.group("word") or found.group("colon")
     return WORD_SEVERITY[word.upper()]
