@@ -349,3 +349,13 @@ def test_tensorrt_demos_dla_subgraphs_listed_on_terminal_wrapped_lines() -> None
     assert "013_convolutional" in names and "016_convolutional" in names and "026_convolutional_tanh" in names
     assert not any(n.startswith(",") or n.endswith("_convo") for n in names)
     assert names[-1] == "059_convolutional_bn"
+
+
+def test_polygraphy_critical_marker_and_error_10_in_a_comfyui_node() -> None:
+    events, _ = parse_file("186_")
+    assert of_type(events, "fallback", reason="no_implementation", severity="error")
+    assert [(e.get("code"), e["severity"]) for e in of_type(events, "error")] == [
+        (10, "error"),  # the fallback's line is also its numbered error
+        (None, "error"),  # "[!] Invalid Engine. Please ensure the engine was built correctly"
+        (None, "error"),  # "ERROR:root:Failed to build engine: ..."
+    ]

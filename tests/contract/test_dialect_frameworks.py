@@ -5,7 +5,7 @@ The files are tests/data/dialects/1NN_*; their sources are in tests/data/dialect
 
 from __future__ import annotations
 
-from conftest import of_type, parse_file
+from conftest import model_of, of_type, parse_file
 
 
 def _msgs(events: list[dict], type_: str, **match: object) -> list[str]:
@@ -14,8 +14,8 @@ def _msgs(events: list[dict], type_: str, **match: object) -> list[str]:
 
 def test_tf_trt_glog_linked_and_loaded_versions_and_subnormal_fp16_weights() -> None:
     events, _ = parse_file("100_")
-    versions = {e["version"] for e in of_type(events, "version", component="tensorrt")}
-    assert versions == {"8.4.3", "8.5.3"}  # "Linked TensorRT version" / "Loaded TensorRT version"
+    versions = {(e["version"], e.get("linked")) for e in of_type(events, "version", component="tensorrt")}
+    assert versions == {("8.5.3", "8.4.3")}  # "Linked TensorRT version" / "Loaded TensorRT version"
     subnormal = [f for f in of_type(events, "fallback") if "Detected subnormal FP16 values" in f["msg"]]
     assert len(subnormal) == 2  # the FP16 build and the first FP16 run each say it once
     assert all(f["severity"] == "warning" for f in subnormal)  # glog "W ... trt_logger.cc:83]"
@@ -170,3 +170,34 @@ def test_deepstream_while_parsing_node_plugin_not_found() -> None:
     )  # "While parsing node number 343"
     assert all(e["severity"] == "error" for e in of_type(events, "error"))
     assert of_type(events, "warning")[0]["severity"] == "warning"
+
+
+def test_tf_trt_errors_behind_tensorflows_logger_letter() -> None:
+    events, _ = parse_file(
+        "185_"
+    )  # "2022-07-13 16:42:54.915035: E tensorflow/...trt_logger.cc:42] DefaultLogger ..."
+    assert [e["severity"] for e in events] == ["error"] * 3
+    assert [(e.get("code"), e.get("category")) for e in of_type(events, "error")][0] == (0, "Serialization")
+    assert all(e["ts"] == "2022-07-13T16:42:54Z" for e in events)
+
+
+def test_tf_trt_linked_and_loaded_tensorrt_are_one_version_with_its_link() -> None:
+    from trt_agent.sinks.prometheus import version_mismatch
+
+    [version] = of_type(parse_file("100_")[0], "version", component="tensorrt")
+    assert (version["version"], version["linked"]) == ("8.5.3", "8.4.3")
+    assert version_mismatch(model_of("100_"))
+
+
+def test_paddle_inspector_requirement_is_no_version() -> None:
+    events, _ = parse_file("187_")  # "Inspector needs TensorRT version 8.2 and after."
+    assert not of_type(events, "version", component="tensorrt")
+    linked = {e["component"]: (e["version"], e["linked"]) for e in of_type(events, "version")}
+    assert linked == {"cublas": ("11.3.1", "11.6.3"), "cudnn": ("8.1.0", "8.2.1")}
+    assert all(e["severity"] == "warning" for e in events)
+
+
+def test_trtllm_runtime_memory_budget_for_the_kv_cache() -> None:
+    events, _ = parse_file("188_")
+    memory = {e["kind"]: e["bytes"] for e in of_type(events, "memory")}
+    assert memory == {"gpu_total": round(39.39 * 2**30), "gpu_available": round(21.89 * 2**30)}

@@ -106,3 +106,16 @@ def test_a_log_whose_first_line_starts_with_a_brace_is_a_log(tmp_path: object) -
 
     assert sniff(b"{Cast}                                   0.012ms\n") == "log"
     assert sniff(b'{\n  "count": 3\n}\n') == "json"
+
+
+def test_a_failed_run_is_an_error() -> None:
+    events = _parse("&&&& FAILED TensorRT.trtexec [TensorRT v8501] # trtexec --onnx=model.onnx\n")
+    assert [(e["type"], e["severity"]) for e in events] == [("error", "error"), ("version", "error")]
+    assert events[1]["version"] == "8.5.1"
+
+
+def test_trtllm_kv_cache_allocation_in_bytes() -> None:
+    [event] = _parse(
+        "[TensorRT-LLM][INFO] Max tokens in paged KV cache: 117760. Allocating 54022635520 bytes.\n"
+    )
+    assert (event["kind"], event["bytes"]) == ("kv_cache", 54022635520)

@@ -55,6 +55,9 @@ class ParserState:
     # and the plugin it last could not find ("getPluginCreator could not find plugin X version 1").
     plugin_op: str | None = None
     plugin_missing: tuple[str, str | None] | None = None
+    # The TensorRT an application was built against ("Linked TensorRT version: 8.4.3", TF-TRT),
+    # until it says which it loaded.
+    linked_tensorrt: str | None = None
     preceding: Callable[[int], list[str]] = _no_lines
 
 
@@ -346,6 +349,36 @@ def _version(component: str, group: int = 1) -> Callable[[re.Match[str], ParserS
         return [("version", {"component": component, "version": m.group(group)})]
 
     return handle
+
+
+def _linked_or_loaded_tensorrt(m: re.Match[str], state: ParserState) -> list[Fact]:
+    if m.group(1) == "Linked":
+        state.linked_tensorrt = m.group(2)
+        return []
+    fields = {"component": "tensorrt", "version": m.group(2)}
+    if state.linked_tensorrt is not None:
+        fields["linked"] = state.linked_tensorrt
+        state.linked_tensorrt = None
+    return [("version", fields)]
+
+
+def _run_failed(m: re.Match[str], _: ParserState) -> list[Fact]:
+    facts: list[Fact] = [("error", {})]
+    if m.group(1):
+        facts.append(("version", {"component": "tensorrt", "version": trt_version_from_tag(m.group(1))}))
+    return facts
+
+
+def _trtllm_memory_budget(m: re.Match[str], _: ParserState) -> list[Fact]:
+    total, available = to_bytes(m.group(1), m.group(2)), to_bytes(m.group(3), m.group(4))
+    return _int64(
+        [
+            ("memory", {"kind": "gpu_total", "bytes": total}),
+            ("memory", {"kind": "gpu_available", "bytes": available}),
+        ],
+        total,
+        available,
+    )
 
 
 def _trt_tag(m: re.Match[str], _: ParserState) -> list[Fact]:
@@ -883,6 +916,26 @@ RULES: Final[tuple[MessageRule, ...]] = (
         _memory("workspace_limit"),
         starts=(r"Memory Pools: workspace: ",),
     ),
+    MessageRule(  # TensorRT-LLM: "Max tokens in paged KV cache: 117760. Allocating 54022635520 bytes."
+        "trtllm_kv_cache_bytes",
+        "in paged KV cache: ",
+        _r(r"^Max tokens in paged KV cache: \d+\. Allocating (\d+) bytes"),
+        _memory("kv_cache"),
+        starts=(r"Max tokens in paged KV cache: ",),
+    ),
+    MessageRule(  # TensorRT-LLM: "Memory usage when calculating max tokens in paged kv cache:
+        # total: 39.39 GiB, available: 21.89 GiB" (the GPU's memory and what was free for it)
+        "trtllm_memory_budget",
+        "Memory usage when calculating max tokens",
+        _r(
+            r"^Memory usage when calculating max tokens in paged kv cache: total: "
+            + _MEM_UNIT
+            + r", available: "
+            + _MEM_UNIT
+        ),
+        _trtllm_memory_budget,
+        starts=(r"Memory usage when calculating max tokens in paged kv cache: ",),
+    ),
     MessageRule(
         "kv_cache",
         "k/v cache",
@@ -938,9 +991,18 @@ RULES: Final[tuple[MessageRule, ...]] = (
     MessageRule(
         "trt_version",
         "TensorRT version",
-        _r(r"^TensorRT version:? (\d\S*)"),  # jetson-inference: "TensorRT version 7.1.3"
+        # jetson-inference: "TensorRT version 7.1.3"; the version ends the message (Paddle's
+        # "Inspector needs TensorRT version 8.2 and after." is a requirement, not a version)
+        _r(r"^TensorRT version:? (\d[\w.]*?)\.?\s*$"),
         _version("tensorrt"),
         starts=(r"TensorRT version:? \d",),
+    ),
+    MessageRule(  # TF-TRT: "Linked TensorRT version: 8.4.3" then "Loaded TensorRT version: 8.5.3"
+        "linked_loaded_tensorrt",
+        "TensorRT version: ",
+        _r(r"^(Linked|Loaded) TensorRT version: (\d[\w.]*)\s*$"),
+        _linked_or_loaded_tensorrt,
+        starts=(r"(?:Linked|Loaded) TensorRT version: \d",),
     ),
     MessageRule(
         "plan_version",
@@ -974,6 +1036,13 @@ RULES: Final[tuple[MessageRule, ...]] = (
         _r(r"^Loaded Module: tensorrt +\| Version: (\S+)"),
         _version("tensorrt"),
         starts=(r"Loaded Module: tensorrt ",),
+    ),
+    MessageRule(  # trtexec and the samples end a run that failed with "&&&& FAILED ..."
+        "run_failed",
+        "&&&& FAILED ",
+        _r(r"^&&&& FAILED \S+(?: \[TensorRT v(\d{3,})\])?"),
+        _run_failed,
+        starts=(r"&&&& FAILED ",),
     ),
     MessageRule(
         "trt_tag",
