@@ -470,19 +470,8 @@ def _error_fields(error: tuple[int | None, str | None]) -> dict[str, Any]:
 def _placement_items(text: str) -> tuple[list[str], str]:
     """The layer names of the complete items of a placement list (``{a,b}, {c}`` or ``a, b``), and
     the text after the last item boundary, which the next line may continue."""
-    depth = 0
-    cut = -1
-    for i, char in enumerate(text):
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth = max(0, depth - 1)
-        elif char == "," and depth == 0:
-            cut = i
-    names: list[str] = []
-    for item in _split_top_level(text[:cut]) if cut >= 0 else []:
-        names += _item_names(item)
-    return names, text[cut + 1 :].lstrip() if cut >= 0 else text
+    *complete, rest = _split_top_level(text)
+    return [name for item in complete for name in _item_names(item)], rest.lstrip()
 
 
 def _split_top_level(text: str) -> list[str]:

@@ -32,12 +32,13 @@ _US_DATE = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)$")
 _ISO_DATE_SEV = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) +([A-Z_]+)$")
 # TensorRT 7 style: "[TensorRT] WARNING: msg"; also bare "ERROR: msg" from custom loggers.
 _WORD_LEVEL = re.compile(r"(VERBOSE|DEBUG|INFO|WARNING|WARN|ERROR|INTERNAL_ERROR|FATAL|CRITICAL):\s?")
-# ILogger error codes that TensorRT puts in front of a message when no severity is printed.
-_ERROR_CODE = re.compile(
-    r"(?:INVALID_ARGUMENT|INVALID_CONFIG|INVALID_STATE|UNSUPPORTED_STATE|INTERNAL_ERROR|"
-    r"FAILED_ALLOCATION|FAILED_INITIALIZATION|FAILED_EXECUTION|FAILED_COMPUTATION|"
-    r"UNSPECIFIED_ERROR|API_USAGE_ERROR)\b"
+# The ILogger's error codes, which TensorRT puts in front of an error's text ("INVALID_CONFIG:
+# Deserialize the cuda engine failed."), sometimes with no severity printed.
+_ILOGGER_CODES = (
+    "INVALID_ARGUMENT|INVALID_CONFIG|INVALID_STATE|UNSUPPORTED_STATE|FAILED_ALLOCATION|"
+    "FAILED_INITIALIZATION|FAILED_EXECUTION|FAILED_COMPUTATION|UNSPECIFIED_ERROR|API_USAGE_ERROR"
 )
+_ERROR_CODE = re.compile(rf"(?:{_ILOGGER_CODES}|INTERNAL_ERROR)\b")
 
 
 class Header(NamedTuple):
@@ -150,10 +151,7 @@ _LEVEL_TOKEN = re.compile(
     # a Python exception ("RuntimeError: Failed to parse onnx, ...") and the ONNX parser's error
     # codes ("UNSUPPORTED_NODE: Assertion failed: ...")
     r"|(?<![\w.-])(?P<error>[A-Z]\w*(?:Error|Exception)|INVALID_NODE|UNSUPPORTED_NODE|INVALID_GRAPH"
-    r"|INVALID_VALUE|MODEL_DESERIALIZE_FAILED|UNSUPPORTED_GRAPH"
-    # and the ILogger's error codes TensorRT puts before an error's text ("INVALID_CONFIG: ...")
-    r"|INVALID_ARGUMENT|INVALID_CONFIG|INVALID_STATE|UNSUPPORTED_STATE|FAILED_ALLOCATION"
-    r"|FAILED_INITIALIZATION|FAILED_EXECUTION|FAILED_COMPUTATION|UNSPECIFIED_ERROR|API_USAGE_ERROR):"
+    rf"|INVALID_VALUE|MODEL_DESERIALIZE_FAILED|UNSUPPORTED_GRAPH|{_ILOGGER_CODES}):"
 )
 _ISO_TS = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d:\d\d:\d\d)")
 _US_TS = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)")
