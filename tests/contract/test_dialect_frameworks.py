@@ -177,7 +177,8 @@ def test_tf_trt_errors_behind_tensorflows_logger_letter() -> None:
         "185_"
     )  # "2022-07-13 16:42:54.915035: E tensorflow/...trt_logger.cc:42] DefaultLogger ..."
     assert [e["severity"] for e in events] == ["error"] * 3
-    assert [(e.get("code"), e.get("category")) for e in of_type(events, "error")][0] == (0, "Serialization")
+    first = of_type(events, "error")[0]
+    assert (first.get("code"), first.get("category")) == (0, "Serialization")
     assert all(e["ts"] == "2022-07-13T16:42:54Z" for e in events)
 
 
