@@ -30,12 +30,16 @@ def _fused(depth: int) -> st.SearchStrategy[tuple[str, list[str]]]:
     def plus(parts: list[tuple[str, list[str]]]) -> tuple[str, list[str]]:
         return " + ".join(p[0] for p in parts), [m for p in parts for m in p[1]]
 
+    def branches(parts: list[tuple[str, list[str]]]) -> tuple[str, list[str]]:
+        return " || ".join(p[0] for p in parts), [m for p in parts for m in p[1]]
+
     def pwn(parts: list[tuple[str, list[str]]]) -> tuple[str, list[str]]:
         return "PWN(" + ", ".join(p[0] for p in parts) + ")", [m for p in parts for m in p[1]]
 
     return st.one_of(
         leaf,
         st.lists(child, min_size=2, max_size=3).map(plus),
+        st.lists(child, min_size=2, max_size=3).map(branches),
         st.lists(child, min_size=1, max_size=3).map(pwn),
     )
 
@@ -77,3 +81,17 @@ def test_real_engine_layer_names() -> None:
     assert decompose("node_of_gpu_0/res2_0_branch2c_1 + node_of_gpu_0/res2_0_branch2c_bn_").kind == "fused"
     assert normalize_precision("Channel major FP16 format where channel % 8 == 0") == "Half"
     assert normalize_precision("Int8[1,96:32,800,912]") == "Int8"
+
+
+def test_horizontal_fusion_names_split_on_both_separators() -> None:
+    # tests/data/dialects/172_deepstream-yolo-trt7-TensorRT-INFO-GpuLayer-placement-excerpt.log:7
+    parsed = decompose("Conv_140 || Conv_149")
+    assert parsed.sources == ("Conv_140", "Conv_149")
+    assert parsed.kind == "fused"
+    # two vertical fusions side by side: no made-up "Relu_2 || Conv_3" member
+    assert decompose("Conv_1 + Relu_2 || Conv_3 + Relu_4").sources == ("Conv_1", "Relu_2", "Conv_3", "Relu_4")
+    # a "||" inside a member's own brackets does not split it
+    assert decompose("(Unnamed Layer* 6) [a || b] + Conv_7").sources == (
+        "(Unnamed Layer* 6) [a || b]",
+        "Conv_7",
+    )

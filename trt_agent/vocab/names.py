@@ -3,6 +3,7 @@
 TensorRT names a fused engine layer after its members:
 
 * ``conv1 + bn1 + relu1``                              horizontal/vertical fusion
+* ``Conv_1 + Relu_2 || Conv_3 + Relu_4``               horizontal fusion of two branches
 * ``PWN(Sub_1382, PWN(Exp_1383))``                     pointwise fusion, nested
 * ``{ForeignNode[conv1/7x7_s2...loss3/classifier]}``   Myelin region: first...last member only
 * ``{conv1/7x7_s2,conv1/relu_7x7,pool1/3x3_s2}``        DLA region: every member listed
@@ -30,7 +31,7 @@ class LayerName(NamedTuple):
     kind: str
 
 
-_NAME_TOKEN = re.compile(r"PWN\(|[()\[\]{}]| \+ |,")
+_NAME_TOKEN = re.compile(r"PWN\(|[()\[\]{}]| \+ | \|\| |,")
 _CLOSER: Final = {"(": ")", "[": "]", "{": "}"}
 _PWN = "P"  # marks an open PWN( group on the stack
 
@@ -38,9 +39,9 @@ _PWN = "P"  # marks an open PWN( group on the stack
 def _atoms(name: str, out: list[str]) -> None:
     """Append the source-layer names inside ``name`` to ``out``, in order, in one pass.
 
-    ``A + B`` separates members; inside ``PWN(...)`` a comma does too. Brackets that belong to a
-    member's own name (``(Unnamed Layer* 6) [Shuffle]``) are skipped over, so separators inside
-    them do not split. A closer without its opener (a name cut by whoever posted the log) is
+    ``A + B`` and ``A || B`` (a horizontal fusion) separate members; inside ``PWN(...)`` a comma
+    does too. Brackets that belong to a member's own name (``(Unnamed Layer* 6) [Shuffle]``) are
+    skipped over, so separators inside them do not split. A closer without its opener (a name cut by whoever posted the log) is
     ignored.
     """
     stack: list[str] = []
@@ -63,7 +64,7 @@ def _atoms(name: str, out: list[str]) -> None:
                 start = token.end()
             elif stack and stack[-1] == text:
                 stack.pop()
-        elif not in_member_brackets and (text == " + " or (stack and stack[-1] == _PWN)):
+        elif not in_member_brackets and (text in (" + ", " || ") or (stack and stack[-1] == _PWN)):
             _member(name[start : token.start()], out)
             start = token.end()
     _member(name[start:], out)
