@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from trt_agent.model.precision import math_precision
 from trt_agent.text import cut
 from trt_agent.vocab.events import Event
 from trt_agent.vocab.names import decompose
@@ -58,6 +59,8 @@ class EngineLayer:
     kind: str  # single | fused | myelin | dla | reformat (from the name)
     origin: str | None = None
     members_listed: bool = True  # False for Myelin regions known only by first...last
+    math_precision: str | None = None  # the precision it computes in (model/precision.py)
+    precision_evidence: str = "unknown"  # what said so: conversion | tactic | input | output | unknown
 
     @property
     def is_compute(self) -> bool:
@@ -207,6 +210,13 @@ class EngineModel:
         parsed = decompose(name)
         listed = e.get("sources")
         sources = tuple(listed) if listed is not None else parsed.sources
+        math, evidence = math_precision(
+            e.get("layer_type"),
+            e.get("tactic_name"),
+            e.get("input_precision"),
+            e.get("precision"),
+            e.get("origin"),
+        )
         self.layers[name] = EngineLayer(
             name=name,
             layer_type=e.get("layer_type"),
@@ -216,6 +226,8 @@ class EngineModel:
             kind=parsed.kind,
             origin=e.get("origin"),
             members_listed=not (parsed.kind == "myelin" and sources == parsed.sources),
+            math_precision=math,
+            precision_evidence=evidence,
         )
 
     def _fusion(self, e: Event) -> None:
@@ -368,6 +380,10 @@ class EngineModel:
         """Compute layers made of one source layer / all compute layers."""
         compute = self.compute_layers()
         return Ratio(sum(1 for layer in compute if not layer.is_fused), len(compute))
+
+    def layer_precision(self, layer: EngineLayer) -> str | None:
+        """The precision ``layer`` computes in (``None``: a conversion, or unknown)."""
+        return layer.math_precision
 
     def int8_coverage(self) -> Ratio:
         """INT8 compute layers / all compute layers."""

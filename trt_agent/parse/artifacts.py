@@ -38,10 +38,11 @@ def looks_like_json(head: bytes) -> bool:
     return False
 
 
-def _first_output_format(layer: dict[str, Any]) -> str | None:
-    outputs = layer.get("Outputs")
-    if isinstance(outputs, list) and outputs and isinstance(outputs[0], dict):
-        fmt = outputs[0].get("Format/Datatype")
+def _first_format(layer: dict[str, Any], side: str) -> str | None:
+    """The Format/Datatype of a layer's first ``Inputs`` or ``Outputs`` tensor."""
+    tensors = layer.get(side)
+    if isinstance(tensors, list) and tensors and isinstance(tensors[0], dict):
+        fmt = tensors[0].get("Format/Datatype")
         return str(fmt).rstrip(".") if fmt is not None else None
     return None
 
@@ -53,12 +54,15 @@ def _layer_event(layer: Any, file: str, engine: str, index: int) -> Event | None
     elif isinstance(layer, dict) and isinstance(layer.get("Name"), str):
         tactic = layer.get("TacticValue")
         metadata = layer.get("Metadata")
+        tactic_name = layer.get("TacticName")
         fields = layer_fields(
             layer["Name"],
             str(layer.get("LayerType")) if layer.get("LayerType") is not None else None,
-            _first_output_format(layer),
+            _first_format(layer, "Outputs"),
             str(tactic) if tactic is not None else None,
             metadata if isinstance(metadata, str) else None,
+            _first_format(layer, "Inputs"),
+            tactic_name if isinstance(tactic_name, str) else None,
         )
         if isinstance(layer.get("Origin"), str):
             fields["origin"] = layer["Origin"]

@@ -172,40 +172,56 @@ def _source_layer(m: re.Match[str], _: ParserState) -> list[Fact]:
     return [("source_layer", {"name": m.group(1), "op": m.group(2)})]
 
 
-# An output tensor's type: "(Half[1,64,128,150])" (TensorRT >= 8.4) or "name[Half(1,64,128,150)]"
-# (8.0-8.3).
-_OUT_TYPE = re.compile(r"\((\w+)\[[^\]]*\]\)|\[(\w+)\([^)]*\)\]")
+# A tensor's type: "(Half[1,64,128,150])" (TensorRT >= 8.4) or "name[Half(1,64,128,150)]"
+# (8.0-8.3). The first on each side of " -> " is the layer's input and output type. Dimensions
+# are digits, "," ":" and "-" (as in ``_V8_TENSOR`` below): a hostile line stays linear.
+_TENSOR_TYPE = re.compile(r"\((\w+)\[[-\d,:]*\]\)|\[(\w+)\([-\d,:]*\)\]")
+
+
+def _first_type(side: str) -> str | None:
+    t = _TENSOR_TYPE.search(side)
+    return normalize_precision(t.group(1) or t.group(2)) if t else None
 
 
 def _layer_v8(m: re.Match[str], _: ParserState) -> list[Fact]:
     name = m.group("name")
-    outputs = m.group("io").partition(" -> ")[2]
-    out_type = _OUT_TYPE.search(outputs)
-    return [
-        (
-            "layer",
-            {
-                "name": name,
-                "layer_type": m.group("type"),
-                "precision": normalize_precision(out_type.group(1) or out_type.group(2))
-                if out_type
-                else None,
-                "tactic": m.group("tactic"),
-                "sources": list(decompose(name).sources),
-            },
-        )
-    ]
+    io = m.group("io")
+    inputs, arrow, outputs = io.partition(" -> ")
+    if not arrow:  # no inputs: "-> out (...)"
+        inputs, outputs = "", io.removeprefix("-> ")
+    fields: dict[str, Any] = {
+        "name": name,
+        "layer_type": m.group("type"),
+        "precision": _first_type(outputs),
+        "tactic": m.group("tactic"),
+        "sources": list(decompose(name).sources),
+    }
+    input_precision = _first_type(inputs)
+    if input_precision is not None:
+        fields["input_precision"] = input_precision
+    return [("layer", fields)]
 
 
 _FORMAT = re.compile(r"Format/Datatype: ([^},]+)")
 _TACTIC_VALUE = re.compile(r"TacticValue: (\S+?),")
+_TACTIC_NAME = re.compile(r"TacticName: ([^\s,]+)(?:,|$)")
+_TACTIC_ID = re.compile(r"0x[0-9a-fA-F]+|\d+")  # a tactic id where a name was expected
 _ONNX_LAYER = re.compile(r"\[ONNX Layer: ([^\]\x1e\x1f]+)\]")
 
 
 def layer_fields(
-    name: str, layer_type: str | None, output_format: str | None, tactic: str | None, metadata: str | None
+    name: str,
+    layer_type: str | None,
+    output_format: str | None,
+    tactic: str | None,
+    metadata: str | None,
+    input_format: str | None = None,
+    tactic_name: str | None = None,
 ) -> dict[str, Any]:
-    """The ``layer`` event fields, shared by the text and JSON layer listings."""
+    """The ``layer`` event fields, shared by the text and JSON layer listings. ``input_format``
+    and ``output_format`` are the first input's and output's Format/Datatype; ``tactic`` the
+    tactic's id, ``tactic_name`` its kernel name (TensorRT >= 8.6 ``TacticName``, kept only
+    when it is one: not empty, not a bare id)."""
     listed = _ONNX_LAYER.findall(metadata) if metadata else []
     if listed:
         sources = list(dict.fromkeys(listed))
@@ -213,20 +229,29 @@ def layer_fields(
         sources = []  # TensorRT >= 8.6 lists the source layers; an empty list means none (internal layer)
     else:
         sources = list(decompose(name).sources)
-    return {
+    fields: dict[str, Any] = {
         "name": name,
         "layer_type": layer_type,
         "precision": normalize_precision(output_format) if output_format else None,
         "tactic": tactic,
         "sources": sources,
     }
+    input_precision = normalize_precision(input_format) if input_format else None
+    if input_precision is not None:
+        fields["input_precision"] = input_precision
+    if tactic_name and not _TACTIC_ID.fullmatch(tactic_name):
+        fields["tactic_name"] = tactic_name
+    return fields
 
 
 def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
     rest = m.group("rest")
     outputs = rest.partition("Outputs: [")[2]
+    inputs = rest.partition("Inputs: [")[2].partition("Outputs: [")[0]
     fmt = _FORMAT.search(outputs)
+    in_fmt = _FORMAT.search(inputs)
     tactic = _TACTIC_VALUE.search(rest)
+    tactic_name = _TACTIC_NAME.search(rest)
     metadata = rest.rpartition("Metadata: ")[2]
     return [
         (
@@ -237,6 +262,8 @@ def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
                 fmt.group(1).strip() if fmt else None,
                 tactic.group(1) if tactic else None,
                 metadata,
+                in_fmt.group(1).strip() if in_fmt else None,
+                tactic_name.group(1) if tactic_name else None,
             ),
         )
     ]

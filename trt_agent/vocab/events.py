@@ -72,12 +72,15 @@ _SPECS: Final = (
     ),
     EventSpec(
         "layer",
-        "an engine layer: its type, precision, tactic and the source layers it absorbed",
+        "an engine layer: its type, precision (of its first output), the precision of its first"
+        " input, its tactic (id, and kernel name where printed) and the source layers it absorbed",
         required=(("name", str),),
         optional=(
             ("layer_type", str),
             ("precision", str),
+            ("input_precision", str),
             ("tactic", str),
+            ("tactic_name", str),
             ("origin", str),
             ("sources", list),
         ),
