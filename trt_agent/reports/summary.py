@@ -22,7 +22,21 @@ def summaries(models: dict[str, EngineModel], redactor: Redactor) -> list[dict[s
     name = redactor.name
     for model in models.values():
         s = model.summary()
-        s["slowest_layers"] = [row | {"layer": name(row["layer"])} for row in s["slowest_layers"]]
+        s["slowest_layers"] = [
+            row | {"layer": name(row["layer"])} | _math(model, row["layer"]) for row in s["slowest_layers"]
+        ]
+        # each listed compute layer's precisions: the output's, the math's and what said so
+        s["layer_precisions"] = [
+            {
+                "layer": name(layer.name),
+                "layer_type": layer.layer_type,
+                "precision": layer.precision,
+                "math_precision": layer.math_precision,
+                "evidence": layer.precision_evidence,
+            }
+            for layer in model.layers.values()
+            if layer.is_compute
+        ]
         s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
         s["fallbacks"]["items"] = [
             item | ({"layer": name(item["layer"])} if "layer" in item else {})
@@ -33,6 +47,18 @@ def summaries(models: dict[str, EngineModel], redactor: Redactor) -> list[dict[s
         ]
         out.append(s)
     return out
+
+
+def _math(model: EngineModel, layer_name: str) -> dict[str, Any]:
+    """A profiled layer's output precision, math precision and its evidence (model/precision.py)."""
+    layer = model.layers.get(layer_name)
+    if layer is None:
+        return {"output_precision": None, "math_precision": None, "precision_evidence": "unknown"}
+    return {
+        "output_precision": layer.precision,
+        "math_precision": layer.math_precision,
+        "precision_evidence": layer.precision_evidence,
+    }
 
 
 def report_json(
