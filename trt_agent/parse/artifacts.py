@@ -31,7 +31,17 @@ def looks_like_json(head: bytes) -> bool:
         # An object's first key, not a log line that starts with a layer named "{Cast}" or a
         # record of Docker's json-file driver (a log: parse/docker.py).
         rest = text[1:].lstrip()
-        return rest[:1] in (b'"', b"}", b"") and not is_docker_json(text.split(b"\n", 1)[0])
+        if rest[:1] not in (b'"', b"}", b"") or is_docker_json(text):
+            return False
+        # One line that is a whole object, and more lines after it: JSON lines (a structured
+        # logger), read as a log; an artifact is one document.
+        first, _, after = text.partition(b"\n")
+        if after.strip():
+            try:
+                return not isinstance(orjson.loads(first), dict)
+            except orjson.JSONDecodeError:
+                return True
+        return True
     if text.startswith(b"["):
         rest = text[1:].lstrip()
         return rest[:1] in (b"{", b"]", b'"') or rest == b""

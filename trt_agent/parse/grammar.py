@@ -24,7 +24,8 @@ from trt_agent.parse.prefix import trt_error
 from trt_agent.vocab.names import decompose, normalize_precision
 
 Fact = tuple[str, dict[str, Any]]
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# (one way to split a run of digits: "\d+\.?\d*" had a quadratic number on a long one)
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _MIB = 1024 * 1024
 _UNIT_BYTES: Final = {
     "b": 1,
@@ -568,7 +569,15 @@ def _missing_scale(m: re.Match[str], _: ParserState) -> list[Fact]:
 
 
 def _dla_fallback(m: re.Match[str], _: ParserState) -> list[Fact]:
-    return [("fallback", {"layer": m.group(1), "reason": "dla_unsupported", "to_device": "GPU"})]
+    # "Default DLA is enabled but layer X is not supported on DLA, ...": the name follows the
+    # last "layer " (found with rfind: a regex for it backtracked quadratically on hostile lines)
+    text = m.group(1)
+    cut = max(text.rfind(" layer "), text.rfind(" Layer "))
+    if cut >= 0:
+        text = text[cut + len(" layer ") :]
+    elif text.startswith(("layer ", "Layer ")):
+        text = text[len("layer ") :]
+    return [("fallback", {"layer": text, "reason": "dla_unsupported", "to_device": "GPU"})]
 
 
 def _dla_fallback_named(reason: str) -> Callable[[re.Match[str], ParserState], list[Fact]]:
@@ -1038,7 +1047,7 @@ RULES: Final[tuple[MessageRule, ...]] = (
             r"engine plan file is not compatible with this version of TensorRT, expecting library version (\S+?) got (\S+?),"
         ),
         _plan_version,
-        starts=(r"(?:\d+: )?The engine plan file is not compatible",),
+        starts=(r"(?:\d+: )?[Tt]he engine plan file is not compatible",),
     ),
     MessageRule(  # "... Version tag does not match. Note: Current Version: 226, Serialized Engine Version: 228)"
         "serialization_version",
@@ -1308,7 +1317,7 @@ RULES: Final[tuple[MessageRule, ...]] = (
         "dla_fallback",
         "falling back to GPU",
         _r(
-            r"^(?:.*\b[Ll]ayer )?(.+?) (?:is not supported on DLA|cannot run on DLA|is not running on DLA)"
+            r"^(.+?) (?:is not supported on DLA|cannot run on DLA|is not running on DLA)"
             r".*falling back to GPU"
         ),
         _dla_fallback,
@@ -1473,14 +1482,14 @@ RULES: Final[tuple[MessageRule, ...]] = (
         "ms",
         _r(r"^(\S.{39}) (\d+\.\d{3})ms$"),
         _app_profile_row,
-        starts=(r" \d+\.\d{3}ms\r?(?m:$)",),
+        starts=(r" \d+\.\d{3}ms",),
     ),
     MessageRule(
         "layer_precision",
         "precision",
         _r(r"^Set(?:ting)? (?:layer )?(.+?) precision to (\w+)"),
         _layer_precision,
-        starts=(r"Set(?:ting)? (?:layer )?[^\n]{1,400}? precision to ",),
+        starts=(r"Set(?:ting)? (?:layer )?[^\n]*? precision to ",),
     ),
 )
 

@@ -20,6 +20,7 @@ that may continue it. Docker json-file records are unwrapped line for line first
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,8 @@ from trt_agent.parse.prefix import (
 from trt_agent.vocab.events import Event, make_event
 
 CHUNK_BYTES: Final = 1 << 20
+# A line at least this long may have been cut by a terminal (80 columns, or wider).
+_TERMINAL_WIDTH: Final = 80
 # How a message that was not cut ends; an error line ending otherwise may go on on the next line.
 _SENTENCE_ENDS: Final = (".", ")", "]", "!", ":", '"', "'")
 DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
@@ -246,7 +249,7 @@ class LogParser:
             return True
         placement = grammar.PLACEMENT_LIST_OPENER.match(message) if "Layers running on" in message else None
         if placement is not None:
-            self.block = ("placement", ts, severity, (placement.group(1), ""))
+            self.block = ("placement", ts, severity, (placement.group(1), "", None))
             return True
         return False
 
@@ -337,36 +340,60 @@ class LogParser:
     def _placement_line(
         self, line_no: int, text: str, header: Header, ts: str | None, severity: str, extra: Any
     ) -> tuple[bool, list[Event]]:
-        """A line after "Layers running on DLA:" / "GPU:". A logger line lists layers; a line with
-        no header continues the one before (a terminal cut it, names too), so the last item of a
-        line is held until the next line tells whether it was complete."""
-        device, held = extra
-        facts: list[grammar.Fact] = []
+        """A line after "Layers running on DLA:" / "GPU:". A logger line lists layers. A line with
+        no header continues the one before when a terminal cut that one (a long line: names may be
+        cut too), so the last item of a long line is held until the next line says whether it was
+        complete; held items are given with the line that listed them."""
+        device, held, held_at = extra
+        events = self._held_placements(device, held, held_at, ts, severity)
+        message = header.message.strip() if header.prefixed else text.strip()
+        opener = grammar.PLACEMENT_LIST_OPENER.match(message)
+        if opener is not None:
+            self.block = ("placement", ts, severity, (opener.group(1), "", None))
+            return True, events
         if header.prefixed:
-            message = header.message.strip()
-            facts = [("placement", {"layer": name, "device": device}) for name in _item_names(held)]
-            held = ""
-            if not message:
-                self.block = ("placement", ts, severity, (device, held))
-                return True, self._events(facts, ts, severity, line_no, text)
-            opener = grammar.PLACEMENT_LIST_OPENER.match(message)
-            if opener is not None:
-                self.block = ("placement", ts, severity, (opener.group(1), ""))
-                return True, self._events(facts, ts, severity, line_no, text)
+            if not message:  # a logger's empty line inside the summary
+                self.block = ("placement", ts, severity, (device, "", None))
+                return True, events
             if "," not in message and not message.startswith("{"):
                 self.block = None
-                return False, self._events(facts, ts, severity, line_no, text)
+                return False, events
             body = message
         else:
-            body = text.strip()
-            if not held and not body.startswith((",", "{")):
+            continues = held and held_at is not None and held_at[2] >= _TERMINAL_WIDTH
+            if continues:
+                body = held + message
+                events = []  # the held item goes on in this line
+            elif message.startswith(("{", ",")):
+                body = message.lstrip(",")
+            else:
                 self.block = None
-                return False, []
-            body = held + body
-        names, held = _placement_items(body)
-        facts += [("placement", {"layer": name, "device": device}) for name in names]
-        self.block = ("placement", ts, severity, (device, held))
-        return True, self._events(facts, ts, severity, line_no, text)
+                return False, events
+        names, rest = _placement_items(body)
+        events += self._events(
+            [("placement", {"layer": name, "device": device}) for name in names], ts, severity, line_no, text
+        )
+        self.block = ("placement", ts, severity, (device, rest, (line_no, text, len(text)) if rest else None))
+        return True, events
+
+    def _held_placements(
+        self, device: str, held: str, held_at: tuple[int, str, int] | None, ts: str | None, severity: str
+    ) -> list[Event]:
+        if not held or held_at is None:
+            return []
+        line_no, text, _ = held_at
+        facts: list[grammar.Fact] = [
+            ("placement", {"layer": name, "device": device}) for name in _item_names(held)
+        ]
+        return self._events(facts, ts, severity, line_no, text)
+
+    def close(self) -> list[Event]:
+        """End of input: what an open block still holds."""
+        block, self.block = self.block, None
+        if block is None or block[0] != "placement":
+            return []
+        _, ts, severity, (device, held, held_at) = block
+        return self._held_placements(device, held, held_at, ts, severity)
 
     def _block_line(self, line_no: int, raw: bytes) -> tuple[bool, list[Event]]:
         assert self.block is not None
@@ -388,10 +415,14 @@ class LogParser:
                 or not rest
                 or prefix_severity(head) is not None
                 or prefix_timestamp(head) is not None
-                or grammar.match_message(rest, self.state)[0]
+                or trt_error(rest, None) is not None
+                # (asked on a copy: a rule may take state, "Linked TensorRT version" for one)
+                or grammar.match_message(rest, dataclasses.replace(self.state))[0]
             ):
                 return False, []  # a line of its own
             _, facts = grammar.match_message(f"{extra} {rest}", self.state)
+            # the first line gave the error; the rest adds only what the whole message says
+            facts = [fact for fact in facts if fact[0] != "error"]
             return True, self._events(facts, ts, severity, line_no, text)
         if kind in ("layers", "layers_head"):
             if header.prefixed:
@@ -601,6 +632,15 @@ class LogReader:
         self.consumed += end + 1
         yield from self._region(buf[: end + 1])
 
+    def close(self) -> Iterator[Event]:
+        """End of input: the held unfinished line, then what an open block still holds."""
+        yield from self.flush()
+        events = self.parser.close()
+        if events:
+            self.stats.events += len(events)
+            self.stats.event_lines += 1
+            yield from events
+
     def flush(self) -> Iterator[Event]:
         """Treat a held unfinished line as complete (end of input, or it waited long enough)."""
         if self._buf:
@@ -610,14 +650,14 @@ class LogReader:
 
     def _region(self, region: bytes, *, count_lines: bool = True) -> Iterator[Event]:
         if not self._format_known:
-            first = region.lstrip()[: region.find(b"\n") + 1]
+            first = region.lstrip().partition(b"\n")[0]
             if first.strip():
                 self._format_known = True
-                self._docker = DockerJsonLines() if is_docker_json(first) else None
+                self._docker = DockerJsonLines(self.max_line_bytes) if is_docker_json(first) else None
         if self._docker is not None and count_lines:
             region = self._docker.unwrap(region)
         yield from _scan_region(region, self.line_no, self.parser, self._prefilter)
-        self.parser.tail = region[-4096:]
+        self.parser.tail = (self.parser.tail + region)[-4096:]
         if count_lines:
             newlines = region.count(b"\n")
             self.line_no += newlines
@@ -661,7 +701,7 @@ def parse_log(
             break
         stats.bytes += len(chunk)
         yield from reader.feed(chunk)
-    yield from reader.flush()
+    yield from reader.close()
     stats.files += 1
 
 

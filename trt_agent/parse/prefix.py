@@ -131,6 +131,9 @@ SEVERITY_STARTS: Final = (
     r"FAILED_",
     r"UNSPECIFIED_",
     r"API_USAGE_",
+    r"DESERIALIZE_FAILED",
+    r"Exception:",
+    r"\d: [A-Za-z\[]",  # a message TensorRT numbered (``trt_error``)
 )
 
 _LEVEL_WORDS = "|".join(sorted(WORD_SEVERITY, key=len, reverse=True))
@@ -165,7 +168,7 @@ _TRT_ERROR_CODE = re.compile(r"Error Code:? (?P<code>\d+): (?:(?P<category>[A-Z]
 _TRT7_ERROR = re.compile(
     r"\.(?:cpp|cu|h|hpp) \(\d+\) - (?P<category>[A-Z]\w*(?: \w+)??) Error in \w+: (?P<code>\d+)"
 )
-_NUMBERED = re.compile(r"\d{1,3}: \S")
+_NUMBERED = re.compile(r"\d{1,3}: [A-Za-z\[]")
 
 
 def trt_error(message: str, severity: str | None) -> tuple[int | None, str | None] | None:
