@@ -34,14 +34,20 @@ def _pct(ratio: dict[str, Any]) -> str:
     return f"{ratio['ratio'] * 100:.1f}% ({ratio['numerator']}/{ratio['denominator']})"
 
 
+def _more(items: list[Any], limit: int, indent: str = "  ") -> list[str]:
+    """``… and N more`` under a list cut at ``limit`` (nothing when it was not cut)."""
+    if len(items) <= limit:
+        return []
+    return [f"{indent}… and {len(items) - limit} more (--format json lists all)"]
+
+
 def diff_text(d: EngineDiff, redactor: Redactor = NULL_REDACTOR, limit: int = 15) -> str:
     """The verdict and the regressions first, then what else changed."""
     out = [f"trt-agent diff: BASE {d.base}  vs  NEW {d.new}"]
     if d.regressions:
         out.append(f"REGRESSED: {len(d.regressions)} regression(s)")
         out += [f"  - {r}" for r in d.regressions[:limit]]
-        if len(d.regressions) > limit:
-            out.append(f"  … and {len(d.regressions) - limit} more (--format json lists all)")
+        out += _more(d.regressions, limit)
     else:
         out.append("no regression")
     out.append("")
@@ -57,24 +63,29 @@ def diff_text(d: EngineDiff, redactor: Redactor = NULL_REDACTOR, limit: int = 15
             out.append(f"    NEW runs {', '.join(g['new_layers'])}")
             if g["unfused"]:
                 out.append(f"    unfused {', '.join(g['unfused'])}")
+        out += _more(d.fusions_lost, limit)
     if d.fusions_gained:
         out.append("")
         out.append("fusions gained")
         for g in d.fusions_gained[:limit]:
             out.append(f"  {g['fused_in_new']}  (was {', '.join(g['base_layers'])})")
+        out += _more(d.fusions_gained, limit)
     if d.precision_changes:
         out.append("")
         out.append("precision changes")
         for c in d.precision_changes[:limit]:
             mark = "  worse" if c["regression"] else ""
             out.append(f"  {c['from']:>8} -> {c['to']:<8} {c['new_layer']}{mark}")
+        out += _more(d.precision_changes, limit)
     if d.new_fallbacks or d.resolved_fallbacks:
         out.append("")
         out.append("fallbacks")
         for f in d.new_fallbacks[:limit]:
             out.append(f"  new       {fallback_label(f)}")
+        out += _more(d.new_fallbacks, limit, "  new       ")
         for f in d.resolved_fallbacks[:limit]:
             out.append(f"  resolved  {fallback_label(f)}")
+        out += _more(d.resolved_fallbacks, limit, "  resolved  ")
     if d.plugins_added or d.plugins_removed:
         out.append("")
         out.append(
@@ -100,6 +111,7 @@ def diff_text(d: EngineDiff, redactor: Redactor = NULL_REDACTOR, limit: int = 15
             # redacted before it is cut: a cut name is no longer recognised and its start would leak
             name = cut(redactor.text(row["layer"]), 58)
             out.append(f"  {name:<58}{row['base_ms']:>10.4f}{row['new_ms']:>10.4f}{ratio:>8}")
+        out += _more(d.latency, limit)
     if d.versions:
         out.append("")
         out.append("versions  " + ", ".join(f"{c} {v['base']} -> {v['new']}" for c, v in d.versions.items()))
