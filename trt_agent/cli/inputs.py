@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -12,6 +13,7 @@ from trt_agent.config import Config
 from trt_agent.logs import get_logger
 from trt_agent.parse import ParseStats, parse_path
 from trt_agent.parse.artifacts import ArtifactError
+from trt_agent.parse.dispatch import engine_id_for
 from trt_agent.progress import Progress
 from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.vocab.events import Event
@@ -19,6 +21,57 @@ from trt_agent.vocab.events import Event
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+# What a file of one build is, at the end of its name: TREx's process_engine.py writes
+# resnet.onnx.engine.{graph,profile,timing,build.metadata,profile.metadata}.json and
+# .{build,profile}.log; trtexec cookbooks name --exportProfile/--exportLayerInfo/--exportTimes
+# files model-exportProfile.json, model-exportLayerInfo.json, model-exportTimes.json.
+_ROLE = re.compile(
+    r"[._-](?:build|profile|graph|layers?|layer[-_]?info|timing|times|engine[-_]?info"
+    r"|export(?:profile|layerinfo|times)|(?:build|profile)[._-]metadata)$",
+    re.IGNORECASE,
+)
+
+
+def build_stem(engine_id: str) -> str:
+    """``engine_id`` (a file name's stem) without the word that says which file of a build it is:
+    ``resnet.build`` -> ``resnet``, ``model-exportProfile`` -> ``model``."""
+    stem = _ROLE.sub("", engine_id)
+    return stem or engine_id
+
+
+def engine_ids(
+    files: Sequence[str], engine: str | None, config: Config
+) -> tuple[dict[str, str], list[tuple[str, list[str]]]]:
+    """The engine id of each input file, and the groups of files joined into one engine.
+
+    ``--engine`` names one engine for every file, a ``[[logs]]`` glob one for the files it
+    matches; the other files are named by their stem (``engine_id_for``), and two or more of
+    them whose stems agree once the word saying which file of a build each is has gone
+    (``resnet.log``, ``resnet.graph.json``, ``resnet.build.log``, ``resnet-exportProfile.json``)
+    are one build: one engine, named by that shared stem."""
+    if engine:
+        return {path: engine for path in files}, []
+    ids: dict[str, str] = {}
+    groups: dict[str, list[str]] = {}
+    for path in files:
+        configured = config.engine_for(path)
+        if configured is not None:
+            ids[path] = configured
+        elif path in ("-", "<stdin>"):
+            ids[path] = engine_id_for(path)
+        else:
+            files_of = groups.setdefault(build_stem(engine_id_for(path)), [])
+            if path not in files_of:
+                files_of.append(path)
+    joined = []
+    for stem, paths in groups.items():
+        if len(paths) > 1:
+            joined.append((stem, paths))
+            ids.update((path, stem) for path in paths)
+        else:
+            ids[paths[0]] = engine_id_for(paths[0])
+    return ids, joined
 
 
 class Inputs:
@@ -34,6 +87,7 @@ class Inputs:
         redactor: Redactor = NULL_REDACTOR,
     ) -> None:
         self.files = files
+        self.engines, self.joined = engine_ids(files, engine, config)
         self.redactor = redactor
         self.before_read = before_read
         self.engine = engine
@@ -43,8 +97,15 @@ class Inputs:
         self.log = get_logger("trt_agent.cli")
 
     def __iter__(self) -> Iterator[Event]:
+        for stem, paths in self.joined:
+            names = ", ".join(os.path.basename(path) for path in paths)
+            note = (
+                f"joined {len(paths)} files of engine {stem}: {names} (their names share the stem;"
+                " --engine NAME names the engine of every input)"
+            )
+            print(f"trt-agent: {self.redactor.text(note)}", file=sys.stderr)
         for path in self.files:
-            engine = self.engine or self.config.engine_for(path)
+            engine = self.engines.get(path)
             before = self.stats.bytes
             cut, invalid = self.stats.truncated_lines, self.stats.invalid_utf8_lines
             try:
