@@ -60,9 +60,9 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
         return 130
     results = redacted(evaluate(rules, models, baseline), redactor) if rules is not None else None
     if args.json:
-        sys.stdout.buffer.write(report_json(models, stats.as_dict(), redactor, results))
+        sys.stdout.buffer.write(report_json(models, stats.as_dict(), redactor, results, series.tables))
     else:
-        sys.stdout.write(report_text(models, stats.as_dict(), redactor, results))
+        sys.stdout.write(report_text(models, stats.as_dict(), redactor, results, series.tables))
     sys.stdout.flush()
     if args.html:
         page = report_html(models, series, results or [], redactor)

@@ -17,7 +17,9 @@ from typing import Any, Final
 from trt_agent import __version__
 from trt_agent.model import EngineModel
 from trt_agent.model.diff import EngineDiff
+from trt_agent.model.timing import ProfileTables
 from trt_agent.redact import NULL_REDACTOR, Redactor
+from trt_agent.reports.summary import engine_summary
 from trt_agent.rules import Result, gate
 from trt_agent.text import cut
 from trt_agent.vocab.events import Event
@@ -52,15 +54,18 @@ class LayerSeries:
 
 
 class LatencySeries:
-    """Per engine and layer, the latency of each successive observation (fed the event stream)."""
+    """Per engine and layer, the latency of each successive observation (fed the event stream),
+    and the profile tables' ``Time`` column (``tables``: what shares are computed from)."""
 
     def __init__(self) -> None:
         self.engines: dict[str, dict[str, LayerSeries]] = {}
+        self.tables = ProfileTables()
 
     def watch(self, events: Iterable[Event]) -> Iterator[Event]:
         """Pass ``events`` through, recording the ``layer_time`` ones."""
         for event in events:
             if event["type"] == "layer_time":
+                self.tables.observe(event)
                 layers = self.engines.setdefault(event["engine"], {})
                 series = layers.get(event["layer"])
                 if series is None:
@@ -236,6 +241,18 @@ def _precision_bar(page: _Page, precisions: dict[str, int]) -> None:
     )
 
 
+def _time_card(per: dict[str, Any] | None) -> tuple[str, str, str]:
+    """Σ per-layer time per inference (profiled), with the GPU compute time beside it."""
+    if per is None:
+        return ("time / inference", "n/a", "no per-layer times")
+    note = "Σ layers, profiled" + (f"; partial table ({per['table_percent']:g} %)" if per["partial"] else "")
+    if per["gpu_compute_ms"] is not None:
+        note += f"; GPU compute {per['gpu_compute_stat']} {per['gpu_compute_ms']:.4g} ms"
+    if per["overhead_ms"] is not None and per["overhead_ms"] >= 0:
+        note += f"; profiling overhead {per['overhead_ms']:+.4g} ms"
+    return ("time / inference", f"{per['sum_of_layers_ms']:.4g} ms", note)
+
+
 def _cards(page: _Page, s: dict[str, Any]) -> None:
     peak = s["peak_memory_bytes"]
     cards = [
@@ -255,6 +272,7 @@ def _cards(page: _Page, s: dict[str, Any]) -> None:
             f"{s['unfused_kernel_ratio']['numerator']}/{s['unfused_kernel_ratio']['denominator']} compute layers",
         ),
         ("peak memory", f"{peak / 2**20:.1f} MiB" if peak is not None else "n/a", "as TensorRT reported it"),
+        _time_card(s["time_per_inference"]),
         ("fallbacks", str(s["fallbacks"]["count"]), ", ".join(s["fallbacks"]["by_reason"]) or "none"),
         (
             "versions",
@@ -313,7 +331,7 @@ def _slowest(page: _Page, s: dict[str, Any]) -> None:
 
 
 def _engine_section(page: _Page, model: EngineModel, series: LatencySeries) -> None:
-    s = model.summary()
+    s = engine_summary(model, series.tables)
     page.add(f"<h2>Engine {page.esc(model.engine)}</h2>")
     page.add(f'<p class="muted">{page.esc(", ".join(s["files"]))}</p>')
     _cards(page, s)

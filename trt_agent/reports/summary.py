@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from trt_agent.model import EngineModel
+from trt_agent.model.timing import ProfileTables, layer_timing
 from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.reports.rule_results import result_lines, sorted_results, verdict_line
 from trt_agent.rules import Result
-from trt_agent.text import cut, format_bytes
+from trt_agent.text import cut, format_bytes, plural
 
 WIDTH = 100
+MAX_NAMED = 20  # plugin layers named in the text report; the rest are counted
+MEMORY_SHOWN = (
+    "activation",
+    "weights",
+    "device_persistent",
+    "host_persistent",
+    "scratch",
+    "engine_size",
+    "peak_gpu",
+)
 
 
-def summaries(models: dict[str, EngineModel], redactor: Redactor) -> list[dict[str, Any]]:
-    """Each engine's ``summary()``, its layer and tensor names through ``redactor``."""
+def engine_summary(model: EngineModel, tables: ProfileTables | None = None) -> dict[str, Any]:
+    """``model.summary()`` with the slowest layers ranked and shared by the profile table's
+    ``Time`` column where ``tables`` has it (``model.timing``), and ``time_per_inference``."""
+    s = model.summary()
+    timing = layer_timing(model, tables.engines.get(model.engine) if tables is not None else None)
+    s["slowest_layers"] = timing["slowest_layers"]
+    s["time_per_inference"] = timing["per_inference"]
+    return s
+
+
+def summaries(
+    models: dict[str, EngineModel], redactor: Redactor, tables: ProfileTables | None = None
+) -> list[dict[str, Any]]:
+    """Each engine's ``engine_summary()``, its layer and tensor names through ``redactor``."""
     out = []
     name = redactor.name
     for model in models.values():
-        s = model.summary()
+        s = engine_summary(model, tables)
         s["slowest_layers"] = [
             row | {"layer": name(row["layer"])} | _math(model, row["layer"]) for row in s["slowest_layers"]
         ]
@@ -66,11 +91,13 @@ def report_json(
     stats: dict[str, Any],
     redactor: Redactor = NULL_REDACTOR,
     results: Sequence[Result] | None = None,
+    tables: ProfileTables | None = None,
 ) -> bytes:
     """The machine-readable report: ``{"engines": [...], "parse": {...}}`` with stable keys.
     With ``results`` (``report --rules``), each engine also has ``rules``: its rule results as
-    ``check --format json`` gives them (already redacted by the caller)."""
-    engines = summaries(models, redactor)
+    ``check --format json`` gives them (already redacted by the caller); with ``tables``, shares
+    and the time per inference come from the profile tables' ``Time`` column."""
+    engines = summaries(models, redactor, tables)
     if results is not None:
         for s in engines:
             s["rules"] = [r.as_dict() for r in results if r.engine == s["engine"]]
@@ -79,9 +106,12 @@ def report_json(
 
 
 def _pct(ratio: dict[str, Any]) -> str:
+    """``73.7%  (14/19)``; ``n/a (why)`` for a figure the input cannot give; the count of layers
+    left out as not judged, when there are some."""
     if ratio["ratio"] is None:
-        return "n/a"
-    return f"{ratio['ratio'] * 100:5.1f}%  ({ratio['numerator']}/{ratio['denominator']})"
+        return f"n/a ({ratio['reason']})" if ratio.get("reason") else "n/a"
+    left_out = f"; {ratio['excluded']} not judged" if ratio.get("excluded") else ""
+    return f"{ratio['ratio'] * 100:5.1f}%  ({ratio['numerator']}/{ratio['denominator']}{left_out})"
 
 
 def _bytes(n: int | None) -> str:
@@ -99,18 +129,96 @@ def _rules(results: Sequence[Result]) -> list[str]:
     return lines
 
 
+_BREAKS = re.compile(r"(?<=, )|(?<=; )|(?<= \| )")
+
+
+def _field(label: str, text: str) -> list[str]:
+    """``label`` in a 16-column margin, then ``text`` wrapped to the report's width (never cut:
+    the end of a long line, the peak memory say, is as much the report as its start). Lines
+    break after a ``,``, ``;`` or ``|`` that separates items, inside an item only when it is
+    longer than a line."""
+    lines: list[str] = []
+    line = f"{label:<15} "
+    for item in _BREAKS.split(text):
+        if len(line) + len(item.rstrip()) > WIDTH and line.strip():
+            lines.append(line.rstrip())
+            line = " " * 16
+        line += item
+        while len(line.rstrip()) > WIDTH:  # an item longer than a line: broken at a space
+            head = textwrap.wrap(line, WIDTH, break_long_words=True, break_on_hyphens=False)[0]
+            lines.append(head)
+            line = " " * 16 + line[len(head) :].lstrip()
+    lines.append(line.rstrip())
+    return [ln for ln in lines if ln.strip()] or [label]
+
+
+def _names(names: Sequence[str], shown: int = MAX_NAMED) -> str:
+    more = f", … and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _plugins(plugins: dict[str, Any]) -> str:
+    """The plugin layers of the engine (what ``/metrics`` counts), then the plugin types the log
+    created them from: ``6 layers: LayerNormN-0, … (created: LayerNorm v1 x6)``."""
+    layers = plugins["layers"]
+    created = [
+        f"{name}{' v' + info['version'] if info.get('version') else ''} x{info['count']}"
+        + ("" if info.get("registered", True) else " not registered")
+        for name, info in plugins["created"].items()
+    ]
+    text = plural(len(layers), "layer") + (f": {_names(layers)}" if layers else "")
+    return text + (f" (created: {', '.join(created)})" if created else "")
+
+
+def _linked(s: dict[str, Any]) -> str | None:
+    """Components TensorRT loaded in another version than it was linked against."""
+    items = [
+        f"{component} linked {linked}, loaded {s['versions'].get(component) or '?'}"
+        for component, linked in s["linked_versions"].items()
+        if s["versions"].get(component) != linked
+    ]
+    return "; ".join(items) or None
+
+
+def _ms(value: float) -> str:
+    return f"{value:.4g} ms"
+
+
+def _per_inference(per: dict[str, Any]) -> str:
+    """Σ per-layer time per inference, where it came from, and the GPU compute time beside it."""
+    source = "Time column / iterations" if per["from"] == "time column" else "sum of layer averages"
+    text = f"{_ms(per['sum_of_layers_ms'])}, Σ of {plural(per['layers'], 'layer')} (profiled; {source})"
+    if per["partial"]:
+        text += (
+            f"; a partial table: its rows hold {per['table_percent']:g}% of trtexec's time,"
+            " so the shares below are trtexec's own percentages"
+        )
+        if per["whole_table_ms"] is not None:
+            text += f"; the whole table ≈ {_ms(per['whole_table_ms'])} by those percentages"
+    if per["gpu_compute_ms"] is not None:
+        text += f" | GPU compute {per['gpu_compute_stat']} {_ms(per['gpu_compute_ms'])}"
+        gap = per["overhead_ms"]
+        if gap is not None and gap >= 0:
+            text += f" | profiling overhead {gap:+.4g} ms"
+        elif gap is not None:
+            text += f" | Σ layers {-gap:.4g} ms below GPU compute: GPU time outside the layers' kernels"
+    return text
+
+
 def report_text(
     models: dict[str, EngineModel],
     stats: dict[str, Any],
     redactor: Redactor = NULL_REDACTOR,
     results: Sequence[Result] | None = None,
+    tables: ProfileTables | None = None,
 ) -> str:
-    """The human report: one block per engine, fits a 100-column terminal. With ``results``
-    (``report --rules``), each block ends with the engine's rule results, failures first."""
+    """The human report: one block per engine, 100 columns wide (long lines wrap). With
+    ``results`` (``report --rules``), each block ends with the engine's rule results, failures
+    first; with ``tables``, shares and time per inference come from the ``Time`` column."""
     out: list[str] = []
-    for s in summaries(models, redactor):
+    for s in summaries(models, redactor, tables):
         out.append("=" * WIDTH)
-        out.append(cut(f"engine  {s['engine']}", WIDTH))
+        out.extend(_field("engine", s["engine"]))
         out.append("=" * WIDTH)
         layers = s["layers"]
         stages = layers["stages"]
@@ -122,41 +230,26 @@ def report_text(
         )
         cov = s["fusion_coverage"]
         opaque = f", {cov['opaque_layers']} opaque in Myelin" if cov["opaque_layers"] else ""
-        out.append(f"fusion coverage {_pct(cov)}{opaque}")
-        out.append(f"unfused kernels {_pct(s['unfused_kernel_ratio'])}")
-        out.append(f"INT8 coverage   {_pct(s['int8_coverage'])}")
+        out.extend(_field("fusion coverage", f"{_pct(cov)}{opaque}"))
+        out.extend(_field("unfused kernels", _pct(s["unfused_kernel_ratio"])))
+        out.extend(_field("INT8 coverage", _pct(s["int8_coverage"])))
         if s["precisions"]:
-            mix = ", ".join(f"{k} {v}" for k, v in s["precisions"].items())
-            out.append(cut(f"precision mix   {mix}", WIDTH))
+            out.extend(_field("precision mix", ", ".join(f"{k} {v}" for k, v in s["precisions"].items())))
         if s["fusions"]["events"]:
             kinds = ", ".join(f"{k} {v}" for k, v in list(s["fusions"]["by_kind"].items())[:4])
-            out.append(cut(f"fusion events   {s['fusions']['events']}: {kinds}", WIDTH))
+            out.extend(_field("fusion events", f"{s['fusions']['events']}: {kinds}"))
         versions = ", ".join(f"{k} {v}" for k, v in s["versions"].items())
-        out.append(cut(f"versions        {versions or 'n/a'}", WIDTH))
+        out.extend(_field("versions", versions or "n/a"))
+        linked = _linked(s)
+        if linked:
+            out.extend(_field("linked/loaded", linked))
         mem = s["memory"]
-        shown = [
-            k
-            for k in (
-                "activation",
-                "weights",
-                "device_persistent",
-                "host_persistent",
-                "scratch",
-                "engine_size",
-                "peak_gpu",
-            )
-            if k in mem
-        ]
-        out.append(
-            cut("memory          " + (", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"), WIDTH)
-        )
-        plugins = sorted(set(s["plugins"]["created"]) | set(s["plugins"]["layers"]))
-        out.append(
-            cut(f"plugins         {len(plugins)}" + (f": {', '.join(plugins)}" if plugins else ""), WIDTH)
-        )
+        shown = [k for k in MEMORY_SHOWN if k in mem]
+        out.extend(_field("memory", ", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"))
+        out.extend(_field("plugins", _plugins(s["plugins"])))
         fb = s["fallbacks"]
         reasons = ", ".join(f"{k} {v}" for k, v in fb["by_reason"].items())
-        out.append(cut(f"fallbacks       {fb['count']}" + (f": {reasons}" if reasons else ""), WIDTH))
+        out.extend(_field("fallbacks", f"{fb['count']}" + (f": {reasons}" if reasons else "")))
         ev = s["events"]
         out.append(f"events          {ev['total']} ({ev['warnings']} warnings, {ev['errors']} errors)")
         perf = s["perf"]
@@ -171,7 +264,9 @@ def report_text(
                 parts.append(f"latency median {lat['median']:g} ms p99 {lat.get('p99', float('nan')):g} ms")
             if "median" in gpu:
                 parts.append(f"GPU compute median {gpu['median']:g} ms")
-            out.append(cut("performance     " + ", ".join(parts), WIDTH))
+            out.extend(_field("performance", ", ".join(parts)))
+        if s["time_per_inference"] is not None:
+            out.extend(_field("time/inference", _per_inference(s["time_per_inference"])))
         if results is not None:
             out.extend(_rules([r for r in results if r.engine == s["engine"]]))
         if s["slowest_layers"]:

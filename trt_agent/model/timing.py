@@ -1,0 +1,141 @@
+"""Per-layer shares and the time per inference from a profile table's own columns.
+
+A ``trtexec --dumpProfile`` table (and ``--exportProfile`` JSON) gives each layer's total time over
+all iterations (``Time (ms)``), its average (``Avg. Time (ms)``, 2 decimals in TensorRT 7) and
+trtexec's share (``Time %``). The engine model keeps the average only, which is what a profiler
+stream gives too; shares and ranks from the rounded average are off by up to 0.2 points and swap
+near-ties. :class:`ProfileTables` keeps the total and the share of each row as the events pass,
+and :func:`layer_timing` ranks and shares by them, as trtexec does:
+
+* share = a row's ``Time`` / the sum of ``Time`` over the engine's rows (trtexec's ``Time %``);
+* when the rows hold far less than 100 % of trtexec's time (an excerpt someone posted), the sum
+  is of the excerpt only: the share is trtexec's own ``Time %`` and the table is called partial;
+* time per inference = Σ ``Time`` / iterations over the rows (the table's ``Total`` row, to its
+  rounding), else Σ of the per-layer averages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from trt_agent.model.engine import EngineModel
+from trt_agent.vocab.events import Event
+
+# Rows whose Time sums below this share of the total their Time % imply are an excerpt.
+PARTIAL_BELOW: Final = 0.95
+
+
+@dataclass
+class TableRow:
+    """One layer's row of a profile table, summed over the tables that named it."""
+
+    total_ms: float = 0.0
+    percentage: float = 0.0  # trtexec's Time % in the last table that named the layer
+    iterations: int = 0  # the iterations of the tables that named it, summed (0: not given)
+
+
+class ProfileTables:
+    """Per engine and layer, the ``Time`` and ``Time %`` columns of the profile tables in the
+    input (fed the event stream; events without a ``total_ms``, from a profiler, are ignored)."""
+
+    def __init__(self) -> None:
+        self.engines: dict[str, dict[str, TableRow]] = {}
+
+    def observe(self, event: Event) -> None:
+        if event["type"] != "layer_time" or event.get("total_ms") is None:
+            return
+        rows = self.engines.setdefault(event["engine"], {})
+        row = rows.get(event["layer"])
+        if row is None:
+            row = rows[event["layer"]] = TableRow()
+        row.total_ms += float(event["total_ms"])
+        row.percentage = float(event.get("percentage") or 0.0)
+        row.iterations += int(event.get("iterations") or 0)
+
+    def watch(self, events: Iterable[Event]) -> Iterator[Event]:
+        """Pass ``events`` through, recording the profile-table rows."""
+        for event in events:
+            self.observe(event)
+            yield event
+
+
+def _usable(model: EngineModel, rows: dict[str, TableRow] | None) -> dict[str, TableRow] | None:
+    """The table rows when they time every layer the model timed (else the model's averages,
+    from a profiler or a mix, are the only common ground)."""
+    if not rows or model.other_layer_time.count:
+        return None
+    if sum(row.total_ms for row in rows.values()) <= 0:
+        return None  # a profile JSON without timeMs
+    if any(name not in rows for name in model.layer_times):
+        return None
+    return rows
+
+
+def _partial(rows: dict[str, TableRow], total: float) -> bool:
+    """The rows are an excerpt: their Time sums well below what their Time % imply."""
+    largest = max(rows.values(), key=lambda row: row.total_ms)
+    if largest.percentage <= 0:
+        return False
+    implied = largest.total_ms * 100.0 / largest.percentage
+    return total < PARTIAL_BELOW * implied
+
+
+def layer_timing(model: EngineModel, rows: dict[str, TableRow] | None, limit: int = 10) -> dict[str, Any]:
+    """``{"slowest_layers": [...], "per_inference": {...} | None}`` for ``model``.
+
+    ``slowest_layers`` are the model's rows (``EngineModel.slowest_layers``), ranked and shared
+    by the table's ``Time`` column when ``rows`` time every layer; each then also has
+    ``total_ms`` (``avg_ms`` stays the table's average, as ``/metrics`` gives it). ``per_inference`` says
+    the time per inference summed over the layers, where it came from, whether the table is
+    partial, and the GPU compute time of the log's performance summary beside it."""
+    if not model.layer_times:
+        return {"slowest_layers": [], "per_inference": None}
+    table = _usable(model, rows)
+    if table is None:
+        ranked = model.slowest_layers(limit)
+        per_layer = sum(t.avg_ms for t in model.layer_times.values()) + model.other_layer_time.avg_ms
+        per: dict[str, Any] = {
+            "sum_of_layers_ms": round(per_layer, 6),
+            "from": "average column",
+            "layers": len(model.layer_times),
+            "partial": False,
+            "table_percent": None,
+            "whole_table_ms": None,
+        }
+    else:
+        by_name = {row["layer"]: row for row in model.slowest_layers(len(model.layer_times))}
+        total = sum(row.total_ms for row in table.values())
+        partial = _partial(table, total)
+        order = sorted(table, key=lambda name: table[name].total_ms, reverse=True)[:limit]
+        ranked = []
+        for name in order:
+            row = table[name]
+            share = row.percentage / 100.0 if partial else row.total_ms / total
+            ranked.append(by_name[name] | {"share": round(share, 6), "total_ms": row.total_ms})
+        per_layer = sum(
+            row.total_ms / row.iterations if row.iterations else model.layer_times[name].avg_ms
+            for name, row in table.items()
+        )
+        percent = round(sum(row.percentage for row in table.values()), 3)
+        largest = max(table.values(), key=lambda row: row.total_ms)
+        whole = None
+        if partial and largest.iterations and largest.percentage > 0:
+            whole = largest.total_ms * 100.0 / largest.percentage / largest.iterations
+        per = {
+            "sum_of_layers_ms": round(per_layer, 6),
+            "from": "time column",
+            "layers": len(table),
+            "partial": partial,
+            "table_percent": percent,
+            "whole_table_ms": round(whole, 6) if whole is not None else None,
+        }
+    gpu = model.perf.get("gpu_compute_ms", {})
+    compute = gpu.get("median", gpu.get("mean"))
+    per["gpu_compute_ms"] = compute
+    per["gpu_compute_stat"] = ("median" if "median" in gpu else "mean") if compute is not None else None
+    per["overhead_ms"] = (
+        round(per["sum_of_layers_ms"] - compute, 6) if compute is not None and not per["partial"] else None
+    )
+    return {"slowest_layers": ranked, "per_inference": per}
