@@ -238,13 +238,8 @@ def test_int8_engine_layer_information() -> None:
     model = model_of("47_")
     assert model.int8_coverage().value == 1.0
     conv = model.layers["Pad_6 + 0.blocks.0.1.our_module.weight + QuantizeLinear_9 + Conv_13 + PWN(Clip_14)"]
-    assert conv.sources == (
-        "Pad_6",
-        "0.blocks.0.1.our_module.weight",
-        "QuantizeLinear_9",
-        "Conv_13",
-        "Clip_14",
-    )
+    # the weight is a member of the name, not a source layer (issue 16)
+    assert conv.sources == ("Pad_6", "QuantizeLinear_9", "Conv_13", "Clip_14")
 
 
 def test_trt10_plugin_and_fp8_layers() -> None:

@@ -29,7 +29,8 @@ def test_int8_coverage_is_judged_only_when_the_build_asked_for_int8(tmp_path: Pa
     rules = load_rules(str(ROOT / "rules.example.toml"))
     int8 = {r.rule: r for r in evaluate(rules, {"qat": model_of(QAT.name)})}["int8_coverage"]
     assert int8.status == "fail"
-    assert int8.message.startswith("INT8 coverage 84.0% (21/25) is below the minimum 98.0%")
+    # by the precision each layer computes in (model/precision.py)
+    assert int8.message.startswith("INT8 coverage 95.5% (21/22) is below the minimum 98.0%")
     fp16 = {r.rule: r for r in evaluate(rules, {"fp16": model_of(FP16.name)})}["int8_coverage"]
     assert (fp16.status, fp16.message) == ("skip", "the build did not ask for INT8")
 

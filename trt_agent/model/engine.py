@@ -1,8 +1,9 @@
 """One model per engine/build: layers, fusions, precisions, plugins, fallbacks, memory, versions,
 calibration ranges and per-layer times, built only from events (sinks never parse).
 
-The ratios follow the definitions in the README ("How coverage is computed"); each is returned
-with its numerator and denominator so a person can check it.
+The ratios follow the definitions in docs/commands.md ("How coverage is computed"); each is
+returned with its numerator and denominator so a person can check it, and with the reason when
+the input cannot give it (n/a) or some layers could not be judged (left out of both counts).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Final
 from trt_agent.model.precision import math_precision
 from trt_agent.text import cut
 from trt_agent.vocab.events import Event
-from trt_agent.vocab.names import decompose
+from trt_agent.vocab.names import decompose, is_constant
 from trt_agent.vocab.severities import ERROR_SEVERITIES
 
 # Engine layers that run no kernel of their own.
@@ -29,10 +30,18 @@ ERROR_MESSAGE_CHARS: Final = 300  # each kept one is cut here: a 1 MiB error lin
 
 @dataclass(frozen=True, slots=True)
 class Ratio:
-    """A ratio with the counts it was computed from; ``value`` is None when nothing was counted."""
+    """A ratio with the counts it was computed from, over the items that could be judged.
+
+    ``value`` is None (the figure is n/a) when nothing could be judged: the denominator is 0 and
+    ``reason`` says why. ``excluded`` counts the items left out of both counts because the input
+    cannot judge them (a Myelin kernel's fusion, a layer's unknown precision); ``reason`` then
+    says which. Unknown is not zero: an n/a figure is no sample in /metrics and a skip in check.
+    """
 
     numerator: int
     denominator: int
+    excluded: int = 0
+    reason: str | None = None
 
     @property
     def value(self) -> float | None:
@@ -44,6 +53,8 @@ class Ratio:
             "ratio": round(value, 6) if value is not None else None,
             "numerator": self.numerator,
             "denominator": self.denominator,
+            "excluded": self.excluded,
+            "reason": self.reason,
         }
 
 
@@ -56,9 +67,11 @@ class EngineLayer:
     precision: str | None
     tactic: str | None
     sources: tuple[str, ...]
-    kind: str  # single | fused | myelin | dla | reformat (from the name)
+    kind: str  # single | fused | myelin | myelin_kernel | dla | reformat (from the name)
     origin: str | None = None
-    members_listed: bool = True  # False for Myelin regions known only by first...last
+    # False for Myelin regions known only by first...last, and for Myelin kernels whose source
+    # layers no Metadata lists
+    members_listed: bool = True
     math_precision: str | None = None  # the precision it computes in (model/precision.py)
     precision_evidence: str = "unknown"  # what said so: conversion | tactic | input | output | unknown
 
@@ -72,6 +85,12 @@ class EngineLayer:
     @property
     def is_fused(self) -> bool:
         return len(self.sources) > 1 or self.kind in ("myelin", "dla")
+
+    @property
+    def fusion_known(self) -> bool:
+        """Whether the input says what the layer fused: not for a kernel Myelin generated
+        (``__myl_*``, ``…_myl0_1``) unless Metadata lists its source layers."""
+        return self.kind != "myelin_kernel" or self.members_listed
 
 
 # Per-layer latency histogram bounds, seconds: 10 µs (a small pointwise kernel) to 500 ms (a
@@ -222,10 +241,10 @@ class EngineModel:
             layer_type=e.get("layer_type"),
             precision=e.get("precision"),
             tactic=e.get("tactic"),
-            sources=sources,
+            sources=_layers_only(sources),
             kind=parsed.kind,
             origin=e.get("origin"),
-            members_listed=not (parsed.kind == "myelin" and sources == parsed.sources),
+            members_listed=not (parsed.kind in _MYELIN_KINDS and sources == parsed.sources),
             math_precision=math,
             precision_evidence=evidence,
         )
@@ -316,18 +335,21 @@ class EngineModel:
         """Engine layers from a layer list; failing that, the layers a profile named."""
         if self.layers:
             return list(self.layers.values())
-        return [
-            EngineLayer(
-                name,
-                None,
-                None,
-                None,
-                decompose(name).sources,
-                decompose(name).kind,
-                members_listed=decompose(name).kind != "myelin",
+        out = []
+        for name in self.layer_times:
+            parsed = decompose(name)
+            out.append(
+                EngineLayer(
+                    name,
+                    None,
+                    None,
+                    None,
+                    _layers_only(parsed.sources),
+                    parsed.kind,
+                    members_listed=parsed.kind not in _MYELIN_KINDS,
+                )
             )
-            for name in self.layer_times
-        ]
+        return out
 
     def compute_layers(self) -> list[EngineLayer]:
         return [layer for layer in self.engine_layers() if layer.is_compute]
@@ -340,58 +362,123 @@ class EngineModel:
                 return stages[index - 1][1] - count + regions
         return None
 
-    def coverage_counts(self) -> tuple[set[str], set[str], int]:
-        """(source layers, source layers absorbed into fused engine layers, opaque layers)."""
+    def _hiding(self, layers: list[EngineLayer]) -> tuple[list[EngineLayer], list[EngineLayer]]:
+        """(Myelin regions known by first...last only, Myelin kernels no Metadata explains)."""
+        regions = [layer for layer in layers if layer.kind == "myelin" and not layer.members_listed]
+        kernels = [layer for layer in layers if layer.is_compute and not layer.fusion_known]
+        return regions, kernels
+
+    def coverage_counts(self) -> tuple[set[str], set[str], int | None]:
+        """(source layers, source layers absorbed into fused engine layers, opaque layers).
+
+        Opaque layers are None when Myelin hides source layers and the input cannot count them:
+        no source-layer list, and for regions no layer counts around Myelin (nothing counts what
+        a generated kernel absorbed)."""
         layers = self.engine_layers()
         listed: set[str] = set()
         fused: set[str] = set()
         for layer in layers:
+            if not layer.fusion_known:
+                continue  # a Myelin kernel's name is not a source layer
             listed.update(layer.sources)
             if layer.is_fused:
                 fused.update(layer.sources)
-        opaque_regions = [layer for layer in layers if layer.kind == "myelin" and not layer.members_listed]
+        regions, kernels = self._hiding(layers)
         if self.source_layers:
             sources = set(self.source_layers)
             fused &= sources
-            opaque = len(sources - listed - self.removed) if opaque_regions else 0
+            opaque = len(sources - listed - self.removed) if regions or kernels else 0
             return sources, fused, opaque
-        opaque = 0
-        if opaque_regions:
-            absorbed = self._myelin_absorbed(len(opaque_regions))
-            endpoints = {s for layer in opaque_regions for s in layer.sources}
-            if absorbed is not None:
-                opaque = max(0, absorbed - len(endpoints))
-        return listed, fused, opaque
+        if kernels:
+            return listed, fused, None
+        if not regions:
+            return listed, fused, 0
+        absorbed = self._myelin_absorbed(len(regions))
+        if absorbed is None:
+            return listed, fused, None
+        endpoints = {s for layer in regions for s in layer.sources}
+        return listed, fused, max(0, absorbed - len(endpoints))
 
     def fusion_coverage(self) -> Ratio:
         """Source layers absorbed into fused engine layers / all source layers."""
         return self.fusion_ratio(*self.coverage_counts())
 
-    def fusion_ratio(self, sources: set[str], fused: set[str], opaque: int) -> Ratio:
+    def fusion_ratio(self, sources: set[str], fused: set[str], opaque: int | None) -> Ratio:
         """Fusion coverage from ``coverage_counts()`` (callers that need the counts too pass them)."""
+        if opaque is None:
+            regions, kernels = self._hiding(self.engine_layers())
+            what = " and ".join(
+                text
+                for text in (
+                    f"{len(kernels)} Myelin-generated kernel(s)" if kernels else "",
+                    f"{len(regions)} Myelin region(s) named by first...last" if regions else "",
+                )
+                if text
+            )
+            reason = f"{what} hide how many source layers they absorbed; no source-layer list counts them"
+            return Ratio(0, 0, reason=reason)
         if self.source_layers:
             return Ratio(len(fused) + opaque, len(sources))
+        if not sources and not opaque:
+            return Ratio(0, 0, reason="no engine layer names a source layer: no layer list or profile")
         return Ratio(len(fused) + opaque, len(sources) + opaque)
 
-    def opaque_layers(self) -> int:
+    def opaque_layers(self) -> int | None:
+        """Source layers hidden in Myelin; None when the input cannot count them."""
         return self.coverage_counts()[2]
 
     def unfused_kernel_ratio(self) -> Ratio:
-        """Compute layers made of one source layer / all compute layers."""
+        """Compute layers made of one source layer / compute layers whose fusion is known (a kernel
+        Myelin generated says nothing of what it fused: it is left out, and counted)."""
         compute = self.compute_layers()
-        return Ratio(sum(1 for layer in compute if not layer.is_fused), len(compute))
+        judged = [layer for layer in compute if layer.fusion_known]
+        excluded = len(compute) - len(judged)
+        reason = None
+        if not compute:
+            reason = "no compute layer: no layer list or profile"
+        elif excluded:
+            reason = f"{excluded} Myelin-generated kernel(s) left out: their names do not say what they fused"
+        return Ratio(sum(1 for layer in judged if not layer.is_fused), len(judged), excluded, reason)
 
     def layer_precision(self, layer: EngineLayer) -> str | None:
         """The precision ``layer`` computes in (``None``: a conversion, or unknown)."""
         return layer.math_precision
 
     def int8_coverage(self) -> Ratio:
-        """INT8 compute layers / all compute layers."""
+        """INT8 compute layers / compute layers whose precision is known (``layer_precision``).
+        A layer of unknown precision (no type in the input) is left out, and counted: unknown is
+        not "not INT8"; a layer with a type but no precision of its own (a conversion) is not
+        counted at all."""
         compute = self.compute_layers()
-        return Ratio(sum(1 for layer in compute if layer.precision == "Int8"), len(compute))
+        known: list[str] = []
+        unknown = 0
+        for layer in compute:
+            precision = self.layer_precision(layer)
+            if precision is not None:
+                known.append(precision)
+            elif layer.precision is None:
+                unknown += 1
+        reason = None
+        if not compute:
+            reason = "no compute layer: no layer list or profile"
+        elif not known:
+            reason = (
+                f"the precision of none of the {len(compute)} compute layer(s) is known: a profile "
+                "gives none; add the build log or --exportLayerInfo"
+            )
+        elif unknown:
+            reason = f"{unknown} compute layer(s) of unknown precision left out"
+        return Ratio(sum(1 for p in known if p == "Int8"), len(known), unknown, reason)
 
     def precision_counts(self) -> dict[str, int]:
-        return dict(Counter(layer.precision or "unknown" for layer in self.compute_layers()).most_common())
+        """Compute layers by ``layer_precision``: ``unknown`` where the input gives no type,
+        ``conversion`` for a layer with a type but no precision of its own (a Q/DQ or reformat
+        layer computes nothing)."""
+        counts = Counter(
+            self.layer_precision(layer) or ("unknown" if layer.precision is None else "conversion")
+            for layer in self.compute_layers()
+        )
+        return dict(counts.most_common())
 
     def int8_requested(self) -> bool:
         """The build asked for INT8: said so (trtexec ``Precision: …+INT8``), calibrated, set a
@@ -400,7 +487,7 @@ class EngineModel:
             "Int8" in self.build_precisions
             or bool(self.calibration)
             or "Int8" in self.quantization.values()
-            or any(layer.precision == "Int8" for layer in self.layers.values())
+            or any(self.layer_precision(layer) == "Int8" for layer in self.layers.values())
             or any(f.get("from_precision") == "Int8" for f in self.fallbacks)
         )
 
@@ -421,7 +508,7 @@ class EngineModel:
                     "max_ms": t.max_ms,
                     "count": t.count,
                     "share": round(t.sum_ms / total, 6),
-                    "precision": layer.precision if layer else None,
+                    "precision": self.layer_precision(layer) if layer else None,
                     "fused": layer.is_fused if layer else decompose(name).kind in ("fused", "myelin", "dla"),
                 }
             )
@@ -496,6 +583,14 @@ class EngineModel:
             },
             "source_layer_names_known": bool(sources),
         }
+
+
+_MYELIN_KINDS: Final = ("myelin", "myelin_kernel")
+
+
+def _layers_only(sources: Iterable[str]) -> tuple[str, ...]:
+    """The source layers among a name's members: weights and biases are constants, not layers."""
+    return tuple(s for s in sources if not is_constant(s))
 
 
 def fallback_label(fallback: dict[str, Any]) -> str:

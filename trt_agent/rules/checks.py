@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from trt_agent.model.engine import EngineLayer, EngineModel, fallback_label
+from trt_agent.model.engine import EngineLayer, EngineModel, Ratio, fallback_label
 from trt_agent.rules.baseline import Baseline, timed_layers
 from trt_agent.rules.params import (
     boolean,
@@ -35,35 +35,55 @@ def _pct(value: float) -> str:
 
 def _ratio_rule(
     what: str,
-    ratio_of: Callable[[EngineModel], tuple[int, int]],
+    ratio_of: Callable[[EngineModel], Ratio],
     offenders_of: Callable[[EngineModel], list[str]],
 ) -> CheckFn:
+    """A bound on a ratio of the model. A ratio the input cannot give (n/a) is skipped with its
+    reason. When some layers were left out (``Ratio.excluded``: not judged), the rule is judged
+    only when it holds, or fails, whatever those layers are: the ratio over all of them lies
+    between ``n / (d + x)`` and ``(n + x) / (d + x)``; between, it is skipped, saying so."""
+
     def check(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
-        numerator, denominator = ratio_of(model)
-        if not denominator:
-            return SKIP, f"no {what} data (no layer list or profile in the input)", None, []
-        value = numerator / denominator
-        observed = {"ratio": round(value, 6), "numerator": numerator, "denominator": denominator}
-        if "min" in rule.params and value < rule.params["min"]:
+        ratio = ratio_of(model)
+        value = ratio.value
+        if value is None:
+            return SKIP, f"{what} n/a: {ratio.reason or 'no layer list or profile in the input'}", None, []
+        observed = ratio.as_dict()
+        n, d, x = ratio.numerator, ratio.denominator, ratio.excluded
+        counts = f"({n}/{d}; {x} not judged)" if x else f"({n}/{d})"
+        low, high = n / (d + x), (n + x) / (d + x)
+        figure = f"{what} {_pct(value)} {counts}"
+        lowest, highest = rule.params.get("min"), rule.params.get("max")
+        if lowest is not None and high < lowest:
             offenders = offenders_of(model)
             return (
                 FAIL,
-                f"{what} {_pct(value)} ({numerator}/{denominator}) is below the minimum "
-                f"{_pct(rule.params['min'])}" + _naming(offenders, "not covered"),
+                f"{figure} is below the minimum {_pct(lowest)}"
+                + (f" whatever the {x} not judged are (at most {_pct(high)} of all {d + x})" if x else "")
+                + _naming(offenders, "not covered"),
                 observed,
                 offenders,
             )
-        if "max" in rule.params and value > rule.params["max"]:
+        if highest is not None and low > highest:
             offenders = offenders_of(model)
             return (
                 FAIL,
-                f"{what} {_pct(value)} ({numerator}/{denominator}) is above the maximum "
-                f"{_pct(rule.params['max'])}" + _naming(offenders, "counted"),
+                f"{figure} is above the maximum {_pct(highest)}"
+                + (f" whatever the {x} not judged are (at least {_pct(low)} of all {d + x})" if x else "")
+                + _naming(offenders, "counted"),
                 observed,
                 offenders,
             )
-        bound = f"≥ {_pct(rule.params['min'])}" if "min" in rule.params else f"≤ {_pct(rule.params['max'])}"
-        return PASS, f"{what} {_pct(value)} ({numerator}/{denominator}) {bound}", observed, []
+        if (lowest is not None and low < lowest) or (highest is not None and high > highest):
+            return (
+                SKIP,
+                f"{figure}: the {x} not judged could put it anywhere from {_pct(low)} to {_pct(high)}; "
+                f"{ratio.reason}",
+                observed,
+                [],
+            )
+        bound = f"≥ {_pct(lowest)}" if lowest is not None else f"≤ {_pct(rule.params['max'])}"
+        return PASS, f"{figure} {bound}", observed, []
 
     return check
 
@@ -74,41 +94,27 @@ def _naming(offenders: list[str], verb: str) -> str:
     return f"; {verb}: {few(offenders, 5)}"
 
 
-def _fusion_counts(model: EngineModel) -> tuple[int, int]:
-    ratio = model.fusion_coverage()
-    return ratio.numerator, ratio.denominator
-
-
 def _unfused_sources(model: EngineModel) -> list[str]:
     sources, fused, _ = model.coverage_counts()
     return sorted(sources - fused - model.removed)
 
 
-def _unfused_counts(model: EngineModel) -> tuple[int, int]:
-    ratio = model.unfused_kernel_ratio()
-    return ratio.numerator, ratio.denominator
-
-
 def _unfused_layers(model: EngineModel) -> list[str]:
-    return [layer.name for layer in model.compute_layers() if not layer.is_fused]
-
-
-def _int8_counts(model: EngineModel) -> tuple[int, int]:
-    ratio = model.int8_coverage()
-    return ratio.numerator, ratio.denominator
+    return [layer.name for layer in model.compute_layers() if layer.fusion_known and not layer.is_fused]
 
 
 def _non_int8_layers(model: EngineModel) -> list[str]:
-    return [
-        f"{layer.name} ({layer.precision or 'unknown'})"
-        for layer in model.compute_layers()
-        if layer.precision != "Int8"
-    ]
+    out = []
+    for layer in model.compute_layers():
+        precision = model.layer_precision(layer)
+        if precision is not None and precision != "Int8":
+            out.append(f"{layer.name} ({precision})")
+    return out
 
 
-_fusion_coverage = _ratio_rule("fusion coverage", _fusion_counts, _unfused_sources)
-_unfused_kernel_ratio = _ratio_rule("unfused-kernel ratio", _unfused_counts, _unfused_layers)
-_int8_ratio = _ratio_rule("INT8 coverage", _int8_counts, _non_int8_layers)
+_fusion_coverage = _ratio_rule("fusion coverage", EngineModel.fusion_coverage, _unfused_sources)
+_unfused_kernel_ratio = _ratio_rule("unfused-kernel ratio", EngineModel.unfused_kernel_ratio, _unfused_layers)
+_int8_ratio = _ratio_rule("INT8 coverage", EngineModel.int8_coverage, _non_int8_layers)
 
 
 def _int8_coverage(rule: Rule, model: EngineModel, baseline: Baseline | None) -> Outcome:
@@ -264,11 +270,21 @@ def _selected(rule: Rule, model: EngineModel) -> list[EngineLayer]:
 
 
 def _fused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
-    layers = _selected(rule, model)
-    if not layers:
+    selected = _selected(rule, model)
+    if not selected:
         if rule.params.get("require_match", False):
             return FAIL, f"no engine layer matches {rule.select.describe()}", 0, []
         return SKIP, f"no engine layer matches {rule.select.describe()}", None, []
+    # A kernel Myelin generated (__myl_*, …_myl0_1) says nothing of what it fused: not judged.
+    layers = [layer for layer in selected if layer.fusion_known]
+    if not layers:
+        return (
+            SKIP,
+            f"the {len(selected)} layer(s) matching {rule.select.describe()} are Myelin-generated "
+            "kernels: their names do not say what they fused",
+            None,
+            [],
+        )
     bad = [
         f"{layer.name} ({layer.layer_type or 'unknown type'}, {layer.precision or '?'})"
         for layer in layers

@@ -97,11 +97,11 @@ class EngineCollector(Collector):
     def _engines(self) -> list[Metric]:
         store, settings = self.store, self.settings
         g: dict[str, Any] = {
-            "fusion": _gauge("trt_engine_fusion_coverage_ratio", "Source layers absorbed into fused engine layers / all source layers.", ["engine"]),
-            "unfused": _gauge("trt_engine_unfused_kernel_ratio", "Engine compute layers made of one source layer / all engine compute layers.", ["engine"]),
-            "int8": _gauge("trt_engine_int8_coverage_ratio", "INT8 engine compute layers / all engine compute layers.", ["engine"]),
-            "opaque": _gauge("trt_engine_opaque_layers", "Source layers hidden inside Myelin regions whose members are not listed.", ["engine"]),
-            "layers": _gauge("trt_engine_layers", "Engine compute layers by output precision.", ["engine", "precision"]),
+            "fusion": _gauge("trt_engine_fusion_coverage_ratio", "Source layers absorbed into fused engine layers / all source layers; no sample while Myelin hides how many source layers it absorbed.", ["engine"]),
+            "unfused": _gauge("trt_engine_unfused_kernel_ratio", "Engine compute layers made of one source layer / engine compute layers whose fusion the input tells (Myelin-generated kernels left out); no sample when none.", ["engine"]),
+            "int8": _gauge("trt_engine_int8_coverage_ratio", "INT8 engine compute layers / engine compute layers whose precision is known; no sample when none is.", ["engine"]),
+            "opaque": _gauge("trt_engine_opaque_layers", "Source layers hidden inside Myelin regions whose members are not listed; no sample when the input cannot count them.", ["engine"]),
+            "layers": _gauge("trt_engine_layers", "Engine compute layers by the precision they compute in (\"unknown\" where the input does not say).", ["engine", "precision"]),
             "peak": _gauge("trt_engine_peak_memory_bytes", "Peak memory TensorRT reported for the engine (build or runtime).", ["engine"]),
             "memory": _gauge("trt_engine_memory_bytes", "Memory TensorRT reported, by kind.", ["engine", "kind"]),
             "plugins": _gauge("trt_engine_plugins", "Engine layers implemented by plugins.", ["engine"]),
@@ -144,7 +144,7 @@ class EngineCollector(Collector):
         ):
             if ratio.value is not None:
                 g[key].add_metric([engine], ratio.value)
-        if sources:
+        if sources and opaque is not None:
             g["opaque"].add_metric([engine], opaque)
         for precision, count in sorted(model.precision_counts().items()):
             g["layers"].add_metric([engine, precision], count)

@@ -8,6 +8,14 @@ TensorRT names a fused engine layer after its members:
 * ``{ForeignNode[conv1/7x7_s2...loss3/classifier]}``   Myelin region: first...last member only
 * ``{conv1/7x7_s2,conv1/relu_7x7,pool1/3x3_s2}``        DLA region: every member listed
 * ``Reformatting CopyNode for Input Tensor 0 to X``    a copy TensorRT inserted (no source layer)
+* ``__myl_MaxrSubExpSum_myl5_4``, ``node_conv2d_myl0_1`` a kernel Myelin generated: the name
+                                                       says nothing of what it fused
+* ``data to nvm``, ``prob input reformatter 0``,       bookkeeping rows of a profile (DLA copies
+  ``loss3/classifier finish``, ``[HostToDeviceCopy 0]`` and syncs, TensorRT 7 reformatters,
+                                                       host-to-device copies): no kernel of a layer
+
+Weights and biases (``conv1.weight`` in ``conv1.weight + QuantizeLinear_7 + Conv_9``) are
+members of a name but not layers: :func:`is_constant` tells them apart.
 """
 
 from __future__ import annotations
@@ -18,13 +26,28 @@ from typing import Final, NamedTuple
 _REFORMAT_PREFIXES: Final = ("Reformatting CopyNode for ", "Reformatted ")
 _FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$", re.DOTALL)
 _PROFILE_SUFFIX = re.compile(r" \[profile \d+\]$")
+# Kernels Myelin generated, as a profile or a layer list without Metadata names them: __myl_*
+# (fused pointwise/reduction kernels: MaxrSubExpSum), __mye* (Myelin's own copies and shape
+# calls), and any name ending in _myl<region>_<kernel> (node_conv2d_myl0_1, _gemm_mha_v2_myl3_6).
+_MYELIN_KERNEL = re.compile(r"^__myl_|^__mye\d|_myl\d+_\d+$")
+# Rows of a profile that are no layer's kernel: TensorRT 7's reformatters ("prob input
+# reformatter 0"), DLA's copies in and out of its memory and its syncs ("data to nvm",
+# "data copy finish", "loss3/classifier finish"), the copies between host and device.
+_BOOKKEEPING = re.compile(
+    r" (?:input|output) reformatter \d+$| (?:to|from) nvm$| finish$"
+    r"|^\[(?:HostToDevice|DeviceToHost|DeviceToDevice)Copy \d+\]$"
+)
+_CONSTANT_SUFFIXES: Final = (".weight", ".bias")
 
 
 class LayerName(NamedTuple):
     """A decomposed engine-layer name.
 
     ``sources`` are the source layers the name lists; ``kind`` is ``single``, ``fused``,
-    ``myelin`` (only the first and last members are listed), ``dla`` or ``reformat``.
+    ``myelin`` (a region: only the first and last members are listed), ``myelin_kernel`` (a
+    kernel Myelin generated: its name lists no member; ``sources`` keeps the name's parts for
+    those who match or redact names, not as source layers), ``dla`` or ``reformat`` (a copy
+    TensorRT inserted, or a bookkeeping row of a profile: no kernel of a layer).
     """
 
     sources: tuple[str, ...]
@@ -81,7 +104,7 @@ def decompose(name: str) -> LayerName:
     name = name.strip()
     if name.endswith("]") and " [profile " in name:
         name = _PROFILE_SUFFIX.sub("", name)
-    if name.startswith(_REFORMAT_PREFIXES) or name.endswith(" copy"):
+    if name.startswith(_REFORMAT_PREFIXES) or name.endswith(" copy") or _BOOKKEEPING.search(name):
         return LayerName((), "reformat")
     foreign = _FOREIGN.match(name) if name.startswith("{ForeignNode[") else None
     if foreign is not None:
@@ -95,7 +118,15 @@ def decompose(name: str) -> LayerName:
     out = []
     _atoms(name, out)
     unique = tuple(dict.fromkeys(out))
+    if _MYELIN_KERNEL.search(name):
+        return LayerName(unique, "myelin_kernel")
     return LayerName(unique, "fused" if len(unique) > 1 else "single")
+
+
+def is_constant(member: str) -> bool:
+    """A weight or bias named in a fused layer's name (``conv1.weight``, ``fc.bias``): a constant
+    folded into the layer, not a layer of the network."""
+    return member.endswith(_CONSTANT_SUFFIXES)
 
 
 _PRECISION_WORDS: Final = (
