@@ -80,7 +80,7 @@ def test_check_skips_fusion_coverage_it_cannot_judge_and_names_only_judged_kerne
     fusion = results["fusion_coverage"]
     assert fusion.status == SKIP and "Myelin" in fusion.message, fusion.message
     # 2 of 14 kernels are stand-alone max-pools, whatever the 12 Myelin kernels are: ≥ 14 % > 5 %
-    unfused = results["unfused_kernels"]
+    unfused = _results(model, [{"name": "unfused", "check": "unfused_kernel_ratio", "max": 0.05}])["unfused"]
     assert unfused.status == FAIL and unfused.offenders == ["node_max_pool2d", "node_max_pool2d_1"]
     assert "12" in unfused.message and "not judged" in unfused.message
 

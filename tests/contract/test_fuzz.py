@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import pytest
 from conftest import DATA, GOLDEN, ROOT
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from trt_agent.config import ConfigError, load_config
@@ -552,6 +552,10 @@ def event_streams(draw: st.DrawFn) -> bytes:
 
 @SLOW
 @given(data=event_streams())
+@example(  # a fusion event without its optional "kind" once stopped the model (KeyError)
+    data=b'{"engine":"test","layers":["a","b"],"msg":"Removing a + b","result":null,'
+    b'"severity":"verbose","source":{"file":"x.log","line":1},"ts":null,"type":"fusion"}\n'
+)
 def test_event_streams_feed_the_model_reports_rules_and_diff(data: bytes) -> None:
     stats = ParseStats()
     events = list(parse_event_stream(io.BytesIO(data), "events.jsonl", stats))

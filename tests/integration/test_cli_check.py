@@ -308,3 +308,29 @@ def test_junit_stays_well_formed_with_control_characters_in_a_name(tmp_path: Pat
     suites = ET.parse(out).getroot()
     [failure] = suites.iter("failure")
     assert "/1/Slice_4\\x1b[0m\\x01]}" in failure.get("message", "")
+
+
+def test_the_shipped_rules_pass_the_healthy_example_and_fail_the_broken_one() -> None:
+    builds = ROOT / "examples" / "builds"
+    healthy = trt_agent(
+        "check", "--rules", RULES_EXAMPLE, *sorted((builds / "healthy-resnet50-fp16").glob("*.json"))
+    )
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert healthy.stdout.startswith("trt-agent check: PASS")
+    broken = trt_agent(
+        "check", "--rules", RULES_EXAMPLE, *sorted((builds / "broken-resnet50-int8-qat").glob("*.json"))
+    )
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    failed = [line.strip() for line in broken.stdout.splitlines() if line.lstrip().startswith("FAIL")]
+    assert failed == [
+        "FAIL  int8_coverage       INT8 coverage 95.5% (21/22) is below the minimum 98.0%; "
+        "not covered: GlobalAveragePool_294 (Float)"
+    ]
+    assert "joined 2 files of engine resnet50-int8-qat" in broken.stderr
+
+
+def test_a_healthy_trt10_engine_of_myelin_kernels_passes_the_shipped_rules() -> None:
+    result = trt_agent("check", "--rules", RULES_EXAMPLE, next(EXTRA.glob("41_*")))
+    assert result.returncode == 0, result.stdout
+    line = next(line for line in result.stdout.splitlines() if "fusion_coverage" in line)
+    assert line.lstrip().startswith("skip") and "Myelin" in line

@@ -250,7 +250,7 @@ class EngineModel:
         )
 
     def _fusion(self, e: Event) -> None:
-        self.fusion_kinds[str(e["kind"])] += 1
+        self.fusion_kinds[str(e.get("kind") or "Fusion")] += 1  # kind is optional in an event stream
         if e.get("result") is None:
             self.removed.update(e["layers"])
 
