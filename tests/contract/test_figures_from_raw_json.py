@@ -480,23 +480,9 @@ def test_shares_are_trtexecs_percentage() -> None:
             assert abs(r["averageMs"] * count - r["timeMs"]) <= 1e-5 * r["timeMs"] + 1e-12, (path.name, r)
 
 
-PROFILE_ONLY_ZERO_TIME_ROW = pytest.mark.xfail(
-    strict=True,
-    reason="trt-agent counts extra/68's 0 ms row 'copied_squeeze_after_(Unnamed Layer* 355) "
-    "[ElementWise]' (a NoOp in extra/67) as an unfused compute layer when the profile comes alone: "
-    "compute 26, unfused 5/26; a row with timeMs 0 ran no kernel (trtexec's --dumpProfile table "
-    "drops it: 'no point to print profiling for layer that didn't run at all'): 25, 4/25",
-)
-
-
 @pytest.mark.parametrize(
     "engine",
-    [
-        pytest.param(
-            e, id=e.id, marks=[PROFILE_ONLY_ZERO_TIME_ROW] if e.id == "resnet50-qat-profile-only" else []
-        )
-        for e in ENGINES
-    ],
+    [pytest.param(e, id=e.id) for e in ENGINES],
 )
 def test_report_json_gives_the_figures_of_the_raw_json(engine: Engine) -> None:
     want = expected_figures(engine)

@@ -72,13 +72,15 @@ class EngineLayer:
     # False for Myelin regions known only by first...last, and for Myelin kernels whose source
     # layers no Metadata lists
     members_listed: bool = True
+    ran: bool = True  # False for a layer known only from a profile row that took no time
     math_precision: str | None = None  # the precision it computes in (model/precision.py)
     precision_evidence: str = "unknown"  # what said so: conversion | tactic | input | output | unknown
 
     @property
     def is_compute(self) -> bool:
-        """Runs a kernel: not a NoOp/Constant/sync layer nor a reformat copy TensorRT inserted."""
-        if self.kind == "reformat" or self.origin == "REFORMAT":
+        """Runs a kernel: not a NoOp/Constant/sync layer nor a reformat copy TensorRT inserted, nor
+        a profile row that took no time (trtexec's own table leaves such rows out: they did not run)."""
+        if self.kind == "reformat" or self.origin == "REFORMAT" or not self.ran:
             return False
         return (self.layer_type or "").lower() not in NON_COMPUTE_TYPES
 
@@ -336,7 +338,7 @@ class EngineModel:
         if self.layers:
             return list(self.layers.values())
         out = []
-        for name in self.layer_times:
+        for name, times in self.layer_times.items():
             parsed = decompose(name)
             out.append(
                 EngineLayer(
@@ -347,6 +349,7 @@ class EngineModel:
                     _layers_only(parsed.sources),
                     parsed.kind,
                     members_listed=parsed.kind not in _MYELIN_KINDS,
+                    ran=times.sum_ms > 0,
                 )
             )
         return out
