@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 from conftest import model_of, of_type, parse_file
 
@@ -141,3 +142,42 @@ def test_text_layer_lines_carry_the_input_precision_and_the_kernel_name() -> Non
     assert (layer.math_precision, layer.precision_evidence) == ("Half", "tactic")
     myelin_gemm = model.layers["/classifier/classifier_6/Gemm_myl9_4"]
     assert (myelin_gemm.math_precision, myelin_gemm.precision_evidence) == ("Half", "tactic")
+
+
+def test_diff_compares_the_precision_layers_compute_in() -> None:
+    from trt_agent.model import build_models
+    from trt_agent.model.diff import diff_models
+    from trt_agent.vocab.events import make_event
+
+    source = {"file": "x.log", "line": 1}
+
+    def model(tactic: str, output: str) -> Any:
+        layer = make_event(
+            "layer",
+            None,
+            "info",
+            "e",
+            source,
+            None,
+            {
+                "name": "Conv_284 + Add_292",
+                "layer_type": "CaskConvolution",
+                "precision": output,
+                "tactic_name": tactic,
+                "input_precision": "Int8",
+                "sources": ["Conv_284", "Add_292"],
+            },
+        )
+        return build_models([layer])["e"]
+
+    # two kernels of extra/67: INT8 math writing INT8, and INT8 math writing FP32 (Conv_284's)
+    base = model(
+        "sm80_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw_vect_c_32kcrs_vect_c_32_nchw_vect_c_32_tilesize192x64x64_stage3_warpsize4x1x1_g1_tensor16x8x32_t1r3s3",
+        "Int8",
+    )
+    new = model(
+        "sm80_xmma_fprop_implicit_gemm_interleaved_i8f32_i8i32_f32_nchw_vect_c_32kcrs_vect_c_32_nchw_tilesize128x64x64_stage4_warpsize2x2x1_g1_tensor16x8x32_t1r3s3_alignc4_nchw",
+        "Float",
+    )
+    changes = diff_models(base, new).precision_changes
+    assert changes == []  # both compute in INT8: no "Int8 -> Float" regression

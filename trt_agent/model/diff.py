@@ -107,7 +107,8 @@ def _fusion_changes(
 def _precision_changes(a: dict[str, EngineLayer], b: dict[str, EngineLayer]) -> list[dict[str, Any]]:
     changes: dict[tuple[str, str], dict[str, Any]] = {}
     for source in sorted(set(a) & set(b)):
-        pa, pb = a[source].precision, b[source].precision
+        # the precision each computes in (an INT8 convolution writing FP32 is INT8 math)
+        pa, pb = a[source].math_precision, b[source].math_precision
         if pa is None or pb is None or pa == pb:
             continue
         key = (a[source].name, b[source].name)
