@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import orjson
-from conftest import DATA, trt_agent
+from conftest import DATA, ROOT, trt_agent
 
 CORPUS = DATA / "corpus"
 EXTRA = DATA / "extra"
@@ -225,3 +225,67 @@ def test_trex_names_of_one_build_join(tmp_path: Path) -> None:
     result = trt_agent("report", "--json", "--engine", "x", *files)
     assert [e["engine"] for e in orjson.loads(result.stdout)["engines"]] == ["x"]
     assert "joined" not in result.stderr
+
+
+# -- found by review ------------------------------------------------------------------------------
+
+SEGFORMER = next((DATA / "corpus").glob("trtexec-8.6.1-*"))
+TRT7_DLA = next((DATA / "corpus").glob("28_*"))
+
+
+def test_a_build_log_cut_before_its_layer_list_has_no_fusion_coverage(tmp_path: Path) -> None:
+    lines = SEGFORMER.read_text().splitlines(keepends=True)
+    opener = next(
+        i
+        for i, line in enumerate(lines)
+        if "Engine Layer Information" in line or line.rstrip().endswith("Layers:")
+    )
+    head = tmp_path / "segformer-head.log"
+    head.write_text("".join(lines[:opener]))
+    coverage = _engine(head)["fusion_coverage"]
+    assert coverage["ratio"] is None and "no engine layer" in coverage["reason"]  # was 0/605, a red
+
+
+def test_a_complete_table_of_small_rows_is_not_partial(tmp_path: Path) -> None:
+    from trt_agent.model.timing import TableRow, _partial
+
+    rows = {
+        f"layer{i}": TableRow(total_ms=0.01 + i * 1e-5, percentage=0.25, iterations=100) for i in range(400)
+    }
+    assert not _partial(rows)  # 400 rows of 0.25 %: the whole table, though no row implies it
+    excerpt = dict(list(rows.items())[:20])
+    assert _partial(excerpt)
+
+
+def test_a_short_layer_whose_average_rounds_to_zero_still_ran(tmp_path: Path) -> None:
+    text = TRT7_DLA.read_text()
+    row = next(line for line in text.splitlines() if re.search(r"\bprob\s+\d", line))
+    time_ms = row.split()[-3]
+    changed = tmp_path / "t7.log"
+    changed.write_text(text.replace(row, re.sub(r"(\bprob\s+[\d.]+\s+)[\d.]+", r"\g<1>0.00", row)))
+    assert float(time_ms) > 0
+    assert _engine(changed)["layers"]["compute"] == _engine(TRT7_DLA)["layers"]["compute"]
+
+
+def test_files_with_one_stem_in_two_directories_are_two_builds(tmp_path: Path) -> None:
+    for folder in ("fp16", "qat"):
+        (tmp_path / folder).mkdir()
+    shutil.copy(next((DATA / "extra").glob("65_*")), tmp_path / "fp16" / "resnet.graph.json")
+    shutil.copy(next((DATA / "extra").glob("67_*")), tmp_path / "qat" / "resnet-exportLayerInfo.json")
+    doc = _report(tmp_path / "fp16" / "resnet.graph.json", tmp_path / "qat" / "resnet-exportLayerInfo.json")
+    assert len(doc["engines"]) == 2
+
+
+def test_a_myelin_kernel_is_neither_fused_nor_unfused_in_the_slowest_layers() -> None:
+    rows = {row["layer"]: row for row in _engine(next((DATA / "extra").glob("41_*")))["slowest_layers"]}
+    assert rows["node_conv2d_myl0_1"]["fused"] is None and rows["node_max_pool2d"]["fused"] is False
+    text = _text(next((DATA / "extra").glob("41_*")))
+    line = next(line for line in text.splitlines() if line.startswith("node_conv2d_myl0_1"))
+    assert line.rstrip().endswith("-")
+
+
+def test_report_rules_keep_a_skip_reason_whole_and_no_label_stands_alone() -> None:
+    text = _text("--rules", ROOT / "rules.example.toml", next((DATA / "extra").glob("41_*")))
+    skip = next(line for line in text.splitlines() if "fusion_coverage" in line and "skip" in line)
+    assert skip.rstrip().endswith("no source-layer list counts them")
+    assert not any(line.strip() in ("INT8 coverage", "fusion coverage") for line in text.splitlines())

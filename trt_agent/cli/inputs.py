@@ -53,7 +53,9 @@ def engine_ids(
     if engine:
         return {path: engine for path in files}, []
     ids: dict[str, str] = {}
-    groups: dict[str, list[str]] = {}
+    # Files of one build lie side by side: only files of one directory join (the same stem in two
+    # directories is two builds, fp16/resnet.graph.json and fp32/resnet-exportLayerInfo.json).
+    groups: dict[tuple[str, str], list[str]] = {}
     for path in files:
         configured = config.engine_for(path)
         if configured is not None:
@@ -61,11 +63,12 @@ def engine_ids(
         elif path in ("-", "<stdin>"):
             ids[path] = engine_id_for(path)
         else:
-            files_of = groups.setdefault(build_stem(engine_id_for(path)), [])
+            key = (os.path.dirname(os.path.abspath(path)), build_stem(engine_id_for(path)))
+            files_of = groups.setdefault(key, [])
             if path not in files_of:
                 files_of.append(path)
     joined = []
-    for stem, paths in groups.items():
+    for (_, stem), paths in groups.items():
         if len(paths) > 1:
             joined.append((stem, paths))
             ids.update((path, stem) for path in paths)

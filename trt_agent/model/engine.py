@@ -116,6 +116,7 @@ class LayerTime:
     median_ms: float | None = None
     buckets: list[int] = field(default_factory=list)
     last_seen: float = 0.0  # time.monotonic() of the last observation
+    ran: bool = False  # some observation took time: the layer ran a kernel
 
     def observe(self, ms: float, median_ms: float | None, bounds: tuple[float, ...], now: float) -> None:
         self.count += 1
@@ -138,6 +139,7 @@ class LayerTime:
         for i, n in enumerate(other.buckets):
             self.buckets[i] += n
         self.last_seen = max(self.last_seen, other.last_seen)
+        self.ran = self.ran or other.ran
 
     @property
     def avg_ms(self) -> float:
@@ -301,6 +303,8 @@ class EngineModel:
                 times = self.layer_times
             entry = times[e["layer"]] = LayerTime()
         entry.observe(e["ms"], e.get("median_ms"), self.latency_buckets, time.monotonic())
+        if e["ms"] > 0 or (e.get("total_ms") or 0) > 0:
+            entry.ran = True  # (TensorRT 7 rounds a short layer's average to 0.00, not its Time)
 
     def _fold_least_timed_layers(self) -> None:
         """Keep the ``max_tracked_layers`` layers with most total time; fold the rest (amortised:
@@ -337,22 +341,22 @@ class EngineModel:
         """Engine layers from a layer list; failing that, the layers a profile named."""
         if self.layers:
             return list(self.layers.values())
-        out = []
-        for name, times in self.layer_times.items():
-            parsed = decompose(name)
-            out.append(
-                EngineLayer(
-                    name,
-                    None,
-                    None,
-                    None,
-                    _layers_only(parsed.sources),
-                    parsed.kind,
-                    members_listed=parsed.kind not in _MYELIN_KINDS,
-                    ran=times.sum_ms > 0,
-                )
-            )
-        return out
+        return [self._profiled_layer(name) for name in self.layer_times]
+
+    def _profiled_layer(self, name: str) -> EngineLayer:
+        """The engine layer a profile row names, as ``engine_layers`` builds it without a list."""
+        parsed = decompose(name)
+        times = self.layer_times.get(name)
+        return EngineLayer(
+            name,
+            None,
+            None,
+            None,
+            _layers_only(parsed.sources),
+            parsed.kind,
+            members_listed=parsed.kind not in _MYELIN_KINDS,
+            ran=times.ran if times is not None else True,
+        )
 
     def compute_layers(self) -> list[EngineLayer]:
         return [layer for layer in self.engine_layers() if layer.is_compute]
@@ -421,6 +425,9 @@ class EngineModel:
             reason = f"{what} hide how many source layers they absorbed; no source-layer list counts them"
             return Ratio(0, 0, reason=reason)
         if self.source_layers:
+            if not self.engine_layers():
+                # the network is known but not the engine (a build log cut before its layer list)
+                return Ratio(0, 0, reason="no engine layer: no layer list or profile in the input")
             return Ratio(len(fused) + opaque, len(sources))
         if not sources and not opaque:
             return Ratio(0, 0, reason="no engine layer names a source layer: no layer list or profile")
@@ -512,7 +519,7 @@ class EngineModel:
                     "count": t.count,
                     "share": round(t.sum_ms / total, 6),
                     "precision": self.layer_precision(layer) if layer else None,
-                    "fused": layer.is_fused if layer else decompose(name).kind in ("fused", "myelin", "dla"),
+                    "fused": _fused_column(layer or self._profiled_layer(name)),
                 }
             )
         return rows
@@ -642,3 +649,9 @@ def build_models(events: Iterable[Event]) -> dict[str, EngineModel]:
     models: dict[str, EngineModel] = {}
     fold(models, events)
     return models
+
+
+def _fused_column(layer: EngineLayer) -> bool | None:
+    """A layer's "fused" for the slowest-layers rows: None where its fusion is not judged (a
+    Myelin-generated kernel), as the unfused-kernel ratio counts it."""
+    return layer.is_fused if layer.fusion_known else None

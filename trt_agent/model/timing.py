@@ -73,13 +73,11 @@ def _usable(model: EngineModel, rows: dict[str, TableRow] | None) -> dict[str, T
     return rows
 
 
-def _partial(rows: dict[str, TableRow], total: float) -> bool:
-    """The rows are an excerpt: their Time sums well below what their Time % imply."""
-    largest = max(rows.values(), key=lambda row: row.total_ms)
-    if largest.percentage <= 0:
-        return False
-    implied = largest.total_ms * 100.0 / largest.percentage
-    return total < PARTIAL_BELOW * implied
+def _partial(rows: dict[str, TableRow]) -> bool:
+    """The rows are an excerpt: their Time % (trtexec's, over its whole table) sum well below 100.
+    (The sum, not one row: a 1-decimal Time % of a small row is too coarse to imply the total.)"""
+    given = [row.percentage for row in rows.values() if row.percentage > 0]
+    return bool(given) and sum(given) < PARTIAL_BELOW * 100.0
 
 
 def layer_timing(model: EngineModel, rows: dict[str, TableRow] | None, limit: int = 10) -> dict[str, Any]:
@@ -107,7 +105,7 @@ def layer_timing(model: EngineModel, rows: dict[str, TableRow] | None, limit: in
     else:
         by_name = {row["layer"]: row for row in model.slowest_layers(len(model.layer_times))}
         total = sum(row.total_ms for row in table.values())
-        partial = _partial(table, total)
+        partial = _partial(table)
         order = sorted(table, key=lambda name: table[name].total_ms, reverse=True)[:limit]
         ranked = []
         for name in order:

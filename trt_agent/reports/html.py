@@ -325,7 +325,7 @@ def _slowest(page: _Page, s: dict[str, Any]) -> None:
         page.add(
             f'<tr><td>{page.esc(row["layer"])}</td><td class="num">{row["avg_ms"]:.4f}</td>'
             f'<td class="num">{median}</td><td class="num">{row["share"] * 100:.1f}%</td>'
-            f"<td>{page.esc(row['precision'] or '-')}</td><td>{'yes' if row['fused'] else 'no'}</td></tr>"
+            f"<td>{page.esc(row['precision'] or '-')}</td><td>{'-' if row['fused'] is None else 'yes' if row['fused'] else 'no'}</td></tr>"
         )
     page.add("</tbody></table>")
 

@@ -12,7 +12,7 @@ import orjson
 from trt_agent.model import EngineModel
 from trt_agent.model.timing import ProfileTables, layer_timing
 from trt_agent.redact import NULL_REDACTOR, Redactor
-from trt_agent.reports.rule_results import result_lines, sorted_results, verdict_line
+from trt_agent.reports.rule_results import result_lines, verdict_line
 from trt_agent.rules import Result
 from trt_agent.text import cut, format_bytes, plural
 
@@ -119,14 +119,11 @@ def _bytes(n: int | None) -> str:
 
 
 def _rules(results: Sequence[Result]) -> list[str]:
-    """The verdict of an engine's rules, then one line per rule. Passed and skipped rules are cut
-    to the report's width; a failure is not: its end names the layers, messages, file:line."""
+    """The verdict of an engine's rules, then one line per rule, whole (a skip's reason, why a
+    figure is n/a, is as much the report as a failure's layers and file:line)."""
     if not results:
         return ["rules           none applies to this engine"]
-    lines = [f"rules           {verdict_line(results)}"]
-    for result, line in zip(sorted_results(results), result_lines(results), strict=True):
-        lines.append(line if result.failed else cut(line, WIDTH))
-    return lines
+    return [f"rules           {verdict_line(results)}", *result_lines(results)]
 
 
 _BREAKS = re.compile(r"(?<=, )|(?<=; )|(?<= \| )")
@@ -140,7 +137,7 @@ def _field(label: str, text: str) -> list[str]:
     lines: list[str] = []
     line = f"{label:<15} "
     for item in _BREAKS.split(text):
-        if len(line) + len(item.rstrip()) > WIDTH and line.strip():
+        if len(line) + len(item.rstrip()) > WIDTH and len(line.strip()) > len(label):
             lines.append(line.rstrip())
             line = " " * 16
         line += item
@@ -275,7 +272,7 @@ def report_text(
             for row in s["slowest_layers"]:
                 out.append(
                     f"{cut(row['layer'], 65):<66}{row['avg_ms']:>10.4f}{row['share'] * 100:>7.1f}%"
-                    f"{(row['precision'] or '-'):>8}{('yes' if row['fused'] else 'no'):>7}"
+                    f"{(row['precision'] or '-'):>8}{_yes_no(row['fused']):>7}"
                 )
         out.append("")
     out.append(
@@ -283,3 +280,8 @@ def report_text(
         f"{stats['unparsed']} lines without an event"
     )
     return "\n".join(out) + "\n"
+
+
+def _yes_no(value: bool | None) -> str:
+    """A yes/no column; ``-`` where the input cannot tell (a Myelin kernel's fusion)."""
+    return "-" if value is None else "yes" if value else "no"
