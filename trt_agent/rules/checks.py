@@ -249,8 +249,9 @@ def _versions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
 
 
 def _errors(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
-    """TensorRT's own error messages: a log of a build that failed ("failed to create TensorRT
-    engine") holds no layers, memory or timings, so every other check would skip it."""
+    """The log's error lines, TensorRT's and its application's: a log of a build that failed
+    ("failed to create TensorRT engine") holds no layers, memory or timings, so every other check
+    would skip it."""
     count = model.error_lines
     limit = rule.params.get("max", 0)
     messages = model.error_messages
