@@ -194,11 +194,10 @@ class EngineModel:
         if event["severity"] in ERROR_SEVERITIES:
             self._error(event)
         elif event["severity"] == "warning":
-            where = event["source"]
-            at_line = (where.get("file"), where.get("line"))
-            if at_line[1] is None or at_line != self._last_warning_at:
+            at_line = _line_of(event)
+            if _new_line(at_line, self._last_warning_at):
                 self._last_warning_at = at_line
-                self.warning_lines += 1  # a line once, whatever number of events it made
+                self.warning_lines += 1
         file = event["source"].get("file")
         if file and file not in self.files:
             self.files.append(file)
@@ -207,11 +206,8 @@ class EngineModel:
             handler(self, event)
 
     def _error(self, e: Event) -> None:
-        """One error line counts once, whatever number of events it made (a plan-version error
-        is two version events); a logger message without a line counts each time."""
-        where = e["source"]
-        at_line = (where.get("file"), where.get("line"))
-        if at_line[1] is not None and at_line == self._last_error_at:
+        at_line = _line_of(e)
+        if not _new_line(at_line, self._last_error_at):
             return
         self._last_error_at = at_line
         self.error_lines += 1
@@ -655,3 +651,15 @@ def _fused_column(layer: EngineLayer) -> bool | None:
     """A layer's "fused" for the slowest-layers rows: None where its fusion is not judged (a
     Myelin-generated kernel), as the unfused-kernel ratio counts it."""
     return layer.is_fused if layer.fusion_known else None
+
+
+def _line_of(event: Event) -> tuple[Any, Any]:
+    where = event["source"]
+    return where.get("file"), where.get("line")
+
+
+def _new_line(at_line: tuple[Any, Any], last: tuple[Any, Any] | None) -> bool:
+    """A warning or error line counts once, whatever number of events it made (a plan-version
+    error is an error and two version events); a logger message without a line counts each time.
+    Events of one line arrive together, so the last line counted is all there is to remember."""
+    return at_line[1] is None or at_line != last

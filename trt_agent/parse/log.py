@@ -39,6 +39,7 @@ from trt_agent.parse.prefix import (
     split_header,
     trt_error,
 )
+from trt_agent.parse.search import Find, finder
 from trt_agent.vocab.events import Event, make_event
 
 CHUNK_BYTES: Final = 1 << 20
@@ -59,21 +60,7 @@ class Prefilter:
 
     def __init__(self, pattern: bytes) -> None:
         self.regex = re2.compile(pattern)
-        # google-re2's search() wraps each call in a generator and a match object; the reader
-        # needs only where the match starts, which the compiled RE2 object answers directly.
-        raw = getattr(self.regex, "_regexp", None)
-        self._match = getattr(raw, "Match", None)
-        self._anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-        if self._anchor is None:
-            self._match = None
-
-    def find(self, data: bytes, pos: int) -> int:
-        """The offset of the first match at or after ``pos``, or -1."""
-        if self._match is not None:
-            start: int = self._match(self._anchor, data, pos, len(data))[0][0]
-            return start
-        m = self.regex.search(data, pos)
-        return -1 if m is None else int(m.start())
+        self.find: Find = finder(self.regex)  # offset of the first match at or after pos, or -1
 
 
 def build_prefilter(starts: tuple[str, ...]) -> Prefilter:
@@ -232,26 +219,22 @@ class LogParser:
             self.block = None
             return True, []
 
-    def _open_block(self, message: str, ts: str | None, severity: str) -> bool:
-        """Open the block ``message`` starts, if it starts one."""
+    @staticmethod
+    def _opener(message: str) -> tuple[str, Any] | None:
+        """(kind, extra) of the block ``message`` opens, if it opens one."""
         if message in grammar.LAYER_LIST_OPENERS:
-            self.block = ("layers", ts, severity, None)
-            return True
+            return "layers", None
         if message == grammar.CONFIG_TABLE_OPENER:
-            self.block = ("config_table", ts, severity, None)
-            return True
+            return "config_table", None
         profile = grammar.PROFILE_HEADER.match(message) if message.startswith("=== Profile") else None
         if profile is not None:
-            self.block = ("profile_header", ts, severity, int(profile.group(1)))
-            return True
+            return "profile_header", int(profile.group(1))
         if message in grammar.OLD_SUMMARY_HEADERS:
-            self.block = ("old_summary", ts, severity, grammar.OLD_SUMMARY_HEADERS[message])
-            return True
+            return "old_summary", grammar.OLD_SUMMARY_HEADERS[message]
         placement = grammar.PLACEMENT_LIST_OPENER.match(message) if "Layers running on" in message else None
         if placement is not None:
-            self.block = ("placement", ts, severity, (placement.group(1), "", None))
-            return True
-        return False
+            return "placement", (placement.group(1), "", None)
+        return None
 
     def _message(self, line_no: int, text: str, header: Header) -> list[Event]:
         message = header.message.strip()
@@ -259,7 +242,9 @@ class LogParser:
             hits = self.patterns.match(text)
             if hits:
                 return self._pattern_events(hits, line_no, text, header)
-        if self._open_block(message, header.ts, header.severity or "info"):
+        opener = self._opener(message)
+        if opener is not None:
+            self.block = (opener[0], header.ts, header.severity or "info", opener[1])
             return []
         matched, facts = grammar.match_message(message, self.state)
         prefix_end = 0
@@ -271,8 +256,10 @@ class LogParser:
                 candidate = message[start:]
                 if message[start - 1] == '"' and candidate.endswith('"'):
                     candidate = candidate[:-1]  # a logger that quotes messages (Triton's glog)
-                opened_at = header.severity or prefix_severity(message[:start]) or "info"
-                if self._open_block(candidate, header.ts, opened_at):
+                opener = self._opener(candidate)
+                if opener is not None:
+                    opened_at = header.severity or prefix_severity(message[:start]) or "info"
+                    self.block = (opener[0], header.ts, opened_at, opener[1])
                     return []
                 matched, facts = grammar.match_message(candidate, self.state)
                 if matched:

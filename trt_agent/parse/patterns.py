@@ -23,6 +23,7 @@ from typing import Any, Final
 import re2  # type: ignore[import-untyped]
 
 from trt_agent.parse.grammar import to_bytes
+from trt_agent.parse.search import finder
 from trt_agent.vocab.events import EVENT_SPECS, NUMBER, KeyType
 from trt_agent.vocab.severities import SEVERITIES
 
@@ -49,27 +50,6 @@ def _options(*, prefilter: bool = False) -> Any:
         options.never_capture = True  # the patterns' group names may clash
         options.never_nl = True  # no match spans two lines, whatever the regex says
     return options
-
-
-def _finder(regex: Any) -> Any:
-    """``find(data, pos)``: where ``regex`` first matches in ``data`` at or after ``pos``, or -1.
-    google-re2's ``search`` builds a generator and a match object per call; the compiled RE2
-    object answers the start alone (as the log reader's prefilter asks it)."""
-    raw_match = getattr(getattr(regex, "_regexp", None), "Match", None)
-    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-    if raw_match is not None and anchor is not None:
-
-        def find(data: bytes, pos: int) -> int:
-            start: int = raw_match(anchor, data, pos, len(data))[0][0]
-            return start
-
-        return find
-
-    def search(data: bytes, pos: int) -> int:
-        m = regex.search(data, pos)
-        return -1 if m is None else int(m.start())
-
-    return search
 
 
 def _error_text(exc: Exception) -> str:
@@ -315,7 +295,7 @@ class UserPatterns:
                 prefilter = re2.compile(combined, _options(prefilter=True))
             except re2.error:  # beyond RE2's memory bound together: every line is a candidate
                 prefilter = re2.compile("(?m)^", _options(prefilter=True))
-            self._find = _finder(prefilter)
+            self._find = finder(prefilter)
         # (region, pos, answer) of the last search: the reader asks again from each line it
         # reads, and the answer holds until pos passes it (no rescan of the same bytes).
         self._cache: tuple[bytes, int, int | None] | None = None

@@ -66,7 +66,7 @@ def split_header(line: str) -> Header:
     if common is not None and not line.startswith(("[", ": "), common.end()):
         month, day, year, clock, letter, letter_after_trt = common.groups()
         letter_severity = LETTER_SEVERITY[letter or letter_after_trt]
-        return Header(f"{year}-{month}-{day}T{clock}Z", letter_severity, line[common.end() :], True, True)
+        return Header(_utc(year, month, day, clock), letter_severity, line[common.end() :], True, True)
     start = _HEADER_START.search(line)
     if start is None:
         level = _WORD_LEVEL.match(line)
@@ -90,7 +90,7 @@ def split_header(line: str) -> Header:
             severity = severity or WORD_SEVERITY[token]
         elif (us := _US_DATE.match(token)) is not None:
             month, day, year, clock = us.groups()
-            ts = f"{year}-{month}-{day}T{clock}Z"
+            ts = _utc(year, month, day, clock)
         elif (iso := _ISO_DATE_SEV.match(token)) is not None and iso.group(3) in WORD_SEVERITY:
             ts = f"{iso.group(1)}T{iso.group(2)}Z"
             severity = severity or WORD_SEVERITY[iso.group(3)]
@@ -204,9 +204,14 @@ def prefix_timestamp(prefix: str) -> str | None:
     iso = _ISO_TS.search(prefix)
     if iso is not None:
         year, month, day, clock = iso.groups()
-        return f"{year}-{month}-{day}T{clock}Z"
+        return _utc(year, month, day, clock)
     us = _US_TS.search(prefix)
     if us is not None:
         month, day, year, clock = us.groups()
-        return f"{year}-{month}-{day}T{clock}Z"
+        return _utc(year, month, day, clock)
     return None
+
+
+def _utc(year: str, month: str, day: str, clock: str) -> str:
+    """RFC 3339 of a log time: TensorRT prints local time without a zone, read as UTC."""
+    return f"{year}-{month}-{day}T{clock}Z"
