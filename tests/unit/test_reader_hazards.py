@@ -122,3 +122,15 @@ def test_a_structured_log_is_a_log_and_a_json_document_is_an_artifact() -> None:
     assert sniff(b'{"level":"info","msg":"starting server"}\n[TRT] [W] something\n') == "log"
     assert sniff(b'{"Layers": []}\n') == "json"
     assert sniff(b'{\n  "Layers": []\n}\n') == "json"
+
+
+def test_docker_pieces_of_one_line_are_joined_up_to_the_line_limit() -> None:
+    from trt_agent.parse.docker import DockerJsonLines
+
+    line = "[TRT] [W] Using an engine plan file across different models of devices is not recommended\n"
+    pieces = [line[i : i + 16] for i in range(0, len(line), 16)]
+    region = b"".join(_record(piece) for piece in pieces)
+    whole = DockerJsonLines(max_line_bytes=1 << 20).unwrap(region).split(b"\n")
+    assert whole[-2].endswith(line.rstrip("\n").encode()) and whole[:-2] == [b""] * (len(pieces) - 1)
+    capped = DockerJsonLines(max_line_bytes=32).unwrap(region).split(b"\n")[-2]
+    assert len(capped) < len(whole[-2]) and capped.endswith(pieces[-1].rstrip("\n").encode())
