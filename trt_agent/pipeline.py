@@ -53,6 +53,8 @@ class Delivery(Protocol):
 
     def offer(self, events: list[Event], ack: Any = None) -> None: ...
 
+    def would_block(self) -> bool: ...
+
 
 class NameLearner(Protocol):
     """What the redactor offers the pipeline."""
@@ -164,3 +166,7 @@ class Pipeline:
     def blocked(self) -> bool:
         """Event writes fail (disk full, read-only): the tailer stops reading until they work."""
         return self.delivery.failing
+
+    def full(self) -> bool:
+        """The event queue is full: a file's next batch would wait for the writer."""
+        return self.delivery.would_block()

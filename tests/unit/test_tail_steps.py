@@ -55,6 +55,9 @@ class Recorder:
     def blocked(self) -> bool:
         return self.is_blocked
 
+    def full(self) -> bool:
+        return False
+
 
 class Clock:
     def __init__(self) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Final
 
@@ -168,19 +170,47 @@ class CheckpointCommitter:
         self._dirty = False
         self._failing = False
         self._log = get_logger("trt_agent.events")
+        # The event writer acknowledges, the tailer registers: one save at a time.
+        self._lock = threading.Lock()
 
     def acknowledge(self, acks: list[Ack]) -> None:
         """The batches these tokens came with are written: apply them, in order, and save (an
         empty list: the event stream's interval passed; a save that failed is tried again)."""
-        for ack in acks:
-            if isinstance(ack, Forget):
-                self.checkpoints.pop(ack.key, None)
-            else:
-                self.checkpoints.update(ack)
-        self._dirty = self._dirty or bool(acks)
-        self.save()
+        with self._lock:
+            for ack in acks:
+                if isinstance(ack, Forget):
+                    self.checkpoints.pop(ack.key, None)
+                else:
+                    self.checkpoints.update(ack)
+            self._dirty = self._dirty or bool(acks)
+            self._save()
+
+    def register(self, new: Iterable[Checkpoint], *, replacing: Iterable[Checkpoint] = ()) -> None:
+        """Files the tailer just started to follow, saved now rather than with the marks of
+        their first lines: a file renamed away while the agent is down is then found again by
+        its fingerprint, even if the agent died before any of its lines was acknowledged.
+
+        A ``new`` file the store already knows keeps its position (its marks are newer) unless
+        the store's entry holds no fingerprint yet. ``replacing`` entries describe other content
+        than the store's entry for their inode (emptied or reused while the agent was down)."""
+        with self._lock:
+            for c in new:
+                known = self.checkpoints.get(c.key)
+                if known is None or (not known.fingerprint_len and c.fingerprint_len):
+                    self.checkpoints[c.key] = c
+                    self._dirty = True
+            for c in replacing:
+                known = self.checkpoints.get(c.key)
+                if known is None or known.fingerprint != c.fingerprint or known.offset < c.offset:
+                    self.checkpoints[c.key] = c
+                    self._dirty = True
+            self._save()
 
     def save(self) -> None:
+        with self._lock:
+            self._save()
+
+    def _save(self) -> None:
         if self.store is None or not self._dirty:
             return
         try:

@@ -62,6 +62,16 @@ class TailedFile:
         self.last_growth = time.monotonic() if now is None else now  # (the tailer passes its clock)
         self.partial_since: float | None = None
         self.last_stat: tuple[int, int] = (-1, -1)
+        # A rotated generation that holds older lines of the same log (the copy a copytruncate
+        # left, a generation rotated while the agent was down): this file is not read while
+        # that one, still followed, has bytes left, so the events keep the order of the lines.
+        self.after: FileKey | None = None
+        self.drained = False  # the last look found nothing new to read
+        self.recovery = False  # a rotated copy read back: its bytes count as recovered
+        # The checkpoint this file was resumed at, while reading has not passed it yet (lines
+        # re-read to rebuild the engine model, or delivered again): never give a position
+        # below it as this file's checkpoint, whatever happens meanwhile (a copytruncate).
+        self.floor: Checkpoint | None = None
 
     @property
     def committed(self) -> int:
@@ -71,6 +81,11 @@ class TailedFile:
         return self.reader_base + self.reader.consumed
 
     def checkpoint(self) -> Checkpoint:
+        floor = self.floor
+        if floor is not None:
+            if self.committed < floor.offset:
+                return replace(floor, path=self.path, dev=self.key[0], ino=self.key[1])
+            self.floor = None
         return Checkpoint(
             path=self.path,
             dev=self.key[0],
@@ -90,9 +105,12 @@ class TailedFile:
         return starts_with(self.fd, self.fingerprint_len, self.fingerprint)
 
     def update_fingerprint(self) -> None:
-        if self.fingerprint_len < FINGERPRINT_BYTES and self.offset > self.fingerprint_len:
-            head = read_head(self.fd, min(self.offset, FINGERPRINT_BYTES))
-            self.fingerprint_len, self.fingerprint = len(head), fingerprint(head)
+        """Fingerprint the file's first bytes as soon as they exist, read or not: a checkpoint
+        taken when the file is opened already tells it apart from its rotated siblings."""
+        if self.fingerprint_len < FINGERPRINT_BYTES:
+            head = read_head(self.fd)
+            if len(head) > self.fingerprint_len:
+                self.fingerprint_len, self.fingerprint = len(head), fingerprint(head)
 
     def start_reader(
         self, offset: int, line: int, max_line_bytes: int, patterns: UserPatterns | None = None

@@ -30,6 +30,10 @@ class Pipeline(Protocol):
     def blocked(self) -> bool:
         """True while events cannot be written (disk full...): reading waits, nothing is lost."""
 
+    def full(self) -> bool:
+        """True while the event queue is full and would make the next batch wait for room
+        (``events.when_full = "block"``): a shutdown stops reading there."""
+
 
 class Waker(Protocol):
     """What the tailer thread waits on between turns (``threading.Event``'s methods): set by

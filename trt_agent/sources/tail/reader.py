@@ -32,7 +32,8 @@ class Reader:
     """Reads followed files for one tailer and hands their events to ``pipeline``.
 
     ``budget``: bytes one file may be read per turn; a read that spends it calls
-    ``on_budget_spent`` (the tailer then looks again at once). ``max_line_bytes`` and
+    ``on_budget_spent`` (the tailer then looks again at once); every chunk read calls
+    ``on_progress`` (the tailer's heartbeat: a long read is work, not a stall). ``max_line_bytes`` and
     ``patterns`` (``[[patterns]]``) are asked each time a line reader starts (a reload may change
     them)."""
 
@@ -46,6 +47,7 @@ class Reader:
         budget: int,
         max_line_bytes: Callable[[], int],
         on_budget_spent: Callable[[], None],
+        on_progress: Callable[[], None] = lambda: None,
         patterns: Callable[[], UserPatterns] = lambda: NO_PATTERNS,
     ) -> None:
         self.pipeline = pipeline
@@ -55,21 +57,31 @@ class Reader:
         self.budget = budget
         self._max_line_bytes = max_line_bytes
         self._on_budget_spent = on_budget_spent
+        self._on_progress = on_progress
         self.patterns = patterns
 
     def read(self, f: TailedFile, *, until: int | None = None, sink: Sink | None = None) -> int:
-        """Read what ``f`` grew by (up to ``until``); returns the bytes read."""
+        """Read what ``f`` grew by (up to ``until``); returns the bytes read. ``f.drained`` says
+        afterwards whether that was all it holds."""
         st = os.fstat(f.fd)
         seen = (st.st_size, st.st_mtime_ns)
         if until is not None:
             f.last_stat = (-1, -1)  # a replay stops early: the next pass reads on
         elif seen == f.last_stat:
+            f.drained = True
             return 0
         else:
             f.last_stat = seen
         f.size = st.st_size
         if until is None and f.kind != "artifact" and truncated(f, st.st_size):
-            self.rotation.restart(f, self._max_line_bytes(), self.patterns())
+            copy = self.rotation.restart(f, self._max_line_bytes(), self.patterns())
+            if copy is not None:
+                self.read(copy)  # at once: a small copy is finished within this turn
+                if not copy.drained:
+                    f.drained = False
+                    return 0  # f waits for its copy (f.after): the old lines come first
+                f.after = None
+        f.drained = True
         if f.kind is None and not self.sniff(f, st.st_size):
             return 0
         if f.kind == "artifact":
@@ -84,6 +96,8 @@ class Reader:
             f.offset += len(data)
             total += len(data)
             f.stats.bytes += len(data)
+            if f.recovery:
+                self.counters.recovered_bytes += len(data)
             f.update_fingerprint()  # before the checkpoint of this chunk is taken
             started = time.perf_counter()
             events = list(f.reader.feed(data))
@@ -93,9 +107,11 @@ class Reader:
                 sink(events)
             else:
                 self.deliver(f, events)
+            self._on_progress()
         f.update_fingerprint()
         if total >= self.budget:
             f.last_stat = (-1, -1)  # more to read: look again next pass
+            f.drained = False
             self._on_budget_spent()
         return total
 

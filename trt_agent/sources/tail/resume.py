@@ -1,7 +1,6 @@
 """Where reading of a newly followed file starts (:class:`Resumer`): at its checkpoint, the lines
-before it replayed into the engine model only; after its history (``read_from = "end"``); or at
-its beginning. A checkpoint whose inode now holds other content (emptied by copytruncate, or the
-inode reused while the agent was down) is finished from the rotated copy first."""
+before it replayed into the engine model only; after its history (``read_from = "end"``); at
+its beginning; or, for a rotated copy, where reading of the original had got to."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from trt_agent.config import LogSource
-from trt_agent.parse.log import LogReader
 from trt_agent.sources.checkpoint import Checkpoint, FileKey
 from trt_agent.sources.tail.files import CHUNK_BYTES, TailedFile
 from trt_agent.sources.tail.ports import Pipeline
 from trt_agent.sources.tail.reader import Reader
-from trt_agent.sources.tail.rotation import Rotation
 from trt_agent.vocab.events import Event
 
 
@@ -28,48 +25,53 @@ class Resumer:
         checkpoints: MutableMapping[FileKey, Checkpoint],
         pipeline: Pipeline,
         reader: Reader,
-        rotation: Rotation,
         log: Any,
         max_line_bytes: Callable[[], int],
     ) -> None:
         self.checkpoints = checkpoints
         self.pipeline = pipeline
         self.reader = reader
-        self.rotation = rotation
         self._log = log
         self._max_line_bytes = max_line_bytes
 
     def start(
-        self, f: TailedFile, source: LogSource, st: os.stat_result, *, at_start: bool, history: int | None
+        self,
+        f: TailedFile,
+        source: LogSource,
+        st: os.stat_result,
+        previous: Checkpoint | None,
+        *,
+        at_start: bool,
+        history: int | None,
+        known: bool = False,
     ) -> None:
         """Position the just opened ``f`` (``source``: the [[logs]] entry naming it; ``st``: its
-        stat at the open). ``at_start``: it was
-        there when the agent started, so ``read_from = "end"`` skips its history: its size now,
-        or ``history`` bytes (its size at start, for a file ``max_followed_files`` kept out)."""
-        previous = self.checkpoints.pop(f.key, None)
-        if previous is not None and previous.matches(f.fd) and st.st_size >= previous.offset:
+        stat at the open): at ``previous``, its checkpoint, if any. ``at_start``: it was there
+        when the agent started, so ``read_from = "end"`` skips its history: its size now, or
+        ``history`` bytes (its size at start, for a file ``max_followed_files`` kept out) —
+        unless the agent ``known``s the path from before (its old content was rotated away
+        while it was down: the new file holds only lines it has not read)."""
+        if previous is not None:
             self.resume(f, previous)
             return
-        if previous is not None:
-            # Same inode, other content: emptied (copytruncate) or the inode was reused while
-            # the agent was down. What was not read yet may be in a rotated copy.
-            reader = LogReader(
-                f.path,
-                source.engine,
-                f.stats,
-                max_line_bytes=self._max_line_bytes(),
-                first_line=previous.line,
-                patterns=self.reader.patterns(),
-            )
-            self.rotation.recover_from_copy(f, previous, reader, previous.offset)
-            self.reader.deliver(f, [])  # the old checkpoint is replaced: a restart must not recover again
-        rotated_while_down = any(c.path == f.path for c in self.checkpoints.values())
-        if at_start and source.read_from == "end" and previous is None and not rotated_while_down:
+        known = known or any(c.path == f.path for c in self.checkpoints.values())
+        if at_start and source.read_from == "end" and not known:
             self.skip_history(f, st.st_size if history is None else min(history, st.st_size))
+        f.update_fingerprint()
         self._log.info("following", file=f.path, engine=source.engine, offset=f.offset)
+
+    def continue_at(self, f: TailedFile, c: Checkpoint) -> None:
+        """Go on reading a log at ``c``, taken of another file with the same content a moment
+        ago (a copytruncate's copy): nothing to re-read, the engine model has it all."""
+        f.start_offset, f.start_line = c.start_offset, c.start_line
+        f.fingerprint_len, f.fingerprint = c.fingerprint_len, c.fingerprint
+        f.kind = "log"
+        f.start_reader(c.offset, c.line, self._max_line_bytes(), self.reader.patterns())
+        f.update_fingerprint()
 
     def resume(self, f: TailedFile, c: Checkpoint) -> None:
         """Continue at checkpoint ``c``; lines before it go to the engine model only."""
+        f.floor = c
         f.start_offset, f.start_line = c.start_offset, c.start_line
         f.fingerprint_len, f.fingerprint = c.fingerprint_len, c.fingerprint
         f.offset = c.start_offset

@@ -1,10 +1,14 @@
 """Rotations that keep or lose track of the bytes not read yet.
 
 - *Truncation* and *copytruncate*: the followed file shrank, or its first bytes changed.
-  :meth:`Rotation.restart` finishes the old content from the copy beside the file and reads the
-  file again from its beginning.
-- *Rotated while stopped*: at start-up, a checkpointed file no ``[[logs]]`` path names any more
-  is looked for beside its old path (:meth:`Rotation.recover_orphans`).
+  :meth:`Rotation.restart` follows the copy beside the file (where logrotate put the old
+  content) from where reading had got to, as a file of its own with its own checkpoints, and
+  reads the file again from its beginning once the copy is read.
+- *Rotated while stopped*: at start-up, a checkpointed file no ``[[logs]]`` path names any more,
+  or whose inode now holds other content, is looked for by its fingerprint among the files
+  beside its old path; every newer generation rotated while the agent was down (``app.log.1``
+  after ``app.log.2``, ``app.log-20261206``; never a compressed one) is read too, oldest first,
+  before the live file (:meth:`Rotation.recover_at_start`).
 
 Rename rotation and delete/recreate need nothing here: the old file stays open and is read until
 ``rotate_wait`` passes (the tailer's ``_service``).
@@ -14,20 +18,42 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
-from typing import Any
+import re
+from collections.abc import Callable, Collection, Iterable
+from typing import Any, Final, Protocol
 
 from trt_agent.config import LogSource
-from trt_agent.parse.log import LogReader
 from trt_agent.parse.patterns import UserPatterns
-from trt_agent.sources.checkpoint import Checkpoint, FileKey, Forget
+from trt_agent.sources.checkpoint import Checkpoint, FileKey
 from trt_agent.sources.tail.counters import Problems, TailCounters
-from trt_agent.sources.tail.files import CHUNK_BYTES, TailedFile, open_regular
-from trt_agent.sources.tail.ports import Clock, Pipeline
+from trt_agent.sources.tail.files import TailedFile, open_regular
+from trt_agent.sources.tail.ports import Pipeline
 
 Copy = tuple[str, int, os.stat_result]  # a rotated copy: its path, open descriptor, stat
-# follow(path, source, fd, st, checkpoint): follow an opened copy and resume it at the checkpoint
-Follow = Callable[[str, LogSource, int, os.stat_result, Checkpoint], TailedFile]
+
+COMPRESSED: Final = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z", ".zip")
+# What logrotate and loggers append to a rotated log's name: a number or a date (app.log.1,
+# app.log-20261206, app.log.2026-12-06, app.log.1733472000), after the whole name or, with
+# logrotate's `extension`, before the extension (app-20261206.log).
+_GENERATION_SUFFIX: Final = r"[._-][0-9][0-9A-Za-z._:-]*"
+
+
+class Follow(Protocol):
+    """Follow an opened rotated file: from checkpoint ``c`` (``resume``: rebuilding the engine
+    model as a restart does, else continuing a reader that was just cut short), or from its
+    beginning without ``c``; ``name`` is the path whose engine its lines belong to."""
+
+    def __call__(
+        self,
+        path: str,
+        source: LogSource,
+        fd: int,
+        st: os.stat_result,
+        c: Checkpoint | None,
+        *,
+        name: str,
+        resume: bool,
+    ) -> TailedFile: ...
 
 
 def truncated(f: TailedFile, size: int) -> bool:
@@ -37,103 +63,144 @@ def truncated(f: TailedFile, size: int) -> bool:
     return size < f.offset or not f.head_matches()
 
 
+def _siblings(path: str) -> list[str]:
+    directory = os.path.dirname(path) or "."
+    stem = os.path.basename(path).split(".", 1)[0]
+    names = glob.glob(os.path.join(glob.escape(directory), glob.escape(stem) + "*"))
+    return sorted(p for p in names if not p.endswith(COMPRESSED))
+
+
 def find_copy(c: Checkpoint, size: int, exclude: Collection[FileKey]) -> Copy | None:
     """A file beside ``c.path`` that starts with the bytes ``c`` saw and is at least ``size``
-    long: where logrotate put a renamed or copied log. Returns it opened."""
-    directory = os.path.dirname(c.path) or "."
-    stem = os.path.basename(c.path).split(".", 1)[0]
-    for path in sorted(glob.glob(os.path.join(glob.escape(directory), glob.escape(stem) + "*"))):
-        if path.endswith((".gz", ".bz2", ".xz", ".zst")):
-            continue
+    long: where logrotate put a renamed or copied log (the file ``c`` names itself first, if it
+    is still there under another name). Returns it opened."""
+    if not c.fingerprint_len:
+        return None
+    found: Copy | None = None
+    for path in _siblings(c.path):
         opened = open_regular(path)
         if isinstance(opened, OSError):
             continue
         fd, st = opened
         try:
             key = (st.st_dev, st.st_ino)
-            if key not in exclude and st.st_size >= size and c.fingerprint_len and c.matches(fd):
-                return path, fd, st
+            if key not in exclude and st.st_size >= size and c.matches(fd):
+                if key == c.key:
+                    if found is not None:
+                        os.close(found[1])
+                    return path, fd, st
+                if found is None:
+                    found = path, fd, st
+                    continue
         except OSError:
             pass
         os.close(fd)
-    return None
+    return found
+
+
+def is_generation_of(candidate: str, path: str) -> bool:
+    """Whether the name ``candidate`` is a rotated generation of the log ``path``."""
+    base = os.path.basename(path)
+    stem, dot, ext = base.rpartition(".")
+    forms = [re.escape(base) + _GENERATION_SUFFIX]
+    if dot and stem:
+        forms.append(re.escape(stem) + _GENERATION_SUFFIX + re.escape(dot + ext))
+    name = os.path.basename(candidate)
+    return os.path.dirname(candidate) == os.path.dirname(path) and any(re.fullmatch(f, name) for f in forms)
+
+
+def newer_generations(path: str, since: os.stat_result, exclude: Collection[FileKey]) -> list[Copy]:
+    """The rotated generations of ``path`` written since the generation ``since`` (modified no
+    earlier than it, and not ``exclude``d: followed, or known by a checkpoint), oldest first,
+    opened. Older generations stopped being written before ``since`` began."""
+    out: list[Copy] = []
+    for candidate in _siblings(path):
+        if not is_generation_of(candidate, path):
+            continue
+        opened = open_regular(candidate)
+        if isinstance(opened, OSError):
+            continue
+        fd, st = opened
+        key = (st.st_dev, st.st_ino)
+        if key in exclude or key == (since.st_dev, since.st_ino) or st.st_mtime_ns < since.st_mtime_ns:
+            os.close(fd)
+            continue
+        out.append((candidate, fd, st))
+    out.sort(key=lambda copy: copy[2].st_mtime_ns)
+    return out
 
 
 class Rotation:
-    """Recovers what a rotation took away from a followed file (see the module docstring)."""
+    """Recovers what a rotation took away from a followed file (see the module docstring).
+
+    ``follow`` (the tailer's) follows a rotated file; ``followed`` says which files are followed
+    now (their identities), so a copy is never followed twice."""
 
     def __init__(
-        self, pipeline: Pipeline, counters: TailCounters, problems: Problems, log: Any, clock: Clock
+        self,
+        pipeline: Pipeline,
+        counters: TailCounters,
+        problems: Problems,
+        log: Any,
+        follow: Follow,
+        followed: Callable[[], Collection[FileKey]],
     ) -> None:
         self.pipeline = pipeline
         self.counters = counters
         self.problems = problems
         self._log = log
-        self._clock = clock
+        self._follow = follow
+        self._followed = followed
 
-    def restart(self, f: TailedFile, max_line_bytes: int, patterns: UserPatterns | None = None) -> None:
-        """``f`` shrank or its first bytes changed: finish the old content, restart at 0."""
+    def restart(self, f: TailedFile, max_line_bytes: int, patterns: UserPatterns | None = None) -> TailedFile | None:
+        """``f`` shrank or its first bytes changed: follow the old content's copy from where
+        ``f``'s lines were handed on (returned, if one is found), and restart ``f`` at 0."""
         self.counters.truncations += 1
+        copy: TailedFile | None = None
         if f.reader is not None:
-            self.recover_from_copy(f, f.checkpoint(), f.reader, f.offset)
+            c = f.checkpoint()
+            found = find_copy(c, c.offset, exclude=self._followed())
+            if found is None:
+                self.pipeline.ingest(list(f.reader.flush()), {})  # the old content ends here
+            else:
+                path, fd, st = found
+                copy = self._follow(path, f.source, fd, st, c, name=f.path, resume=False)
+                copy.recovery = True
+                # In order behind the marks of f's last lines: until it is written, a restart
+                # finds the copy by f's old checkpoint; after, by the copy's own.
+                self.pipeline.ingest([], copy.mark())
+                self._log.info("reading the rest of the old content from its copy", file=f.path, copy=path)
         self._log.info("file truncated; reading it again from the start", file=f.path, was_offset=f.offset)
         f.offset = f.start_offset = 0
         f.start_line = 1
         f.fingerprint_len, f.fingerprint = 0, ""
+        f.floor = None
         if f.kind == "log":
             f.start_reader(0, 1, max_line_bytes, patterns)
+        f.after = None if copy is None else copy.key
         self.pipeline.ingest([], f.mark())  # the checkpoint now says: this file, from its start
+        return copy
 
-    def recover_from_copy(self, f: TailedFile, c: Checkpoint, reader: LogReader, start: int) -> None:
-        """Feed ``reader`` what followed ``start`` in a rotated copy of the content ``c`` saw.
-
-        Ends with ``reader`` flushed: the old content is finished either way."""
-        copy = find_copy(c, start, exclude={f.key})
-        if copy is not None:
-            path, fd, st = copy
-            pos = start
-            try:
-                while pos < st.st_size:
-                    data = os.pread(fd, CHUNK_BYTES, pos)
-                    if not data:
-                        break
-                    pos += len(data)
-                    # Chunk by chunk, so a large copy is not one batch the event queue refuses.
-                    self.pipeline.ingest(list(reader.feed(data)), {})
-            except OSError as exc:
-                self.problems.fail(path, exc)
-            finally:
-                os.close(fd)
-            self.counters.recovered_bytes += pos - start
-            self._log.info(
-                "read the rest of the old content from its copy", file=f.path, copy=path, bytes=pos - start
-            )
-        self.pipeline.ingest(list(reader.flush()), {})
-
-    def recover_orphans(
-        self,
-        checkpoints: MutableMapping[FileKey, Checkpoint],
-        found: Collection[FileKey],
-        sources: Sequence[LogSource],
-        followed: Mapping[FileKey, TailedFile],
-        follow: Follow,
-    ) -> None:
-        """Checkpointed files no glob matches any more: renamed while the agent was down?
-
-        Each one found beside its old path is followed (``follow``) as a rotated file: read to
-        its end, closed after ``rotate_wait``. The others' checkpoints are forgotten."""
-        for key, c in list(checkpoints.items()):
-            if key in found:
-                continue
-            del checkpoints[key]
-            source = next((s for s in sources if s.matches(c.path)), None)
-            copy = find_copy(c, c.offset, exclude=followed.keys()) if source is not None else None
-            if source is None or copy is None:
-                self.pipeline.ingest([], Forget(key))
-                continue
-            path, fd, st = copy
-            f = follow(path, source, fd, st, c)
-            f.rotated_at = self._clock()
-            if f.key != key:
-                self.pipeline.ingest([], Forget(key))
-            self._log.info("reading the rest of a file rotated while stopped", file=path, was=c.path)
+    def recover_at_start(
+        self, c: Checkpoint, source: LogSource, exclude: Iterable[FileKey], live: TailedFile | None = None
+    ) -> list[TailedFile]:
+        """At start-up, the content checkpoint ``c`` saw is no longer at ``c.path``: follow it
+        where it went (resumed at ``c``), then every generation rotated after it while the agent
+        was down, oldest first; ``live`` (the file at ``c.path`` now, if followed) waits for
+        them. Returns the rotated files followed (none: the content is gone, or compressed)."""
+        excluded = set(exclude) | set(self._followed())
+        found = find_copy(c, c.offset, exclude=excluded)
+        if found is None:
+            return []
+        path, fd, st = found
+        chain = [self._follow(path, source, fd, st, c, name=c.path, resume=True)]
+        excluded.add(chain[0].key)
+        for older_path, older_fd, older_st in newer_generations(c.path, st, excluded):
+            generation = self._follow(older_path, source, older_fd, older_st, None, name=c.path, resume=False)
+            generation.after = chain[-1].key
+            chain.append(generation)
+            self._log.info("reading a generation rotated while stopped", file=older_path, was=c.path)
+        if live is not None:
+            live.after = chain[-1].key
+        self._log.info("reading the rest of a file rotated while stopped", file=chain[0].path, was=c.path)
+        return chain

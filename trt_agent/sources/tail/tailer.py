@@ -10,6 +10,7 @@ and the clock are constructor arguments, so a test can drive ``step`` itself.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -82,7 +83,9 @@ class Tailer:
             self._log,
             lambda: self.config.tail.poll_interval,
         )
-        self._rotation = Rotation(pipeline, self.counters, self._problems, self._log, clock)
+        self._rotation = Rotation(
+            pipeline, self.counters, self._problems, self._log, self._follow_rotated, lambda: self.files.keys()
+        )
         self._reader = Reader(
             pipeline,
             self.counters,
@@ -91,16 +94,15 @@ class Tailer:
             budget=read_budget,
             max_line_bytes=lambda: self.config.max_line_bytes,
             on_budget_spent=self._budget_spent,
+            on_progress=self._beat,
             patterns=lambda: self.config.patterns,
         )
         self._resumer = Resumer(
-            self.checkpoints,
-            pipeline,
-            self._reader,
-            self._rotation,
-            self._log,
-            lambda: self.config.max_line_bytes,
+            self.checkpoints, pipeline, self._reader, self._log, lambda: self.config.max_line_bytes
         )
+        # Files followed since the last turn whose existence is not durable yet (see _register):
+        # the checkpoint they start at, and whether it replaces what the store says of their inode.
+        self._unregistered: dict[FileKey, tuple[Checkpoint, bool]] = {}
         self._lock = threading.Lock()  # guards config swaps from SIGHUP
         self._thread = threading.Thread(target=self._run, name="tailer", daemon=True)
         self._first_scan_done = threading.Event()
@@ -185,6 +187,7 @@ class Tailer:
         if self._rescan or now >= self._next_scan:
             self._rescan = False
             self._scan(now)
+            self._register()  # before any of their lines is read
             self._next_scan = now + self.config.tail.poll_interval
             self._first_scan_done.set()
         self._more_to_read = False
@@ -193,12 +196,38 @@ class Tailer:
                 self._service(f, now)
             except Exception:  # a bug, not input: count it, keep the other files going
                 self._problems.internal_error(f.path)
+        self._register()
         if not self._more_to_read and self._first_scan_done.is_set() and not self.ready:
             self.ready = True
             if self._on_ready is not None:
                 self._on_ready()
         self.heartbeat = self._clock()
         return True
+
+    def _beat(self) -> None:
+        """A chunk was read: the thread is working, however long this turn takes."""
+        self.heartbeat = self._clock()
+
+    def _register(self) -> None:
+        """Make the files followed since the last turn durable now, not with the marks of their
+        first lines (a checkpoint interval later): one renamed away while the agent is down is
+        then found by its fingerprint at the next start. An empty file waits for its first bytes
+        (without them, nothing tells it from its siblings)."""
+        if not self._unregistered:
+            return
+        new: list[Checkpoint] = []
+        replacing: list[Checkpoint] = []
+        for key, (start, replaces) in list(self._unregistered.items()):
+            f = self.files.get(key)
+            if f is not None and not f.fingerprint_len:
+                continue
+            del self._unregistered[key]
+            if f is None:
+                continue  # closed already: its Forget is on its way
+            c = dataclasses.replace(start, fingerprint_len=f.fingerprint_len, fingerprint=f.fingerprint)
+            (replacing if replaces else new).append(c)
+        if new or replacing:
+            self.committer.register(new, replacing=replacing)
 
     def _timeout(self) -> float:
         """Seconds until the next turn is due without a wake-up."""
@@ -216,15 +245,32 @@ class Tailer:
         unread. (Not while the event stream cannot write: the next start reads on from the
         checkpoints.) The thread calls it when stopped; a test driving ``step`` calls it itself."""
         blocked = self.pipeline.blocked()
-        for f in list(self.files.values()):
+        for f in self._oldest_first():
             try:
-                while not blocked and self._reader.read(f) >= self._reader.budget:
+                # Not past what the event queue takes without waiting (events.when_full =
+                # "block"): a stop must not wait for a backlog; the checkpoints keep the rest.
+                while not blocked and not self.pipeline.full() and self._reader.read(f) >= self._reader.budget:
                     pass
             except OSError as exc:
                 self._problems.fail(f.path, exc)
+        self._register()
+        for f in self.files.values():
             f.close()
         self.files.clear()
         self._watcher.join(1.0)
+
+    def _oldest_first(self) -> list[TailedFile]:
+        """The followed files, each after the rotated generation it waits for (``after``)."""
+
+        def depth(f: TailedFile) -> int:
+            n, seen = 0, {f.key}
+            while f.after is not None and f.after in self.files and f.after not in seen:
+                f = self.files[f.after]
+                seen.add(f.key)
+                n += 1
+            return n
+
+        return sorted(self.files.values(), key=depth)
 
     def _budget_spent(self) -> None:
         self._more_to_read = True
@@ -265,6 +311,7 @@ class Tailer:
                     at_start=source.path in initial or history is not None,
                     expected=key,
                     history=history,
+                    found=found,
                 )
             except Exception:
                 self._problems.internal_error(path)
@@ -286,12 +333,33 @@ class Tailer:
             self.counters.rotations += 1
             self._log.info("file rotated or deleted; reading what remains", file=f.path)
         if not self._first_scan_done.is_set():
-            try:
-                self._rotation.recover_orphans(
-                    self.checkpoints, found, self.config.logs, self.files, self._follow_copy
-                )
-            except Exception:
-                self._problems.internal_error("(files rotated while stopped)")
+            self._recover_orphans(found)
+
+    def _recover_orphans(self, found: discovery.Found) -> None:
+        """At start-up: checkpointed files no ``[[logs]]`` path names any more (rotated while the
+        agent was down) are read to their end where they went, with the generations rotated
+        after them; the checkpoints of those not found are forgotten."""
+        for key, c in list(self.checkpoints.items()):
+            if key in found:
+                continue
+            del self.checkpoints[key]
+            chain: list[TailedFile] = []
+            source = next((s for s in self.config.logs if s.matches(c.path)), None)
+            if source is not None:
+                live = next((f for f in self.files.values() if f.path == c.path), None)
+                try:
+                    chain = self._rotation.recover_at_start(
+                        c, source, self._known(found), live=live if live is not None and live.key != key else None
+                    )
+                except Exception:
+                    self._problems.internal_error(c.path)
+            if not chain or chain[0].key != key:
+                self.pipeline.ingest([], Forget(key))
+
+    def _known(self, found: discovery.Found) -> set[FileKey]:
+        """Files a rotated generation must not be taken for: those a scan found (followed under
+        their own name) and those with a checkpoint of their own still to be claimed."""
+        return set(found) | set(self.checkpoints)
 
     def _open(
         self,
@@ -301,6 +369,7 @@ class Tailer:
         at_start: bool,
         expected: FileKey | None = None,
         history: int | None = None,
+        found: discovery.Found | None = None,
     ) -> TailedFile | None:
         """Follow ``path``. ``at_start``: it was there when the agent started (see
         ``Resumer.start`` for ``read_from = "end"`` and ``history``)."""
@@ -318,24 +387,62 @@ class Tailer:
             return None
         f = TailedFile(path, source, fd, st, self.stats[source.path], now=self._clock())
         self.files[f.key] = f
-        self._resumer.start(f, source, st, at_start=at_start, history=history)
+        previous = self.checkpoints.pop(f.key, None)
+        stale = previous is not None and not (previous.matches(fd) and st.st_size >= previous.offset)
+        if previous is not None and stale:
+            # Same inode, other content: emptied (copytruncate) or the inode was reused while
+            # the agent was down. What was not read yet is in a rotated copy, maybe with newer
+            # generations; this file is read after them, from its beginning.
+            self._rotation.recover_at_start(previous, f.source, self._known(found or {}), live=f)
+        self._resumer.start(
+            f, source, st, None if stale else previous, at_start=at_start, history=history, known=stale
+        )
+        if previous is None or stale:
+            self._unregistered[f.key] = (f.checkpoint(), stale)
         return f
 
-    def _follow_copy(
-        self, path: str, source: LogSource, fd: int, st: os.stat_result, c: Checkpoint
+    def _follow_rotated(
+        self,
+        path: str,
+        source: LogSource,
+        fd: int,
+        st: os.stat_result,
+        c: Checkpoint | None,
+        *,
+        name: str,
+        resume: bool,
     ) -> TailedFile:
-        """Follow the rotated copy (opened: ``fd``) of the file checkpoint ``c`` saw, from ``c``."""
-        f = TailedFile(path, source, fd, st, self.stats[source.path], name=c.path, now=self._clock())
+        """Follow the rotated file ``path`` (opened: ``fd``) as one whose name is gone: read to its
+        end, closed ``rotate_wait`` after. From checkpoint ``c`` (``resume``: at start-up, the
+        engine model rebuilt as for any restart; else a copy taken a moment ago, where its
+        original's reading had got to), or from its beginning; its lines belong to ``name``'s
+        engine."""
+        f = TailedFile(path, source, fd, st, self.stats[source.path], name=name, now=self._clock())
         self.files[f.key] = f
-        self._resumer.resume(f, c)
+        f.rotated_at = self._clock()
+        if c is None:
+            f.update_fingerprint()
+            self._unregistered[f.key] = (f.checkpoint(), False)
+        elif resume:
+            self._resumer.resume(f, c)
+            self._unregistered[f.key] = (f.checkpoint(), False)
+        else:
+            self._resumer.continue_at(f, c)
         return f
 
     # -- reading -----------------------------------------------------------------------------------
 
     def _service(self, f: TailedFile, now: float) -> None:
         """Read what ``f`` grew by; flush its partial line after ``partial_line_timeout``; close
-        it once rotated away and quiet for ``rotate_wait``."""
+        it once rotated away, read to its end and quiet for ``rotate_wait``. Not while the older
+        generation it waits for (``after``) has lines left."""
         tail = self.config.tail
+        if f.after is not None:
+            older = self.files.get(f.after)
+            if older is not None and not older.drained:
+                self._more_to_read = True
+                return
+            f.after = None
         try:
             grew = self._reader.read(f) > 0
         except OSError as exc:
@@ -353,7 +460,8 @@ class Tailer:
                 f.partial_since = None
         else:
             f.partial_since = None
-        if f.rotated_at is not None and now - max(f.rotated_at, f.last_growth) >= tail.rotate_wait:
+        rotated = f.rotated_at is not None
+        if rotated and f.drained and now - max(f.rotated_at or now, f.last_growth) >= tail.rotate_wait:
             if reader is not None:
                 self._reader.deliver(f, list(reader.flush()))
             f.close()
