@@ -53,6 +53,8 @@ from trt_agent.rules.monitor import RuleMonitor
 from trt_agent.security import startup_warnings
 from trt_agent.sinks.event_stream import EventStream, EventStreamCollector
 from trt_agent.sinks.prometheus import EngineCollector
+from trt_agent.snapshot import Snapshot, SnapshotCollector, Snapshotter
+from trt_agent.snapshot import load as load_snapshot
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointCommitter, CheckpointStore, FileKey
 from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
 from trt_agent.sources.profiler.metrics import ProfilerCollector
@@ -136,6 +138,14 @@ class Agent:
             series_ttl=metrics.series_ttl,
             max_engines=metrics.max_engines,
         )
+        restored = self._restore_models()
+        self.snapshots = Snapshotter(
+            config.state_dir,
+            self.store,
+            names=redactor.learned_names if redactor is not None else list,
+            positions=restored.positions if restored is not None else None,
+            min_interval=config.tail.checkpoint_interval,
+        )
         self.rules = RuleMonitor(self.store)
         self.rules.set_rules(*load_rule_config(config))
         self.shedder = Shedder()
@@ -145,12 +155,21 @@ class Agent:
                 self.shedder,
                 learn_names(redactor),
                 fold_models(self.store),
+                self.snapshots,
                 deliver(self.stream),
                 announce_changes(self._on_models_changed),
             ],
             self.stream,
         )
-        self.tailer = Tailer(config, self.pipeline, self.checkpoints, on_ready=self._poke)
+        self.tailer = Tailer(
+            config,
+            self.pipeline,
+            self.checkpoints,
+            on_ready=self._poke,
+            on_turn=self.snapshots.tick,
+            folded=self.snapshots.positions,
+            count_replays=restored is not None,
+        )
         self._ready_revision: int | None = None  # the store's revision when the tailer was ready
         self._next_judge = 0.0  # time.monotonic() before which the rules are not judged again
         self.profiler: ProfilerHost | None = None
@@ -161,6 +180,7 @@ class Agent:
             EventStreamCollector(self.stream),
             ShedderCollector(self.shedder),
             TailerCollector(self.tailer),
+            SnapshotCollector(self.snapshots),
             _AgentCollector(self),
             ProcessCollector(registry=None),
         ):
@@ -194,6 +214,19 @@ class Agent:
             shutil.move(store.path, aside)
             self.log.error("checkpoint store unreadable; starting without it", error=str(exc), kept_as=aside)
             return {}
+
+    def _restore_models(self) -> Snapshot | None:
+        """The engine models (and learned names) of the last run, from its snapshot; without one
+        that this agent can read, None: each followed file is replayed up to its checkpoint."""
+        restored, why = load_snapshot(self.config.state_dir, self.store.latency_buckets)
+        if restored is None:
+            self.log.info("no usable model snapshot; the logs are replayed to rebuild the models", reason=why)
+            return None
+        self.store.restore(restored.models, restored.event_counts, time.monotonic())
+        if self.redactor is not None:
+            self.redactor.learn(restored.names)
+        self.log.info("engine models restored from the snapshot", engines=len(restored.models))
+        return restored
 
     def _serve_metrics(self) -> None:
         settings = self.config.metrics
@@ -355,9 +388,13 @@ class Agent:
         return ready_at is not None and self.rules.evaluated_revision >= ready_at
 
     def _healthy(self, now: float) -> bool:
+        """The tailer works (every chunk read beats its heartbeat), or waits for an event writer
+        that works (events.when_full = "block" while it catches up on a backlog)."""
         stall_limit = 3 * self.config.tail.poll_interval + 30.0
         # (dead threads end the main loop before a ping is due)
-        return now - self.tailer.heartbeat < stall_limit
+        if now - self.tailer.heartbeat < stall_limit:
+            return True
+        return self.stream.waiting and now - self.stream.last_progress < stall_limit
 
     def shutdown(self) -> int:
         notify("STOPPING=1")
@@ -367,6 +404,8 @@ class Agent:
             self.profiler.stop(timeout=max(0.0, deadline - time.monotonic()))
         drained = self.tailer.stop(timeout=max(0.0, deadline - time.monotonic()))
         written = self.stream.close(timeout=max(0.0, deadline - time.monotonic()))
+        if drained:
+            self.snapshots.save()  # the models as of the last checkpoints: the next start reads nothing again
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

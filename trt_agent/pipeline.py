@@ -1,7 +1,7 @@
 """The daemon's middle: every batch of events a source produces goes through the same small
 steps, in order, as structlog's processors do:
 
-    shed -> learn names -> fold models (and count) -> deliver -> announce changes
+    shed -> learn names -> fold models (and count) -> note positions -> deliver -> announce changes
 
 A step takes a :class:`Batch` and returns it (changed or not). Each step is one component's
 job and that component owns its state and its self-metrics: the shedder its shed counts, the
@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from trt_agent.model.store import EngineStore
 from trt_agent.vocab.events import Event
 
-Origin = Literal["file", "profiler", "replay"]
+Origin = Literal["file", "profiler", "replay", "redeliver"]
 
 
 @dataclass
@@ -34,7 +34,8 @@ class Batch:
     ``events`` are what the models learn from; ``written`` what goes to the event stream (all of
     them for files, a sample for the profiler, none for a replay); ``ack`` the source's token,
     handed back to it once the batch is written (the tailer's: the checkpoints of the lines the
-    batch ends at); ``count``: counted in ``trt_log_events_total``."""
+    batch ends at; for a replay, where the models now stand); ``count``: counted in
+    ``trt_log_events_total``."""
 
     events: list[Event]
     written: list[Event]
@@ -120,7 +121,7 @@ def deliver(delivery: Delivery) -> Step:
     """Files always offer their batch, empty or not: its token is acknowledged with it."""
 
     def step(batch: Batch) -> Batch:
-        if batch.written or batch.origin == "file":
+        if batch.written or batch.origin in ("file", "redeliver"):
             delivery.offer(batch.written, batch.ack)
         return batch
 
@@ -158,10 +159,17 @@ class Pipeline:
         of them, or all); ``count`` them in trt_log_events_total (logger lines)."""
         self.run(Batch(events, written, "profiler", count=count))
 
-    def replay(self, events: list[Event]) -> None:
-        """Lines re-read after a restart to rebuild the models: not counted, not written again,
-        so an alert on increase(trt_log_events_total{severity="error"}) does not fire for them."""
-        self.run(Batch(events, [], "replay", count=False))
+    def replay(self, events: list[Event], ack: Any = None, *, count: bool = False) -> None:
+        """Lines re-read after a restart to rebuild the models, not written again; ``ack``: the
+        checkpoints the models now stand at. Counted only when the counts restored with the
+        models lack them (else an alert on increase(trt_log_events_total{severity="error"})
+        would fire for old lines)."""
+        self.run(Batch(events, [], "replay", ack, count=count))
+
+    def redeliver(self, events: list[Event], ack: Any) -> None:
+        """Lines the restored models hold already but whose events were not written before the
+        agent stopped: written (and acknowledged with ``ack``), not folded or counted again."""
+        self.run(Batch([], events, "redeliver", ack))
 
     def blocked(self) -> bool:
         """Event writes fail (disk full, read-only): the tailer stops reading until they work."""

@@ -37,6 +37,8 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.replayed: list[Event] = []
+        self.replays_counted: list[bool] = []
+        self.redelivered: list[Event] = []
         self.marks: dict[FileKey, Checkpoint] = {}
         self.forgotten: list[FileKey] = []
         self.is_blocked = False
@@ -49,8 +51,13 @@ class Recorder:
         else:
             self.marks.update(ack)
 
-    def replay(self, events: list[Event]) -> None:
+    def replay(self, events: list[Event], ack: Ack | None = None, *, count: bool = False) -> None:
         self.replayed.extend(events)
+        self.replays_counted.append(count)
+
+    def redeliver(self, events: list[Event], ack: Ack) -> None:
+        self.redelivered.extend(events)
+        self.ingest(events, ack)
 
     def blocked(self) -> bool:
         return self.is_blocked
@@ -91,7 +98,12 @@ class Harness:
         self.pipeline = Recorder()
         self.tailers: list[Tailer] = []
 
-    def tailer(self, checkpoints: dict[FileKey, Checkpoint] | None = None, **kwargs: int) -> Tailer:
+    def tailer(
+        self,
+        checkpoints: dict[FileKey, Checkpoint] | None = None,
+        folded: dict[FileKey, Checkpoint] | None = None,
+        **kwargs: int,
+    ) -> Tailer:
         config = Config(
             logs=(LogSource(str(self.log), "e"),),
             tail=TailConfig(
@@ -107,6 +119,8 @@ class Harness:
             CheckpointCommitter(None, checkpoints or {}),
             waker=self.waker,
             clock=self.clock,
+            folded=folded,
+            count_replays=folded is not None,
             **kwargs,
         )
         self.tailers.append(tailer)
@@ -239,3 +253,112 @@ def test_restart_resumes_at_the_checkpoint_and_finds_a_file_renamed_while_stoppe
     second = h.tailer(checkpoints)
     assert sorted(h.step(second, at=10)) == [3, 4]
     assert probes(h.pipeline.replayed) == [1, 2]  # the engine model sees the history again
+
+
+def _read_and_stop(h: Harness, lines: range) -> dict[FileKey, Checkpoint]:
+    """A first run reads ``lines``; returns the checkpoints of each line's end, by line number."""
+    h.log.write_bytes(b"".join(line(n) for n in lines))
+    first = h.tailer()
+    assert h.step(first, at=0) == list(lines)
+    first.drain()
+    return dict(h.pipeline.marks)
+
+
+def _at_line(marks: dict[FileKey, Checkpoint], n: int) -> dict[FileKey, Checkpoint]:
+    """The checkpoints moved back to the start of line ``n`` (every probe line is as long)."""
+    from dataclasses import replace
+
+    return {key: replace(c, offset=(n - 1) * len(line(0)), line=n) for key, c in marks.items()}
+
+
+def test_restart_with_the_models_ahead_of_the_checkpoint_writes_the_gap_without_folding_it(
+    h: Harness,
+) -> None:
+    """The snapshot's models had folded lines 1-6 but only 1-3 were written when the agent died:
+    4-6 are written again (redelivered, not folded again), 7 is new, nothing is replayed."""
+    marks = _read_and_stop(h, range(1, 7))
+    checkpoints, folded = _at_line(marks, 4), _at_line(marks, 7)
+    h.pipeline.events.clear()
+    append(h.log, line(7))
+    second = h.tailer(checkpoints, folded)
+    assert h.step(second, at=10) == [4, 5, 6, 7]
+    assert probes(h.pipeline.redelivered) == [4, 5, 6]
+    assert h.pipeline.replayed == []
+
+
+def test_restart_with_the_models_behind_the_checkpoint_replays_only_the_gap(h: Harness) -> None:
+    """A snapshot older than the checkpoint (lines 1-2 folded, 1-5 written): lines 3-5 are folded
+    and counted (the restored counts lack them), not written again; 6 is new."""
+    marks = _read_and_stop(h, range(1, 6))
+    checkpoints, folded = _at_line(marks, 6), _at_line(marks, 3)
+    h.pipeline.events.clear()
+    append(h.log, line(6))
+    second = h.tailer(checkpoints, folded)
+    assert h.step(second, at=10) == [6]
+    assert probes(h.pipeline.replayed) == [3, 4, 5]
+    assert set(h.pipeline.replays_counted) == {True}
+
+
+def test_a_file_the_snapshot_does_not_know_is_replayed_from_its_start(h: Harness) -> None:
+    marks = _read_and_stop(h, range(1, 4))
+    h.pipeline.events.clear()
+    second = h.tailer(marks, folded={})
+    assert h.step(second, at=10) == []
+    assert probes(h.pipeline.replayed) == [1, 2, 3]
+
+
+def test_a_snapshot_position_of_other_content_is_not_used(h: Harness) -> None:
+    """The inode now holds other bytes than the snapshot saw (its fingerprint differs): replay."""
+    from dataclasses import replace
+
+    marks = _read_and_stop(h, range(1, 4))
+    other = {key: replace(c, fingerprint="0" * 64) for key, c in marks.items()}
+    h.pipeline.events.clear()
+    second = h.tailer(marks, other)
+    assert h.step(second, at=10) == []
+    assert probes(h.pipeline.replayed) == [1, 2, 3] and h.pipeline.redelivered == []
+
+
+def test_a_new_file_is_registered_before_its_lines_are_read(h: Harness) -> None:
+    """The store knows a file (inode, fingerprint, start) from its first turn, before any mark
+    of its lines is acknowledged: renamed away while the agent is down, it is found again."""
+    h.log.write_bytes(line(1))
+    tailer = h.tailer()
+    committer = tailer.committer
+    assert committer.checkpoints == {}
+    h.step(tailer, at=0)
+    (c,) = committer.checkpoints.values()
+    assert (c.offset, c.line, c.path) == (0, 1, str(h.log))
+    assert c.fingerprint_len == len(line(1))
+
+
+def test_an_empty_file_is_registered_once_it_has_bytes(h: Harness) -> None:
+    h.log.write_bytes(b"")
+    tailer = h.tailer()
+    h.step(tailer, at=0)
+    assert tailer.committer.checkpoints == {}  # nothing tells it from its siblings yet
+    append(h.log, line(1))
+    h.step(tailer, at=1)
+    (c,) = tailer.committer.checkpoints.values()
+    assert c.offset == 0 and c.fingerprint_len == len(line(1))
+
+
+def test_copy_recovery_is_checkpointed_as_it_goes_and_the_live_file_waits(h: Harness) -> None:
+    """A copytruncate's copy larger than one read budget: it is followed as a file of its own,
+    with its own checkpoints as it is read; the emptied file's new lines come after it."""
+    filler = b"x" * 1000 + b"\n"  # lines that make no event
+    h.log.write_bytes(line(1))
+    tailer = h.tailer(read_budget=1 << 20)
+    assert h.step(tailer, at=0) == [1]
+    append(h.log, filler * 2100 + line(2))  # two budgets, not read yet
+    copy = h.log.with_name("app.log.1")
+    shutil.copyfile(h.log, copy)
+    os.truncate(h.log, 0)
+    append(h.log, line(3))
+    assert h.step(tailer, at=0.5) == [1]  # one budget of the copy; the live file waits
+    copy_key = (copy.stat().st_dev, copy.stat().st_ino)
+    assert h.pipeline.marks[copy_key].offset > len(line(1))  # its progress is a checkpoint
+    assert h.pipeline.marks[copy_key].path == str(h.log)  # of the log it is a generation of
+    assert h.step(tailer, at=0.6) == [1]
+    assert h.step(tailer, at=0.7) == [1, 2, 3]  # the copy's end, then the live file
+    assert tailer.counters.recovered_bytes == copy.stat().st_size - len(line(1))

@@ -53,6 +53,22 @@ class EngineStore:
                 self.event_counts.update((e["engine"], e["type"], e["severity"]) for e in events)
             self.revision += 1
 
+    def restore(
+        self, models: dict[str, EngineModel], event_counts: Counter[tuple[str, str, str]], now: float
+    ) -> None:
+        """Take the models and counts of a snapshot (an earlier run's): their clocks restart at
+        ``now`` (time.monotonic() of another process means nothing here), so ``series_ttl``
+        counts from the restart; the limits are this run's."""
+        with self.lock:
+            for model in models.values():
+                model.last_update = now
+                model.max_tracked_layers = self.max_tracked_layers
+                for timing in (*model.layer_times.values(), model.other_layer_time):
+                    timing.last_seen = now
+            self.models = dict(models)
+            self.event_counts = Counter(event_counts)
+            self.revision += 1
+
     def expire(self, active_engines: Iterable[str], now: float) -> set[str]:
         """Drop layer series and engines gone for ``series_ttl``, then the least recently updated
         engines beyond ``max_engines``. Returns the engines whose models changed without an event

@@ -215,6 +215,12 @@ class Redactor:
             with self._lock:
                 self._annotated.update(short)
 
+    def learned_names(self) -> list[str]:
+        """Every name offered to ``learn`` so far (the model snapshot keeps them: after a
+        restart, free text is scrubbed of names the logs gave before it)."""
+        with self._lock:
+            return list(self._seen)
+
     def learn_events(self, events: Iterable[Event]) -> None:
         """Learn every name ``events`` hold, as redacting them would, without redacting them: the
         daemon's models see events before the event writer does, and after a restart the events
@@ -516,6 +522,9 @@ class NullRedactor(Redactor):
 
     def learn(self, names: Iterable[str]) -> None:
         pass
+
+    def learned_names(self) -> list[str]:
+        return []
 
     def learn_events(self, events: Iterable[Event]) -> None:
         pass

@@ -6,13 +6,12 @@ the fingerprint (SHA-256 of the first bytes) must match too. The fingerprint als
 copytruncate after which the file grew back past the old offset before anyone looked, which
 size alone cannot.
 
-The store is one JSON file in ``state_dir``, replaced atomically (write, fsync, rename, fsync
-the directory), so a crash leaves either the old or the new version, never half of one.
+The store is one JSON file in ``state_dir``, replaced atomically (``statedir.replace_file``),
+so a crash leaves either the old or the new version, never half of one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
@@ -23,6 +22,7 @@ from typing import Final
 import orjson
 
 from trt_agent.logs import get_logger
+from trt_agent.statedir import replace_file
 
 FINGERPRINT_BYTES: Final = 1024
 STORE_VERSION: Final = 1
@@ -107,24 +107,8 @@ class CheckpointStore:
 
     def save(self, checkpoints: dict[FileKey, Checkpoint]) -> None:
         """Replace the store atomically with ``checkpoints``."""
-        os.makedirs(self.state_dir, exist_ok=True)
         doc = {"version": STORE_VERSION, "files": [asdict(c) for c in checkpoints.values()]}
-        tmp = self.path + ".tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # a half-written copy on a full disk takes the room the next save needs
-            raise
-        dir_fd = os.open(self.state_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_file(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
 
 
 _FIELD_TYPES: Final = {

@@ -43,6 +43,9 @@ class TailedFile:
         now: float | None = None,
     ) -> None:
         self.path = path
+        # The log this file is a rotated generation of (a copy, a file rotated while the agent
+        # was down), whose [[logs]] entry and checkpoint it goes by; "": the file at ``path``.
+        self.name = name
         # a glob entry without an engine id: each file is its own engine, named after the file
         # (``name``: the path it was followed under, for a rotated copy found later)
         self.source = source if source.engine else replace(source, engine=engine_id_for(name or path))
@@ -56,6 +59,7 @@ class TailedFile:
         self.reader_base = 0  # file offset where ``reader`` started
         self.start_offset = 0
         self.start_line = 1
+        self.first_line: int | None = None  # the line at ``offset`` when not ``start_line``
         self.fingerprint_len = 0
         self.fingerprint = ""
         self.rotated_at: float | None = None  # when the path stopped naming this file
@@ -81,13 +85,19 @@ class TailedFile:
         return self.reader_base + self.reader.consumed
 
     def checkpoint(self) -> Checkpoint:
+        """Where a restart must go on reading this file: ``position``, or the checkpoint it was
+        resumed at while reading has not passed it."""
         floor = self.floor
         if floor is not None:
             if self.committed < floor.offset:
-                return replace(floor, path=self.path, dev=self.key[0], ino=self.key[1])
+                return replace(floor, path=self.name or self.path, dev=self.key[0], ino=self.key[1])
             self.floor = None
+        return self.position()
+
+    def position(self) -> Checkpoint:
+        """Up to where this file's lines were handed on, now."""
         return Checkpoint(
-            path=self.path,
+            path=self.name or self.path,
             dev=self.key[0],
             ino=self.key[1],
             offset=self.committed,

@@ -24,8 +24,13 @@ class Pipeline(Protocol):
         :class:`~trt_agent.sources.checkpoint.CheckpointCommitter` once they are written: the
         checkpoints of the lines that made them, or a file to forget (``Forget``)."""
 
-    def replay(self, events: list[Event]) -> None:
-        """Events of lines already delivered before a restart: for the engine model only."""
+    def replay(self, events: list[Event], ack: Ack | None = None, *, count: bool = False) -> None:
+        """Events of lines already delivered before a restart: for the engine model only
+        (``ack``: the checkpoints the model now stands at; ``count``: in its event counts)."""
+
+    def redeliver(self, events: list[Event], ack: Ack) -> None:
+        """Events of lines the engine model already holds (restored from its snapshot) that
+        were not written before the restart: for the event stream only."""
 
     def blocked(self) -> bool:
         """True while events cannot be written (disk full...): reading waits, nothing is lost."""

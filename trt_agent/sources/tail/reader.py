@@ -79,6 +79,7 @@ class Reader:
                 self.read(copy)  # at once: a small copy is finished within this turn
                 if not copy.drained:
                     f.drained = False
+                    f.last_stat = (-1, -1)  # not read yet: whatever it holds is new
                     return 0  # f waits for its copy (f.after): the old lines come first
                 f.after = None
         f.drained = True
@@ -131,7 +132,8 @@ class Reader:
         else:
             f.kind = "log"
             if f.reader is None:
-                f.start_reader(f.offset, f.start_line, self._max_line_bytes(), self.patterns())
+                line = f.start_line if f.first_line is None else f.first_line
+                f.start_reader(f.offset, line, self._max_line_bytes(), self.patterns())
         return True
 
     def _read_artifact(self, f: TailedFile, size: int, sink: Sink | None) -> int:

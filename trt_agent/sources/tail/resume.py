@@ -5,7 +5,7 @@ its beginning; or, for a rotated copy, where reading of the original had got to.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from trt_agent.config import LogSource
@@ -18,7 +18,11 @@ from trt_agent.vocab.events import Event
 
 class Resumer:
     """Positions newly opened files. ``checkpoints``: those found at start and not claimed yet
-    (the tailer's own dict; a file's entry is taken when it is opened)."""
+    (the tailer's own dict; a file's entry is taken when it is opened). ``folded``: where the
+    engine model stands in each file (restored from its snapshot, then kept up to date by the
+    pipeline); ``count_replays``: lines replayed where it has no position are counted in its
+    event counts (they are not in the counts it was restored with); without a snapshot they
+    are not (the counts start over, and old error lines must not fire alerts)."""
 
     def __init__(
         self,
@@ -27,8 +31,13 @@ class Resumer:
         reader: Reader,
         log: Any,
         max_line_bytes: Callable[[], int],
+        *,
+        folded: Mapping[FileKey, Checkpoint] | None = None,
+        count_replays: bool = False,
     ) -> None:
         self.checkpoints = checkpoints
+        self.folded: Mapping[FileKey, Checkpoint] = {} if folded is None else folded
+        self.count_replays = count_replays
         self.pipeline = pipeline
         self.reader = reader
         self._log = log
@@ -70,22 +79,52 @@ class Resumer:
         f.update_fingerprint()
 
     def resume(self, f: TailedFile, c: Checkpoint) -> None:
-        """Continue at checkpoint ``c``; lines before it go to the engine model only."""
+        """Continue at checkpoint ``c``. The engine model is brought to where the file's lines
+        were written: from the position its snapshot stands at in this content (``folded``),
+        lines before ``c`` are replayed into it and lines after ``c`` that it holds already are
+        written again; without a position, every line before ``c`` is replayed."""
         f.floor = c
         f.start_offset, f.start_line = c.start_offset, c.start_line
         f.fingerprint_len, f.fingerprint = c.fingerprint_len, c.fingerprint
-        f.offset = c.start_offset
-        if c.offset > c.start_offset:
-            replay: Callable[[list[Event]], None] = self.pipeline.replay
-            while f.offset < c.offset and self.reader.read(f, until=c.offset, sink=replay) > 0:
-                pass  # one read budget at a time
-            if f.reader is not None and f.reader.pending:
-                # The checkpoint ends inside a line that was flushed after partial_line_timeout.
-                self.pipeline.replay(list(f.reader.flush()))
-            if f.kind == "artifact" and f.offset == c.offset:
-                st = os.fstat(f.fd)
-                f.last_stat = (st.st_size, st.st_mtime_ns)  # unchanged since: not new
+        folded = self.folded.get(c.key)
+        if folded is not None and not (folded.start_offset == c.start_offset and folded.matches(f.fd)):
+            folded = None  # another content, or read from another start: nothing to rely on
+        if folded is None:
+            self._replay(f, c.start_offset, c.start_line, c.offset, count=self.count_replays)
+        elif folded.offset <= c.offset:
+            self._replay(f, folded.offset, folded.line, c.offset, count=True)
+        else:
+            self._redeliver(f, c, folded)
+        st = os.fstat(f.fd)
+        if f.offset == st.st_size and (f.reader is None or not f.reader.pending):
+            f.last_stat = (st.st_size, st.st_mtime_ns)  # nothing new since: not read (again)
         self._log.info("resuming", file=f.path, offset=c.offset, line=c.line)
+
+    def _replay(self, f: TailedFile, offset: int, line: int, until: int, *, count: bool) -> None:
+        """Fold the lines from ``offset`` (line number ``line``) to ``until`` into the engine model,
+        without writing them; counted in its event counts if ``count``."""
+        f.offset, f.first_line = offset, line
+
+        def sink(events: list[Event]) -> None:
+            self.pipeline.replay(events, {f.key: f.position()}, count=count)
+
+        self._read_until(f, until, sink)
+
+    def _redeliver(self, f: TailedFile, c: Checkpoint, folded: Checkpoint) -> None:
+        """Write the events of the lines from ``c`` to ``folded`` (the engine model holds them)."""
+        f.offset, f.first_line = c.offset, c.line
+
+        def sink(events: list[Event]) -> None:
+            self.pipeline.redeliver(events, f.mark())
+
+        self._read_until(f, folded.offset, sink)
+
+    def _read_until(self, f: TailedFile, until: int, sink: Callable[[list[Event]], None]) -> None:
+        while f.offset < until and self.reader.read(f, until=until, sink=sink) > 0:
+            pass  # one read budget at a time
+        if f.reader is not None and f.reader.pending and f.offset >= until:
+            # The position ends inside a line that was flushed after partial_line_timeout.
+            sink(list(f.reader.flush()))
 
     def skip_history(self, f: TailedFile, size: int) -> None:
         """``read_from = "end"``: start after the last complete line, counting lines for provenance.

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from trt_agent.config import Config, LogSource
@@ -39,7 +39,10 @@ class Tailer:
     ``read_budget``: bytes one file may be read per turn. ``waker``: what the thread waits on
     between turns (a ``threading.Event`` by default). ``clock``: monotonic seconds
     (``time.monotonic`` by default), for every deadline and the heartbeat. ``on_ready``: called
-    once, on the tailer's thread, when every file present at start-up has been read."""
+    once, on the tailer's thread, when every file present at start-up has been read;
+    ``on_turn``: at the end of every turn, between batches (the daemon's model snapshot).
+    ``folded`` and ``count_replays``: where the engine model stands in each file, see
+    :class:`~trt_agent.sources.tail.resume.Resumer`."""
 
     def __init__(
         self,
@@ -51,6 +54,9 @@ class Tailer:
         waker: Waker | None = None,
         clock: Clock = time.monotonic,
         on_ready: Callable[[], None] | None = None,
+        on_turn: Callable[[], None] | None = None,
+        folded: Mapping[FileKey, Checkpoint] | None = None,
+        count_replays: bool = False,
     ) -> None:
         self.config = config
         self.pipeline = pipeline
@@ -64,6 +70,7 @@ class Tailer:
         self.heartbeat = clock()
         self.ready = False  # every file present at start-up has been read to its end once
         self._on_ready = on_ready  # told once, when ``ready`` turns true
+        self._on_turn = on_turn
         self._log = get_logger("trt_agent.tail")
         self._wake: Waker = threading.Event() if waker is None else waker
         self._rescan = True
@@ -84,7 +91,12 @@ class Tailer:
             lambda: self.config.tail.poll_interval,
         )
         self._rotation = Rotation(
-            pipeline, self.counters, self._problems, self._log, self._follow_rotated, lambda: self.files.keys()
+            pipeline,
+            self.counters,
+            self._problems,
+            self._log,
+            self._follow_rotated,
+            lambda: self.files.keys(),
         )
         self._reader = Reader(
             pipeline,
@@ -98,7 +110,13 @@ class Tailer:
             patterns=lambda: self.config.patterns,
         )
         self._resumer = Resumer(
-            self.checkpoints, pipeline, self._reader, self._log, lambda: self.config.max_line_bytes
+            self.checkpoints,
+            pipeline,
+            self._reader,
+            self._log,
+            lambda: self.config.max_line_bytes,
+            folded=folded,
+            count_replays=count_replays,
         )
         # Files followed since the last turn whose existence is not durable yet (see _register):
         # the checkpoint they start at, and whether it replaces what the store says of their inode.
@@ -191,12 +209,14 @@ class Tailer:
             self._next_scan = now + self.config.tail.poll_interval
             self._first_scan_done.set()
         self._more_to_read = False
-        for f in list(self.files.values()):
+        for f in self._oldest_first():
             try:
                 self._service(f, now)
             except Exception:  # a bug, not input: count it, keep the other files going
                 self._problems.internal_error(f.path)
         self._register()
+        if self._on_turn is not None:
+            self._on_turn()
         if not self._more_to_read and self._first_scan_done.is_set() and not self.ready:
             self.ready = True
             if self._on_ready is not None:
@@ -249,7 +269,9 @@ class Tailer:
             try:
                 # Not past what the event queue takes without waiting (events.when_full =
                 # "block"): a stop must not wait for a backlog; the checkpoints keep the rest.
-                while not blocked and not self.pipeline.full() and self._reader.read(f) >= self._reader.budget:
+                while (
+                    not blocked and not self.pipeline.full() and self._reader.read(f) >= self._reader.budget
+                ):
                     pass
             except OSError as exc:
                 self._problems.fail(f.path, exc)
@@ -349,7 +371,10 @@ class Tailer:
                 live = next((f for f in self.files.values() if f.path == c.path), None)
                 try:
                     chain = self._rotation.recover_at_start(
-                        c, source, self._known(found), live=live if live is not None and live.key != key else None
+                        c,
+                        source,
+                        self._known(found),
+                        live=live if live is not None and live.key != key else None,
                     )
                 except Exception:
                     self._problems.internal_error(c.path)
