@@ -31,6 +31,7 @@ from trt_agent.config.schema import (
     REDACTION_MODES,
     SECTIONS,
     WATCH_MODES,
+    WHEN_FULL,
     Config,
     EventsConfig,
     LogSource,
@@ -200,6 +201,7 @@ def _tail(file: str, agent: dict[str, Any]) -> TailConfig:
 def _events(file: str, table: dict[str, Any]) -> EventsConfig:
     events = EventsConfig(**table)
     _choice(file, "events.fsync", events.fsync, FSYNC_POLICIES)
+    _choice(file, "events.when_full", events.when_full, WHEN_FULL)
     for key in ("max_bytes", "max_files"):
         if getattr(events, key) < 0:
             raise ConfigError(f"{file}: events.{key} must be 0 or more, got {getattr(events, key)}")

@@ -27,6 +27,7 @@ LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 LOG_FORMATS_OWN: Final = ("auto", "json", "console")  # agent.log_format: the agent's own logs
 READ_FROM: Final = ("beginning", "end")
 FSYNC_POLICIES: Final = ("never", "interval", "always")
+WHEN_FULL: Final = ("auto", "block", "drop")  # events.when_full; auto: block for a file, drop for stdout
 WATCH_MODES: Final = ("inotify", "poll")
 LOG_FORMATS: Final = ("auto", "log", "json", "calibration_cache")  # [[logs]] format
 REDACTION_MODES: Final = ("pseudonym", "structure", "drop")
@@ -153,12 +154,30 @@ class EventsConfig:
         "(0 would delete each rotated file)",
     )
     fsync: str = key("interval", "`never`, `interval` (before each checkpoint), `always` (every batch)")
-    queue_events: int = key(65536, "events waiting for the writer; more are dropped and counted; at least 1")
+    queue_events: int = key(
+        65536, "events waiting for the writer; more wait or are dropped (`when_full`); at least 1"
+    )
     queue_bytes: int = key(
         64 << 20,
         "the same bound on their memory (its strings at their real size plus 512 bytes per event), so "
         "a log of long lines cannot fill memory before `queue_events` is reached; at least 1 MiB",
     )
+    when_full: str = key(
+        "auto",
+        "when a batch of log lines does not fit the queue: `block` (the tailer waits for the writer; "
+        "the log files hold what is not read yet, nothing is dropped; the wait is counted in "
+        "`trt_agent_events_blocked_seconds_total`) or `drop` (dropped and counted in "
+        "`trt_agent_events_dropped_total`; its lines count as read). `auto`: `block` for a file, "
+        "`drop` for stdout (`-`), whose reader may never come back. The profiler's events never wait",
+        shown="`auto` (`block` for a file, `drop` for `-`)",
+    )
+
+    @property
+    def blocks(self) -> bool:
+        """A full queue makes the tailer wait (``when_full``, ``auto`` resolved by ``path``)."""
+        if self.when_full == "auto":
+            return self.path != "-"
+        return self.when_full == "block"
 
 
 @dataclass(frozen=True)

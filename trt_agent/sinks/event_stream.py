@@ -27,13 +27,21 @@ class EventStream:
     """The daemon's JSONL event sink, and the one place tailing positions become durable.
 
     Producers ``offer`` a batch of events with an acknowledgement token (the tailer's: the
-    checkpoints of the lines that made them; opaque here) and never wait: the queue holds at most ``queue_events`` events and about ``queue_bytes`` bytes
-    (``footprint``), and a batch that does not fit is dropped and counted (``dropped``), never
-    silently. Its token is still acknowledged, so
-    the lines are not re-read. A writer thread writes batches in order, rotates the file at
-    ``max_bytes`` (``events.jsonl`` -> ``events.jsonl.1`` ...), fsyncs by policy, and hands the
-    tokens of what it has written to ``on_written`` every ``checkpoint_interval`` seconds and at
-    close, after the fsync: the source never commits a position whose events are not in the file.
+    checkpoints of the lines that made them; opaque here). The queue holds at most
+    ``queue_events`` events and about ``queue_bytes`` bytes (``footprint``); a batch bigger than
+    the whole queue still goes in when the queue is empty. A batch that does not fit:
+
+    - with ``when_full`` = block (``auto`` for a file) and a token (the tailer's), waits for room
+      (``waiting``; the wait counted in ``blocked_seconds``), or until ``close``: the log files
+      are the buffer, nothing is lost;
+    - otherwise (``drop``, ``auto`` for stdout, and always the profiler's batches, which come
+      without a token and must never wait) is dropped and counted (``dropped``), never silently.
+      Its token is still acknowledged, so the lines are not re-read.
+
+    A writer thread writes batches in order, rotates the file at ``max_bytes`` (``events.jsonl``
+    -> ``events.jsonl.1`` ...), fsyncs by policy, and hands the tokens of what it has written to
+    ``on_written`` every ``checkpoint_interval`` seconds and at close, after the fsync: the
+    source never commits a position whose events are not in the file.
 
     A write that fails (disk full, read-only filesystem) loses nothing: the writer cuts what
     it wrote of an unfinished event, keeps the batches it could not write, in order, and tries
@@ -58,12 +66,19 @@ class EventStream:
         self.dropped_full = 0  # by offer() (the tailer thread), under the lock
         self.dropped_failed = 0  # by the writer thread: writes that failed
         self.write_errors = 0
+        self.last_progress = time.monotonic()  # the writer's last write or commit that worked
         self.failing = False  # writes to the file fail: batches are held and retried; the tailer waits
         self._erroring = False  # the last write failed (the file, or stdout)
         self._failed_at = 0.0
         self._error_logged_at = 0.0
         self._log = get_logger("trt_agent.events")
-        self._cond = threading.Condition()
+        self._blocked_seconds = 0.0  # producers' waits that ended
+        self._waiting_since: float | None = None  # a producer waits for room since then
+        # One lock, two conditions: the writer waits for items (``_cond``), a producer for room
+        # (``_room``); a notify meant for one never wakes the other instead.
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
+        self._room = threading.Condition(lock)
         self._items: deque[_Item] = deque()
         self._queued_events = 0
         self._queued_bytes = 0
@@ -75,15 +90,13 @@ class EventStream:
     # -- producer side (the tailer thread) ---------------------------------------------------------
 
     def offer(self, events: list[Event], ack: Any = None) -> None:
-        """Queue ``events`` (or count them dropped when the queue is full) and their token."""
+        """Queue ``events`` and their token. When they do not fit: wait for room if the policy
+        blocks and ``ack`` is given (a file's batch), else count them dropped."""
         size = footprint(events)
         with self._cond:
-            # A batch bigger than the whole queue still goes in when the queue is empty.
-            full = self._queued_events and (
-                self._queued_events + len(events) > self.settings.queue_events
-                or self._queued_bytes + size > self.settings.queue_bytes
-            )
-            if events and full:
+            if events and ack is not None and self.settings.blocks:
+                self._wait_for_room(len(events), size)  # then queued, even past the bound at close
+            elif events and not self._fits(len(events), size):
                 self.dropped_full += len(events)
                 events, size = [], 0
             acks = [] if ack is None else [ack]
@@ -94,6 +107,54 @@ class EventStream:
                 self._queued_events += len(events)
                 self._queued_bytes += size
             self._cond.notify()
+
+    def _fits(self, count: int, size: int) -> bool:
+        """Room for ``count`` events of ``size``; under the lock. A batch bigger than the whole
+        queue fits when the queue is empty."""
+        return not self._queued_events or (
+            self._queued_events + count <= self.settings.queue_events
+            and self._queued_bytes + size <= self.settings.queue_bytes
+        )
+
+    def _wait_for_room(self, count: int, size: int) -> None:
+        """Under the lock: wait until the batch fits or the stream closes (never once closing:
+        what is queued then is written at close, or read again after the restart)."""
+        if self._closing or self._fits(count, size):
+            return
+        started = time.monotonic()
+        self._waiting_since = started
+        try:
+            while not self._closing and not self._fits(count, size):
+                self._room.wait(1.0)  # the writer notifies; the timeout only guards a missed one
+        finally:
+            self._waiting_since = None
+            self._blocked_seconds += time.monotonic() - started
+
+    def would_block(self) -> bool:
+        """A file's batch offered now would wait: the policy blocks and the queue has no room
+        for one more event (a bigger batch may wait even when this is False). The tailer's
+        drain at shutdown stops reading instead of waiting."""
+        with self._cond:
+            return (
+                self.settings.blocks
+                and not self._closing
+                and self._queued_events > 0
+                and (
+                    self._queued_events >= self.settings.queue_events
+                    or self._queued_bytes >= self.settings.queue_bytes
+                )
+            )
+
+    @property
+    def waiting(self) -> bool:
+        """A producer waits in ``offer`` for room now."""
+        return self._waiting_since is not None
+
+    @property
+    def blocked_seconds(self) -> float:
+        """Seconds producers spent waiting for room, the wait going on now included."""
+        since = self._waiting_since
+        return self._blocked_seconds + (time.monotonic() - since if since is not None else 0.0)
 
     @property
     def queued(self) -> int:
@@ -124,6 +185,7 @@ class EventStream:
         with self._cond:
             self._closing = True
             self._cond.notify()
+            self._room.notify_all()  # a producer waiting for room queues its batch and goes
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -203,6 +265,8 @@ class EventStream:
                 with self._cond:
                     self._queued_events -= left
                     self._queued_bytes -= freed
+                    if left or freed:
+                        self._room.notify_all()
                 if held or self.failing:
                     # Back off: the next try waits one second at most (the tailer waits too).
                     retry_at = time.monotonic() + min(1.0, max(0.1, self.checkpoint_interval))
@@ -236,6 +300,8 @@ class EventStream:
                 done = self._write_lines([encode(e) for e in events])
                 self.written += done
                 left += done
+                if done:
+                    self.last_progress = time.monotonic()
                 if done < len(item.events):
                     if self._out is sys.stdout.buffer:
                         # stdout does not heal (a closed pipe): drop and count, as before.
@@ -358,6 +424,8 @@ class EventStream:
             except OSError as exc:
                 self._write_failed(exc)
                 return
+        if not self.failing:
+            self.last_progress = time.monotonic()
         if self.on_written is None:
             return
         # every interval, even with nothing new: the source retries a save that failed
@@ -379,6 +447,7 @@ class EventStreamCollector(Collector):
             GaugeMetricFamily("trt_agent_events_queued", "Events waiting for the JSONL writer.", value=stream.queued),
             GaugeMetricFamily("trt_agent_events_queued_bytes", "Memory of the events waiting for the JSONL writer (an estimate: its strings plus 512 bytes per event).", value=stream.queued_bytes),
             CounterMetricFamily("trt_agent_event_write_errors", "Failed writes of the JSONL stream.", value=stream.write_errors),
+            CounterMetricFamily("trt_agent_events_blocked_seconds", "Seconds the tailer waited for room in the event queue (events.when_full = block).", value=stream.blocked_seconds),
         ]  # fmt: skip
 
 
