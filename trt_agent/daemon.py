@@ -220,7 +220,10 @@ class Agent:
         that this agent can read, None: each followed file is replayed up to its checkpoint."""
         restored, why = load_snapshot(self.config.state_dir, self.store.latency_buckets)
         if restored is None:
-            self.log.info("no usable model snapshot; the logs are replayed to rebuild the models", reason=why)
+            if why != "missing":  # (a first start has none: nothing to say)
+                self.log.warning(
+                    "model snapshot not used; the logs are replayed to rebuild the models", reason=why
+                )
             return None
         self.store.restore(restored.models, restored.event_counts, time.monotonic())
         if self.redactor is not None:

@@ -67,12 +67,12 @@ def test_sigkill_restarts_fold_every_line_into_the_models_exactly_once(
             time.sleep(rng.uniform(0.2, 0.9))  # a random moment: what the test is about
             agent.kill()
             agent.start()
-            agent.wait_probes(written_so_far(writer))
+            agent.wait_probes(written_so_far(writer), timeout=60)
     written = writer.written
-    got = agent.wait_probes(written)
+    got = agent.wait_probes(written, timeout=60)
     assert not (written - got), "lines lost"
     key = 'trt_log_events_total{engine="e",severity="warning",type="warning"}'
-    wait_for(lambda: agent.metrics().get(key) == sum(written.values()), 10, "every line counted once", agent)
+    wait_for(lambda: agent.metrics().get(key) == sum(written.values()), 30, "every line counted once", agent)
     assert agent.stop() == 0
 
 
@@ -88,7 +88,7 @@ def test_a_snapshot_of_another_version_is_set_aside_and_the_logs_replayed(
     head, _, body = snapshot.read_bytes().partition(b"\n")
     snapshot.write_bytes(head.replace(b'"format":1', b'"format":0') + b"\n" + body)
     agent.start()
-    logged = agent.wait_log("no usable model snapshot; the logs are replayed to rebuild the models")
+    logged = agent.wait_log("model snapshot not used; the logs are replayed to rebuild the models")
     assert "another format" in logged["reason"]
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 30, "ready", agent)
     after = engine_samples(agent)
