@@ -1,6 +1,7 @@
 """The event queue between the pipeline and the event writer: its byte estimate, a batch the
-writer fails on, and what a full queue does (events.when_full: the tailer waits, or the batch is
-dropped and counted; the profiler never waits)."""
+writer fails on, what a full queue does (events.when_full: the tailer waits, or the batch is
+dropped and counted; the profiler never waits), and the event file deleted or renamed by someone
+else while the writer holds it open."""
 
 from __future__ import annotations
 
@@ -273,3 +274,56 @@ def test_last_progress_moves_with_the_writer(tmp_path: Path, gate: _Gate) -> Non
     wait_for(lambda: stream.queued == 0, 5, "the writer")
     assert stream.last_progress > before
     assert stream.close(5)
+
+
+# -- the event file deleted or renamed by someone else ----------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["unlink", "rename", "rename_and_create"])
+def test_the_event_file_deleted_or_renamed_is_opened_again(tmp_path: Path, change: str) -> None:
+    """A cleanup job deletes events.jsonl, or a logrotate renames it (and maybe creates an empty
+    one): the next batch goes to the file at the path, not on into the file nobody sees."""
+    s = _Stream(tmp_path, queue_events=100)
+    stream = s.stream
+    stream.offer(_batch("a", 5), "a")
+    wait_for(lambda: stream.written == 5, 5, "batch a")
+    moved = tmp_path / "events.jsonl.old"
+    if change == "unlink":
+        s.path.unlink()
+    else:
+        s.path.rename(moved)
+        if change == "rename_and_create":
+            s.path.touch()
+    stream.offer(_batch("b", 5), "b")
+    wait_for(lambda: stream.written == 10, 5, "batch b")
+    assert stream.reopens == 1
+    stream.offer(_batch("c", 5), "c")  # the new file is the file: no further reopen
+    assert stream.close(5)
+    assert stream.reopens == 1
+    assert s.lines() == [f"{tag} {i}" for tag in "bc" for i in range(5)]
+    if change != "unlink":
+        assert s.lines(moved) == [f"a {i}" for i in range(5)]
+    reopens = {m.name: m.samples[0].value for m in EventStreamCollector(stream).collect()}
+    assert reopens["trt_agent_event_file_reopens"] == 1
+
+
+def test_the_agents_own_rotation_is_not_a_reopen(tmp_path: Path) -> None:
+    s = _Stream(tmp_path, queue_events=1000, max_bytes=2000, max_files=100)
+    stream = s.stream
+    for n in range(20):
+        stream.offer(_batch(f"r{n}", 5), n)
+    assert stream.close(5)
+    rotated = sorted(tmp_path.glob("events.jsonl.*"), key=lambda p: -int(p.suffix[1:]))
+    assert len(rotated) >= 5
+    got = [msg for path in [*rotated, s.path] for msg in s.lines(path)]
+    assert got == [f"r{n} {i}" for n in range(20) for i in range(5)]
+    assert (stream.reopens, stream.written) == (0, 100)
+
+
+def test_stdout_is_never_reopened(capfd: pytest.CaptureFixture[str]) -> None:
+    stream = EventStream(EventsConfig(path="-"))
+    stream.start()
+    stream.offer(_batch("o", 3), "o")
+    assert stream.close(5)
+    assert (stream.reopens, stream.written) == (0, 3)
+    assert [json.loads(line)["msg"] for line in capfd.readouterr().out.splitlines()] == ["o 0", "o 1", "o 2"]

@@ -1,5 +1,6 @@
 """The daemon's event stream: a bounded queue in front of one writer thread that writes JSONL,
-rotates the file, fsyncs by policy and acknowledges written batches to their source."""
+rotates the file, reopens it when someone else deleted or renamed it, fsyncs by policy and
+acknowledges written batches to their source."""
 
 from __future__ import annotations
 
@@ -41,7 +42,10 @@ class EventStream:
     A writer thread writes batches in order, rotates the file at ``max_bytes`` (``events.jsonl``
     -> ``events.jsonl.1`` ...), fsyncs by policy, and hands the tokens of what it has written to
     ``on_written`` every ``checkpoint_interval`` seconds and at close, after the fsync: the
-    source never commits a position whose events are not in the file.
+    source never commits a position whose events are not in the file. Before each write it
+    checks that the path still names the file it holds open: one deleted or renamed by someone
+    else (a cleanup job, a logrotate without ``copytruncate``) is opened again at the path
+    (``reopens``), so events do not go on into a file nobody can see.
 
     A write that fails (disk full, read-only filesystem) loses nothing: the writer cuts what
     it wrote of an unfinished event, keeps the batches it could not write, in order, and tries
@@ -66,6 +70,7 @@ class EventStream:
         self.dropped_full = 0  # by offer() (the tailer thread), under the lock
         self.dropped_failed = 0  # by the writer thread: writes that failed
         self.write_errors = 0
+        self.reopens = 0  # the event file found deleted or replaced by someone else, and reopened
         self.last_progress = time.monotonic()  # the writer's last write or commit that worked
         self.failing = False  # writes to the file fail: batches are held and retried; the tailer waits
         self._erroring = False  # the last write failed (the file, or stdout)
@@ -85,6 +90,7 @@ class EventStream:
         self._closing = False
         self._out: BinaryIO | None = None
         self._size = 0
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open event file
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
 
     # -- producer side (the tailer thread) ---------------------------------------------------------
@@ -199,6 +205,8 @@ class EventStream:
         # Unbuffered: a write that fails halfway says how far it got, so exactly the events
         # that are not in the file are held and written again.
         self._out = open(self.settings.path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the stream
+        st = os.fstat(self._out.fileno())
+        self._identity = (st.st_dev, st.st_ino)
         self._size = self._out.tell()
         try:
             self._cut_torn_line()
@@ -293,6 +301,8 @@ class EventStream:
         events of a batch that was cut short included. Returns the events that left the queue
         and their footprint."""
         left = freed = 0
+        if any(item.events for item in held):
+            self._reopen_if_replaced()
         while held:
             item = held[0]
             if item.events:
@@ -398,6 +408,37 @@ class EventStream:
                 self._out.close()
             self._out = None
 
+    def _reopen_if_replaced(self) -> None:
+        """Someone else deleted the event file, or renamed it away (a cleanup job, a logrotate
+        without copytruncate): close it, so the next write opens the path again, a new file.
+        One ``stat`` of the path against the inode held open; not for stdout."""
+        out = self._out
+        if out is None or out is sys.stdout.buffer or self._identity is None:
+            return
+        try:
+            st = os.stat(self.settings.path)
+        except FileNotFoundError:
+            found = "missing"  # deleted, or renamed away
+        except OSError:
+            return  # cannot tell (a permission change): keep writing; a write that fails is handled
+        else:
+            if (st.st_dev, st.st_ino) == self._identity:
+                return
+            found = "replaced"  # renamed away and another file put at the path
+        self.reopens += 1
+        self._log.warning(
+            "event file deleted or replaced by someone else; opening it again",
+            path=self.settings.path,
+            found=found,
+        )
+        with contextlib.suppress(OSError):
+            # A renamed file keeps what was written to it: make that durable before the
+            # checkpoints of its events are committed (they are fsynced in the new file only).
+            if self.settings.fsync != "never" and found == "replaced":
+                os.fsync(out.fileno())
+            out.close()
+        self._out, self._identity = None, None  # opened again by the write that follows
+
     def _rotate(self) -> None:
         assert self._out is not None
         self._out.flush()
@@ -448,6 +489,7 @@ class EventStreamCollector(Collector):
             GaugeMetricFamily("trt_agent_events_queued_bytes", "Memory of the events waiting for the JSONL writer (an estimate: its strings plus 512 bytes per event).", value=stream.queued_bytes),
             CounterMetricFamily("trt_agent_event_write_errors", "Failed writes of the JSONL stream.", value=stream.write_errors),
             CounterMetricFamily("trt_agent_events_blocked_seconds", "Seconds the tailer waited for room in the event queue (events.when_full = block).", value=stream.blocked_seconds),
+            CounterMetricFamily("trt_agent_event_file_reopens", "Times the event file was found deleted or replaced by someone else and opened again.", value=stream.reopens),
         ]  # fmt: skip
 
 
