@@ -152,7 +152,9 @@ class Rotation:
         self._follow = follow
         self._followed = followed
 
-    def restart(self, f: TailedFile, max_line_bytes: int, patterns: UserPatterns | None = None) -> TailedFile | None:
+    def restart(
+        self, f: TailedFile, max_line_bytes: int, patterns: UserPatterns | None = None
+    ) -> TailedFile | None:
         """``f`` shrank or its first bytes changed: follow the old content's copy from where
         ``f``'s lines were handed on (returned, if one is found), and restart ``f`` at 0."""
         self.counters.truncations += 1
