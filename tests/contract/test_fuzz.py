@@ -684,7 +684,7 @@ CONFIG_KEYS = {
         "max_followed_files",
     ),
     "metrics": ("listen", "max_layer_series", "latency_buckets", "series_ttl", "max_calibration_series"),
-    "events": ("path", "max_bytes", "max_files", "fsync", "queue_events", "queue_bytes"),
+    "events": ("path", "max_bytes", "max_files", "fsync", "queue_events", "queue_bytes", "when_full"),
     "redaction": ("enabled", "key_env", "allowlist", "mode", "scrub_paths"),
     "profiler": (
         "engine",
