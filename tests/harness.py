@@ -7,7 +7,9 @@ import contextlib
 import ctypes
 import json
 import os
+import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -353,3 +355,331 @@ def lost_and_duplicated(written: Counter[str], got: Counter[str]) -> tuple[list[
     lost = sorted((written - got).elements())
     duplicated = sorted(k for k, v in got.items() if v > 1 or k not in written)
     return lost, duplicated
+
+
+def written_so_far(writer: Writer) -> Counter[str]:
+    """The lines ``writer`` has written until now (a copy taken while it waits)."""
+    with writer.lock:
+        return Counter(writer.written)
+
+
+def report(fault: str, written: Counter[str], got: Counter[str], **measured: object) -> tuple[int, int]:
+    """Print what a fault test measured (``pytest -s`` shows it); returns (lines lost, extra
+    deliveries: every delivery of a line beyond its first, and every line never written)."""
+    lost, duplicated = lost_and_duplicated(written, got)
+    extra = sum(got[k] - 1 for k in duplicated if k in written) + sum(
+        got[k] for k in duplicated if k not in written
+    )
+    details = " ".join(f"{k}={v}" for k, v in measured.items())
+    print(f"\nFAULT {fault}: written={sum(written.values())} lost={len(lost)} duplicated={extra} {details}")
+    return len(lost), extra
+
+
+def probe_lines(tag: str, count: int, start: int = 0) -> tuple[str, Counter[str]]:
+    """``count`` probe lines (``tag start`` ... ) as one string, and their multiset."""
+    text = "".join(LINE.format(tag=tag, n=n) for n in range(start, start + count))
+    return text, Counter(f"{tag} {n:08d}" for n in range(start, start + count))
+
+
+# -- the event file, read as it grows ---------------------------------------------------------------
+
+_PROBE_EVENT = re.compile(rb'"msg":\s*"[^"\n]*?probe (\S+) (\d{8})"')
+
+
+class EventTail:
+    """Counts the probe events of an agent's event file (and its rotated predecessors) as they are
+    written, reading only what is new at each ``poll``: for runs of hundreds of thousands of
+    events, where ``Agent.probes`` (every event parsed again at each look) would be too slow.
+
+    Only complete lines are counted (an event a crash cut in half is removed by the next start).
+    Files are told apart by inode: give the agent an ``events.max_files`` that keeps every rotated
+    file, so no inode is reused. ``extra`` counts every delivery of a probe beyond its first;
+    ``samples`` holds (time.monotonic(), probes counted) of each poll."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.counts: Counter[str] = Counter()
+        self.total = 0
+        self.extra = 0
+        self.samples: list[tuple[float, int]] = []
+        self._offsets: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def poll(self) -> int:
+        """Read what is new; returns the probes counted so far."""
+        with self._lock:
+            now = time.monotonic()
+            root = self.agent.events_path.parent
+            name = self.agent.events_path.name
+            rotated = sorted(root.glob(name + ".*"), key=lambda p: -int(p.suffix[1:]))
+            for path in [*rotated, self.agent.events_path]:
+                try:
+                    fh = open(path, "rb")  # noqa: SIM115 - closed below
+                except FileNotFoundError:
+                    continue
+                with fh:
+                    ino = os.fstat(fh.fileno()).st_ino
+                    start = self._offsets.get(ino, 0)
+                    fh.seek(start)
+                    data = fh.read()
+                end = data.rfind(b"\n") + 1
+                if not end:
+                    continue
+                self._offsets[ino] = start + end
+                for m in _PROBE_EVENT.finditer(data, 0, end):
+                    key = f"{m.group(1).decode()} {m.group(2).decode()}"
+                    if self.counts[key]:
+                        self.extra += 1
+                    self.counts[key] += 1
+                    self.total += 1
+            self.samples.append((now, self.total))
+            return self.total
+
+    def total_before(self, moment: float) -> int:
+        """Probes counted at the last poll at or before ``moment`` (0 before the first)."""
+        with self._lock:
+            return max((n for t, n in self.samples if t <= moment), default=0)
+
+    def wait(self, expected: Counter[str], timeout: float = 60) -> Counter[str]:
+        """Poll until every expected probe arrived (or ``timeout``), then a moment more for
+        duplicates that would follow; returns the counts."""
+
+        def done() -> bool:
+            self.poll()
+            with self._lock:  # another thread may poll too
+                return not (expected - self.counts)
+
+        with contextlib.suppress(AssertionError):
+            wait_for(done, timeout, "probes", self.agent)
+            time.sleep(0.3)  # a fixed window: what must not happen has no condition to wait for
+        self.poll()
+        with self._lock:
+            return Counter(self.counts)
+
+
+# -- rotations, the way logrotate does them --------------------------------------------------------
+
+
+def shift_generations(log: Path) -> None:
+    """Make room for a new ``LOG.1``: ``LOG.N`` -> ``LOG.N+1``, oldest first (``.gz`` too)."""
+    generations: list[tuple[int, Path]] = []
+    for path in log.parent.glob(log.name + ".*"):
+        suffix = path.name[len(log.name) + 1 :].removesuffix(".gz")
+        if suffix.isdigit():
+            generations.append((int(suffix), path))
+    for number, path in sorted(generations, reverse=True):
+        gz = ".gz" if path.name.endswith(".gz") else ""
+        os.rename(path, log.parent / f"{log.name}.{number + 1}{gz}")
+
+
+def rename_rotate(log: Path) -> Path:
+    """logrotate's default: shift the generations, rename ``LOG`` to ``LOG.1``; the writer keeps
+    writing to it until it reopens ``LOG``. Returns ``LOG.1``."""
+    shift_generations(log)
+    os.rename(log, f"{log}.1")
+    return Path(f"{log}.1")
+
+
+def copytruncate(log: Path) -> Path:
+    """logrotate ``copytruncate``: shift the generations, copy ``LOG`` to ``LOG.1``, empty ``LOG``.
+    Lines appended between the copy and the truncate are lost whatever reads the file: callers
+    keep the writer paused across this call. Returns ``LOG.1``."""
+    shift_generations(log)
+    shutil.copyfile(log, f"{log}.1")
+    os.truncate(log, 0)
+    return Path(f"{log}.1")
+
+
+# -- the agent process, from /proc -----------------------------------------------------------------
+
+
+def has_open(agent: Agent, path: Path) -> bool:
+    """The agent process holds ``path`` open (a descriptor in /proc/PID/fd names it)."""
+    assert agent.proc is not None
+    fd_dir = Path(f"/proc/{agent.proc.pid}/fd")
+    target = str(path)
+    with contextlib.suppress(OSError):
+        for fd in fd_dir.iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == target:
+                    return True
+    return False
+
+
+def bytes_read(agent: Agent) -> int:
+    """Bytes the agent process has read so far (``rchar`` of /proc/PID/io: read and pread alike)."""
+    assert agent.proc is not None
+    for line in Path(f"/proc/{agent.proc.pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/PID/io")
+
+
+# -- many files, fast, rotated at random -------------------------------------------------------------
+
+
+class _Rotated:
+    """One file of ``RotatingWriters``: its handle, its probe tag and count, its rotations due."""
+
+    def __init__(self, path: Path, tag: str, next_rotation: float) -> None:
+        self.path = path
+        self.tag = tag
+        self.count = 0
+        self.fh = open(path, "a")  # noqa: SIM115 - closed by RotatingWriters.stop()
+        self.half = ""  # the second half of a line written in two parts, not written yet
+        self.reopen_at: float | None = None  # renamed: the logger reopens the path then
+        self.next_rotation = next_rotation
+        self.forced: list[tuple[float, str]] = []  # rotations asked for: (when, kind)
+        self.forced_done: threading.Event | None = None
+        self.forced_until = 0.0
+
+
+class RotatingWriters:
+    """One thread appending probe lines to several files at ``rate`` lines/s in all, as
+    applications log, while each file is rotated every ``rotate_every`` seconds (a random span)
+    like logrotate: by rename (``LOG`` -> ``LOG.1``, older generations shifted; the logger writes
+    on to the renamed file for a moment, then reopens ``LOG``) or by copytruncate.
+
+    Each ``write`` call carries a burst of 1-12 lines to one file; now and then the burst's last
+    line is written in two parts (the first half flushed, the rest with the next write to the file),
+    so readers meet partial lines. File ``i`` writes the probes ``w{i} 00000000`` onwards.
+
+    Lines appended between logrotate's copy and its truncate are lost whatever reads the file
+    (they exist nowhere afterwards): that window is closed by pausing the writer of that file
+    across the copy and the truncate, as ``Writer.hold`` does. Here one thread writes every file
+    and performs the rotations, so nothing is written to a file while it is copied and truncated;
+    a line written in two parts is completed before any rotation, since a copytruncate between
+    its halves would cut it in two for good (again, for any reader)."""
+
+    def __init__(
+        self,
+        paths: list[Path],
+        *,
+        rate: float,
+        rng: random.Random,
+        rotate_every: tuple[float, float] = (2.0, 6.0),
+        split_share: float = 0.05,
+    ) -> None:
+        self.rate = rate
+        self.rng = rng
+        self.rotate_every = rotate_every
+        self.split_share = split_share
+        now = time.monotonic()
+        self.files = [_Rotated(p, f"w{i}", now + rng.uniform(*rotate_every)) for i, p in enumerate(paths)]
+        self.rotations: Counter[str] = Counter()
+        self.count = 0
+        self.started_at = self.stopped_at = 0.0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._pause = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="rotating-writers", daemon=True)
+
+    # -- control (the test's thread) -----------------------------------------------------------------
+
+    def start(self) -> RotatingWriters:
+        self.started_at = time.monotonic()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop writing: every line is complete, every file closed."""
+        self._stop.set()
+        self._thread.join(30)
+        if self.error is not None:
+            raise AssertionError(f"the writer thread failed: {self.error!r}") from self.error
+
+    def written(self) -> Counter[str]:
+        return Counter(f"{f.tag} {n:08d}" for f in self.files for n in range(f.count))
+
+    @property
+    def lines_per_second(self) -> float:
+        """Lines written per second over the writing period."""
+        end = self.stopped_at or time.monotonic()
+        return self.count / max(1e-9, end - self.started_at)
+
+    def rotate_twice(self, index: int, kinds: tuple[str, str], gap: float = 0.2) -> None:
+        """Rotate file ``index`` twice, ``gap`` s apart, lines written to it before, between and
+        after (the middle generation gets its own lines); returns once that is done."""
+        f = self.files[index]
+        done = threading.Event()
+        with self._pause:
+            now = time.monotonic()
+            f.forced = [(now, kinds[0]), (now + gap, kinds[1])]
+            f.forced_until = now + 2 * gap
+            f.forced_done = done
+            f.next_rotation = max(f.next_rotation, now + 2 * gap + self.rng.uniform(*self.rotate_every))
+        if not done.wait(30):
+            raise AssertionError(f"the writer thread did not rotate {f.path.name} twice: {self.error!r}")
+
+    # -- the writer thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                with self._pause:
+                    now = time.monotonic()
+                    for f in self.files:
+                        self._housekeep(f, now)
+                    due = int((now - self.started_at) * self.rate) - self.count
+                    budget = min(due, 400)  # then look at the rotations again
+                    while budget > 0:
+                        budget -= self._burst(self.files[self.rng.randrange(len(self.files))])
+                if due <= 0:
+                    time.sleep(0.001)  # ahead of the rate: the writer's pace
+            with self._pause:
+                for f in self.files:
+                    if f.half:
+                        f.fh.write(f.half)
+                        f.half = ""
+                    f.fh.close()
+        except BaseException as exc:  # reported by stop() and rotate_twice()
+            self.error = exc
+        finally:
+            self.stopped_at = time.monotonic()
+
+    def _burst(self, f: _Rotated) -> int:
+        lines = self.rng.randint(1, 12)
+        text = f.half + "".join(LINE.format(tag=f.tag, n=f.count + i) for i in range(lines))
+        f.half = ""
+        if self.rng.random() < self.split_share:
+            cut = len(text) - self.rng.randint(1, len(LINE.format(tag=f.tag, n=0)) - 1)
+            text, f.half = text[:cut], text[cut:]
+        f.fh.write(text)
+        f.fh.flush()
+        f.count += lines
+        self.count += lines
+        return lines
+
+    def _housekeep(self, f: _Rotated, now: float) -> None:
+        if f.reopen_at is not None and now >= f.reopen_at:
+            self._reopen(f)
+        if f.forced and f.forced[0][0] <= now:
+            self._rotate(f, f.forced.pop(0)[1], now, reopen_in=(0.02, 0.08))
+        elif not f.forced and f.forced_done is not None and now >= f.forced_until and f.reopen_at is None:
+            f.forced_done.set()
+            f.forced_done = None
+        elif now >= f.next_rotation and f.forced_done is None:
+            self._rotate(f, self.rng.choice(("rename", "copytruncate")), now, reopen_in=(0.02, 0.3))
+            f.next_rotation = now + self.rng.uniform(*self.rotate_every)
+
+    def _reopen(self, f: _Rotated) -> None:
+        if f.half:
+            f.fh.write(f.half)
+            f.half = ""
+        f.fh.close()
+        f.fh = open(f.path, "a")  # noqa: SIM115 - closed at the end of _run
+        f.reopen_at = None
+
+    def _rotate(self, f: _Rotated, kind: str, now: float, reopen_in: tuple[float, float]) -> None:
+        if f.reopen_at is not None:
+            self._reopen(f)
+        if f.half:
+            f.fh.write(f.half)
+            f.half = ""
+        f.fh.flush()
+        if kind == "rename":
+            rename_rotate(f.path)
+            f.reopen_at = now + self.rng.uniform(*reopen_in)
+        else:
+            copytruncate(f.path)
+        self.rotations[kind] += 1
