@@ -362,3 +362,20 @@ def test_copy_recovery_is_checkpointed_as_it_goes_and_the_live_file_waits(h: Har
     assert h.step(tailer, at=0.6) == [1]
     assert h.step(tailer, at=0.7) == [1, 2, 3]  # the copy's end, then the live file
     assert tailer.counters.recovered_bytes == copy.stat().st_size - len(line(1))
+
+
+def test_copytruncate_of_a_file_not_read_yet_is_recovered_from_its_copy(h: Harness) -> None:
+    """A file the agent resumed at its checkpoint but has not read since (the models came from
+    the snapshot, nothing new until the copytruncate): its reader does not exist yet, and the
+    copy's unread lines still come."""
+    marks = _read_and_stop(h, range(1, 3))
+    h.pipeline.events.clear()
+    second = h.tailer(marks, folded=marks)
+    assert h.step(second, at=10) == []  # resumed; nothing new to read
+    append(h.log, line(3) + line(4))
+    shutil.copyfile(h.log, h.log.with_name("app.log.1"))
+    os.truncate(h.log, 0)
+    append(h.log, line(5))
+    assert h.step(second, at=11) == [3, 4, 5]
+    (c,) = (c for key, c in h.pipeline.marks.items() if key == next(iter(marks)))
+    assert c.offset == len(line(5))

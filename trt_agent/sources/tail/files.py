@@ -101,7 +101,7 @@ class TailedFile:
             dev=self.key[0],
             ino=self.key[1],
             offset=self.committed,
-            line=self.reader.line_no if self.reader is not None else 1,
+            line=self.reader.line_no if self.reader is not None else self.first_line or self.start_line,
             start_offset=self.start_offset,
             start_line=self.start_line,
             fingerprint_len=self.fingerprint_len,

@@ -159,11 +159,12 @@ class Rotation:
         ``f``'s lines were handed on (returned, if one is found), and restart ``f`` at 0."""
         self.counters.truncations += 1
         copy: TailedFile | None = None
-        if f.reader is not None:
+        if f.kind != "artifact":  # (a file not read yet, even not sniffed, has content to find too)
             c = f.checkpoint()
             found = find_copy(c, c.offset, exclude=self._followed())
             if found is None:
-                self.pipeline.ingest(list(f.reader.flush()), {})  # the old content ends here
+                if f.reader is not None:
+                    self.pipeline.ingest(list(f.reader.flush()), {})  # the old content ends here
             else:
                 path, fd, st = found
                 copy = self._follow(path, f.source, fd, st, c, name=f.path, resume=False)
@@ -174,7 +175,7 @@ class Rotation:
                 self._log.info("reading the rest of the old content from its copy", file=f.path, copy=path)
         self._log.info("file truncated; reading it again from the start", file=f.path, was_offset=f.offset)
         f.offset = f.start_offset = 0
-        f.start_line = 1
+        f.start_line, f.first_line = 1, None
         f.fingerprint_len, f.fingerprint = 0, ""
         f.floor = None
         if f.kind == "log":
