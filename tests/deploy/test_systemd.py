@@ -4,6 +4,7 @@ WATCHDOG_USEC, ExecReload=, SIGTERM) against a socket the test owns."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -13,8 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -215,3 +218,292 @@ def test_unit_drives_the_agent_like_systemd(tmp_path: Path, notify_socket: tuple
     ), "READY=1 again after the reload"
     assert "hello from the unit test" in (tmp_path / "events.jsonl").read_text()
     assert (state / "checkpoints.json").exists()
+
+
+# -- the watchdog while a large rotated copy is read back ------------------------------------------
+
+RECOVERY_WATCHDOG_SEC = 1.0  # WatchdogSec= of the recovery test: a WATCHDOG=1 every 0.5 s
+RECOVERY_PERIODS = 5  # the recovery must last at least this many WatchdogSec to show anything
+# What app.log grows by while the agent is down: a real verbose FP16 build log (55 lines, one
+# event for every three), repeated; 100 MB take about 14 s to read back on the 2-core development
+# machine. A much faster machine may need more (TRT_AGENT_RECOVERY_MB).
+RECOVERY_SOURCE = "45_polygraphy"
+RECOVERY_BYTES = int(float(os.environ.get("TRT_AGENT_RECOVERY_MB", "100")) * 1_000_000)
+FIRST_RUN = "first-run marker: the last line the first run reads"
+COPY_END = "copy-end marker: the last line before the copytruncate"
+AFTER_TRUNCATE = "after-truncate marker: the first line written after it"
+
+
+def warning(text: str) -> bytes:
+    return f"[12/06/2026-10:00:00] [TRT] [W] {text}\n".encode()
+
+
+def unit_config(tmp_path: Path, logs_glob: str) -> Path:
+    """systemd/config.toml with its paths moved under ``tmp_path``, a free metrics port, and an
+    event file that is not rotated (so a test finds its lines in one file)."""
+    text = (
+        SYSTEMD_CONFIG.read_text()
+        .replace("max_bytes = 104857600", "max_bytes = 0")
+        .replace('"/var/lib/trt-agent"', json.dumps(str(tmp_path / "state")))
+        .replace('"/var/log/trt/*.log"', json.dumps(logs_glob))
+        .replace('"/var/log/trt-agent/events.jsonl"', json.dumps(str(tmp_path / "events.jsonl")))
+        .replace('"127.0.0.1:9717"', '"127.0.0.1:0"')
+    )
+    assert str(tmp_path / "state") in text and logs_glob in text and "max_bytes = 0" in text
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    return config
+
+
+def start_like_systemd(
+    config: Path, notify_address: str, watchdog_sec: float, stderr: Path
+) -> subprocess.Popen[bytes]:
+    """ExecStart= of the unit with NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID (exec keeps the
+    shell's pid, which systemd would give as the main pid)."""
+    argv = shlex.split(unit_value("ExecStart"))
+    argv = [str(Path(sys.executable).parent / "trt-agent"), *argv[1:]]
+    argv[argv.index("-c") + 1] = str(config)
+    env = os.environ | {"NOTIFY_SOCKET": notify_address, "WATCHDOG_USEC": str(int(watchdog_sec * 1e6))}
+    with open(stderr, "ab") as err:
+        return subprocess.Popen(
+            ["/bin/sh", "-c", 'WATCHDOG_PID=$$ exec "$@"', "sh", *argv],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
+class Notifications:
+    """Every datagram on the notify socket, with the ``time.monotonic()`` it arrived at."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.received: list[tuple[float, str]] = []
+        self._sock = sock
+        self._stop = threading.Event()
+        sock.settimeout(0.05)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.received.append((time.monotonic(), data.decode()))
+
+    def times(self, line: str, since: float = 0.0) -> list[float]:
+        return [t for t, m in list(self.received) if t >= since and line in m.splitlines()]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def poll_until(
+    what: str, condition: Callable[[], bool], proc: subprocess.Popen[bytes], stderr: Path, timeout: float
+) -> float:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the agent exited ({proc.returncode}) waiting for {what}:\n{stderr.read_text()[-3000:]}"
+            )
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{stderr.read_text()[-3000:]}"
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+def metrics_address(stderr: Path) -> str | None:
+    """The address the last agent started on ``stderr`` serves its metrics on."""
+    for line in reversed(stderr.read_text().splitlines()):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == "serving metrics":
+            return str(entry["address"])
+    return None
+
+
+def recovered_bytes(address: str | None) -> float:
+    """``trt_agent_recovered_bytes_total`` (0 until the endpoint answers)."""
+    if address is None:
+        return 0.0
+    try:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("trt_agent_recovered_bytes_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+class Markers:
+    """Which of ``needles`` the lines a file gains (after its size when this was made) carry."""
+
+    def __init__(self, path: Path, *needles: str) -> None:
+        self.path, self.needles = path, needles
+        self.pos = path.stat().st_size if path.exists() else 0
+        self.found: set[str] = set()
+        self._carry = b""
+
+    def seen(self, needle: str) -> bool:
+        if needle not in self.found:
+            try:
+                with open(self.path, "rb") as fh:
+                    fh.seek(self.pos)
+                    data = fh.read()
+            except FileNotFoundError:
+                return False
+            self.pos += len(data)
+            window = self._carry + data
+            self.found.update(n for n in self.needles if n.encode() in window)
+            self._carry = window[-200:]
+        return needle in self.found
+
+
+class Every:
+    """``check`` at most every ``seconds`` (False in between): a scrape costs the agent time."""
+
+    def __init__(self, seconds: float, check: Callable[[], bool]) -> None:
+        self.seconds, self.check, self._next = seconds, check, 0.0
+
+    def __call__(self) -> bool:
+        if time.monotonic() < self._next:
+            return False
+        self._next = time.monotonic() + self.seconds
+        return self.check()
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=systemd_seconds(unit_value("TimeoutStopSec")))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)
+
+
+def test_watchdog_keeps_beating_while_a_large_copytruncated_log_is_recovered(
+    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+) -> None:
+    """The agent followed app.log and was stopped; while it was down app.log grew by
+    RECOVERY_BYTES and logrotate's copytruncate copied it to app.log.1 and emptied it. At the
+    next start the agent reads the rest of the old content back from app.log.1 (seconds of
+    work), and all that time it must go on sending WATCHDOG=1 every WatchdogSec/2, from when an
+    agent with nothing to recover would be up: systemd kills a service whose pings stop for
+    longer than WatchdogSec= (once it has sent READY=1; before, only TimeoutStartSec= and the
+    agent's EXTEND_TIMEOUT_USEC cover it, and the agent is 'activating' all that time)."""
+    sock, address = notify_socket
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = logs / "app.log"
+    source = data_lines(RECOVERY_SOURCE)
+    app.write_bytes(source + warning(FIRST_RUN))  # the part the first run reads and checkpoints
+    config = unit_config(tmp_path, str(logs / "*.log"))
+    events = tmp_path / "events.jsonl"
+    stderr = tmp_path / "agent.stderr"
+    heard = Notifications(sock)
+    try:
+        # 1. The first run: it reads app.log, checkpoints it and stops cleanly. Its start (no
+        #    recovery) gives the time an agent needs to be up on this machine.
+        read = Markers(events, FIRST_RUN)
+        started = time.monotonic()
+        first = start_like_systemd(config, address, RECOVERY_WATCHDOG_SEC, stderr)
+        try:
+            ready = poll_until("READY=1", lambda: bool(heard.times("READY=1", started)), first, stderr, 30)
+            start_up = ready - started
+            poll_until("the first run's last line", lambda: read.seen(FIRST_RUN), first, stderr, 30)
+        finally:
+            first_code = stop(first)
+        assert first_code == 0, stderr.read_text()[-3000:]
+        # 2. While the agent is down: app.log grows, then logrotate's copytruncate.
+        checkpointed = app.stat().st_size
+        with open(app, "ab") as fh:
+            while fh.tell() < RECOVERY_BYTES:
+                fh.write(source * 1000)
+            fh.write(warning(COPY_END))
+        shutil.copyfile(app, logs / "app.log.1")
+        os.truncate(app, 0)
+        app.write_bytes(warning(AFTER_TRUNCATE))
+        to_recover = (logs / "app.log.1").stat().st_size - checkpointed
+        # 3. The second run recovers the copy under a short watchdog.
+        # The recovery is over when the copy's last line is written, or (should that event be
+        # dropped from a full queue) when trt_agent_recovered_bytes_total has counted all of it.
+        # (Not when the new line of app.log is: it may come first.)
+        written = Markers(events, COPY_END, AFTER_TRUNCATE)
+        counted = Every(0.5, lambda: recovered_bytes(metrics_address(stderr)) >= to_recover)
+        ended_by: list[str] = []
+
+        def recovery_over() -> bool:
+            for name, over in (
+                ("the copy's last line written", lambda: written.seen(COPY_END)),
+                ("trt_agent_recovered_bytes_total complete", counted),
+            ):
+                if over():
+                    ended_by.append(name)
+                    return True
+            return False
+
+        since = time.monotonic()
+        second = start_like_systemd(config, address, RECOVERY_WATCHDOG_SEC, stderr)
+        try:
+            done = poll_until("the end of the recovery", recovery_over, second, stderr, 120)
+            poll_until(
+                "the first line written after the copytruncate",
+                lambda: written.seen(AFTER_TRUNCATE),
+                second,
+                stderr,
+                30,
+            )
+        finally:
+            code = stop(second)
+    finally:
+        heard.close()
+    assert code == 0, stderr.read_text()[-3000:]
+    recovery = done - since
+    readies = heard.times("READY=1", since)
+    pings = [t for t in heard.times("WATCHDOG=1", since) if t <= done]
+    at = [round(t - since, 2) for t in pings]
+    assert readies, "no READY=1 from the second run"
+    assert recovery >= RECOVERY_PERIODS * RECOVERY_WATCHDOG_SEC + start_up, (
+        f"reading back {to_recover / 1e6:.0f} MB took only {recovery:.1f} s "
+        f"({recovery / RECOVERY_WATCHDOG_SEC:.1f} watchdog periods of {RECOVERY_WATCHDOG_SEC} s, "
+        f"start-up {start_up:.2f} s; ended by: {ended_by[0]}): raise TRT_AGENT_RECOVERY_MB so the test "
+        "shows something"
+    )
+    # From when an agent without a recovery is up (start_up) to the end of the recovery, the
+    # pings must come at most WatchdogSec apart.
+    marks = [since + start_up, *pings, done]
+    gaps = [(b - a, a - since, b - since) for a, b in itertools.pairwise(marks)]
+    gap, gap_from, gap_to = max(gaps)
+    extends = [round(t - since, 2) for t in heard.times("EXTEND_TIMEOUT_USEC=10000000", since) if t <= done]
+    print(
+        f"recovered {to_recover / 1e6:.0f} MB in {recovery:.2f} s; start-up {start_up:.2f} s; READY=1 at "
+        f"{readies[0] - since:.2f} s; {len(pings)} WATCHDOG=1, largest gap {gap:.2f} s at {gap_from:.2f} s"
+    )
+    assert gap < RECOVERY_WATCHDOG_SEC, (
+        f"no WATCHDOG=1 for {gap:.2f} s (from {gap_from:.2f} s to {gap_to:.2f} s after the start) while "
+        f"{to_recover / 1e6:.0f} MB were read back from app.log.1, with WatchdogSec={RECOVERY_WATCHDOG_SEC:g} s "
+        f"(a ping due every {RECOVERY_WATCHDOG_SEC / 2:g} s). The recovery took {recovery:.1f} s "
+        f"({recovery / RECOVERY_WATCHDOG_SEC:.0f} watchdog periods; an agent with nothing to recover is up in "
+        f"{start_up:.2f} s); READY=1 came {readies[0] - since:.2f} s after the start; during the recovery "
+        f"WATCHDOG=1 at {at} s, EXTEND_TIMEOUT_USEC at {extends} s"
+    )
+
+
+def data_lines(name: str) -> bytes:
+    """The text of a tests/data log (by the start of its name), ending in a newline."""
+    for folder in ("corpus", "extra"):
+        for path in sorted((ROOT / "tests" / "data" / folder).glob(name + "*.log")):
+            data = path.read_bytes()
+            return data if data.endswith(b"\n") else data + b"\n"
+    raise FileNotFoundError(name)
