@@ -277,6 +277,48 @@ def test_kill_during_copy_recovery(tmp_path: Path, agents: list[Agent]) -> None:
     assert agent.stop() == 0
 
 
+def test_copytruncate_again_while_the_copy_is_read(tmp_path: Path, agents: list[Agent]) -> None:
+    """The agent comes back to a file copytruncated while it was down (the copy: 70 MB it had not
+    read) and new lines in the emptied file. While it still reads the copy, logrotate
+    copytruncates the file again: the new lines are now only in the second copy, which must be
+    read too (no kill here: nothing may be lost or delivered twice).
+
+    Found by the chaos test (CHAOS_SEED=1, 4, 5 on df91319): the live file, waiting for the first
+    copy to be read, had not been read yet when it was emptied again, and the second copy was never
+    looked for: its 300 lines are lost (on bbc9497 too, which read the live file from its start
+    after the first copy)."""
+    log = tmp_path / "app.log"
+    written = append(log, "early", 100)
+    agent, tail = _big_agent(agents, tmp_path, log)
+    agent.start()
+    tail.wait(written)
+    wait_for(lambda: agent.checkpoint_offset(log) == log.stat().st_size, 20, "a checkpoint at the end", agent)
+    assert agent.stop() == 0
+    written += big_log(log, 200_000)  # while the agent is down
+    first_copy = copytruncate(log)
+    written += append(log, "mid", 300)  # only in the live file, not read yet
+    size = first_copy.stat().st_size
+    agent.start(wait=False)
+    read = _freeze_mid_read(agent, first_copy, size, "the first copy", lambda: False)
+    try:
+        assert read is not None and read < size, "the first copy was read before the second copytruncate"
+        copytruncate(log)  # the first copy becomes app.log.2, the "mid" lines app.log.1
+        written += append(log, "late", 300)
+    finally:
+        agent.send(signal.SIGCONT)
+    got = tail.wait(written, timeout=30)
+    lost, duplicated = report(
+        "copytruncate again while the copy is read",
+        written,
+        got,
+        first_copy_mb=round(size / 1e6, 1),
+        read_mb_at_second_copytruncate=round((read or 0) / 1e6, 1),
+        mid_lost=sum(1 for k in written if k.startswith("mid ") and not got[k]),
+    )
+    assert (lost, duplicated) == (0, 0)
+    assert agent.stop() == 0
+
+
 def _reload(agent: Agent, logs: list[dict[str, Any]]) -> None:
     """Rewrite the agent's config with ``logs`` and SIGHUP it; returns once it reloaded."""
     before = sum(1 for e in agent.agent_logs() if e.get("event") == "config reloaded")

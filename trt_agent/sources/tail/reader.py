@@ -81,6 +81,7 @@ class Reader:
                     f.drained = False
                     f.last_stat = (-1, -1)  # not read yet: whatever it holds is new
                     return 0  # f waits for its copy (f.after): the old lines come first
+                self.finish(copy)
                 f.after = None
         f.drained = True
         if f.kind is None and not self.sniff(f, st.st_size):
@@ -118,6 +119,12 @@ class Reader:
 
     def deliver(self, f: TailedFile, events: list[Event]) -> None:
         self.pipeline.ingest(events, f.mark())
+
+    def finish(self, f: TailedFile) -> None:
+        """Hand on what ``f``'s line reader still holds (an open block, a line without newline)
+        as complete: the file will not grow (a complete copy), or has waited long enough."""
+        if f.reader is not None and f.reader.pending:
+            self.deliver(f, list(f.reader.flush()))
 
     def sniff(self, f: TailedFile, size: int) -> bool:
         """Decide whether ``f`` is a log or a whole-file artifact; False until there is enough to tell."""

@@ -197,6 +197,7 @@ class Rotation:
             return []
         path, fd, st = found
         chain = [self._follow(path, source, fd, st, c, name=c.path, resume=True)]
+        chain[0].recovery = chain[0].key != c.key  # a copy (copytruncate): complete, read back
         excluded.add(chain[0].key)
         for older_path, older_fd, older_st in newer_generations(c.path, st, excluded):
             generation = self._follow(older_path, source, older_fd, older_st, None, name=c.path, resume=False)

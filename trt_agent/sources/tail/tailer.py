@@ -475,6 +475,10 @@ class Tailer:
             return
         if grew:
             f.last_growth = now
+        if f.recovery and f.drained:
+            # A copytruncate's copy is complete: what its reader holds (an open block, a last
+            # line without newline) is finished now, before the emptied file's lines come.
+            self._reader.finish(f)
         reader = f.reader
         if reader is not None and reader.pending:
             if grew or f.partial_since is None:
@@ -487,8 +491,7 @@ class Tailer:
             f.partial_since = None
         rotated = f.rotated_at is not None
         if rotated and f.drained and now - max(f.rotated_at or now, f.last_growth) >= tail.rotate_wait:
-            if reader is not None:
-                self._reader.deliver(f, list(reader.flush()))
+            self._reader.finish(f)
             f.close()
             del self.files[f.key]
             self.pipeline.ingest([], Forget(f.key))  # after its last lines' marks
