@@ -185,10 +185,12 @@ class Snapshotter:
             self._moved = True
         return batch
 
-    def tick(self) -> None:
-        """Save if something changed and a save is due (the tailer's thread, between batches)."""
-        now = self._clock()
-        if now >= self._next and (self._moved or self.store.revision != self._saved_revision):
+    def tick(self, idle: bool = False) -> None:
+        """Save if something changed and a save is due (the tailer's thread, between batches),
+        or at once when the tailer is ``idle`` (caught up with its files: a save then costs
+        nothing anyone waits for, and a crash after it replays nothing)."""
+        changed = self._moved or self.store.revision != self._saved_revision
+        if changed and (idle or self._clock() >= self._next):
             self.save()
 
     def save(self) -> None:

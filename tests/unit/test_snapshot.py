@@ -105,8 +105,13 @@ def test_the_snapshotter_notes_where_the_models_stand_and_saves_when_due(tmp_pat
     clock.now += 5.0
     snapshots.tick()
     assert snapshots.saves == 2  # nothing changed: nothing to save
+    snapshots(Batch([], [], "file", {(1, 7): checkpoint(7, 200)}))
+    snapshots.tick(idle=True)
+    assert snapshots.saves == 3  # the tailer caught up: at once, not due or not
+    snapshots.tick(idle=True)
+    assert snapshots.saves == 3
     restored, _ = load(str(tmp_path), store.latency_buckets)
-    assert restored is not None and set(restored.positions) == {(1, 7)}
+    assert restored is not None and {k: c.offset for k, c in restored.positions.items()} == {(1, 7): 200}
     assert (tmp_path / SNAPSHOT_FILE).stat().st_mode & 0o777 == 0o600
 
 

@@ -40,7 +40,8 @@ class Tailer:
     between turns (a ``threading.Event`` by default). ``clock``: monotonic seconds
     (``time.monotonic`` by default), for every deadline and the heartbeat. ``on_ready``: called
     once, on the tailer's thread, when every file present at start-up has been read;
-    ``on_turn``: at the end of every turn, between batches (the daemon's model snapshot).
+    ``on_turn``: at the end of every turn, between batches, told whether the turn found
+    nothing to read (the daemon's model snapshot: saved at once when the files are caught up).
     ``folded`` and ``count_replays``: where the engine model stands in each file, see
     :class:`~trt_agent.sources.tail.resume.Resumer`."""
 
@@ -54,7 +55,7 @@ class Tailer:
         waker: Waker | None = None,
         clock: Clock = time.monotonic,
         on_ready: Callable[[], None] | None = None,
-        on_turn: Callable[[], None] | None = None,
+        on_turn: Callable[[bool], None] | None = None,
         folded: Mapping[FileKey, Checkpoint] | None = None,
         count_replays: bool = False,
     ) -> None:
@@ -125,6 +126,7 @@ class Tailer:
         self._thread = threading.Thread(target=self._run, name="tailer", daemon=True)
         self._first_scan_done = threading.Event()
         self._more_to_read = False
+        self._read_any = False  # this turn read something
 
     @property
     def mode(self) -> str:
@@ -208,7 +210,7 @@ class Tailer:
             self._register()  # before any of their lines is read
             self._next_scan = now + self.config.tail.poll_interval
             self._first_scan_done.set()
-        self._more_to_read = False
+        self._more_to_read = self._read_any = False
         for f in self._oldest_first():
             try:
                 self._service(f, now)
@@ -216,7 +218,7 @@ class Tailer:
                 self._problems.internal_error(f.path)
         self._register()
         if self._on_turn is not None:
-            self._on_turn()
+            self._on_turn(not self._read_any)
         if not self._more_to_read and self._first_scan_done.is_set() and not self.ready:
             self.ready = True
             if self._on_ready is not None:
@@ -473,6 +475,7 @@ class Tailer:
         except OSError as exc:
             self._problems.fail(f.path, exc)
             return
+        self._read_any = self._read_any or grew
         if grew:
             f.last_growth = now
         if f.recovery and f.drained:
