@@ -379,3 +379,20 @@ def test_copytruncate_of_a_file_not_read_yet_is_recovered_from_its_copy(h: Harne
     assert h.step(second, at=11) == [3, 4, 5]
     (c,) = (c for key, c in h.pipeline.marks.items() if key == next(iter(marks)))
     assert c.offset == len(line(5))
+
+
+def test_copytruncate_while_stopped_reads_the_copy_before_the_emptied_file(h: Harness) -> None:
+    """At start the checkpoint's inode holds other content: the copy (larger than a read budget,
+    so several turns) is followed from the checkpoint, and the emptied file's new lines come
+    after all of it, whatever the checkpoint's replay said of the copy's end."""
+    filler = b"x" * 1000 + b"\n"
+    marks = _read_and_stop(h, range(1, 3))
+    append(h.log, filler * 2100 + line(3))  # written while the agent was down
+    shutil.copyfile(h.log, h.log.with_name("app.log.1"))
+    os.truncate(h.log, 0)
+    append(h.log, line(4))
+    h.pipeline.events.clear()
+    second = h.tailer(marks, read_budget=1 << 20)
+    for turn in range(6):
+        h.step(second, at=10 + turn)
+    assert probes(h.pipeline.events) == [3, 4]

@@ -77,6 +77,7 @@ class Resumer:
         f.kind = "log"
         f.start_reader(c.offset, c.line, self._max_line_bytes(), self.reader.patterns())
         f.update_fingerprint()
+        f.drained = False
 
     def resume(self, f: TailedFile, c: Checkpoint) -> None:
         """Continue at checkpoint ``c``. The engine model is brought to where the file's lines
@@ -96,7 +97,8 @@ class Resumer:
         else:
             self._redeliver(f, c, folded)
         st = os.fstat(f.fd)
-        if f.offset == st.st_size and (f.reader is None or not f.reader.pending):
+        f.drained = f.offset >= st.st_size  # (not what the reads up to the checkpoint said)
+        if f.drained and (f.reader is None or not f.reader.pending):
             f.last_stat = (st.st_size, st.st_mtime_ns)  # nothing new since: not read (again)
         self._log.info("resuming", file=f.path, offset=c.offset, line=c.line)
 
