@@ -123,14 +123,6 @@ class Agent:
         self._hup = False
         store = CheckpointStore(config.state_dir)
         self._prepare_state_dir(store)
-        checkpoints = self._load_checkpoints(store)
-        self.checkpoints = CheckpointCommitter(store, checkpoints)
-        self.stream = EventStream(
-            config.events,
-            on_written=self.checkpoints.acknowledge,
-            checkpoint_interval=config.tail.checkpoint_interval,
-            redactor=redactor,
-        )
         metrics = config.metrics
         self.store = EngineStore(
             latency_buckets=metrics.latency_buckets,
@@ -143,8 +135,18 @@ class Agent:
             config.state_dir,
             self.store,
             names=redactor.learned_names if redactor is not None else list,
-            positions=restored.positions if restored is not None else None,
+            restored=restored,
+            known=lambda key: key in self.checkpoints.checkpoints,
             min_interval=config.tail.checkpoint_interval,
+        )
+        self.checkpoints = CheckpointCommitter(
+            store, self._load_checkpoints(store), forgettable=self.snapshots.forgettable
+        )
+        self.stream = EventStream(
+            config.events,
+            on_written=self.checkpoints.acknowledge,
+            checkpoint_interval=config.tail.checkpoint_interval,
+            redactor=redactor,
         )
         self.rules = RuleMonitor(self.store)
         self.rules.set_rules(*load_rule_config(config))
@@ -167,7 +169,7 @@ class Agent:
             self.checkpoints,
             on_ready=self._poke,
             on_turn=self.snapshots.tick,
-            folded=self.snapshots.positions,
+            folded=self.snapshots.position,
             count_replays=restored is not None,
         )
         self._ready_revision: int | None = None  # the store's revision when the tailer was ready

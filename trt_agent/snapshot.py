@@ -85,6 +85,9 @@ class Snapshot:
     event_counts: Counter[tuple[str, str, str]]
     positions: dict[FileKey, Checkpoint]
     names: list[str] = field(default_factory=list)
+    # Files the tailer closed (rotated away and read to their end), with their last position,
+    # while the checkpoint store may still name them (see Snapshotter.forgettable).
+    closed: dict[FileKey, Checkpoint] = field(default_factory=dict)
 
 
 def header(buckets: tuple[float, ...]) -> dict[str, Any]:
@@ -98,7 +101,10 @@ def header(buckets: tuple[float, ...]) -> dict[str, Any]:
 
 def encode(snapshot: Snapshot, buckets: tuple[float, ...]) -> bytes:
     positions = [asdict(c) for c in snapshot.positions.values()]
-    body = pickle.dumps((snapshot.models, snapshot.event_counts, positions, snapshot.names), protocol=5)
+    closed = [asdict(c) for c in snapshot.closed.values()]
+    body = pickle.dumps(
+        (snapshot.models, snapshot.event_counts, positions, snapshot.names, closed), protocol=5
+    )
     return orjson.dumps(header(buckets)) + b"\n" + body
 
 
@@ -118,13 +124,14 @@ def decode(data: bytes, buckets: tuple[float, ...]) -> Snapshot:
                 f"written with another {key_} ({found.get(key_)!r}, this agent: {expected[key_]!r})"
             )
     try:
-        models, counts, positions, names = _ModelUnpickler(io.BytesIO(body)).load()
+        models, counts, positions, names, closed = _ModelUnpickler(io.BytesIO(body)).load()
         checkpoints = [Checkpoint(**entry) for entry in positions]
+        tombstones = [Checkpoint(**entry) for entry in closed]
     except Exception as exc:  # any damage: the logs are still there to rebuild from
         raise ValueError(f"damaged ({type(exc).__name__}: {exc})") from None
     if not isinstance(models, dict) or not isinstance(counts, Counter) or not isinstance(names, list):
         raise ValueError("damaged (unexpected content)")
-    return Snapshot(models, counts, {c.key: c for c in checkpoints}, names)
+    return Snapshot(models, counts, {c.key: c for c in checkpoints}, names, {c.key: c for c in tombstones})
 
 
 def load(state_dir: str, buckets: tuple[float, ...]) -> tuple[Snapshot | None, str]:
@@ -146,8 +153,14 @@ def load(state_dir: str, buckets: tuple[float, ...]) -> tuple[Snapshot | None, s
 class Snapshotter:
     """Keeps where the models stand in each followed file (a pipeline step, after the models
     fold a batch) and saves the snapshot: when the tailer's turn calls ``tick`` and something
-    changed, at most every ``min_interval`` seconds and never more often than pickling costs
-    1/``COST_SHARE`` of the time; and at shutdown (``save``)."""
+    changed, at most every ``min_interval`` seconds, or at once when the tailer has caught up
+    with its files; never more often than pickling costs 1/``COST_SHARE`` of the time; and at
+    shutdown (``save``).
+
+    A closed file's position stays in the snapshot (``closed``) until the checkpoint store has
+    forgotten the file too, and the store forgets it only once a snapshot saved after its close
+    (``forgettable``): whichever of the two files a crash leaves newer, a restart folds each of
+    its lines into the models exactly once."""
 
     def __init__(
         self,
@@ -155,20 +168,25 @@ class Snapshotter:
         store: EngineStore,
         *,
         names: Callable[[], list[str]] = list,
-        positions: dict[FileKey, Checkpoint] | None = None,
+        restored: Snapshot | None = None,
+        known: Callable[[FileKey], bool] = lambda key: True,
         min_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = os.path.join(state_dir, SNAPSHOT_FILE)
         self.store = store
-        self.positions: dict[FileKey, Checkpoint] = dict(positions or {})
+        self._positions: dict[FileKey, Checkpoint] = dict(restored.positions) if restored else {}
+        self._closed: dict[FileKey, Checkpoint] = dict(restored.closed) if restored else {}
         self.min_interval = min_interval
         self._names = names
+        self._known = known  # the checkpoint store still names this file
         self._clock = clock
         self._lock = threading.Lock()
         self._saved_revision = -1
         self._moved = True  # positions moved since the last save
-        self._next = 0.0
+        self._closing: set[FileKey] = set()  # closed since the last save: not forgettable yet
+        self._next = 0.0  # the next save when busy: min_interval, and the cost bound
+        self._next_idle = 0.0  # the next save when caught up: the cost bound only
         self._failing = False
         self.saves = 0
         self.errors = 0
@@ -176,33 +194,53 @@ class Snapshotter:
         self.last_bytes = 0
         self._log = get_logger("trt_agent.snapshot")
 
+    def position(self, key: FileKey) -> Checkpoint | None:
+        """Where the models stand in the file ``key`` (open, or closed and not forgotten yet)."""
+        found = self._positions.get(key)
+        return found if found is not None else self._closed.get(key)
+
+    def forgettable(self, key: FileKey) -> bool:
+        """Whether the checkpoint store may forget the closed file ``key`` now: a snapshot with
+        all of its lines was saved (the event writer asks, from its thread)."""
+        return key not in self._closing
+
     def __call__(self, batch: Batch) -> Batch:
-        if batch.origin in ("file", "replay") and batch.ack is not None:
-            if isinstance(batch.ack, Forget):
-                self.positions.pop(batch.ack.key, None)
+        """File and replay batches move the positions (their lines are folded now); redelivered
+        ones do not (the models held them already)."""
+        ack = batch.ack
+        if batch.origin in ("file", "replay") and ack is not None:
+            if isinstance(ack, Forget):
+                last = self._positions.pop(ack.key, None)
+                if last is not None:
+                    self._closed[ack.key] = last
+                    self._closing.add(ack.key)
             else:
-                self.positions.update(batch.ack)
+                self._positions.update(ack)
+                for key in ack:
+                    self._closed.pop(key, None)  # (an inode used again by a new file)
             self._moved = True
         return batch
 
     def tick(self, idle: bool = False) -> None:
-        """Save if something changed and a save is due (the tailer's thread, between batches),
-        or at once when the tailer is ``idle`` (caught up with its files: a save then costs
-        nothing anyone waits for, and a crash after it replays nothing)."""
+        """Save if something changed and a save is due (the tailer's thread, between batches);
+        ``idle``: the tailer has caught up with its files, so a save costs nothing anyone waits
+        for and a crash after it replays nothing: due as soon as the cost bound allows."""
         changed = self._moved or self.store.revision != self._saved_revision
-        if changed and (idle or self._clock() >= self._next):
+        if changed and self._clock() >= (self._next_idle if idle else self._next):
             self.save()
 
     def save(self) -> None:
         with self._lock:
             started = self._clock()
             store = self.store
+            self._closed = {k: c for k, c in self._closed.items() if k in self._closing or self._known(k)}
+            closing = set(self._closing)
             with store.lock:
                 revision = store.revision
-                data = encode(
-                    Snapshot(store.models, store.event_counts, self.positions, self._names()),
-                    store.latency_buckets,
+                snapshot = Snapshot(
+                    store.models, store.event_counts, self._positions, self._names(), self._closed
                 )
+                data = encode(snapshot, store.latency_buckets)
             try:
                 replace_file(self.path, data)
             except OSError as exc:
@@ -215,17 +253,20 @@ class Snapshotter:
                         error=str(exc),
                         action="retrying; a restart now rebuilds the models from the logs",
                     )
-                self._next = self._clock() + self.min_interval
+                self._next = self._next_idle = self._clock() + self.min_interval
                 return
             if self._failing:
                 self._failing = False
                 self._log.info("model snapshot saved again", path=self.path)
+            self._closing -= closing
             took = self._clock() - started
             self.saves += 1
             self.seconds += took
             self.last_bytes = len(data)
             self._saved_revision, self._moved = revision, False
-            self._next = self._clock() + max(self.min_interval, COST_SHARE * took)
+            now = self._clock()
+            self._next_idle = now + COST_SHARE * took
+            self._next = now + max(self.min_interval, COST_SHARE * took)
 
 
 class SnapshotCollector(Collector):

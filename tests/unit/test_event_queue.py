@@ -243,10 +243,11 @@ def test_close_while_a_producer_waits_does_not_hang(tmp_path: Path, gate: _Gate)
     assert s.acked == ["a", "b", "c"]
 
 
-def test_close_while_writes_fail_releases_a_waiting_producer(tmp_path: Path) -> None:
+def test_a_producer_does_not_wait_while_writes_fail(tmp_path: Path) -> None:
     """Writes fail (/dev/full: every write is ENOSPC), the writer holds the queue full and
-    retries; a producer waiting for room is released at close, without a deadlock, and the
-    writer's last_progress does not move while it fails."""
+    retries: a file's batch offered now is held past the bound instead of waiting (the tailer,
+    seeing ``failing``, stops reading; waiting would stall its heartbeat and a stop for as long as
+    the disk is full), nothing is dropped, and the writer's last_progress does not move."""
     stream = EventStream(
         EventsConfig(path="/dev/full", queue_events=10, fsync="never"), checkpoint_interval=0.05
     )
@@ -256,13 +257,13 @@ def test_close_while_writes_fail_releases_a_waiting_producer(tmp_path: Path) -> 
     stalled_at = stream.last_progress
     producer = threading.Thread(target=stream.offer, args=(_batch("b", 5), "b"), daemon=True)
     producer.start()
-    wait_for(lambda: stream.waiting, 5, "the producer to wait")
+    producer.join(5)
+    assert not producer.is_alive(), "the producer waits on a failing writer"
+    assert stream.queued == 15 and not stream.waiting
     errors = stream.write_errors
     wait_for(lambda: stream.write_errors >= errors + 2, 5, "two more failed tries")
     assert stream.last_progress == stalled_at
     assert stream.close(5)
-    producer.join(5)
-    assert not producer.is_alive(), "close() left the producer waiting on a failing writer"
     assert (stream.written, stream.dropped) == (0, 0)  # held, not dropped: read again after a restart
 
 

@@ -16,7 +16,7 @@ from conftest import ROOT
 from trt_agent.model.store import EngineStore
 from trt_agent.parse import ParseStats, parse_stream
 from trt_agent.pipeline import Batch
-from trt_agent.snapshot import SNAPSHOT_FILE, Snapshot, Snapshotter, decode, encode, header, load
+from trt_agent.snapshot import COST_SHARE, SNAPSHOT_FILE, Snapshot, Snapshotter, decode, encode, header, load
 from trt_agent.sources.checkpoint import Checkpoint, Forget
 
 CORPUS = ROOT / "tests" / "data" / "corpus"
@@ -85,26 +85,35 @@ class Clock:
 def test_the_snapshotter_notes_where_the_models_stand_and_saves_when_due(tmp_path: Path) -> None:
     store = corpus_store()
     clock = Clock()
-    snapshots = Snapshotter(str(tmp_path), store, names=lambda: ["conv1"], min_interval=1.0, clock=clock)
+    known = {(1, 7), (1, 8)}  # what the checkpoint store names
+    snapshots = Snapshotter(
+        str(tmp_path), store, names=lambda: ["conv1"], known=known.__contains__, min_interval=1.0, clock=clock
+    )
     snapshots(Batch([], [], "file", {(1, 7): checkpoint(7, 100)}))
     snapshots(Batch([], [], "replay", {(1, 8): checkpoint(8, 50)}))
     snapshots(Batch([], [], "redeliver", {(1, 7): checkpoint(7, 10)}))  # folded already: no move back
     snapshots(Batch([], [], "profiler"))
-    assert {k: c.offset for k, c in snapshots.positions.items()} == {(1, 7): 100, (1, 8): 50}
+    assert [snapshots.position(k).offset for k in ((1, 7), (1, 8))] == [100, 50]  # type: ignore[union-attr]
     snapshots.tick()
     assert snapshots.saves == 1
     restored, _ = load(str(tmp_path), store.latency_buckets)
     assert restored is not None and restored.names == ["conv1"]
     assert {k: c.offset for k, c in restored.positions.items()} == {(1, 7): 100, (1, 8): 50}
+    # A closed file keeps its last position (closed) until a snapshot holding it is saved and
+    # the checkpoint store has forgotten it too.
     snapshots(Batch([], [], "file", Forget((1, 8))))
+    assert not snapshots.forgettable((1, 8)) and snapshots.position((1, 8)) is not None
     snapshots.tick()
     assert snapshots.saves == 1  # not due yet
     clock.now += 1.0
     snapshots.tick()
-    assert snapshots.saves == 2
+    assert snapshots.saves == 2 and snapshots.forgettable((1, 8))
+    restored, _ = load(str(tmp_path), store.latency_buckets)
+    assert restored is not None and set(restored.positions) == {(1, 7)} and set(restored.closed) == {(1, 8)}
     clock.now += 5.0
     snapshots.tick()
     assert snapshots.saves == 2  # nothing changed: nothing to save
+    known.discard((1, 8))  # the checkpoint store forgot it
     snapshots(Batch([], [], "file", {(1, 7): checkpoint(7, 200)}))
     snapshots.tick(idle=True)
     assert snapshots.saves == 3  # the tailer caught up: at once, not due or not
@@ -112,7 +121,30 @@ def test_the_snapshotter_notes_where_the_models_stand_and_saves_when_due(tmp_pat
     assert snapshots.saves == 3
     restored, _ = load(str(tmp_path), store.latency_buckets)
     assert restored is not None and {k: c.offset for k, c in restored.positions.items()} == {(1, 7): 200}
+    assert restored.closed == {} and snapshots.position((1, 8)) is None
     assert (tmp_path / SNAPSHOT_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_idle_saves_keep_to_the_cost_bound(tmp_path: Path) -> None:
+    """Caught up, a save is due at once, but never more often than pickling costs 1/COST_SHARE of
+    the time: a trickle of lines (every other turn idle) must not snapshot per line."""
+    store = corpus_store()
+
+    class SlowClock(Clock):
+        def __call__(self) -> float:
+            self.now += 0.025  # each look at the clock takes time: a save costs 25-50 ms here
+            return self.now
+
+    clock = SlowClock()
+    snapshots = Snapshotter(str(tmp_path), store, min_interval=1.0, clock=clock)
+    start = clock.now
+    for n in range(100):  # 10 lines/s for 10 s, each followed by an idle turn
+        clock.now += 0.1
+        snapshots(Batch([], [], "file", {(1, 7): checkpoint(7, n)}))
+        snapshots.tick(idle=True)
+    elapsed = clock.now - start
+    assert 5 <= snapshots.saves < 100
+    assert snapshots.seconds <= elapsed / COST_SHARE + 0.05, (snapshots.saves, snapshots.seconds, elapsed)
 
 
 def test_a_snapshot_that_cannot_be_saved_is_counted_and_tried_again(tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ class Harness:
             CheckpointCommitter(None, checkpoints or {}),
             waker=self.waker,
             clock=self.clock,
-            folded=folded,
+            folded=None if folded is None else folded.get,
             count_replays=folded is not None,
             **kwargs,
         )
@@ -396,3 +396,27 @@ def test_copytruncate_while_stopped_reads_the_copy_before_the_emptied_file(h: Ha
     for turn in range(6):
         h.step(second, at=10 + turn)
     assert probes(h.pipeline.events) == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("name", "generation"),
+    [
+        ("app.log.1", True),
+        ("app.log.12", True),
+        ("app.log-20261206", True),
+        ("app.log.2026-12-06", True),
+        ("app.log-1733472000", True),
+        ("app-20261206.log", True),
+        ("app-2026-12-06.log", True),
+        ("app.log.1.gz", True),  # a generation (compressed ones are left out where they are listed)
+        ("app-2.log", False),  # another worker's log beside it
+        ("app-10.log", False),
+        ("app.log", False),
+        ("application.log.1", False),
+        ("app.txt.1", False),
+    ],
+)
+def test_what_is_a_rotated_generation_of_a_log(name: str, generation: bool) -> None:
+    from trt_agent.sources.tail.rotation import is_generation_of
+
+    assert is_generation_of(f"/logs/{name}", "/logs/app.log") is generation

@@ -124,13 +124,16 @@ class EventStream:
 
     def _wait_for_room(self, count: int, size: int) -> None:
         """Under the lock: wait until the batch fits or the stream closes (never once closing:
-        what is queued then is written at close, or read again after the restart)."""
-        if self._closing or self._fits(count, size):
+        what is queued then is written at close, or read again after the restart), or writes
+        fail: the batch is then held past the bound, and the tailer, seeing ``failing``, stops
+        reading until they work again (waiting here would stall its heartbeat, and a stop, for
+        as long as the disk is full)."""
+        if self._closing or self.failing or self._fits(count, size):
             return
         started = time.monotonic()
         self._waiting_since = started
         try:
-            while not self._closing and not self._fits(count, size):
+            while not self._closing and not self.failing and not self._fits(count, size):
                 self._room.wait(1.0)  # the writer notifies; the timeout only guards a missed one
         finally:
             self._waiting_since = None
@@ -434,7 +437,7 @@ class EventStream:
         with contextlib.suppress(OSError):
             # A renamed file keeps what was written to it: make that durable before the
             # checkpoints of its events are committed (they are fsynced in the new file only).
-            if self.settings.fsync != "never" and found == "replaced":
+            if self.settings.fsync != "never":
                 os.fsync(out.fileno())
             out.close()
         self._out, self._identity = None, None  # opened again by the write that follows

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Final
 
@@ -147,9 +147,19 @@ class CheckpointCommitter:
     (and synced, by ``events.fsync``), and only then are they saved: a checkpoint never claims a
     line whose events are not in the file yet. The delivery side knows nothing of checkpoints."""
 
-    def __init__(self, store: CheckpointStore | None, checkpoints: dict[FileKey, Checkpoint]) -> None:
+    def __init__(
+        self,
+        store: CheckpointStore | None,
+        checkpoints: dict[FileKey, Checkpoint],
+        *,
+        forgettable: Callable[[FileKey], bool] = lambda key: True,
+    ) -> None:
         self.store = store
         self.checkpoints = dict(checkpoints)
+        # Whether a closed file may leave the store now (the model snapshot's say: not before a
+        # snapshot holding all of its lines is saved); a Forget that may not waits here.
+        self._forgettable = forgettable
+        self._deferred: list[Forget] = []
         self.errors = 0  # failed saves: trt_agent_checkpoint_errors_total
         self._dirty = False
         self._failing = False
@@ -157,17 +167,35 @@ class CheckpointCommitter:
         # The event writer acknowledges, the tailer registers: one save at a time.
         self._lock = threading.Lock()
 
+    def saved_at_ns(self) -> int | None:
+        """When the store was last saved (its modification time), None if it never was."""
+        try:
+            return None if self.store is None else os.stat(self.store.path).st_mtime_ns
+        except OSError:
+            return None
+
     def acknowledge(self, acks: list[Ack]) -> None:
         """The batches these tokens came with are written: apply them, in order, and save (an
         empty list: the event stream's interval passed; a save that failed is tried again)."""
         with self._lock:
-            for ack in acks:
+            pending, self._deferred = [*self._deferred, *acks], []
+            for ack in pending:
                 if isinstance(ack, Forget):
-                    self.checkpoints.pop(ack.key, None)
+                    if self._forgettable(ack.key):
+                        self._dirty = self.checkpoints.pop(ack.key, None) is not None or self._dirty
+                    else:
+                        self._deferred.append(ack)
                 else:
                     self.checkpoints.update(ack)
-            self._dirty = self._dirty or bool(acks)
+                    self._dirty = True
+                    self._cancel_forgets(ack)
             self._save()
+
+    def _cancel_forgets(self, keys: Iterable[FileKey]) -> None:
+        """A new file took the inode of one waiting to be forgotten: it must not be forgotten."""
+        if self._deferred:
+            taken = set(keys)
+            self._deferred = [f for f in self._deferred if f.key not in taken]
 
     def register(self, new: Iterable[Checkpoint], *, replacing: Iterable[Checkpoint] = ()) -> None:
         """Files the tailer just started to follow, saved now rather than with the marks of
@@ -178,6 +206,8 @@ class CheckpointCommitter:
         the store's entry holds no fingerprint yet. ``replacing`` entries describe other content
         than the store's entry for their inode (emptied or reused while the agent was down)."""
         with self._lock:
+            new, replacing = list(new), list(replacing)
+            self._cancel_forgets(c.key for c in (*new, *replacing))
             for c in new:
                 known = self.checkpoints.get(c.key)
                 if known is None or (not known.fingerprint_len and c.fingerprint_len):

@@ -5,7 +5,7 @@ its beginning; or, for a rotated copy, where reading of the original had got to.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from trt_agent.config import LogSource
@@ -19,8 +19,8 @@ from trt_agent.vocab.events import Event
 class Resumer:
     """Positions newly opened files. ``checkpoints``: those found at start and not claimed yet
     (the tailer's own dict; a file's entry is taken when it is opened). ``folded``: where the
-    engine model stands in each file (restored from its snapshot, then kept up to date by the
-    pipeline); ``count_replays``: lines replayed where it has no position are counted in its
+    engine model stands in a file (the model snapshot's ``position``: restored with it, then
+    kept up to date by the pipeline); ``count_replays``: lines replayed where it has no position are counted in its
     event counts (they are not in the counts it was restored with); without a snapshot they
     are not (the counts start over, and old error lines must not fire alerts)."""
 
@@ -32,11 +32,11 @@ class Resumer:
         log: Any,
         max_line_bytes: Callable[[], int],
         *,
-        folded: Mapping[FileKey, Checkpoint] | None = None,
+        folded: Callable[[FileKey], Checkpoint | None] | None = None,
         count_replays: bool = False,
     ) -> None:
         self.checkpoints = checkpoints
-        self.folded: Mapping[FileKey, Checkpoint] = {} if folded is None else folded
+        self.folded: Callable[[FileKey], Checkpoint | None] = folded or (lambda key: None)
         self.count_replays = count_replays
         self.pipeline = pipeline
         self.reader = reader
@@ -87,9 +87,7 @@ class Resumer:
         f.floor = c
         f.start_offset, f.start_line = c.start_offset, c.start_line
         f.fingerprint_len, f.fingerprint = c.fingerprint_len, c.fingerprint
-        folded = self.folded.get(c.key)
-        if folded is not None and not (folded.start_offset == c.start_offset and folded.matches(f.fd)):
-            folded = None  # another content, or read from another start: nothing to rely on
+        folded = self._folded(f, c)
         if folded is None:
             self._replay(f, c.start_offset, c.start_line, c.offset, count=self.count_replays)
         elif folded.offset <= c.offset:
@@ -101,6 +99,22 @@ class Resumer:
         if f.drained and (f.reader is None or not f.reader.pending):
             f.last_stat = (st.st_size, st.st_mtime_ns)  # nothing new since: not read (again)
         self._log.info("resuming", file=f.path, offset=c.offset, line=c.line)
+
+    def _folded(self, f: TailedFile, c: Checkpoint) -> Checkpoint | None:
+        """Where the models stand in the content ``f`` holds and ``c`` saw: under ``f``'s own
+        identity (a rotated copy has its own since it was followed), else under ``c``'s (a copy
+        found by the checkpoint of the file it was copied from). A position of other content, or
+        one that cannot tell (no fingerprint, where ``c`` has one), is no help."""
+        for key in dict.fromkeys((f.key, c.key)):
+            found = self.folded(key)
+            if (
+                found is not None
+                and found.start_offset == c.start_offset
+                and (found.fingerprint_len or not c.fingerprint_len)
+                and found.matches(f.fd)
+            ):
+                return found
+        return None
 
     def _replay(self, f: TailedFile, offset: int, line: int, until: int, *, count: bool) -> None:
         """Fold the lines from ``offset`` (line number ``line``) to ``until`` into the engine model,

@@ -32,10 +32,12 @@ from trt_agent.sources.tail.ports import Pipeline
 Copy = tuple[str, int, os.stat_result]  # a rotated copy: its path, open descriptor, stat
 
 COMPRESSED: Final = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z", ".zip")
-# What logrotate and loggers append to a rotated log's name: a number or a date (app.log.1,
-# app.log-20261206, app.log.2026-12-06, app.log.1733472000), after the whole name or, with
-# logrotate's `extension`, before the extension (app-20261206.log).
+# What logrotate and loggers append to a rotated log's name: a number or a date after the whole
+# name (app.log.1, app.log-20261206, app.log.2026-12-06, app.log.1733472000); with logrotate's
+# `extension`, a date before the extension (app-20261206.log) — only a date there: app-2.log
+# beside app.log is another log (another rank's, another worker's), not a generation of it.
 _GENERATION_SUFFIX: Final = r"[._-][0-9][0-9A-Za-z._:-]*"
+_DATE_SUFFIX: Final = r"[._-](?:[0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{10})[0-9A-Za-z._:-]*"
 
 
 class Follow(Protocol):
@@ -104,15 +106,15 @@ def is_generation_of(candidate: str, path: str) -> bool:
     stem, dot, ext = base.rpartition(".")
     forms = [re.escape(base) + _GENERATION_SUFFIX]
     if dot and stem:
-        forms.append(re.escape(stem) + _GENERATION_SUFFIX + re.escape(dot + ext))
+        forms.append(re.escape(stem) + _DATE_SUFFIX + re.escape(dot + ext))
     name = os.path.basename(candidate)
     return os.path.dirname(candidate) == os.path.dirname(path) and any(re.fullmatch(f, name) for f in forms)
 
 
-def newer_generations(path: str, since: os.stat_result, exclude: Collection[FileKey]) -> list[Copy]:
-    """The rotated generations of ``path`` written since the generation ``since`` (modified no
-    earlier than it, and not ``exclude``d: followed, or known by a checkpoint), oldest first,
-    opened. Older generations stopped being written before ``since`` began."""
+def newer_generations(path: str, since_ns: int, exclude: Collection[FileKey]) -> list[Copy]:
+    """The rotated generations of ``path`` modified at ``since_ns`` or later (the generation a
+    checkpoint knew was still written then; older ones stopped being written before it began),
+    not ``exclude``d (followed, or known by a checkpoint), oldest first, opened."""
     out: list[Copy] = []
     for candidate in _siblings(path):
         if not is_generation_of(candidate, path):
@@ -121,8 +123,7 @@ def newer_generations(path: str, since: os.stat_result, exclude: Collection[File
         if isinstance(opened, OSError):
             continue
         fd, st = opened
-        key = (st.st_dev, st.st_ino)
-        if key in exclude or key == (since.st_dev, since.st_ino) or st.st_mtime_ns < since.st_mtime_ns:
+        if (st.st_dev, st.st_ino) in exclude or st.st_mtime_ns < since_ns:
             os.close(fd)
             continue
         out.append((candidate, fd, st))
@@ -196,15 +197,32 @@ class Rotation:
         if found is None:
             return []
         path, fd, st = found
-        chain = [self._follow(path, source, fd, st, c, name=c.path, resume=True)]
-        chain[0].recovery = chain[0].key != c.key  # a copy (copytruncate): complete, read back
-        excluded.add(chain[0].key)
-        for older_path, older_fd, older_st in newer_generations(c.path, st, excluded):
-            generation = self._follow(older_path, source, older_fd, older_st, None, name=c.path, resume=False)
-            generation.after = chain[-1].key
+        first = self._follow(path, source, fd, st, c, name=c.path, resume=True)
+        first.recovery = first.key != c.key  # a copy (copytruncate): complete, read back
+        self._log.info("reading the rest of a file rotated while stopped", file=path, was=c.path)
+        excluded.add(first.key)
+        return [first, *self.follow_generations(c.path, source, st.st_mtime_ns, excluded, first, live)]
+
+    def follow_generations(
+        self,
+        path: str,
+        source: LogSource,
+        since_ns: int,
+        exclude: Collection[FileKey],
+        after: TailedFile | None,
+        live: TailedFile | None,
+    ) -> list[TailedFile]:
+        """Follow the generations of ``path`` rotated since ``since_ns`` (while the agent was
+        down) from their beginning, each after the one before (the first after ``after``), and
+        make ``live`` wait for the last. Returns them."""
+        chain: list[TailedFile] = []
+        for generation_path, fd, st in newer_generations(path, since_ns, exclude):
+            generation = self._follow(generation_path, source, fd, st, None, name=path, resume=False)
+            previous = chain[-1] if chain else after
+            generation.after = None if previous is None else previous.key
             chain.append(generation)
-            self._log.info("reading a generation rotated while stopped", file=older_path, was=c.path)
-        if live is not None:
-            live.after = chain[-1].key
-        self._log.info("reading the rest of a file rotated while stopped", file=chain[0].path, was=c.path)
+            self._log.info("reading a generation rotated while stopped", file=generation_path, was=path)
+        last = chain[-1] if chain else after
+        if live is not None and last is not None:
+            live.after = last.key
         return chain

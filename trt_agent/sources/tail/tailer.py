@@ -14,7 +14,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Final
 
 from trt_agent.config import Config, LogSource
@@ -56,7 +56,7 @@ class Tailer:
         clock: Clock = time.monotonic,
         on_ready: Callable[[], None] | None = None,
         on_turn: Callable[[bool], None] | None = None,
-        folded: Mapping[FileKey, Checkpoint] | None = None,
+        folded: Callable[[FileKey], Checkpoint | None] | None = None,
         count_replays: bool = False,
     ) -> None:
         self.config = config
@@ -64,6 +64,7 @@ class Tailer:
         # The tailer's durable positions: the event stream acknowledges written batches to it.
         self.committer = committer
         self.checkpoints = dict(committer.checkpoints)  # as found at start; consulted when a file is opened
+        self._saved_at_ns = committer.saved_at_ns()  # when those were saved (None: never)
         self.files: dict[FileKey, TailedFile] = {}
         self.stats: dict[str, ParseStats] = {}  # per [[logs]] path
         self.counters = TailCounters()
@@ -181,15 +182,13 @@ class Tailer:
 
     def _run(self) -> None:
         try:
-            while True:
+            while not self._stop:
                 if not self.step():
                     self._halt.wait(BLOCKED_WAIT)
                     continue
-                if self._stop:
-                    break
                 self._wake.wait(self._timeout())
                 self._wake.clear()
-            self.drain()
+            self.drain()  # (not a turn: it stops at a full event queue, and while writes fail)
         except Exception:  # pragma: no cover - a bug; logged so the daemon's watchdog sees it stop
             self._log.exception("tailer thread died")
             raise
@@ -201,7 +200,7 @@ class Tailer:
         nothing read) while the pipeline is blocked: the event stream cannot write (disk full,
         read-only), so no line's events are lost; the files keep what was not read yet."""
         now = self._clock()
-        if self.pipeline.blocked() and not self._stop:
+        if self.pipeline.blocked():
             self.heartbeat = now
             return False
         if self._rescan or now >= self._next_scan:
@@ -421,6 +420,13 @@ class Tailer:
             # the agent was down. What was not read yet is in a rotated copy, maybe with newer
             # generations; this file is read after them, from its beginning.
             self._rotation.recover_at_start(previous, f.source, self._known(found or {}), live=f)
+        elif previous is not None and not previous.fingerprint_len and self._saved_at_ns is not None:
+            # Empty when the agent stopped: nothing tells whether a copytruncate emptied it again
+            # while it was down, but a generation written since the checkpoints were saved holds
+            # what the file held meanwhile.
+            self._rotation.follow_generations(
+                f.path, f.source, self._saved_at_ns, self._known(found or {}) | {f.key}, None, f
+            )
         self._resumer.start(
             f, source, st, None if stale else previous, at_start=at_start, history=history, known=stale
         )
