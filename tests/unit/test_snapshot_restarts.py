@@ -66,7 +66,9 @@ class Run:
         pipeline = Pipeline([fold_models(self.store), snapshots, deliver(self.writer)], self.writer)
         config = Config(
             logs=(LogSource(str(log), "e"),),
-            tail=TailConfig(watch="poll", poll_interval=1.0, rotate_wait=ROTATE_WAIT, partial_line_timeout=5.0),
+            tail=TailConfig(
+                watch="poll", poll_interval=1.0, rotate_wait=ROTATE_WAIT, partial_line_timeout=5.0
+            ),
         )
         self.tailer = Tailer(
             config,
