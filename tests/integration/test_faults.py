@@ -17,14 +17,13 @@ import random
 import subprocess
 import time
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from harness import LINE, Agent, Writer, assert_exact, lost_and_duplicated, wait_for
+from harness import LINE, Agent, Writer, assert_exact, report, wait_for, written_so_far
 
 
 class FaultAgent(Agent):
@@ -93,12 +92,6 @@ def fill(directory: Path) -> Path:
     return filler
 
 
-def written_so_far(writer: Writer) -> Counter[str]:
-    """The lines ``writer`` has written until now (a copy taken while it waits)."""
-    with writer.lock:
-        return Counter(writer.written)
-
-
 def healthy(agent: Agent) -> bool:
     url = agent.metrics_url.removesuffix("/metrics") + "/-/healthy"
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -118,16 +111,6 @@ def cpu_seconds(agent: Agent) -> float:
 
 def logged(agent: Agent, event: str) -> list[dict[str, object]]:
     return [e for e in agent.agent_logs() if e.get("event") == event]
-
-
-def report(fault: str, written: Counter[str], got: Counter[str], **measured: object) -> tuple[int, int]:
-    lost, duplicated = lost_and_duplicated(written, got)
-    extra = sum(got[k] - 1 for k in duplicated if k in written) + sum(
-        got[k] for k in duplicated if k not in written
-    )
-    details = " ".join(f"{k}={v}" for k, v in measured.items())
-    print(f"\nFAULT {fault}: written={sum(written.values())} lost={len(lost)} duplicated={extra} {details}")
-    return len(lost), extra
 
 
 def _agent_on(
