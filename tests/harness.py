@@ -683,3 +683,17 @@ class RotatingWriters:
         else:
             copytruncate(f.path)
         self.rotations[kind] += 1
+
+
+def reload_logs(agent: Agent, logs: list[dict[str, Any]]) -> None:
+    """Rewrite the agent's config with ``logs`` and SIGHUP it; returns once it reloaded."""
+    before = sum(1 for e in agent.agent_logs() if e.get("event") == "config reloaded")
+    agent.logs = logs
+    agent.write_config()
+    agent.send(signal.SIGHUP)
+    wait_for(
+        lambda: sum(1 for e in agent.agent_logs() if e.get("event") == "config reloaded") > before,
+        20,
+        "config reloaded",
+        agent,
+    )

@@ -24,6 +24,7 @@ from harness import (
     has_open,
     new_agent,
     probe_lines,
+    reload_logs,
     report,
     wait_for,
 )
@@ -319,20 +320,6 @@ def test_copytruncate_again_while_the_copy_is_read(tmp_path: Path, agents: list[
     assert agent.stop() == 0
 
 
-def _reload(agent: Agent, logs: list[dict[str, Any]]) -> None:
-    """Rewrite the agent's config with ``logs`` and SIGHUP it; returns once it reloaded."""
-    before = sum(1 for e in agent.agent_logs() if e.get("event") == "config reloaded")
-    agent.logs = logs
-    agent.write_config()
-    agent.send(signal.SIGHUP)
-    wait_for(
-        lambda: sum(1 for e in agent.agent_logs() if e.get("event") == "config reloaded") > before,
-        20,
-        "config reloaded",
-        agent,
-    )
-
-
 def test_log_entry_removed_by_sighup_during_copytruncate(tmp_path: Path, agents: list[Agent]) -> None:
     """An operator flaps the [[logs]] entry by SIGHUP around a copytruncate: removed (the agent
     stops following the file, keeping its checkpoint), lines appended, the file copytruncated,
@@ -344,12 +331,12 @@ def test_log_entry_removed_by_sighup_during_copytruncate(tmp_path: Path, agents:
     entry = list(agent.logs)
     agent.start()
     tail.wait(written)
-    _reload(agent, [{"path": str(tmp_path / "other.log"), "engine": "o"}])
+    reload_logs(agent, [{"path": str(tmp_path / "other.log"), "engine": "o"}])
     agent.wait_log("stopped following", file=str(log))
     written += append(log, "removed", 300)
     copytruncate(log)
     written += append(log, "new", 300)
-    _reload(agent, entry)
+    reload_logs(agent, entry)
     got = tail.wait(written)
     lost, duplicated = report("[[logs]] entry removed by SIGHUP during copytruncate", written, got)
     assert (lost, duplicated) == (0, 0)
@@ -371,7 +358,7 @@ def test_copytruncate_while_sighup_re_adds_the_file(tmp_path: Path, agents: list
     agent.start()
     tail.wait(written, timeout=30)
     size = log.stat().st_size
-    _reload(agent, [{"path": str(tmp_path / "other.log"), "engine": "o"}])
+    reload_logs(agent, [{"path": str(tmp_path / "other.log"), "engine": "o"}])
     agent.wait_log("stopped following", file=str(log))
     wait_for(lambda: not has_open(agent, log), 10, "app.log closed", agent)
     resumed = _logged(agent, "resuming", file=str(log))

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from harness import Agent, Writer, assert_exact, follow_one_file
+from harness import Agent, Writer, assert_exact, follow_one_file, probe_lines, reload_logs
 
 
 def test_rename_rotation(tmp_path: Path, agents: list[Agent]) -> None:
@@ -40,4 +40,28 @@ def test_rotation_while_stopped(tmp_path: Path, agents: list[Agent]) -> None:
         agent.start()
         writer.wait_count(writer.count + 200)
     assert_exact(writer.written, agent.wait_probes(writer.written))
+    assert agent.stop() == 0
+
+
+def test_entry_removed_by_sighup_then_rotated_then_added_back(tmp_path: Path, agents: list[Agent]) -> None:
+    """A reload takes the [[logs]] entry away (its checkpoint is kept); while the file is not
+    followed the application writes more and logrotate renames it; the entry comes back: the
+    renamed file is read from the checkpoint on, then the new one. (Before issue 21 the lines
+    written after the removal were never read: 1,000 of 3,000.)"""
+    agent, log = follow_one_file(agents, tmp_path)
+    entry = list(agent.logs)
+    first, written = probe_lines("before", 1000)
+    log.write_text(first)
+    agent.wait_probes(written)
+    reload_logs(agent, [{"path": str(tmp_path / "other.log"), "engine": "o"}])
+    agent.wait_log("stopped following", file=str(log))
+    text, more = probe_lines("removed", 1000)
+    with log.open("a") as fh:
+        fh.write(text)
+    os.rename(log, f"{log}.1")
+    text, new = probe_lines("new", 1000)
+    log.write_text(text)
+    written += more + new
+    reload_logs(agent, entry)
+    assert_exact(written, agent.wait_probes(written))
     assert agent.stop() == 0

@@ -420,3 +420,24 @@ def test_what_is_a_rotated_generation_of_a_log(name: str, generation: bool) -> N
     from trt_agent.sources.tail.rotation import is_generation_of
 
     assert is_generation_of(f"/logs/{name}", "/logs/app.log") is generation
+
+
+def test_an_entry_removed_by_a_reload_then_rotated_then_added_back_loses_nothing(h: Harness) -> None:
+    """A reload takes the file's [[logs]] entry away (its checkpoint is kept); while it is not
+    followed the file gets more lines and is renamed away (logrotate); the entry comes back: the
+    renamed file is read from the checkpoint on, then the new file."""
+    h.log.write_bytes(line(1))
+    tailer = h.tailer()
+    assert h.step(tailer, at=0) == [1]
+    followed = tailer.config
+    tailer.reload(Config(logs=(), tail=followed.tail))
+    h.step(tailer, at=1)
+    assert tailer.files == {}
+    append(h.log, line(2))  # written while not followed ...
+    os.rename(h.log, h.log.with_name("app.log.1"))  # ... then rotated away
+    append(h.log.with_name("app.log.1"), line(3))
+    h.log.write_bytes(line(4))
+    tailer.reload(followed)
+    for turn in range(3):
+        h.step(tailer, at=2 + turn)
+    assert probes(h.pipeline.events) == [1, 2, 3, 4]

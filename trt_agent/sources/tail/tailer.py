@@ -355,19 +355,23 @@ class Tailer:
             f.rotated_at = now
             self.counters.rotations += 1
             self._log.info("file rotated or deleted; reading what remains", file=f.path)
-        if not self._first_scan_done.is_set():
-            self._recover_orphans(found)
+        if self.checkpoints:
+            self._recover_orphans(found, at_start=not self._first_scan_done.is_set())
 
-    def _recover_orphans(self, found: discovery.Found) -> None:
-        """At start-up: checkpointed files no ``[[logs]]`` path names any more (rotated while the
-        agent was down) are read to their end where they went, with the generations rotated
-        after them; the checkpoints of those not found are forgotten."""
+    def _recover_orphans(self, found: discovery.Found, *, at_start: bool) -> None:
+        """Checkpointed files no ``[[logs]]`` path finds any more, rotated while the agent was
+        down (``at_start``) or while a reload had taken their entry away: each one is read to its
+        end where it went, with the generations rotated after it. At start the checkpoints of
+        those not found are forgotten; later, those whose path no entry names yet are kept, so
+        that adding the entry back resumes them."""
         for key, c in list(self.checkpoints.items()):
             if key in found:
                 continue
+            source = next((s for s in self.config.logs if s.matches(c.path)), None)
+            if source is None and not at_start:
+                continue
             del self.checkpoints[key]
             chain: list[TailedFile] = []
-            source = next((s for s in self.config.logs if s.matches(c.path)), None)
             if source is not None:
                 live = next((f for f in self.files.values() if f.path == c.path), None)
                 try:
