@@ -50,16 +50,17 @@ from trt_agent.redact import Redactor, load_redactor
 from trt_agent.redact.metrics import RedactorCollector
 from trt_agent.rules import Baseline, RuleSet, load_baseline, load_rules
 from trt_agent.rules.monitor import RuleMonitor
-from trt_agent.security import startup_warnings
+from trt_agent.security import foreign_state_file_problem, private_dir_problem, startup_warnings
 from trt_agent.sinks.event_stream import EventStream, EventStreamCollector
 from trt_agent.sinks.prometheus import EngineCollector
-from trt_agent.snapshot import Snapshot, SnapshotCollector, Snapshotter
+from trt_agent.snapshot import SNAPSHOT_FILE, Snapshot, SnapshotCollector, Snapshotter
 from trt_agent.snapshot import load as load_snapshot
 from trt_agent.sources.checkpoint import Checkpoint, CheckpointCommitter, CheckpointStore, FileKey
 from trt_agent.sources.profiler import NvmlUtilization, ProfilerError, ProfilerHost
 from trt_agent.sources.profiler.metrics import ProfilerCollector
 from trt_agent.sources.tail import Tailer
 from trt_agent.sources.tail.metrics import TailerCollector
+from trt_agent.statedir import make_dirs, probe_writable
 from trt_agent.systemd import notify, watchdog_interval
 from trt_agent.web.config import WebConfig, WebConfigError, load_web_config
 from trt_agent.web.server import MetricsServer, ServerCollector
@@ -195,16 +196,36 @@ class Agent:
     # -- start-up ----------------------------------------------------------------------------------
 
     def _prepare_state_dir(self, store: CheckpointStore) -> None:
+        """Create the state dir (0700) and the event file's directory if missing; refuse either
+        when another user owns or could write it, and state files that are links or another
+        user's (SECURITY.md, "What the agent checks")."""
+        state_dir = self.config.state_dir
         try:
-            os.makedirs(self.config.state_dir, exist_ok=True)
-            probe = os.path.join(self.config.state_dir, ".write-test")
-            with open(probe, "wb"):
-                pass
-            os.unlink(probe)
+            make_dirs(state_dir, 0o700)
         except OSError as exc:
             raise StartupError(
-                f"agent.state_dir {self.config.state_dir!r} is not writable ({exc.strerror}); "
-                "checkpoints are kept there"
+                f"agent.state_dir {state_dir!r} is not writable ({exc.strerror}); checkpoints are kept there"
+            ) from None
+        problem = private_dir_problem(state_dir, "agent.state_dir")
+        for path, what in (
+            (store.path, "checkpoint file"),
+            (os.path.join(state_dir, SNAPSHOT_FILE), "model snapshot"),
+        ):
+            problem = problem or foreign_state_file_problem(path, what)
+        events = self.config.events.path
+        if problem is None and events != "-":
+            events_dir = os.path.dirname(os.path.abspath(events))
+            with contextlib.suppress(OSError):  # one that cannot be made: the event stream says why
+                make_dirs(events_dir, 0o755)
+            if os.path.isdir(events_dir):
+                problem = private_dir_problem(events_dir, "the directory of events.path")
+        if problem is not None:
+            raise StartupError(problem)
+        try:
+            probe_writable(state_dir)
+        except OSError as exc:
+            raise StartupError(
+                f"agent.state_dir {state_dir!r} is not writable ({exc.strerror}); checkpoints are kept there"
             ) from None
 
     def _load_checkpoints(self, store: CheckpointStore) -> dict[FileKey, Checkpoint]:

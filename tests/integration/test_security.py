@@ -1,5 +1,6 @@
 """The security pass (SECURITY.md): secrets with loose permissions are refused, loose config and
-root are warned about, and no secret reaches the agent's logs, metrics or events."""
+root are warned about, no secret reaches the agent's logs, metrics or events, and the state dir
+cannot be turned against the host (no link in it is followed; one others can write is refused)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import bcrypt
+import pytest
 from conftest import self_signed
 from harness import Agent, new_agent, run_once, wait_for
 
@@ -87,3 +89,140 @@ def test_no_secret_in_logs_metrics_or_events_and_loose_config_is_warned(
     assert "writable by other users (mode 0666)" in logs
     if os.geteuid() == 0:
         assert "running as root, which the agent never needs" in logs
+
+
+# -- the state dir (issue 21, item 2) --------------------------------------------------------------
+
+STATE_CONFIG = (
+    '[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:0"\n[events]\npath = "out/events.jsonl"\n'
+)
+
+
+@pytest.mark.parametrize("name", [".write-test", "checkpoints.json.tmp", "models.snapshot.tmp"])
+def test_a_link_planted_in_the_state_dir_is_never_followed(
+    tmp_path: Path, agents: list[Agent], name: str
+) -> None:
+    """Whoever could write the state dir used to make the agent truncate (at start, through
+    ``.write-test``) or overwrite (at every save, through the temporary copies) any file."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / name).symlink_to(victim)
+    log = tmp_path / "build.log"
+    log.write_text(LOG_LINE)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "bert"}])
+    agent.start()
+    wait_for(lambda: agent.events(), 10, "events", agent)
+    assert agent.stop() == 0
+    assert victim.read_text() == "precious\n"
+    for saved in ("checkpoints.json", "models.snapshot"):
+        assert (state / saved).is_file() and not (state / saved).is_symlink(), saved
+        assert (state / saved).stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(("mode", "who"), [(0o777, "its group and other users"), (0o770, "its group")])
+def test_a_state_dir_others_can_write_is_refused(tmp_path: Path, mode: int, who: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(mode)
+    config = tmp_path / "agent.toml"
+    config.write_text(STATE_CONFIG)
+    result = run_once(config)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(
+        f"trt-agent: {config}: agent.state_dir state: {who} can write it (mode 0{mode:o}"
+    ), result.stderr
+    assert "chmod go-w state (a directory only the agent's user can write" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (state / "checkpoints.json").exists()
+
+
+def test_a_state_dir_of_another_user_is_refused(tmp_path: Path) -> None:
+    """Run as root (as here), another user's state dir is exactly the clobbering primitive: that
+    user could plant links for root to write through."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    me = os.geteuid()
+    other = 54321 if me != 54321 else 54322
+    if me != 0:
+        pytest.skip("only root can give a directory to another user")
+    os.chown(state, other, other)
+    config = tmp_path / "agent.toml"
+    config.write_text(STATE_CONFIG)
+    result = run_once(config)
+    assert result.returncode == 2, result.stderr
+    assert f"agent.state_dir state: it belongs to uid {other}, not to the agent's user" in result.stderr
+    assert f"(mode 0700, owner uid {other})" in result.stderr
+    assert "chown root state" in result.stderr
+
+
+def test_an_event_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    config = tmp_path / "agent.toml"
+    config.write_text(STATE_CONFIG)
+    result = run_once(config)
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"the directory of events.path {out}: its group and other users can write it (mode 0777"
+        in result.stderr
+    )
+
+
+def test_a_link_at_a_state_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir(mode=0o700)
+    (tmp_path / "elsewhere.json").write_text("{}")
+    (tmp_path / "state" / "checkpoints.json").symlink_to(tmp_path / "elsewhere.json")
+    config = tmp_path / "agent.toml"
+    config.write_text(STATE_CONFIG)
+    result = run_once(config)
+    assert result.returncode == 2, result.stderr
+    assert "checkpoint file state/checkpoints.json is a symbolic link" in result.stderr
+
+
+def test_a_link_at_the_event_file_in_a_sticky_directory_is_not_followed(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    """A sticky directory others can write (/tmp, a tmpfs) is allowed for events, but a link
+    someone put at the path is not followed there."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (shared / "events.jsonl").symlink_to(victim)
+    log = tmp_path / "build.log"
+    log.write_text(LOG_LINE)
+    agent = new_agent(
+        agents,
+        tmp_path,
+        [{"path": str(log), "engine": "bert"}],
+        events={"path": str(shared / "events.jsonl")},
+    )
+    agent.start(wait=False)
+    assert agent.proc is not None
+    assert agent.proc.wait(20) == 2
+    assert (
+        "a symbolic link in a directory other users can write: not followed" in agent.stderr_path.read_text()
+    )
+    assert victim.read_text() == "precious\n"
+
+
+def test_the_directories_the_agent_creates_are_private_whatever_the_umask(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    """The quick start's ``.trt-agent/state`` is made by the agent: 0700, parents included,
+    even under umask 002 (which would make them group-writable)."""
+    log = tmp_path / "build.log"
+    log.write_text(LOG_LINE)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "bert"}], state_dir=".trt-agent/state")
+    old = os.umask(0o002)
+    try:
+        agent.start()
+    finally:
+        os.umask(old)
+    assert agent.stop() == 0
+    for path in (tmp_path / ".trt-agent", tmp_path / ".trt-agent" / "state"):
+        assert path.stat().st_mode & 0o777 == 0o700, path

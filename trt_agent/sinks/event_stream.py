@@ -5,7 +5,9 @@ acknowledges written batches to their source."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import sys
 import threading
 import time
@@ -21,6 +23,7 @@ from trt_agent.config import EventsConfig
 from trt_agent.logs import get_logger
 from trt_agent.redact import Redactor
 from trt_agent.sinks.jsonl import encode, footprint
+from trt_agent.statedir import make_dirs
 from trt_agent.vocab.events import Event
 
 
@@ -204,11 +207,33 @@ class EventStream:
         if self.settings.path == "-":
             self._out = sys.stdout.buffer
             return
-        os.makedirs(os.path.dirname(os.path.abspath(self.settings.path)), exist_ok=True)
+        directory = os.path.dirname(os.path.abspath(self.settings.path))
+        make_dirs(directory, 0o755)  # (not writable by the group or others whatever the umask)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        # The start-up check lets the file live only in a directory that no one else can write,
+        # or in a sticky one (/tmp, a tmpfs): there others can add names, so a link at the path,
+        # or a file another user put there to collect the events, is refused. Elsewhere a link
+        # was put there by the agent's user or root, and is followed (/dev/stdout).
+        shared = bool(os.stat(directory).st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+        if shared:
+            flags |= os.O_NOFOLLOW
+        try:
+            fd = os.open(self.settings.path, flags, 0o666)
+        except OSError as exc:
+            if shared and exc.errno == errno.ELOOP:
+                raise OSError(
+                    exc.errno, "a symbolic link in a directory other users can write: not followed"
+                ) from None
+            raise
+        st = os.fstat(fd)
+        if shared and stat.S_ISREG(st.st_mode) and st.st_uid not in (os.geteuid(), 0):
+            os.close(fd)
+            raise OSError(
+                errno.EPERM, f"a file of uid {st.st_uid} in a directory other users can write: not used"
+            )
         # Unbuffered: a write that fails halfway says how far it got, so exactly the events
         # that are not in the file are held and written again.
-        self._out = open(self.settings.path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the stream
-        st = os.fstat(self._out.fileno())
+        self._out = open(fd, "ab", buffering=0)  # noqa: SIM115 - lives as long as the stream
         self._identity = (st.st_dev, st.st_ino)
         self._size = self._out.tell()
         try:
