@@ -204,8 +204,9 @@ def test_configmap_toml_loads_and_matches_the_pod(tmp_path: Path) -> None:
         assert mount.get("readOnly") is True, f"{mount['name']} must be read-only for the agent"
         assert not writers[mount["name"]].get("readOnly"), "the inference container writes the logs"
         assert writers[mount["name"]]["mountPath"] == mount["mountPath"]
-    # state_dir is a writable volume of its own (emptyDir or PVC), not the read-only root
-    (state_mount,) = [m for m in mounts.values() if m["mountPath"] == config.state_dir]
+    # state_dir is in a writable volume of its own (emptyDir or PVC), not the read-only root: a
+    # directory the agent creates there, 0700 (the volume itself is world-writable)
+    (state_mount,) = [m for m in mounts.values() if config.state_dir.startswith(m["mountPath"] + "/")]
     assert not state_mount.get("readOnly")
     assert {"emptyDir", "persistentVolumeClaim"} & set(volumes[state_mount["name"]])
     assert config.events.path == "-", "events go to stdout (kubectl logs, log shippers)"
