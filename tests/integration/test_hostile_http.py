@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def _quantile(values: list[float], q: float) -> float:
 _SCRAPER = r"""
 import http.client, json, select, ssl, sys, time
 port, cafile, interval = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+headers = {"Authorization": sys.argv[4]} if len(sys.argv) > 4 else {}
 context = ssl.create_default_context(cafile=cafile) if cafile else None
 print("ready", flush=True)
 while not select.select([sys.stdin], [], [], interval)[0]:
@@ -121,7 +123,7 @@ while not select.select([sys.stdin], [], [], interval)[0]:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         else:
             conn = http.client.HTTPSConnection("localhost", port, timeout=5, context=context)
-        conn.request("GET", "/metrics")
+        conn.request("GET", "/metrics", headers=headers)
         response = conn.getresponse()
         body = response.read()
         conn.close()
@@ -135,10 +137,14 @@ while not select.select([sys.stdin], [], [], interval)[0]:
 
 class Scraper:
     """GET /metrics on a new connection every ``interval`` s, timed, from another process;
-    ``cafile``: over TLS."""
+    ``cafile``: over TLS; ``authorization``: with that header."""
 
-    def __init__(self, port: int, cafile: Path | None = None, interval: float = 0.1) -> None:
+    def __init__(
+        self, port: int, cafile: Path | None = None, interval: float = 0.1, authorization: str = ""
+    ) -> None:
         self.args = [sys.executable, "-c", _SCRAPER, str(port), str(cafile or ""), str(interval)]
+        if authorization:
+            self.args.append(authorization)
         self.latencies: list[float] = []
         self.failures: list[str] = []
 
@@ -603,3 +609,181 @@ def test_non_http_bytes_are_refused_at_once(tmp_path: Path, agents: list[Agent])
     scraper.check("non-HTTP clients")
     assert _rejected(port, "bad_request") == 10 * len(cases)
     assert agent.proc is not None and agent.proc.poll() is None
+
+
+# -- 6: request framing (issue 21) -----------------------------------------------------------------
+
+
+def _responses(reply: bytes) -> list[str]:
+    """The status lines in ``reply`` (a body never starts with ``HTTP/1.``)."""
+    return [line.decode() for line in re.findall(rb"(?:^|\n)(HTTP/1\.[01] \d{3} [^\r\n]*)", reply)]
+
+
+def test_bodies_control_bytes_and_missing_host_are_refused(tmp_path: Path, agents: list[Agent]) -> None:
+    """A GET's body is never read as a second request (it was: two responses to one request, the
+    second a 200 with the metrics); a CR or another control byte inside a header, a folded
+    header, and an HTTP/1.1 request without (or with two) ``Host`` get 400 and a close."""
+    _agent, port = _start(agents, tmp_path)
+    inner = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    cases = {
+        "GET with a body": b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(inner), inner),
+        "HEAD with a body": b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+        "GET with a chunked body": b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x\r\n%s\r\n0\r\n\r\n" % (len(inner), inner),
+        "GET with a bad Content-Length": b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n",
+        "a CR inside a header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: a\rX-Injected: 1\r\n\r\n",
+        "a NUL inside a header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+        "a folded header": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+        "HTTP/1.1 without Host": b"GET /metrics HTTP/1.1\r\n\r\n",
+        "HTTP/1.1 with two Hosts": b"GET /metrics HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    }
+    for label, data in cases.items():
+        reply, seconds = _exchange(port, data)
+        responses = _responses(reply)
+        print(f"[hostile-http] {label}: {responses} in {seconds * 1000:.1f} ms")
+        assert len(responses) == 1 and responses[0].startswith("HTTP/1.1 400 "), (label, reply[:300])
+        assert b"\r\nConnection: close\r\n" in reply and b"trt_agent_up" not in reply, label
+        assert seconds < 2, label
+    assert _rejected(port, "bad_request") == len(cases)
+    # What stays allowed: HTTP/1.0 without Host, an empty body declared, a kept-alive connection.
+    for data in (b"GET /metrics HTTP/1.0\r\n\r\n", CLOSING + b"Content-Length: 0\r\n\r\n"):
+        reply, _ = _exchange(port, data)
+        assert _responses(reply) == [_status_line(reply)] and _status_line(reply).endswith(" 200 OK"), reply[
+            :200
+        ]
+    _scrape(port)
+
+
+# -- 5: basic auth, a bounded cost (issue 21) ------------------------------------------------------
+
+
+def _auth_agent(agents: list[Agent], root: Path, cost: int) -> tuple[Agent, int, str]:
+    """An agent with basic auth (user ``prometheus``, a hash of ``cost``); its port and the
+    ``Authorization`` header of the right password."""
+    import bcrypt
+
+    root.mkdir(exist_ok=True)
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=cost)).decode()
+    (root / "web.yml").write_text(f"basic_auth_users:\n  prometheus: {hashed}\n")
+    agent = new_agent(
+        agents, root, [{"path": ALEXNET, "engine": "alexnet-fp16"}], metrics={"web_config_file": "web.yml"}
+    )
+    agent.start()
+    port = int(agent.wait_log("serving metrics")["address"].rsplit(":", 1)[1])
+    return agent, port, _basic("prometheus", "s3cret")
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _auth_get(port: int, authorization: str, source: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
+    """GET /metrics from ``source`` (any 127.0.0.0/8 address: a client of its own)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": authorization})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def _auth_samples(port: int, authorization: str) -> dict[str, float]:
+    status, _, body = _auth_get(port, authorization)
+    assert status == 200, status
+    out = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def test_wrong_password_flood_runs_bcrypt_only_within_the_limit(tmp_path: Path, agents: list[Agent]) -> None:
+    """30 connections from one address send wrong passwords as fast as they are answered for 3 s
+    (every one was a bcrypt check: 60 such connections cut ingestion by 4x and a scraper's p99 to
+    4.3 s): bcrypt runs at most the address's allowance (a burst, then one a second), the rest get
+    429 with Retry-After (held back a second, then closed: no CPU), and a scraper whose credentials were verified before is
+    answered within ``BOUND_S`` throughout, even from the flooding address."""
+    from trt_agent.web.auth import FAILURE_BURST, FAILURE_REFILL_S
+
+    _agent, port, good = _auth_agent(agents, tmp_path, cost=10)
+    assert _auth_get(port, good)[0] == 200  # verified once: remembered
+    assert _auth_get(port, good, "127.0.0.2")[0] == 200
+    stop = threading.Event()
+    statuses: Counter[int] = Counter()
+    retry_after: set[str] = set()
+    lock = threading.Lock()
+
+    def flood(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=("127.0.0.2", 0))
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                conn.request(
+                    "GET", "/metrics", headers={"Authorization": _basic("prometheus", f"guess-{n}-{i}")}
+                )
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                continue
+            with lock:
+                statuses[response.status] += 1
+                if response.status == 429:
+                    retry_after.add(response.getheader("Retry-After") or "")
+
+    threads = [threading.Thread(target=flood, args=(n,), daemon=True) for n in range(30)]
+    start = time.monotonic()
+    with Scraper(port, authorization=good) as scraper:
+        for t in threads:
+            t.start()
+        time.sleep(3)
+        during = _auth_get(port, good, "127.0.0.2")[0]  # remembered: in, though its address is limited
+        stop.set()
+        for t in threads:
+            t.join(10)
+    elapsed = time.monotonic() - start
+    samples = _auth_samples(port, good)
+    checks = samples["trt_agent_http_auth_checks_total"]
+    limited = samples['trt_agent_http_auth_rejected_requests_total{reason="rate_limited"}']
+    wrong = samples['trt_agent_http_auth_rejected_requests_total{reason="wrong_credentials"}']
+    busy = samples['trt_agent_http_auth_rejected_requests_total{reason="busy"}']  # queue full: 429 too
+    print(
+        f"\n[hostile-http] wrong-password flood, {elapsed:.1f} s: answers {dict(statuses)}, "
+        f"bcrypt checks {checks:.0f}, rate-limited {limited:.0f}, busy {busy:.0f}, Retry-After {sorted(retry_after)}"
+    )
+    scraper.check("30 connections of wrong passwords")
+    assert during == 200
+    allowance = FAILURE_BURST + elapsed / FAILURE_REFILL_S + 1
+    assert checks <= allowance + 2, (checks, allowance)  # + the two verified scrapes
+    assert wrong == statuses[401] <= allowance
+    assert statuses[429] == limited + busy and limited >= len(threads)
+    assert retry_after and all(v.isdigit() and int(v) >= 1 for v in retry_after)
+
+
+def test_unknown_users_cost_what_known_users_cost(tmp_path: Path, agents: list[Agent]) -> None:
+    """A wrong password for a known user and any password for an unknown one take as long: the
+    unknown user is checked against a dummy hash of the users' cost (it was always cost 10:
+    58 vs 225 ms with a cost-12 user, 64 vs 2.6 ms at cost 5). At cost 6 (~4 ms) against the old
+    dummy's 60 ms the difference is plain; each kind comes from an address of its own (8
+    failures: within an address's allowance)."""
+    _agent, port, good = _auth_agent(agents, tmp_path, cost=6)
+    assert _auth_get(port, good)[0] == 200
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    for i in range(8):
+        for kind, source in (("known", "127.0.0.3"), ("unknown", "127.0.0.4")):
+            user = "prometheus" if kind == "known" else f"nobody{i}"
+            begin = time.monotonic()
+            status, _, _ = _auth_get(port, _basic(user, f"wrong{i}"), source)
+            times[kind].append(time.monotonic() - begin)
+            assert status == 401, (kind, status)
+    known, unknown = (_quantile(times[k], 0.5) for k in ("known", "unknown"))
+    print(
+        f"\n[hostile-http] cost 6: known user {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms (medians)"
+    )
+    assert abs(unknown - known) < max(0.015, 0.5 * known), (known, unknown)

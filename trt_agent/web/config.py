@@ -21,15 +21,12 @@ Keys of that format trt-agent does not implement (``cipher_suites``, ``curve_pre
 
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 import ssl
-import threading
-from base64 import b64decode
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import bcrypt
 import yaml
 
 from trt_agent.config import ConfigError
@@ -55,9 +52,6 @@ _TLS_KEYS: Final = {
     "min_version",
     "max_version",
 }
-# A bcrypt hash every failed lookup is checked against, so a wrong user name costs as long as a
-# wrong password (no user enumeration by timing).
-_DUMMY_HASH: Final = bcrypt.hashpw(b"trt-agent", bcrypt.gensalt(rounds=10))
 
 
 class WebConfigError(ValueError):
@@ -69,43 +63,8 @@ class WebConfig:
     """What the metrics server needs from ``web-config.yml``."""
 
     ssl_context: ssl.SSLContext | None = None
-    users: dict[str, bytes] = field(default_factory=dict)  # name -> bcrypt hash
+    users: dict[str, bytes] = field(default_factory=dict)  # name -> bcrypt hash (checked by web.auth)
     headers: dict[str, str] = field(default_factory=dict)
-    _verified: dict[bytes, bool] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def authorized(self, header: str | None) -> bool:
-        """True when basic auth is off, or ``header`` (``Authorization``) carries a valid user.
-
-        bcrypt is slow by design (tens of ms); a scrape every few seconds would pay that each
-        time, so verified credentials are remembered by their SHA-256 (as the exporter-toolkit
-        does), never in clear."""
-        if not self.users:
-            return True
-        if not header or header[:6].lower() != "basic ":  # the scheme is case-insensitive
-            return False
-        try:
-            user, sep, password = b64decode(header[6:], validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        if not sep:
-            return False
-        hashed = self.users.get(user)
-        key = hashlib.sha256(f"{user}\0{password}\0".encode() + (hashed or b"")).digest()
-        with self._lock:
-            known = self._verified.get(key)
-        if known is not None:
-            return known
-        try:
-            ok = bcrypt.checkpw(password.encode(), hashed if hashed is not None else _DUMMY_HASH)
-        except ValueError:  # bcrypt takes at most 72 bytes: no such password can match
-            ok = False
-        ok = ok and hashed is not None
-        with self._lock:
-            if len(self._verified) > 1024:
-                self._verified.clear()
-            self._verified[key] = ok
-        return ok
 
 
 def load_web_config(path: str) -> WebConfig:
@@ -191,7 +150,9 @@ def _users(path: str, users: Any) -> dict[str, bytes]:
         raise WebConfigError(f"{path}: basic_auth_users must be a mapping of user: bcrypt hash")
     out: dict[str, bytes] = {}
     for user, hashed in users.items():
-        if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+        if not isinstance(hashed, str) or not re.fullmatch(
+            r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}", hashed
+        ):
             raise WebConfigError(f"{path}: basic_auth_users.{user} must be a bcrypt hash ($2y$...)")
         out[str(user)] = hashed.encode()
     return out

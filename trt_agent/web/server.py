@@ -11,7 +11,10 @@ waiting for them, however slowly the bytes trickle in (slowloris); request line 
 together are at most ``MAX_REQUEST_BYTES``; bytes that cannot start an HTTP/1 request are
 refused at once; at most ``MAX_CONNECTIONS`` connections are held, and one more closes the
 connection that has waited longest for its request (idle, slow, stalled in its handshake) so a
-scraper always gets in. What was closed or refused is counted by reason (``rejected()``).
+scraper always gets in. A request whose framing is ambiguous gets 400 and a close: a GET or HEAD
+with a body (it was read as a second request), a control byte (a CR) in the request line or a
+header, a folded header, an HTTP/1.1 request without exactly one ``Host``. What was closed or
+refused is counted by reason (``rejected()``). Basic auth's cost is bounded in ``web.auth``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import gzip
 import io
 import re
+import select
 import socket
 import ssl
 import threading
@@ -37,6 +41,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from trt_agent.web.auth import REJECT_REASONS as AUTH_REJECT_REASONS
+from trt_agent.web.auth import BasicAuth
 from trt_agent.web.config import WebConfig
 
 # The TLS handshake, and each request's line and headers (from when the server starts waiting
@@ -53,6 +59,9 @@ MAX_CONNECTIONS: Final = 64
 _MAX_THREADS: Final = MAX_CONNECTIONS + 16
 # Request line and headers together (a scrape sends under 1 KiB); more gets 414 or 431.
 MAX_REQUEST_BYTES: Final = 32 * 1024
+# A request refused by basic auth's rate limit (429) is answered this late, and its connection
+# closed, so a flood of them costs threads that sleep, not CPU.
+RATE_LIMITED_DELAY_S: Final = 1.0
 # Reasons of ``MetricsServer.rejected()`` (trt_agent_http_rejected_connections_total{reason}).
 REJECT_REASONS: Final = ("timeout", "too_large", "bad_request", "tls_handshake", "evicted", "capacity")
 _ERROR_REASONS: Final = {400: "bad_request", 505: "bad_request", 414: "too_large", 431: "too_large"}
@@ -61,6 +70,9 @@ ALLOWED_METHODS: Final = ("GET", "HEAD")
 # A refused request's body is read (so closing does not reset the connection before the client
 # reads the 405) when it is at most this long; a longer one is not read: the connection closes.
 _DRAIN_BODY_BYTES: Final = 64 * 1024
+# Control bytes a request line or header value must not hold (a CR in a value could smuggle a
+# header past a proxy that splits lines on it; HTAB is allowed).
+_CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # The start of an HTTP/1 request line: a method token, a space, no control bytes.
 _REQUEST_LINE: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: [^\x00-\x08\x0a-\x1f\x7f]*)?")
 
@@ -90,6 +102,7 @@ class MetricsServer(ThreadingHTTPServer):
         self.registry = registry
         self.web = web
         self.ready = ready
+        self.auth = BasicAuth(web.users)
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)  # a connection's thread ended
         self._connections: dict[Any, _Connection] = {}  # by the accepted socket
@@ -199,6 +212,22 @@ class _RequestTooLarge(Exception):
     pass
 
 
+class _LineRecorder:
+    """``readline`` of a reader, keeping each line read (what ``http.client`` reads headers with)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.lines: list[bytes] = []
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.reader.readline(limit)
+        self.lines.append(line)
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+
 class _RequestReader(io.RawIOBase):
     """The read side of a connection, for one request at a time (``start()``): raises
     ``TimeoutError`` at the request's deadline however slowly bytes arrive, and
@@ -289,18 +318,60 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         # An evicted connection's read ends early (its socket was shut down): no answer, and no
-        # scrape computed for a slowloris.
-        ok = not self.conn.evicted and super().parse_request() and not self.conn.evicted
+        # scrape computed for a slowloris. The header lines are recorded as read, before the
+        # email parser splits them (on a lone CR too) and joins them (folded lines).
+        rfile, recorder = self.rfile, _LineRecorder(self.rfile)
+        self.rfile = recorder  # type: ignore[assignment]
+        try:
+            ok = not self.conn.evicted and super().parse_request() and not self.conn.evicted
+        finally:
+            self.rfile = rfile
         self.connection.settimeout(REQUEST_TIMEOUT_S)  # for the response
         if self.conn.evicted:
             self.close_connection = True
         elif ok:
             self.conn.waiting_since = None
             self.conn.served += 1
+            problem = self._framing_problem(recorder.lines)
+            if problem:
+                self._bad_request(problem)
+                return False
             if self.command not in ALLOWED_METHODS:
                 self._method_not_allowed()
                 return False  # answered: handle_one_request goes no further
+            if "Transfer-Encoding" in self.headers or self.headers.get("Content-Length", "0").strip() != "0":
+                # A GET or HEAD has no body; one sent anyway would be read as the next request
+                # (a second response to one request). Read it when it is short, answer 400, close.
+                self._drain_body()
+                self._bad_request("A GET or HEAD request has no body")
+                return False
         return ok
+
+    def _framing_problem(self, lines: list[bytes]) -> str | None:
+        """Why the request's line or headers are malformed (answered 400), or None."""
+        if _CONTROL.search(self.raw_requestline.rstrip(b"\r\n")):
+            return "Control character in the request line"
+        for line in lines:
+            text = line.removesuffix(b"\n").removesuffix(b"\r")
+            if not text:
+                continue  # the blank line that ends the headers
+            if text[:1] in (b" ", b"\t"):
+                return "Folded header line"
+            if _CONTROL.search(text):
+                return "Control character in a header"
+        hosts = self.headers.get_all("Host") or []
+        if self.request_version == "HTTP/1.1" and len(hosts) != 1:
+            return "HTTP/1.1 request without exactly one Host header"
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1 or any(not v.strip().isascii() or not v.strip().isdigit() for v in lengths):
+            return "Bad Content-Length"
+        return None
+
+    def _bad_request(self, message: str) -> None:
+        """400 to a request whose line and headers were read, and close."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.send_error(400, message)
 
     def _method_not_allowed(self) -> None:
         """405 with ``Allow``, plain text; the body (if any, and short) is read and discarded so
@@ -356,7 +427,11 @@ class _Handler(BaseHTTPRequestHandler):
             ok = url.path == "/-/healthy" or self.server.ready()
             self._reply(200 if ok else 503, b"OK\n" if ok else b"not ready\n", "text/plain", head=head)
             return
-        if not self.server.web.authorized(self.headers.get("Authorization")):
+        decision = self.server.auth.check(self.headers.get("Authorization"), str(self.client_address[0]))
+        if decision.retry_after:
+            self._too_many(decision.retry_after, head)
+            return
+        if not decision.ok:
             self._reply(
                 401,
                 b"Unauthorized\n",
@@ -373,6 +448,20 @@ class _Handler(BaseHTTPRequestHandler):
             )
         else:
             self._reply(404, b"Not Found\n", "text/plain", head=head)
+
+    def _too_many(self, retry_after: int, head: bool) -> None:
+        """429 for a client refused without a bcrypt check, held back ``RATE_LIMITED_DELAY_S``
+        first (evictable meanwhile) and then closed: answered at once, a flood of refused
+        requests on kept-alive connections took the CPU the tailer needs (1.8 k events/s)."""
+        self.conn.waiting_since = time.monotonic()
+        with contextlib.suppress(OSError, ValueError):
+            select.select([self.connection], [], [], RATE_LIMITED_DELAY_S)  # an eviction wakes it
+        self.conn.waiting_since = None
+        self.close_connection = True
+        if self.conn.evicted:
+            return
+        extra = {"Retry-After": str(retry_after), "Connection": "close"}
+        self._reply(429, b"Too Many Requests\n", "text/plain", head=head, extra=extra)
 
     def _metrics(self, query: str, head: bool) -> None:
         registry: CollectorRegistry | _Restricted = self.server.registry
@@ -464,3 +553,20 @@ class ServerCollector(Collector):
             value=self.server.open_connections(),
         )
         yield rejected
+        checks, refused = self.server.auth.counts()
+        auth = CounterMetricFamily(
+            "trt_agent_http_auth_rejected_requests",
+            "Requests to the metrics endpoint refused by basic auth, by reason (no_credentials, "
+            "wrong_credentials: 401; rate_limited: the client address failed too often, busy: too many "
+            "bcrypt checks waiting: 429 with no check run).",
+            labels=["reason"],
+        )
+        for reason in AUTH_REJECT_REASONS:
+            auth.add_metric([reason], refused.get(reason, 0))
+        yield auth
+        yield CounterMetricFamily(
+            "trt_agent_http_auth_checks",
+            "bcrypt checks of basic-auth passwords run (verified credentials are remembered: a "
+            "scraper's are checked once).",
+            value=checks,
+        )
