@@ -335,7 +335,6 @@ def test_an_event_read_back_with_name_keys_its_type_does_not_define_has_them_red
 
 
 def test_a_user_pattern_line_is_scrubbed_as_free_text_whatever_its_type() -> None:
-    # perf_summary's msg holds no name when TensorRT prints it; a team's own line may hold any
     line = "[app] layer /backbone/secret_conv took 3.5 ms, total 12.0 ms"
     source = {"file": "app.log", "line": 7}
     redactor = make_redactor()
@@ -345,5 +344,81 @@ def test_a_user_pattern_line_is_scrubbed_as_free_text_whatever_its_type() -> Non
     )
     user = summary | {"source": source | {"pattern": "patterns[0]"}}
     _, from_trt, from_user = redactor.events([learned, summary, user])
-    assert from_trt["msg"] == line  # a TensorRT perf line is left as it is
+    # a perf_summary msg is free text too (fail closed): the grammar's type says nothing of it
+    assert "secret_conv" not in from_trt["msg"]
     assert "secret_conv" not in from_user["msg"] and from_user["source"]["pattern"] == "patterns[0]"
+
+
+# Lines TensorRT and trtexec print, recognised by the grammar, carrying more than the grammar reads
+# (issue 21, item 1): each names a layer learned from a "Parsing node" line before it.
+_SECRETS = [
+    f"Secret{word}"
+    for word in [
+        "Alpha",
+        "Bravo",
+        "Charlie",
+        "Delta",
+        "Echo",
+        "Foxtrot",
+        "Golf",
+        "Hotel",
+        "India",
+        "Juliet",
+        "Kilo",
+        "Lima",
+        "Mike",
+    ]
+]
+RECOGNISED_AND_MORE = """\
+[I] Latency: min = 1.0 ms, max = 2.0 ms, mean = 1.5 ms, median = 1.5 ms, percentile(90%) = 1.9 ms (slowest layer: SecretAlpha)
+SecretBravo | [11/01/2024-10:32:48] [V] [TRT] Original: 32 layers
+[I] Throughput: 812.3 qps (bound by SecretCharlie)
+[I] [TRT] Total Activation Memory: 1234567 bytes, largest SecretDelta
+[03/16/2026-17:30:57] [TRT] [V] Deleting timing cache: 174 entries, served 118 hits since creation (SecretEcho).
+[I] [TRT] [MemUsageChange] Init builder kernel library: CPU +2, GPU +10, now: CPU 13, GPU 1002 (MiB) for SecretFoxtrot
+[I] [TRT] Engine generation completed in 8.62 seconds (tactic search dominated by SecretGolf)
+SecretHotel | [11/01/2024-10:32:48] [V] [TRT] ConstShuffleFusion: Fusing conv_known with bias_known
+I0308 10:00:00.000000  9865 tensorrt_util.cpp:83] layer_name: conv_known  total_used: 0.075 ms  avg_used: 0.075 ms  run_times: 1 after SecretIndia
+[I] GPU Compute Time: min = 1.0 ms, max = 2.0 ms, mean = 1.5 ms, median = 1.5 ms (SecretJuliet)
+[I] Engine built in 12.5 sec. Slowest tactic: SecretKilo
+[I] Selected Device: Tesla T4 SecretLima
+[W] [TRT] a plain warning about SecretMike
+"""
+
+
+def test_a_recognised_line_saying_more_than_the_grammar_reads_is_scrubbed(tmp_path: Path) -> None:
+    """The fast path trusted that a message a rule matched held only its event's own names: 12
+    of these 13 names went out in clear in the events' msg (only the plain warning was scrubbed).
+    Whatever a rule did not consume is free text."""
+    teach = "".join(f"[V] [TRT] Parsing node: {name} [Conv]\n" for name in _SECRETS)
+    teach += "[V] [TRT] Parsing node: conv_known [Conv]\n[V] [TRT] Parsing node: bias_known [Add]\n"
+    log = tmp_path / "more.log"
+    log.write_text(teach + RECOGNISED_AND_MORE)
+    events = list(parse_path(str(log), "e", ParseStats()))
+    lines = [e for e in events if e["source"]["line"] > len(_SECRETS) + 2]
+    kinds = {e["type"] for e in lines}
+    assert {"perf_summary", "layer_count", "memory", "timing_cache", "build_complete"} <= kinds
+    assert {"fusion", "layer_time", "version", "warning"} <= kinds
+    redacted = make_redactor().events(events)
+    out = json.dumps(redacted)
+    assert [name for name in _SECRETS if name in out] == []
+    # what the grammar read is kept: the figures, the words around them
+    msgs = "\n".join(e["msg"] for e in redacted)
+    assert "Latency: min = 1.0 ms" in msgs and "Total Activation Memory: 1234567 bytes, largest L" in msgs
+
+
+def test_a_perf_line_exactly_as_trtexec_prints_it_is_left_as_it_is() -> None:
+    line = "[11/01/2024-10:33:09] [I] Throughput: 1995.29 qps"
+    source = {"file": "a.log", "line": 1}
+    event = make_event(
+        "perf_summary",
+        None,
+        "info",
+        "e",
+        source,
+        line,
+        {"metric": "throughput_qps", "stat": "mean", "value": 1995.29},
+    )
+    redactor = make_redactor()
+    redactor.learn(["Throughput_layer", "qps_head"])
+    assert redactor.events([event])[0]["msg"] == line

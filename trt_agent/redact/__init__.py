@@ -6,9 +6,11 @@ same pseudonym in build logs, runtime profiles, restarts and every replica shari
 build-time and runtime facts still join. Whoever holds the key can map a pseudonym back
 (``trt-agent redact-map``); whoever does not, cannot.
 
-Free text (an event's ``msg``, a log message) is scrubbed of every name the redactor has
-learned so far: whole names, and the members of fused names (``conv1 + bn1 + relu1``,
-``PWN(a, b)``, ``{ForeignNode[a...b]}``). One Aho-Corasick automaton finds them all in one pass
+Free text (an event's ``msg`` whatever its type, the other text a grammar rule captured, a log
+message) is scrubbed of every name the redactor has learned so far; a rule recognising a line
+proves nothing about what else the line says, so nothing skips the scrubbing (fail closed):
+whole names, and the members of fused names (``conv1 + bn1 + relu1``, ``PWN(a, b)``,
+``{ForeignNode[a...b]}``). One Aho-Corasick automaton finds them all in one pass
 (leftmost-longest, so a name that contains another is replaced whole). With ``scrub_paths``,
 absolute paths and model/engine file names left in the text are replaced too. A layer line's
 layer and tensor names are found by the grammar and replaced where they stand, numeric ones
@@ -51,8 +53,27 @@ _NAME_KEYS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 _NOTHING_TO_HIDE: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "nothing")
 _PATHS_ONLY: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "paths")
 _ONE_NAME: Final = {k: spec.names[0] for k, spec in EVENT_SPECS.items() if spec.msg == "one_name"}
-_OWN_NAMES_ONLY: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "fusion")
 _LAYER_LINES: Final = frozenset(k for k, spec in EVENT_SPECS.items() if spec.msg == "layer_line")
+# Keys whose values the parser picks from a closed vocabulary (precisions, reasons, components...):
+# every other string a grammar rule captured (a device's name, a fusion pass, a plugin, a tactic's
+# kernel, a phase) is free text and scrubbed like a msg: a rule's ``(.+)$`` reads whatever follows.
+_VOCABULARY_KEYS: Final = frozenset(
+    {"precision", "input_precision", "from_precision", "to_precision", "reason", "metric", "stat"}
+    | {"component", "device", "to_device", "action", "origin"}
+)
+_EXTRA_TEXT_KEYS: Final = {"memory": ("phase",), "fallback": ("tactic",)}
+_TEXT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    kind: tuple(
+        dict.fromkeys(
+            [
+                *(k for k, t in (*spec.required, *spec.optional) if t is str and k not in spec.names),
+                *_EXTRA_TEXT_KEYS.get(kind, ()),
+            ]
+        ).keys()
+        - _VOCABULARY_KEYS
+    )
+    for kind, spec in EVENT_SPECS.items()
+}
 _PSEUDONYM_CHARS: Final = re.compile(r"[LP0-9a-f]+")
 PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
 DROPPED: Final = "<redacted>"
@@ -78,6 +99,7 @@ _PATH: Final = re.compile(
     r"|[\w.-]+\.(?:onnx|engine|plan|trt|pb|pt|pth|safetensors|cache|json|uff|caffemodel|prototxt)\b"
 )
 _MIN_LEARNED: Final = 3
+_FIELD_CACHE_SIZE: Final = 10_000
 _PLACEHOLDER: Final = re.compile("\x00([0-9]+)\x00")
 # A short or numeric name is replaced in free text only where it stands before a bracketed
 # annotation, as rule messages and TensorRT print them: "341 [-333.2, 333.2]", "a [Conv]".
@@ -131,6 +153,8 @@ class Redactor:
         self._learned_version = 0  # bumped when names are learned
         self._built_version = 0  # the learned_version the automaton holds
         self._build_lock = threading.Lock()  # one automaton build at a time; others wait for it
+        # scrubbed field values, for the automaton they were scrubbed with (swapped whole)
+        self._field_cache: tuple[Any, dict[str, str]] = (None, {})
 
     def __repr__(self) -> str:  # the key never shows, not even in a traceback's locals
         return f"Redactor(mode={self.mode!r}, names={len(self._learned)})"
@@ -282,48 +306,42 @@ class Redactor:
     def events(self, events: list[Event]) -> list[Event]:
         """Redacted copies of a batch, in order.
 
-        Where a grammar rule matched the whole message (ONNX nodes, fusions, profile rows,
-        memory, versions...), the only names in the msg are the event's own: they are replaced
-        at once. Every other msg waits until all names of the batch are learned and is then
-        scrubbed by the automaton. The corpus leak test checks the claim file by file."""
+        Fields are replaced at once. Every msg is free text: it waits until all names of the
+        batch are learned and is then scrubbed by the automaton, whatever its type, so a line
+        the grammar recognised but that says more than the grammar read (``Latency: ...
+        (slowest layer: X)``) cannot carry a learned name out (fail closed). What the grammar did
+        find is used on top of that: a layer line's names are replaced where they stand, and an
+        event's own names too short or numeric to search for are replaced as whole words."""
         out: list[Event] = []
-        # copies whose msg needs the automaton, with their short names and their layer line's spans
-        deferred: list[tuple[Event, list[str], list[tuple[int, int]]]] = []
+        # copies whose msg needs the automaton, with their short names, their layer line's spans
+        # and their keys holding other text a rule captured
+        deferred: list[tuple[Event, list[str], list[tuple[int, int]], list[str]]] = []
+        fields: list[tuple[Event, str]] = []  # the copies (and keys) of such text to scrub
         seen, outputs, name_of = self._seen, self._outputs, self.name
         new: set[str] = set()
         for event in events:
             kind = event["type"]
+            msg = event.get("msg")
             source = event.get("source")
             # A user pattern's line is no TensorRT message: whatever its type, its msg may hold
-            # any name, so it is scrubbed as free text.
+            # any name, and it may carry name keys its type does not define.
             user_line = source.__class__ is dict and "pattern" in source
-            if kind in _NOTHING_TO_HIDE and not user_line:
-                out.append(event)
-                continue
-            if kind in _PATHS_ONLY and not user_line:
-                msg = event.get("msg")
-                scrubbed = self._scrub_paths(msg) if msg else msg
-                out.append(event if scrubbed is msg else event | {"msg": scrubbed})
-                continue
-            copy = event.copy()
-            msg = event.get("msg")
             key = None if user_line else _ONE_NAME.get(kind)
+            copy = event.copy()
+            texts = [k for k in _TEXT_KEYS.get(kind, ()) if event.get(k).__class__ is str]
+            if texts and not msg:
+                fields.extend((copy, k) for k in texts)
             if key is not None and event.get(key).__class__ is str:
-                # ONNX nodes, profile rows: one name, in the field and in the msg
+                # ONNX nodes, profile rows, placements: one name
                 value = event[key]
                 if value not in seen:
                     new.add(value)
-                replacement = outputs.get(value) or name_of(value)
-                copy[key] = replacement
-                if msg and value:
-                    copy["msg"] = (
-                        msg.replace(value, replacement)
-                        if scrubbable(value)
-                        else self._replace_own(msg, [value])
-                    )
+                copy[key] = outputs.get(value) or name_of(value)
+                if msg:
+                    deferred.append((copy, [] if scrubbable(value) else [value], [], texts))
                 out.append(copy)
                 continue
-            singles, lists = _NAME_KEYS.get(kind, _ANY_KEYS)
+            singles, lists = _ANY_KEYS if user_line else _NAME_KEYS.get(kind, _ANY_KEYS)
             own: list[str] = []
             for key in singles:
                 value = event.get(key)
@@ -335,30 +353,44 @@ class Redactor:
                 if value.__class__ is list:
                     own.extend(v for v in value if v.__class__ is str)
                     copy[key] = [(outputs.get(v) or name_of(v)) if v.__class__ is str else v for v in value]
-            new.update(n for n in own if n not in seen)
+            if own:
+                new.update(n for n in own if n not in seen)
             if msg:
-                if kind in _OWN_NAMES_ONLY and own and not user_line:
-                    # "Fusing A with B" names only its own layers
-                    copy["msg"] = self._replace_own(msg, own)
-                else:
-                    # layer lines, removals, warnings...: the automaton, after the batch is learned;
-                    # own names too short to search everywhere are then replaced as whole words
-                    spans = layer_name_spans(msg) if kind in _LAYER_LINES else []
+                # the automaton, after the batch is learned; a layer line's names where they
+                # stand; own names too short to search everywhere then replaced as whole words
+                spans = layer_name_spans(msg) if kind in _LAYER_LINES else []
+                if spans:
                     new.update(n for n in (msg[a:b] for a, b in spans) if n not in seen)
-                    short = [n for n in own if n and (len(n) < _MIN_LEARNED or n.isdigit())]
-                    deferred.append((copy, short, spans))
+                short = [n for n in own if n and (len(n) < _MIN_LEARNED or n.isdigit())] if own else own
+                deferred.append((copy, short, spans, texts))
             out.append(copy)
         if new:
             self.learn(new)
         if deferred:
             automaton = self._matcher()
-            for copy, short, spans in deferred:
+            for copy, short, spans, texts in deferred:
                 msg = copy["msg"]
-                copy["msg"] = (
-                    self._scrub_around(msg, spans, automaton) if spans else self._scrub(msg, automaton)
-                )
-                if short:
-                    copy["msg"] = self._replace_own(copy["msg"], short)
+                scrubbed = self._scrub_around(msg, spans, automaton) if spans else self._scrub(msg, automaton)
+                if texts:
+                    # captured from this msg: where the msg held no learned name, neither do they
+                    clean = scrubbed is msg
+                    fields.extend((copy, k) for k in texts if not clean or copy[k] not in msg)
+                copy["msg"] = self._replace_own(scrubbed, short) if short else scrubbed
+        if fields:
+            automaton = self._matcher()
+            owner, cache = self._field_cache
+            if owner is not automaton:
+                owner, cache = automaton, {}
+                self._field_cache = (owner, cache)
+            for copy, text_key in fields:
+                value = copy[text_key]
+                text = cache.get(value)
+                if text is None:
+                    text = self._scrub(value, automaton)
+                    if len(cache) < _FIELD_CACHE_SIZE:
+                        cache[value] = text
+                if text is not value:
+                    copy[text_key] = text
         return out
 
     def _scrub_around(self, text: str, spans: list[tuple[int, int]], automaton: Any) -> str:
