@@ -30,7 +30,8 @@ from conftest import DATA, GOLDEN, ROOT
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from trt_agent.config import ConfigError, load_config
+from trt_agent.config import Config, ConfigError, load_config
+from trt_agent.config.schema import SECTIONS, keys
 from trt_agent.model import build_models
 from trt_agent.model.diff import diff_models
 from trt_agent.model.engine import EngineModel
@@ -699,6 +700,25 @@ CONFIG_KEYS = {
     ),
     "rules": ("file", "baseline"),
 }
+# Every key with a range (schema.Range), drawn at and just beyond both of its ends as well.
+RANGED = {
+    section: {k.name: k.allowed for k in keys(section) if k.allowed is not None} for section in SECTIONS
+}
+CONFIG_KEYS = {
+    section: tuple(dict.fromkeys([*CONFIG_KEYS.get(section, ()), *RANGED[section]]))
+    for section in CONFIG_KEYS
+}
+
+
+def _range_edges() -> st.SearchStrategy[Any]:
+    """The ends of every key's range, and values just past them (as ints and as floats)."""
+    edges: set[float] = {0, -1}
+    for ranges in RANGED.values():
+        for allowed in ranges.values():
+            for end in (allowed.low, allowed.high):
+                edges |= {end, end * 2, end / 2, end + 1, end - 1, math.nextafter(end, math.inf)}
+    values = sorted(edges)
+    return st.sampled_from([*values, *(int(v) for v in values if float(v).is_integer())])
 
 
 @st.composite
@@ -707,7 +727,8 @@ def generated_configs(draw: st.DrawFn) -> bytes:
     for section in draw(st.lists(st.sampled_from(sorted(CONFIG_KEYS)), max_size=4, unique=True)):
         out.append(f"[{section}]")
         for key in draw(st.lists(st.sampled_from(CONFIG_KEYS[section]), max_size=4, unique=True)):
-            out.append(f"{key} = {_toml_value(draw(_toml_values()))}")
+            value = draw(st.one_of(_toml_values(), _range_edges(), st.lists(_range_edges(), max_size=3)))
+            out.append(f"{key} = {_toml_value(value)}")
     for _ in range(draw(st.integers(0, 2))):
         out.append("[[logs]]")
         for key in draw(
@@ -725,6 +746,26 @@ def _load_config_only_config_errors(path: Path) -> None:
         return
     config.engine_for("build.log")
     config.engine_for(str(path))
+    _assert_in_ranges(config)
+
+
+def _assert_in_ranges(config: Config) -> None:
+    """What load_config accepted holds every number within its key's range (schema.Range)."""
+    holders: dict[str, tuple[Any, ...]] = {
+        "agent": (config, config.tail),
+        "metrics": (config.metrics,),
+        "events": (config.events,),
+        "profiler": () if config.profiler is None else (config.profiler,),
+    }
+    for section, objects in holders.items():
+        for k in keys(section):
+            allowed = k.allowed
+            if allowed is None or not objects:
+                continue
+            value = next(getattr(o, k.attribute) for o in objects if hasattr(o, k.attribute))
+            values = value if allowed.items is not None else (value,)
+            assert len(values) <= (allowed.items or 1), (section, k.name, value)
+            assert all(v in allowed for v in values), (section, k.name, value, allowed.text)
 
 
 @FAST

@@ -3,6 +3,7 @@ protocol (READY, WATCHDOG, RELOADING, STOPPING), SIGTERM in bounded time."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness import Agent, Writer, wait_for
+from harness import Agent, Writer, run_once, wait_for
 
 
 def test_sighup_reload_adds_and_removes_logs_and_survives_a_bad_config(
@@ -149,3 +150,50 @@ def test_readiness_holds_across_sighup_reloads(tmp_path: Path, agents: list[Agen
             agent,
         )
     assert answers and all(answers), f"{answers.count(False)} of {len(answers)} probes said not ready"
+
+
+def test_a_fifo_config_is_refused_at_start_at_once(tmp_path: Path) -> None:
+    """issue 21 item 4: a config path that is a FIFO hung the agent in open() (no writer ever
+    comes); it is refused at once, exit 2, one line naming the file."""
+    fifo = tmp_path / "agent.toml"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    result = run_once(fifo, timeout=10)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"trt-agent: {fifo}: config file not readable: it is a FIFO, not a regular file (refused: "
+        "reading it could block the agent)\n"
+    )
+
+
+def test_sighup_onto_a_fifo_config_fails_the_reload_and_sigterm_still_stops(
+    tmp_path: Path, agents: list[Agent]
+) -> None:
+    """issue 21 item 4: SIGHUP with the config path turned into a FIFO blocked the main thread
+    in open(); SIGTERM then did not stop the agent (a second one exited 1). Now the reload fails
+    at once (logged, counted), the running config goes on, and SIGTERM drains and exits 0."""
+    log = tmp_path / "app.log"
+    agent = Agent(tmp_path, [{"path": str(log), "engine": "e"}])
+    agents.append(agent)
+    writer = Writer(log, "fifo")
+    writer.write_one()
+    agent.start()
+    assert agent.wait_probes(writer.written) == writer.written
+
+    agent.config_path.unlink()
+    os.mkfifo(agent.config_path)
+    agent.send(signal.SIGHUP)
+    entry = agent.wait_log("config reload failed; keeping the running config", timeout=5)
+    assert "it is a FIFO, not a regular file" in entry["error"]
+    metrics = agent.metrics()
+    assert metrics['trt_agent_config_reloads_total{result="failure"}'] == 1
+    assert metrics["trt_agent_config_last_reload_successful"] == 0
+    for _ in range(3):
+        writer.write_one()  # the running config still follows app.log
+    assert agent.wait_probes(writer.written) == writer.written
+
+    started = time.monotonic()
+    assert agent.stop(timeout=10) == 0
+    assert time.monotonic() - started < 5
+    writer.stop()

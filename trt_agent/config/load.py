@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -25,7 +26,6 @@ from trt_agent.config.schema import (
     LOG_FORMATS,
     LOG_FORMATS_OWN,
     LOG_LEVELS,
-    MAX_WAIT_SECONDS,
     PROFILER_LOG_SEVERITIES,
     READ_FROM,
     REDACTION_MODES,
@@ -37,6 +37,7 @@ from trt_agent.config.schema import (
     LogSource,
     MetricsConfig,
     ProfilerConfig,
+    Range,
     RedactionConfig,
     RulesConfig,
     TailConfig,
@@ -58,13 +59,12 @@ _SCHEMA: Final[dict[str, dict[str, _TypeSpec]]] = {
 }
 _LOG_KEYS: Final[dict[str, _TypeSpec]] = {k.name: k.toml_type for k in keys("logs")}
 _PATTERN_KEYS: Final[dict[str, _TypeSpec]] = {k.name: k.toml_type for k in keys("patterns")}
-_TIMERS: Final = (
-    "poll_interval",
-    "rotate_wait",
-    "partial_line_timeout",
-    "checkpoint_interval",
-    "shutdown_timeout",
-)
+# section -> key -> the values a numeric key accepts (``schema.Range``: the one home of ranges).
+_RANGES: Final[dict[str, dict[str, Range]]] = {
+    section: {k.name: k.allowed for k in keys(section) if k.allowed is not None}
+    for section in SECTIONS
+    if section not in ARRAY_SECTIONS
+}
 
 
 def _check(file: str, section: str, table: Any, schema: dict[str, _TypeSpec]) -> None:
@@ -81,19 +81,85 @@ def _check(file: str, section: str, table: Any, schema: dict[str, _TypeSpec]) ->
             raise ConfigError(f"{file}: {section}.{key} is out of range, got {value}")
 
 
-def read_toml(path: str, what: str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
-    """The TOML document at ``path``; any problem is an ``error`` naming the file (``what``:
-    "config file", "rules file")."""
+def _in_range(file: str, section: str, table: dict[str, Any]) -> None:
+    """Every numeric key of ``table`` (types already checked) within its ``Range``: a timer or a
+    count beyond it would melt the host (a spinning core, a rotation loop without end)."""
+    for key, allowed in _RANGES[section].items():
+        if key not in table:
+            continue
+        value = table[key]
+        if allowed.items is None:
+            if value not in allowed:
+                raise ConfigError(f"{file}: {section}.{key} {allowed.complaint(value)}")
+            continue
+        if len(value) > allowed.items:
+            raise ConfigError(
+                f"{file}: {section}.{key} must hold at most {allowed.items} values, got {len(value)}"
+            )
+        for index, item in enumerate(value):  # (not numbers: the key's own check names them)
+            if isinstance(item, int | float) and not isinstance(item, bool) and item not in allowed:
+                raise ConfigError(f"{file}: {section}.{key}[{index}] {allowed.complaint(item)}")
+
+
+MAX_FILE_BYTES: Final = 16 << 20  # a config or rules file larger than this is refused, not read
+_KINDS: Final = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    """What a file of ``mode`` is when it is not a regular file ("a FIFO"), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def read_regular_file(
+    path: str, what: str, error: type[ConfigError] = ConfigError, limit: int = MAX_FILE_BYTES
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them; anything else is an
+    ``error`` naming the file (``what``: "config file", "rules file"). Never blocks on what is
+    not a regular file: a FIFO (or a tty) named as a config file would hang the thread that reads
+    it, which for a SIGHUP is the one that handles SIGTERM. So it is opened with ``O_NONBLOCK``
+    and checked with ``fstat`` on the open descriptor (no race with a rename) before one byte
+    is read."""
     try:
-        with open(path, "rb") as fh:
-            doc: dict[str, Any] = tomllib.load(fh)
-            return doc
+        kind = _not_regular(os.stat(path).st_mode)  # a device is not even opened
+        if kind is None:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            try:
+                st = os.fstat(fd)
+                kind = _not_regular(st.st_mode)
+                if kind is None and st.st_size <= limit:
+                    with os.fdopen(fd, "rb", closefd=False) as fh:
+                        data = fh.read(limit + 1)
+                    if len(data) <= limit:
+                        return data
+            finally:
+                os.close(fd)
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except PermissionError:
         raise error(f"{path}: {what} not readable (permission denied)") from None
-    except OSError as exc:  # a directory, an I/O error
+    except OSError as exc:  # an I/O error, a socket
         raise error(f"{path}: {what} not readable ({exc.strerror or exc})") from None
+    if kind is not None:
+        why = "" if kind == "a directory" else " (refused: reading it could block the agent)"
+        raise error(f"{path}: {what} not readable: it is {kind}, not a regular file{why}")
+    raise error(f"{path}: {what} not readable: larger than {limit} bytes")
+
+
+def read_toml(path: str, what: str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
+    """The TOML document at ``path`` (a regular file: ``read_regular_file``); any problem is an
+    ``error`` naming the file (``what``: "config file", "rules file")."""
+    data = read_regular_file(path, what, error)
+    try:
+        doc: dict[str, Any] = tomllib.loads(data.decode())
+        return doc
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not valid TOML: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except RecursionError:
@@ -114,6 +180,7 @@ def load_config(path: str) -> Config:
                 f"(known: {', '.join(sorted([*ARRAY_SECTIONS, *_SCHEMA]))})"
             )
         _check(path, section, table, _SCHEMA[section])
+        _in_range(path, section, table)
     agent = raw.get("agent", {})
     level = agent.get("log_level", Config.log_level)
     if level not in LOG_LEVELS:
@@ -124,13 +191,7 @@ def load_config(path: str) -> Config:
     logs = _logs(path, raw.get("logs", []), agent.get("engine", Config.engine))
     patterns = _patterns(path, raw.get("patterns", []))
     memory_limit = agent.get("memory_limit_bytes", Config.memory_limit_bytes)
-    if memory_limit and memory_limit < 32 << 20:
-        raise ConfigError(
-            f"{path}: agent.memory_limit_bytes must be 0 (no limit) or at least 33554432 (32 MiB), got {memory_limit}"
-        )
     max_line = agent.get("max_line_bytes", Config.max_line_bytes)
-    if max_line < 1024:
-        raise ConfigError(f"{path}: agent.max_line_bytes must be at least 1024, got {max_line}")
     tail = _tail(path, agent)
     events = _events(path, raw.get("events", {}))
     return Config(
@@ -189,12 +250,6 @@ def _patterns(file: str, raw: Any) -> UserPatterns:
 def _tail(file: str, agent: dict[str, Any]) -> TailConfig:
     tail = TailConfig(**{k: v for k, v in agent.items() if k in TailConfig.__dataclass_fields__})
     _choice(file, "agent.watch", tail.watch, WATCH_MODES)
-    for key in _TIMERS:
-        _wait(file, f"agent.{key}", getattr(tail, key))
-    if tail.max_followed_files < 1:
-        raise ConfigError(
-            f"{file}: agent.max_followed_files must be at least 1, got {tail.max_followed_files}"
-        )
     return tail
 
 
@@ -202,20 +257,11 @@ def _events(file: str, table: dict[str, Any]) -> EventsConfig:
     events = EventsConfig(**table)
     _choice(file, "events.fsync", events.fsync, FSYNC_POLICIES)
     _choice(file, "events.when_full", events.when_full, WHEN_FULL)
-    for key in ("max_bytes", "max_files"):
-        if getattr(events, key) < 0:
-            raise ConfigError(f"{file}: events.{key} must be 0 or more, got {getattr(events, key)}")
     if events.max_bytes > 0 and events.max_files < 1:
         raise ConfigError(
             f"{file}: events.max_files must be at least 1 when events.max_bytes rotates the event "
             f"file (max_bytes = {events.max_bytes}): with 0, each full file would be deleted, its events "
             "lost; set events.max_bytes = 0 to never rotate"
-        )
-    if events.queue_events < 1:
-        raise ConfigError(f"{file}: events.queue_events must be at least 1, got {events.queue_events}")
-    if events.queue_bytes < 1 << 20:
-        raise ConfigError(
-            f"{file}: events.queue_bytes must be at least 1048576 (1 MiB), got {events.queue_bytes}"
         )
     if not events.path:
         raise ConfigError(f'{file}: events.path must be a file path or "-" (stdout)')
@@ -232,11 +278,6 @@ def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= sys.float_info.max
 
 
-def _positive(file: str, key: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(f"{file}: {key} must be more than 0 seconds, got {value!r}")
-
-
 def split_listen(listen: str) -> tuple[str, int] | None:
     """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces) -> (host, port); None when
     ``listen`` is none of these."""
@@ -246,26 +287,8 @@ def split_listen(listen: str) -> tuple[str, int] | None:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _wait(file: str, key: str, value: float) -> None:
-    """A timer's seconds: more than 0, at most ``MAX_WAIT_SECONDS`` (not NaN nor infinite)."""
-    _positive(file, key, value)
-    if not value <= MAX_WAIT_SECONDS:
-        raise ConfigError(
-            f"{file}: {key} must be a finite number of seconds, at most {MAX_WAIT_SECONDS:.0f} "
-            f"(a day), got {value!r}"
-        )
-
-
 def _metrics(file: str, table: dict[str, Any]) -> MetricsConfig:
     metrics = MetricsConfig(**table)
-    for key in ("max_layer_series", "max_engines", "max_calibration_series"):
-        if getattr(metrics, key) < 1:
-            raise ConfigError(f"{file}: metrics.{key} must be at least 1, got {getattr(metrics, key)}")
-    ttl = metrics.series_ttl
-    if not (ttl >= 0 and _finite(ttl)):  # NaN compared false everywhere: it meant "never", silently
-        raise ConfigError(
-            f"{file}: metrics.series_ttl must be 0 (never) or more seconds, a finite number, got {ttl!r}"
-        )
     if split_listen(metrics.listen) is None:
         raise ConfigError(
             f"{file}: metrics.listen must be host:port, [ipv6]:port or :port (all interfaces), "
@@ -322,20 +345,7 @@ def _profiler(file: str, table: dict[str, Any] | None, default_engine: str | Non
         input_range=(float(input_range[0]), float(input_range[1])),
         **options,
     )
-    if not 0 < settings.max_duty_cycle <= 1:
-        raise ConfigError(
-            f"{file}: profiler.max_duty_cycle must be in (0, 1], got {settings.max_duty_cycle!r}"
-        )
-    _positive(file, "profiler.max_inferences_per_second", settings.max_inferences_per_second)
-    for key in ("busy_backoff", "reload_check_interval"):  # waited for: inf overflows Event.wait
-        _wait(file, f"profiler.{key}", getattr(settings, key))
-    if not 0 < settings.gpu_busy_percent <= 100:
-        raise ConfigError(
-            f"{file}: profiler.gpu_busy_percent must be in (0, 100], got {settings.gpu_busy_percent!r}"
-        )
     _choice(file, "profiler.log_severity", settings.log_severity, PROFILER_LOG_SEVERITIES)
-    if settings.events_every < 0 or settings.device < 0:
-        raise ConfigError(f"{file}: profiler.events_every and profiler.device must be 0 or more")
     return settings
 
 

@@ -10,6 +10,7 @@ with ``metadata["key"] = None`` is an internal setting, not a key of the file.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import MISSING, dataclass, field, fields
@@ -38,10 +39,80 @@ PROFILER_LOG_SEVERITIES: Final = tuple(reversed(SEVERITIES))  # as TensorRT orde
 MAX_WAIT_SECONDS: Final = 86400.0
 
 
-def key(default: _T, doc: str, *, shown: str | None = None) -> _T:
+_NAMED: Final = {86400: "a day", 3600: "an hour", 31536000: "a year"}  # seconds, as the messages say them
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key accepts: ``low`` to ``high`` (both included), and 0 as well where
+    ``zero`` says what 0 means ("never", "no limit"); ``unit``: "seconds", "bytes" or "". For an
+    array key, each value, and at most ``items`` of them. The loader refuses a value outside it
+    (exit 2, naming the key and this range) and the reference shows it: a timer or count beyond
+    it melts the host (``poll_interval = 1e-9`` spins a core, ``events.max_files = 1e9`` never
+    leaves the rotation loop)."""
+
+    low: float
+    high: float
+    unit: str = ""
+    zero: str | None = None
+    items: int | None = None
+
+    def _say(self, value: float) -> str:
+        """``value`` with its unit: ``1048576 bytes (1 MiB)``, ``86400 seconds (a day)``, ``0.01``."""
+        text = str(int(value)) if float(value).is_integer() else repr(float(value))
+        if not self.unit:
+            return text
+        text += " " + (self.unit.removesuffix("s") if value == 1 else self.unit)
+        if self.unit == "seconds" and value in _NAMED:
+            return f"{text} ({_NAMED[int(value)]})"
+        if self.unit == "bytes" and value >= 1 << 20:
+            for size, name in ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB")):
+                if value % size == 0:
+                    return f"{text} ({int(value) // size} {name})"
+        return text
+
+    @property
+    def text(self) -> str:
+        """``0.01 to 86400 seconds (a day)``; ``0 (never), or 1 to …``."""
+        low = self._say(self.low) if self.unit == "bytes" else self._say(self.low).split(" ")[0]
+        span = f"{low} to {self._say(self.high)}"
+        if self.zero is not None:
+            span = f"0 ({self.zero}), or {span}"
+        if self.items is not None:
+            span = f"at most {self.items} values, each {span}"
+        return span
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        return (self.zero is not None and value == 0) or self.low <= value <= self.high
+
+    def complaint(self, value: float) -> str:
+        """What is wrong with ``value`` (not in the range): ``must be …, got … (allowed: …)``."""
+        seconds = self.unit == "seconds"
+        nan = isinstance(value, float) and math.isnan(value)  # (an int may be beyond a float)
+        bad_sign = nan or value < 0 or value == math.inf
+        if seconds and self.zero is not None and bad_sign:
+            head = f"0 ({self.zero}) or more seconds, a finite number"
+        elif value > self.high:  # (inf too)
+            head = (
+                f"a finite number of seconds, at most {self._say(self.high).replace(' seconds', '')}"
+                if seconds
+                else f"at most {self._say(self.high)}"
+            )
+        elif seconds and nan:
+            head = "more than 0 seconds"
+        else:
+            head = (
+                f"0 ({self.zero}) or " if self.zero is not None else ""
+            ) + f"at least {self._say(self.low)}"
+        return f"must be {head}, got {value!r} (allowed: {self.text})"
+
+
+def key(default: _T, doc: str, *, shown: str | None = None, allowed: Range | None = None) -> _T:
     """A config key with its ``default`` and one-line ``doc``; ``shown``: how the reference
-    shows a default that is long."""
-    return field(default=default, metadata={"doc": doc, "shown": shown})
+    shows a default that is long; ``allowed``: the values a numeric key accepts."""
+    return field(default=default, metadata={"doc": doc, "shown": shown, "allowed": allowed})
 
 
 def required(doc: str, *, shown: str, name: str | None = None) -> Any:
@@ -118,7 +189,12 @@ class PatternConfig:
     )
 
 
-_AT_MOST_A_DAY: Final = "more than 0, at most 86400 (a day)"
+# The ranges of the timers and counts (``Range``): the loader refuses a value outside, the
+# reference shows them. Floors keep a timer from spinning a core (or fsyncing without pause);
+# ceilings keep a count from holding memory, descriptors or a loop without end.
+_FAST_TIMER: Final = Range(0.01, MAX_WAIT_SECONDS, "seconds")  # a scan, a deadline
+_SLOW_TIMER: Final = Range(0.1, MAX_WAIT_SECONDS, "seconds")  # a save (fsync), a probe, a drain
+_SERIES: Final = Range(1, 10_000)  # metric series (or engines) per engine
 
 
 @dataclass(frozen=True)
@@ -126,19 +202,20 @@ class TailConfig:
     """How ``trt-agent run`` follows files (keys of ``[agent]``)."""
 
     watch: str = key("inotify", "`inotify` (watchdog; re-scan as a safety net) or `poll`")
-    poll_interval: float = key(1.0, f"seconds between re-scans of globs and files; {_AT_MOST_A_DAY}")
+    poll_interval: float = key(1.0, "seconds between re-scans of globs and files", allowed=_FAST_TIMER)
     rotate_wait: float = key(
-        5.0, f"seconds a renamed/deleted file is still read after its last growth; {_AT_MOST_A_DAY}"
+        5.0, "seconds a renamed/deleted file is still read after its last growth", allowed=_FAST_TIMER
     )
     partial_line_timeout: float = key(
-        5.0, f"seconds a line without newline waits before it is taken as complete; {_AT_MOST_A_DAY}"
+        5.0, "seconds a line without newline waits before it is taken as complete", allowed=_FAST_TIMER
     )
-    checkpoint_interval: float = key(1.0, f"seconds between checkpoint saves; {_AT_MOST_A_DAY}")
-    shutdown_timeout: float = key(10.0, f"most seconds SIGTERM waits for the drain; {_AT_MOST_A_DAY}")
+    checkpoint_interval: float = key(1.0, "seconds between checkpoint saves", allowed=_SLOW_TIMER)
+    shutdown_timeout: float = key(10.0, "most seconds SIGTERM waits for the drain", allowed=_SLOW_TIMER)
     max_followed_files: int = key(
         1000,
         "files followed at once (one descriptor each); further matches wait, newest first, counted in "
-        '`trt_agent_tail_errors_total{reason="too_many_files"}`; at least 1',
+        '`trt_agent_tail_errors_total{reason="too_many_files"}`',
+        allowed=Range(1, 65536),
     )
 
 
@@ -147,20 +224,28 @@ class EventsConfig:
     """The JSONL event stream of ``trt-agent run`` (``[events]``)."""
 
     path: str = key("-", "JSONL event stream: a file, or `-` for stdout")
-    max_bytes: int = key(100 * 1024 * 1024, "rotate the event file at this size (0: never)")
+    max_bytes: int = key(
+        100 * 1024 * 1024,
+        "rotate the event file at this size",
+        allowed=Range(4096, 1 << 40, "bytes", zero="never rotate"),
+    )
     max_files: int = key(
         5,
         "rotated event files kept (`events.jsonl.1` … `.N`); at least 1 while `events.max_bytes` > 0 "
         "(0 would delete each rotated file)",
+        allowed=Range(0, 1000),
     )
     fsync: str = key("interval", "`never`, `interval` (before each checkpoint), `always` (every batch)")
     queue_events: int = key(
-        65536, "events waiting for the writer; more wait or are dropped (`when_full`); at least 1"
+        65536,
+        "events waiting for the writer; more wait or are dropped (`when_full`)",
+        allowed=Range(1, 1 << 24),
     )
     queue_bytes: int = key(
         64 << 20,
         "the same bound on their memory (its strings at their real size plus 512 bytes per event), so "
-        "a log of long lines cannot fill memory before `queue_events` is reached; at least 1 MiB",
+        "a log of long lines cannot fill memory before `queue_events` is reached",
+        allowed=Range(1 << 20, 16 << 30, "bytes"),
     )
     when_full: str = key(
         "auto",
@@ -194,21 +279,25 @@ class MetricsConfig:
         "TLS and basic auth (exporter-toolkit `web-config.yml`; relative: from the config file)",
     )
     max_layer_series: int = key(
-        100, 'per engine: top layers by total time; the rest fold into `layer="__other__"`; at least 1'
+        100,
+        'per engine: top layers by total time; the rest fold into `layer="__other__"`',
+        allowed=_SERIES,
     )
     max_engines: int = key(
-        50, "engine models kept; beyond, the least recently updated is dropped; at least 1"
+        50, "engine models kept; beyond, the least recently updated is dropped", allowed=_SERIES
     )
     latency_buckets: tuple[float, ...] = key(
         DEFAULT_LATENCY_BUCKETS,
-        "histogram bounds of `trt_layer_latency_seconds`, seconds, increasing",
+        "histogram bounds of `trt_layer_latency_seconds`, seconds, increasing (one series per "
+        "bound and layer)",
+        allowed=Range(1e-9, MAX_WAIT_SECONDS, "seconds", items=64),
     )
     series_ttl: float = key(
         3600.0,
-        "seconds before vanished engines / layers are dropped (docs/daemon.md#cardinality); "
-        "0 = never; a finite number",
+        "seconds before vanished engines / layers are dropped (docs/daemon.md#cardinality)",
+        allowed=Range(1, 31_536_000, "seconds", zero="never"),
     )
-    max_calibration_series: int = key(20, "widest calibration ranges exported per engine; at least 1")
+    max_calibration_series: int = key(20, "widest calibration ranges exported per engine", allowed=_SERIES)
 
 
 @dataclass(frozen=True)
@@ -256,22 +345,28 @@ class ProfilerConfig:
     )
     input_range: tuple[float, float] = key((-1.0, 1.0), "`[low, high]` of the random inputs")
     max_duty_cycle: float = key(
-        0.05, "most fraction of wall time spent running profiled inferences; in (0, 1]"
+        0.05,
+        "most fraction of wall time spent running profiled inferences",
+        allowed=Range(0.001, 1),
     )
-    max_inferences_per_second: float = key(20.0, "and at most this many a second; more than 0")
+    max_inferences_per_second: float = key(
+        20.0, "and at most this many a second", allowed=Range(0.001, 10_000)
+    )
     gpu_busy_percent: float = key(
-        90.0, "NVML utilisation at which the host backs off (nvidia-ml-py); in (0, 100]"
+        90.0, "NVML utilisation at which the host backs off (nvidia-ml-py)", allowed=Range(1, 100)
     )
-    busy_backoff: float = key(5.0, f"seconds to back off while the GPU is that busy; {_AT_MOST_A_DAY}")
+    busy_backoff: float = key(5.0, "seconds to back off while the GPU is that busy", allowed=_SLOW_TIMER)
     reload_check_interval: float = key(
-        2.0, f"seconds between looks at the engine file (hot reload); {_AT_MOST_A_DAY}"
+        2.0, "seconds between looks at the engine file (hot reload)", allowed=_SLOW_TIMER
     )
     log_severity: str = key(
         "warning", "TensorRT logger messages at this severity or more severe become events"
     )
-    device: int = key(0, "CUDA device; 0 or more")
+    device: int = key(0, "CUDA device", allowed=Range(0, 1023))
     events_every: int = key(
-        100, "one inference in N goes to the event stream (all of them feed the metrics); 0: none"
+        100,
+        "one inference in N goes to the event stream (all of them feed the metrics)",
+        allowed=Range(1, 1_000_000, zero="none"),
     )
     ring_capacity: int = internal(1 << 16, "layer reports held between aggregations")
     aggregate_interval: float = internal(0.05, "seconds between drains of the ring")
@@ -313,13 +408,17 @@ class Config:
     redaction: RedactionConfig = field(default_factory=RedactionConfig, metadata=_SECTION)
     rules: RulesConfig = field(default_factory=RulesConfig, metadata=_SECTION)
     profiler: ProfilerConfig | None = field(default=None, metadata=_SECTION)
-    max_line_bytes: int = key(DEFAULT_MAX_LINE_BYTES, "longer lines are cut and counted; at least 1024")
+    max_line_bytes: int = key(
+        DEFAULT_MAX_LINE_BYTES,
+        "longer lines are cut and counted",
+        allowed=Range(1024, 64 << 20, "bytes"),
+    )
     memory_limit_bytes: int = key(
         0,
         "resident memory above which the agent sheds verbose events (the bulk of a verbose build log; "
         "warnings, errors and info facts still go through), counted in `trt_agent_shed_events_total`, "
-        "until it is back under 90 % of the limit; 0: no limit, else at least 32 MiB. Set it below the "
-        "container's memory limit",
+        "until it is back under 90 % of the limit. Set it below the container's memory limit",
+        allowed=Range(32 << 20, 1 << 40, "bytes", zero="no limit"),
     )
 
     def engine_for(self, path: str) -> str | None:
@@ -367,6 +466,7 @@ class Key:
     default: Any  # MISSING when computed or required
     doc: str
     shown: str | None  # the reference's text for the default, where it is not the value itself
+    allowed: Range | None = None  # a numeric key's values (the loader checks, the doc says it)
 
 
 def toml_type(annotation: str) -> type | tuple[type, ...]:
@@ -391,6 +491,8 @@ def keys(section: str) -> Iterator[Key]:
                 default = f.default_factory()
             else:
                 default = MISSING
+            allowed = f.metadata.get("allowed")
+            doc = f.metadata["doc"] + (f"; allowed: {allowed.text}" if allowed is not None else "")
             yield Key(
                 section,
                 name,
@@ -398,6 +500,7 @@ def keys(section: str) -> Iterator[Key]:
                 toml_type(str(f.type)),
                 str(f.type),
                 default,
-                f.metadata["doc"],
+                doc,
                 f.metadata.get("shown"),
+                allowed,
             )
