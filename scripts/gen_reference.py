@@ -179,10 +179,12 @@ def events_reference() -> str:
     )
     out += [
         "",
-        "*msg* policies: `nothing` (the message holds only numbers and fixed words), `paths` (file",
-        "paths scrubbed), `one_name` (the name key is the only name in it), `fusion` (its own names,",
-        "longest first), `layer_line` (the layer and the tensors it reads and writes, replaced where",
-        "they stand, then every learned name), `free_text` (every learned name).",
+        "*msg* policies say what an event teaches the redactor and which of its own names are",
+        "replaced where they stand: `nothing` and `paths` (no name: numbers and fixed words, file",
+        "paths), `one_name` (its name key), `fusion` (its own names), `layer_line` (the layer and",
+        "the tensors it reads and writes), `free_text` (its name fields). Whatever the policy, every",
+        "message is then scrubbed of every learned name: text a rule did not expect cannot carry a",
+        "name out ([redaction.md](../redaction.md)).",
     ]
     return "\n".join(out) + "\n"
 

@@ -18,7 +18,6 @@ import re
 from functools import cache
 from pathlib import Path
 
-import pytest
 import structlog
 from conftest import PSEUDONYMS, make_redactor
 from hypothesis import HealthCheck, given, settings
@@ -276,10 +275,6 @@ TEACHERS = (
 # Where a name goes into a family's line: after its message (as TensorRT and applications add
 # detail), or before the line (an application's prefix, as docker compose writes one).
 PLACES = ("{line} {name}", "{line} (slowest layer: {name})", "{line}, largest {name}", "{name} | {line}")
-# Families whose last group is free text that the engine model keeps and ``report`` prints as it
-# is (the events' copies are scrubbed): a name after their message is the report's to scrub, see
-# test_a_name_in_a_device_name_reaches_the_report_in_clear.
-REPORT_FIELD_GAP = frozenset({"device"})
 _NAME = st.from_regex(r"[A-Z][a-z]{2,6}[A-Za-z0-9_./]{2,12}", fullmatch=True)
 
 
@@ -385,9 +380,9 @@ def test_no_learned_name_added_to_any_family_is_left_in_clear_anywhere(
     # a name that holds another would be replaced whole, its part never standing alone: keep apart
     names = [n for n in names if not any(o != n and o in n for o in names)]
     lines = [TEACHERS[i % len(TEACHERS)].format(name) for i, name in enumerate(names)]
-    for family, line in FAMILIES:
+    for _, line in FAMILIES:
         name = data.draw(st.sampled_from(names))
-        place = data.draw(st.sampled_from(PLACES[-1:] if family in REPORT_FIELD_GAP else PLACES))
+        place = data.draw(st.sampled_from(PLACES))
         lines.append(place.format(line=line, name=name))
     events = _log(lines)
     redactor = make_redactor(data.draw(st.sampled_from(["pseudonym", "structure", "drop"]), label="mode"))
@@ -405,13 +400,9 @@ def test_names_after_each_family_still_leave_most_families_recognised() -> None:
     assert len(recognised) >= 40 and len(prefixed) >= 40, (len(recognised), len(prefixed))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="report prints the model's version strings as they are (reports/summary.py)"
-)
-def test_a_name_in_a_device_name_reaches_the_report_in_clear() -> None:
+def test_a_name_in_a_device_name_is_scrubbed_in_the_report_too() -> None:
     """The events' copies of a captured free-text field are scrubbed; the engine model keeps the
-    clear value (rules read it) and ``report`` prints versions without the redactor. Until it
-    does, a learned name inside ``Selected Device: ...`` is printed in clear there."""
+    clear value (rules read it), and ``report`` prints its versions through the redactor."""
     lines = [
         "[V] [TRT] Parsing node: SecretDevicePart [Conv]",
         "[I] Selected Device: Tesla T4 SecretDevicePart",

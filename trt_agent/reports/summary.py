@@ -42,7 +42,8 @@ def engine_summary(model: EngineModel, tables: ProfileTables | None = None) -> d
 def summaries(
     models: dict[str, EngineModel], redactor: Redactor, tables: ProfileTables | None = None
 ) -> list[dict[str, Any]]:
-    """Each engine's ``engine_summary()``, its layer and tensor names through ``redactor``."""
+    """Each engine's ``engine_summary()``, its layer and tensor names (and the free text of its
+    versions) through ``redactor``."""
     out = []
     name = redactor.name
     for model in models.values():
@@ -70,6 +71,10 @@ def summaries(
         s["calibration"]["widest"] = [
             row | {"tensor": name(row["tensor"])} for row in s["calibration"]["widest"]
         ]
+        # versions are free text the logs wrote (a device name, a build string): scrubbed of
+        # learned names like any message
+        for key in ("versions", "linked_versions"):
+            s[key] = {component: redactor.text(value) for component, value in s[key].items()}
         out.append(s)
     return out
 
