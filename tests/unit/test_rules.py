@@ -182,3 +182,33 @@ def test_selection_keys_a_check_cannot_use_are_refused(check: str) -> None:
     entry = {"name": "x", "check": check, "layer_types": ["Convolution"]} | params
     with pytest.raises(RulesError, match=f"layer_types does not apply to check '{check}'"):
         parse_rules({"rule": [entry]})
+
+
+def test_a_baseline_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """A SIGHUP reloads the baseline with the rules: a FIFO named there must not stall the
+    reload (and with it the signal path) on an open that waits for a writer."""
+    import os
+    import threading
+
+    from trt_agent.rules.baseline import load_baseline
+
+    fifo = tmp_path / "baseline.json"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            load_baseline([str(fifo)])
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(2)
+    if thread.is_alive():  # release the blocked open before failing
+        with open(fifo, "wb"):
+            pass
+        thread.join(2)
+    assert outcome and isinstance(outcome[0], RulesError), outcome
+    assert "FIFO" in str(outcome[0]) and str(fifo) in str(outcome[0])

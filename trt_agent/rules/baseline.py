@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from trt_agent.model.engine import EngineModel
 from trt_agent.rules.spec import RulesError
 from trt_agent.vocab.names import decompose
+
+BASELINE_MAX_BYTES: Final = 256 << 20  # a --dumpProfile log of a long run; a profile JSON is far less
 
 
 @dataclass
@@ -45,8 +49,9 @@ def timed_layers(model: EngineModel) -> tuple[dict[str, float], dict[str, tuple[
 def load_baseline(paths: Iterable[str], max_line_bytes: int | None = None) -> Baseline | None:
     """The recorded per-layer latencies in ``paths`` (profile JSON, ``--dumpProfile`` logs...),
     or None when there are none. An unreadable file is a :class:`RulesError` naming it."""
+    from trt_agent.config.load import read_regular_file
     from trt_agent.model import build_models
-    from trt_agent.parse import ParseStats, parse_path
+    from trt_agent.parse import ParseStats, parse_stream
     from trt_agent.parse.artifacts import ArtifactError
     from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES
 
@@ -55,9 +60,16 @@ def load_baseline(paths: Iterable[str], max_line_bytes: int | None = None) -> Ba
         return None
     models: list[EngineModel] = []
     for path in paths:
+        # Read like the config it comes with: a regular file only, never blocking (a FIFO named
+        # here would otherwise stall a SIGHUP's reload, and with it the signal path).
+        data = read_regular_file(path, "baseline", RulesError, limit=BASELINE_MAX_BYTES)
         try:
-            events = parse_path(
-                path, "baseline", ParseStats(), max_line_bytes=max_line_bytes or DEFAULT_MAX_LINE_BYTES
+            events = parse_stream(
+                io.BytesIO(data),
+                path,
+                "baseline",
+                ParseStats(),
+                max_line_bytes=max_line_bytes or DEFAULT_MAX_LINE_BYTES,
             )
             found = list(build_models(events).values())
         except (OSError, ArtifactError) as exc:
