@@ -118,7 +118,7 @@ def test_a_rules_path_that_is_a_directory_or_not_utf8_exits_2(tmp_path: Path) ->
     result = trt_agent("check", "--rules", directory, OOM_NO_IMPLEMENTATION)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert f"{directory}: rules file not readable (Is a directory)" in result.stderr
+    assert f"{directory}: rules file not readable: it is a directory, not a regular file" in result.stderr
 
     latin1 = tmp_path / "rules.toml"
     latin1.write_bytes(

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from trt_agent.model import build_models
 from trt_agent.parse import ParseStats, parse_path
-from trt_agent.redact import DROPPED, scrubbable
+from trt_agent.redact import DROPPED, Redactor, scrubbable
 from trt_agent.reports.summary import report_json, report_text
 from trt_agent.sinks.jsonl import JsonlWriter
 from trt_agent.vocab.events import Event, make_event
@@ -422,3 +422,49 @@ def test_a_perf_line_exactly_as_trtexec_prints_it_is_left_as_it_is() -> None:
     redactor = make_redactor()
     redactor.learn(["Throughput_layer", "qps_head"])
     assert redactor.events([event])[0]["msg"] == line
+
+
+def _collected(
+    lines: list[str], redactor: Redactor, **options: Any
+) -> tuple[list[Event], str, dict[str, Any]]:
+    """The events of ``lines`` (learned first, as the daemon does), the /metrics exposition
+    and the report JSON of their engine, all through ``redactor``."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from trt_agent.config.schema import MetricsConfig
+    from trt_agent.model.store import EngineStore
+    from trt_agent.parse import ParseStats
+    from trt_agent.parse.log import parse_log
+    from trt_agent.reports.summary import summaries
+    from trt_agent.sinks.prometheus import EngineCollector
+
+    events = list(
+        parse_log(io.BytesIO("\n".join(lines).encode() + b"\n"), "a.log", "e1", ParseStats(), **options)
+    )
+    redactor.learn_events(events)
+    store = EngineStore()
+    store.fold(events, count=True)
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(store, MetricsConfig(), redactor))
+    return redactor.events(events), generate_latest(registry).decode(), summaries(store.models, redactor)[0]
+
+
+def test_a_learned_name_in_a_version_line_is_scrubbed_in_build_info() -> None:
+    """trt_build_info's labels are the versions the log wrote: free text like any message."""
+    lines = ["[V] [TRT] Parsing node: SecretAlpha_q [Conv]", "[I] CUDA Version: SecretAlpha_q"]
+    events, exposition, summary = _collected(lines, make_redactor())
+    assert "SecretAlpha_q" not in exposition + repr(events) + repr(summary)
+
+
+def test_a_learned_name_in_a_user_pattern_reason_is_scrubbed_everywhere() -> None:
+    """A [[patterns]] fallback's reason is whatever its group captured, not TensorRT's closed
+    vocabulary: scrubbed in the event, the fallback reasons of /metrics and the report."""
+    from trt_agent.parse.patterns import UserPatterns, compile_patterns
+
+    patterns = UserPatterns(
+        compile_patterns([{"regex": r"myapp: fallback for (?P<reason>.+)$", "type": "fallback"}])
+    )
+    lines = ["[V] [TRT] Parsing node: SecretBravo_q [Conv]", "myapp: fallback for SecretBravo_q to GPU"]
+    events, exposition, summary = _collected(lines, make_redactor(), patterns=patterns)
+    assert any(e["type"] == "fallback" for e in events)
+    assert "SecretBravo_q" not in exposition + repr(events) + repr(summary)

@@ -74,6 +74,8 @@ _TEXT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     )
     for kind, spec in EVENT_SPECS.items()
 }
+# What every event carries and no log text fills in (the message is scrubbed on its own).
+_ENVELOPE_KEYS: Final = frozenset({"type", "severity", "engine", "ts", "msg"})
 _PSEUDONYM_CHARS: Final = re.compile(r"[LP0-9a-f]+")
 PSEUDONYM: Final = re.compile(r"L[0-9a-f]{10}(?:[0-9a-f]{6})?")
 DROPPED: Final = "<redacted>"
@@ -328,7 +330,15 @@ class Redactor:
             user_line = source.__class__ is dict and "pattern" in source
             key = None if user_line else _ONE_NAME.get(kind)
             copy = event.copy()
-            texts = [k for k in _TEXT_KEYS.get(kind, ()) if event.get(k).__class__ is str]
+            if user_line:
+                # its fields are whatever the user's groups captured: no closed vocabulary
+                texts = [
+                    k
+                    for k, v in event.items()
+                    if v.__class__ is str and k not in _ENVELOPE_KEYS and k not in NAME_FIELDS
+                ]
+            else:
+                texts = [k for k in _TEXT_KEYS.get(kind, ()) if event.get(k).__class__ is str]
             if texts and not msg:
                 fields.extend((copy, k) for k in texts)
             if key is not None and event.get(key).__class__ is str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,8 +65,15 @@ def summaries(
             if layer.is_compute
         ]
         s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
+        # a fallback's reason and the rest of its fields are free text when a [[patterns]]
+        # group captured them
+        text = redactor.text
+        by_reason: Counter[str] = Counter()
+        for reason, count in s["fallbacks"]["by_reason"].items():
+            by_reason[text(reason)] += count
+        s["fallbacks"]["by_reason"] = dict(by_reason)
         s["fallbacks"]["items"] = [
-            item | ({"layer": name(item["layer"])} if "layer" in item else {})
+            {k: name(v) if k == "layer" else text(v) if isinstance(v, str) else v for k, v in item.items()}
             for item in s["fallbacks"]["items"]
         ]
         s["calibration"]["widest"] = [
@@ -74,7 +82,7 @@ def summaries(
         # versions are free text the logs wrote (a device name, a build string): scrubbed of
         # learned names like any message
         for key in ("versions", "linked_versions"):
-            s[key] = {component: redactor.text(value) for component, value in s[key].items()}
+            s[key] = {component: text(value) for component, value in s[key].items()}
         out.append(s)
     return out
 

@@ -156,15 +156,19 @@ class EngineCollector(Collector):
         if model.layers or model.plugins:
             g["plugins"].add_metric([engine], len(model.plugin_layers()))
         g["fallbacks"].add_metric([engine], sum(model.fallback_reasons.values()))
+        # Free text the logs wrote (versions, a [[patterns]] fallback's reason: whatever its
+        # group captured) is scrubbed of learned names like any message.
+        text = self.redactor.text if self.redactor is not None else str
         for reason, count in sorted(model.fallback_reasons.items()):
-            g["fallback_events"].add_metric([engine, reason], count)
+            g["fallback_events"].add_metric([engine, text(reason)], count)
         widest = sorted(model.calibration.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)
         name = self.redactor.name if self.redactor is not None else str
         for tensor, (low, high) in widest[: settings.max_calibration_series]:
             g["calibration"].add_metric([engine, name(tensor), "min"], low)
             g["calibration"].add_metric([engine, name(tensor), "max"], high)
         if model.versions:
-            g["build"].add_metric([engine], {c: model.versions.get(c, "") for c in BUILD_INFO_COMPONENTS})
+            versions = {c: text(model.versions.get(c, "")) for c in BUILD_INFO_COMPONENTS}
+            g["build"].add_metric([engine], versions)
             g["mismatch"].add_metric([engine], 1 if version_mismatch(model) else 0)
         # "drop" leaves no layer names: every layer's time goes to __other__.
         dropped = self.redactor is not None and self.redactor.mode == "drop"
