@@ -787,3 +787,52 @@ def test_unknown_users_cost_what_known_users_cost(tmp_path: Path, agents: list[A
         f"\n[hostile-http] cost 6: known user {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms (medians)"
     )
     assert abs(unknown - known) < max(0.015, 0.5 * known), (known, unknown)
+
+
+def test_rate_limited_429_is_held_back_when_the_socket_fd_is_above_1023() -> None:
+    """The agent raises its fd limit and follows up to 1000 files, so a client's socket can be
+    fd 1024 or more, where ``select.select`` raises ValueError: that was suppressed and the
+    refused client got its 429 at once, undoing the CPU bound. In process, with 1100 fds open."""
+    import base64
+    import os
+    import resource
+
+    import bcrypt
+    from prometheus_client import CollectorRegistry
+
+    from trt_agent.web.config import WebConfig
+    from trt_agent.web.server import RATE_LIMITED_DELAY_S, MetricsServer
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"fd hard limit {hard} is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    filler: list[int] = []
+    server = None
+    try:
+        filler = [os.open("/dev/null", os.O_RDONLY) for _ in range(1100)]
+        hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(rounds=4))
+        server = MetricsServer(
+            ("127.0.0.1", 0), CollectorRegistry(), WebConfig(users={"u": hashed}), lambda: True
+        )
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        bad = b"Authorization: Basic " + base64.b64encode(b"u:wrong") + b"\r\n"
+        answers = []
+        for _ in range(30):  # wrong passwords: 401 for the burst, then 429
+            with socket.create_connection(server.server_address, timeout=5) as sock:
+                assert sock.fileno() >= 1024
+                begin = time.monotonic()
+                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + bad + b"\r\n")
+                code = sock.recv(4096)[9:12]
+                answers.append((code, round(time.monotonic() - begin, 3)))
+            if code == b"429":
+                break
+        assert answers[-1][0] == b"429", answers
+        assert answers[-1][1] >= RATE_LIMITED_DELAY_S * 0.9, answers
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import os
 import signal
 import socket
 import ssl
@@ -161,6 +162,32 @@ def test_bad_web_config_is_a_clear_start_up_error(tmp_path: Path) -> None:
     result = run_once(tmp_path / "agent.toml")
     assert result.returncode == 2
     assert "tls_server_config.cipher_suites is not supported by trt-agent" in result.stderr
+
+
+def test_fifo_web_config_or_tls_file_is_refused_at_start_up(tmp_path: Path) -> None:
+    """A FIFO named as the web config (or as a TLS file in it) is refused at once, naming it:
+    opened like a regular file it blocked start-up, and SIGTERM, for good."""
+    self_signed(tmp_path)
+    os.mkfifo(tmp_path / "web.yml")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "agent.toml").write_text(
+        '[agent]\nstate_dir = "state"\n[metrics]\nlisten = "127.0.0.1:0"\nweb_config_file = "web.yml"\n'
+    )
+    result = run_once(tmp_path / "agent.toml", timeout=10)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'web.yml'}: web config file not readable: it is a FIFO" in result.stderr
+    (tmp_path / "web.yml").unlink()
+    tls = {"cert_file": "server.crt", "key_file": "server.key"}
+    for key, extra in (
+        ("cert_file", {}),
+        ("key_file", {}),
+        ("client_ca_file", {"client_auth_type": "RequireAndVerifyClientCert"}),
+    ):
+        lines = [f"  {k}: {v}" for k, v in {**tls, **extra, key: "fifo"}.items()]
+        (tmp_path / "web.yml").write_text("tls_server_config:\n" + "\n".join(lines) + "\n")
+        result = run_once(tmp_path / "agent.toml", timeout=10)
+        assert result.returncode == 2, (key, result.stderr)
+        assert f"tls_server_config.{key} {tmp_path / 'fifo'} is not a regular file" in result.stderr, key
 
 
 def _profile_log(path: Path, layers: int) -> None:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import yaml
 
 from trt_agent.config import ConfigError
+from trt_agent.config.load import read_regular_file
 from trt_agent.security import check_secret_path
 
 _TLS_VERSIONS: Final = {
@@ -69,13 +71,12 @@ class WebConfig:
 
 def load_web_config(path: str) -> WebConfig:
     """Read and check ``path``; raises ``WebConfigError`` naming the file and key at fault."""
+    try:  # never a plain open(): a FIFO named here would block start-up (and SIGHUP) for good
+        data = read_regular_file(path, "web config file")
+    except ConfigError as exc:
+        raise WebConfigError(str(exc)) from None
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise WebConfigError(f"{path}: web config file not found") from None
-    except OSError as exc:
-        raise WebConfigError(f"{path}: cannot read web config ({exc.strerror})") from None
+        doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
         raise WebConfigError(f"{path}: not valid YAML: {exc}") from None
     doc = doc or {}
@@ -113,6 +114,8 @@ def _ssl_context(path: str, base: str, tls: Any) -> ssl.SSLContext:
     if "max_version" in tls:
         context.maximum_version = _version(path, "max_version", tls["max_version"])
     cert, key = (os.path.join(base, tls[k]) for k in ("cert_file", "key_file"))
+    _check_regular(path, "cert_file", cert)
+    _check_regular(path, "key_file", key)
     try:
         check_secret_path(key, f"{path}: tls_server_config.key_file {key}")
     except ConfigError as exc:
@@ -130,11 +133,26 @@ def _ssl_context(path: str, base: str, tls: Any) -> ssl.SSLContext:
     if context.verify_mode != ssl.CERT_NONE:
         if not tls.get("client_ca_file"):
             raise WebConfigError(f"{path}: tls_server_config.client_ca_file is required with {auth}")
+        ca = os.path.join(base, tls["client_ca_file"])
+        _check_regular(path, "client_ca_file", ca)
         try:
-            context.load_verify_locations(os.path.join(base, tls["client_ca_file"]))
+            context.load_verify_locations(ca)
         except (OSError, ssl.SSLError) as exc:
             raise WebConfigError(f"{path}: tls_server_config.client_ca_file: {exc}") from None
     return context
+
+
+def _check_regular(path: str, key: str, file: str) -> None:
+    """Refuse a TLS file that is not a regular file before ``ssl`` (or the key-permission
+    check) opens it: those open it blocking, and a FIFO would hang start-up for good."""
+    try:
+        mode = os.stat(file).st_mode
+    except OSError:
+        return  # missing or unreadable: ssl's own error names it
+    if not stat.S_ISREG(mode):
+        raise WebConfigError(
+            f"{path}: tls_server_config.{key} {file} is not a regular file (refused: reading it could block the agent)"
+        )
 
 
 def _version(path: str, key: str, value: Any) -> ssl.TLSVersion:

@@ -455,7 +455,11 @@ class _Handler(BaseHTTPRequestHandler):
         requests on kept-alive connections took the CPU the tailer needs (1.8 k events/s)."""
         self.conn.waiting_since = time.monotonic()
         with contextlib.suppress(OSError, ValueError):
-            select.select([self.connection], [], [], RATE_LIMITED_DELAY_S)  # an eviction wakes it
+            # poll, not select: select() refuses descriptors >= 1024 (ValueError), and the agent,
+            # which raises its fd limit to follow many files, has them; the 429 went out at once
+            waiter = select.poll()
+            waiter.register(self.connection, select.POLLIN | select.POLLPRI)
+            waiter.poll(RATE_LIMITED_DELAY_S * 1000)  # an eviction wakes it
         self.conn.waiting_since = None
         self.close_connection = True
         if self.conn.evicted:
