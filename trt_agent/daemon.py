@@ -50,7 +50,12 @@ from trt_agent.redact import Redactor, load_redactor
 from trt_agent.redact.metrics import RedactorCollector
 from trt_agent.rules import Baseline, RuleSet, load_baseline, load_rules
 from trt_agent.rules.monitor import RuleMonitor
-from trt_agent.security import foreign_state_file_problem, private_dir_problem, startup_warnings
+from trt_agent.security import (
+    event_dir_problem,
+    foreign_state_file_problem,
+    prepare_state_dir,
+    startup_warnings,
+)
 from trt_agent.sinks.event_stream import EventStream, EventStreamCollector
 from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.snapshot import SNAPSHOT_FILE, Snapshot, SnapshotCollector, Snapshotter
@@ -196,9 +201,10 @@ class Agent:
     # -- start-up ----------------------------------------------------------------------------------
 
     def _prepare_state_dir(self, store: CheckpointStore) -> None:
-        """Create the state dir (0700) and the event file's directory if missing; refuse either
-        when another user owns or could write it, and state files that are links or another
-        user's (SECURITY.md, "What the agent checks")."""
+        """Create the state dir (0700) and the event file's directory if missing; tighten a state
+        dir of the agent's that others can write (one warning), refuse one of another user, an
+        event directory of another user or that other users can write without the sticky bit,
+        and state files that are links or another user's (SECURITY.md, "What the agent checks")."""
         state_dir = self.config.state_dir
         try:
             make_dirs(state_dir, 0o700)
@@ -206,7 +212,9 @@ class Agent:
             raise StartupError(
                 f"agent.state_dir {state_dir!r} is not writable ({exc.strerror}); checkpoints are kept there"
             ) from None
-        problem = private_dir_problem(state_dir, "agent.state_dir")
+        problem, change = prepare_state_dir(state_dir, "agent.state_dir")
+        if change is not None:
+            self.log.warning(change)
         for path, what in (
             (store.path, "checkpoint file"),
             (os.path.join(state_dir, SNAPSHOT_FILE), "model snapshot"),
@@ -218,7 +226,7 @@ class Agent:
             with contextlib.suppress(OSError):  # one that cannot be made: the event stream says why
                 make_dirs(events_dir, 0o755)
             if os.path.isdir(events_dir):
-                problem = private_dir_problem(events_dir, "the directory of events.path")
+                problem = event_dir_problem(events_dir, "the directory of events.path")
         if problem is not None:
             raise StartupError(problem)
         try:

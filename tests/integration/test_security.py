@@ -1,6 +1,7 @@
 """The security pass (SECURITY.md): secrets with loose permissions are refused, loose config and
 root are warned about, no secret reaches the agent's logs, metrics or events, and the state dir
-cannot be turned against the host (no link in it is followed; one others can write is refused)."""
+cannot be turned against the host (no link in it is followed; one others can write is tightened
+when the agent's, refused when another user's)."""
 
 from __future__ import annotations
 
@@ -121,43 +122,63 @@ def test_a_link_planted_in_the_state_dir_is_never_followed(
         assert (state / saved).stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize(("mode", "who"), [(0o777, "its group and other users"), (0o770, "its group")])
-def test_a_state_dir_others_can_write_is_refused(tmp_path: Path, mode: int, who: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "tight", "who"),
+    [
+        (0o2770, 0o2750, "its group"),  # a Kubernetes fsGroup volume, at each pod start
+        (0o775, 0o755, "its group"),  # made by an older release under umask 002
+        (0o777, 0o755, "its group and other users"),
+    ],
+)
+def test_a_state_dir_of_the_agent_others_can_write_is_tightened(
+    tmp_path: Path, agents: list[Agent], mode: int, tight: int, who: str
+) -> None:
+    """Refusing it broke restarts on a Kubernetes volume with ``fsGroup`` (the kubelet makes the
+    0700 state dir 2770 at each pod start) and upgrades from a release that made it 0775."""
     state = tmp_path / "state"
     state.mkdir()
     state.chmod(mode)
-    config = tmp_path / "agent.toml"
-    config.write_text(STATE_CONFIG)
-    result = run_once(config)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith(
-        f"trt-agent: {config}: agent.state_dir state: {who} can write it (mode 0{mode:o}"
-    ), result.stderr
-    assert "chmod go-w state (a directory only the agent's user can write" in result.stderr
-    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
-    assert not (state / "checkpoints.json").exists()
+    log = tmp_path / "build.log"
+    log.write_text(LOG_LINE)
+    agent = new_agent(agents, tmp_path, [{"path": str(log), "engine": "bert"}])
+    agent.start()
+    wait_for(lambda: agent.events(), 10, "events", agent)
+    assert agent.stop() == 0
+    assert state.stat().st_mode & 0o7777 == tight
+    warnings = [e for e in agent.agent_logs() if "removed their write access" in str(e.get("event"))]
+    assert len(warnings) == 1, agent.agent_logs()
+    assert warnings[0]["event"].startswith(
+        f"agent.state_dir {state}: {who} could write it (mode {mode:04o}); the agent removed their "
+        f"write access (now {tight:04o})"
+    )
+    assert (state / "checkpoints.json").is_file()
 
 
-def test_a_state_dir_of_another_user_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [0o700, 0o2770])
+def test_a_state_dir_of_another_user_is_refused(tmp_path: Path, mode: int) -> None:
     """Run as root (as here), another user's state dir is exactly the clobbering primitive: that
-    user could plant links for root to write through."""
+    user could plant links for root to write through. It is not tightened: not the agent's."""
     state = tmp_path / "state"
-    state.mkdir(mode=0o700)
+    state.mkdir()
     me = os.geteuid()
     other = 54321 if me != 54321 else 54322
     if me != 0:
         pytest.skip("only root can give a directory to another user")
     os.chown(state, other, other)
+    state.chmod(mode)
     config = tmp_path / "agent.toml"
     config.write_text(STATE_CONFIG)
     result = run_once(config)
     assert result.returncode == 2, result.stderr
     assert f"agent.state_dir state: it belongs to uid {other}, not to the agent's user" in result.stderr
-    assert f"(mode 0700, owner uid {other})" in result.stderr
+    assert f"(mode {mode:04o}, owner uid {other})" in result.stderr
     assert "chown root state" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert state.stat().st_mode & 0o7777 == mode
+    assert not (state / "checkpoints.json").exists()
 
 
-def test_an_event_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+def test_an_event_directory_other_users_can_write_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     out.chmod(0o777)
@@ -165,10 +186,42 @@ def test_an_event_directory_others_can_write_is_refused(tmp_path: Path) -> None:
     config.write_text(STATE_CONFIG)
     result = run_once(config)
     assert result.returncode == 2, result.stderr
-    assert (
-        f"the directory of events.path {out}: its group and other users can write it (mode 0777"
-        in result.stderr
+    assert f"the directory of events.path {out}: other users can write it (mode 0777" in result.stderr
+    assert f"chmod o-w {out} (or chmod +t, like /tmp)" in result.stderr
+    assert out.stat().st_mode & 0o7777 == 0o777  # (not the agent's to change)
+
+
+def test_an_event_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir(mode=0o755)
+    if os.geteuid() != 0:
+        pytest.skip("only root can give a directory to another user")
+    os.chown(out, 54321, 54321)
+    config = tmp_path / "agent.toml"
+    config.write_text(STATE_CONFIG)
+    result = run_once(config)
+    assert result.returncode == 2, result.stderr
+    assert f"the directory of events.path {out}: it belongs to uid 54321" in result.stderr
+
+
+@pytest.mark.parametrize("mode", [0o775, 0o2770])
+def test_an_event_directory_its_group_can_write_is_accepted(
+    tmp_path: Path, agents: list[Agent], mode: int
+) -> None:
+    """/var/log (root:syslog 0775) or a volume with a Kubernetes fsGroup: left as it is."""
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(mode)
+    log = tmp_path / "build.log"
+    log.write_text(LOG_LINE)
+    agent = new_agent(
+        agents, tmp_path, [{"path": str(log), "engine": "bert"}], events={"path": str(out / "events.jsonl")}
     )
+    agent.events_path = out / "events.jsonl"
+    agent.start()
+    wait_for(lambda: agent.events(), 10, "events", agent)
+    assert agent.stop() == 0
+    assert out.stat().st_mode & 0o7777 == mode
 
 
 def test_a_link_at_a_state_file_is_refused(tmp_path: Path) -> None:
@@ -182,14 +235,16 @@ def test_a_link_at_a_state_file_is_refused(tmp_path: Path) -> None:
     assert "checkpoint file state/checkpoints.json is a symbolic link" in result.stderr
 
 
-def test_a_link_at_the_event_file_in_a_sticky_directory_is_not_followed(
-    tmp_path: Path, agents: list[Agent]
+@pytest.mark.parametrize("mode", [0o1777, 0o775, 0o2770])
+def test_a_link_at_the_event_file_in_a_shared_directory_is_not_followed(
+    tmp_path: Path, agents: list[Agent], mode: int
 ) -> None:
-    """A sticky directory others can write (/tmp, a tmpfs) is allowed for events, but a link
-    someone put at the path is not followed there."""
+    """A sticky directory others can write (/tmp, a tmpfs), or one its group can write
+    (/var/log, an fsGroup volume), is allowed for events, but a link someone put at the path is
+    not followed there."""
     shared = tmp_path / "shared"
     shared.mkdir()
-    shared.chmod(0o1777)
+    shared.chmod(mode)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     (shared / "events.jsonl").symlink_to(victim)

@@ -210,11 +210,16 @@ class EventStream:
         directory = os.path.dirname(os.path.abspath(self.settings.path))
         make_dirs(directory, 0o755)  # (not writable by the group or others whatever the umask)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
-        # The start-up check lets the file live only in a directory that no one else can write,
-        # or in a sticky one (/tmp, a tmpfs): there others can add names, so a link at the path,
+        # The start-up check lets the file live only in a directory of the agent's user or root
+        # that other users cannot write, unless it is sticky (/tmp, a tmpfs); its group may
+        # (/var/log, root:syslog 0775; a volume with a Kubernetes fsGroup). Wherever anyone but
+        # the agent's user can write the directory, others can add names, so a link at the path,
         # or a file another user put there to collect the events, is refused. Elsewhere a link
-        # was put there by the agent's user or root, and is followed (/dev/stdout).
-        shared = bool(os.stat(directory).st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+        # was put there by the agent's user (or root) and is followed (/dev/stdout).
+        dir_st = os.stat(directory)
+        shared = bool(dir_st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)) or (
+            dir_st.st_uid != os.geteuid() and dir_st.st_uid != 0 and bool(dir_st.st_mode & stat.S_IWUSR)
+        )
         if shared:
             flags |= os.O_NOFOLLOW
         try:
