@@ -162,6 +162,12 @@ def test_bad_web_config_is_a_clear_start_up_error(tmp_path: Path) -> None:
     result = run_once(tmp_path / "agent.toml")
     assert result.returncode == 2
     assert "tls_server_config.cipher_suites is not supported by trt-agent" in result.stderr
+    # A bcrypt cost no check could afford (each step doubles it; the start-up's dummy hash too):
+    # refused at once, not a start-up that never ends.
+    (tmp_path / "web.yml").write_text("basic_auth_users:\n  prometheus: $2y$31$" + "a" * 53 + "\n")
+    result = run_once(tmp_path / "agent.toml")
+    assert result.returncode == 2
+    assert "basic_auth_users.prometheus: bcrypt cost 31 is over 16" in result.stderr
 
 
 def test_fifo_web_config_or_tls_file_is_refused_at_start_up(tmp_path: Path) -> None:

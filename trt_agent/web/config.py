@@ -163,6 +163,9 @@ def _version(path: str, key: str, value: Any) -> ssl.TLSVersion:
     return _TLS_VERSIONS[value]
 
 
+MAX_BCRYPT_COST: Final = 16
+
+
 def _users(path: str, users: Any) -> dict[str, bytes]:
     if not isinstance(users, dict):
         raise WebConfigError(f"{path}: basic_auth_users must be a mapping of user: bcrypt hash")
@@ -172,5 +175,13 @@ def _users(path: str, users: Any) -> dict[str, bytes]:
             r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}", hashed
         ):
             raise WebConfigError(f"{path}: basic_auth_users.{user} must be a bcrypt hash ($2y$...)")
+        cost = int(hashed[4:6])
+        if cost > MAX_BCRYPT_COST:
+            # Each check of such a hash takes seconds to days of a core (the cost doubles per
+            # step), the start-up's dummy hash as well: no scrape could be answered.
+            raise WebConfigError(
+                f"{path}: basic_auth_users.{user}: bcrypt cost {cost} is over {MAX_BCRYPT_COST} "
+                "(a check at 16 already takes seconds); hash the password again with a lower cost"
+            )
         out[str(user)] = hashed.encode()
     return out
