@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol
 from trt_agent.config import LogSource
 from trt_agent.parse.patterns import UserPatterns
 from trt_agent.sources.checkpoint import Checkpoint, FileKey
-from trt_agent.sources.tail.counters import Problems, TailCounters
+from trt_agent.sources.tail.counters import TailCounters
 from trt_agent.sources.tail.files import TailedFile, open_regular
 from trt_agent.sources.tail.ports import Pipeline
 
@@ -141,14 +141,12 @@ class Rotation:
         self,
         pipeline: Pipeline,
         counters: TailCounters,
-        problems: Problems,
         log: Any,
         follow: Follow,
         followed: Callable[[], Collection[FileKey]],
     ) -> None:
         self.pipeline = pipeline
         self.counters = counters
-        self.problems = problems
         self._log = log
         self._follow = follow
         self._followed = followed

@@ -93,12 +93,7 @@ class Tailer:
             lambda: self.config.tail.poll_interval,
         )
         self._rotation = Rotation(
-            pipeline,
-            self.counters,
-            self._problems,
-            self._log,
-            self._follow_rotated,
-            lambda: self.files.keys(),
+            pipeline, self.counters, self._log, self._follow_rotated, lambda: self.files.keys()
         )
         self._reader = Reader(
             pipeline,
@@ -284,6 +279,9 @@ class Tailer:
 
     def _oldest_first(self) -> list[TailedFile]:
         """The followed files, each after the rotated generation it waits for (``after``)."""
+        files = list(self.files.values())
+        if all(f.after is None for f in files):
+            return files  # (every turn: no sort unless a generation is waited for)
 
         def depth(f: TailedFile) -> int:
             n, seen = 0, {f.key}
@@ -293,7 +291,7 @@ class Tailer:
                 n += 1
             return n
 
-        return sorted(self.files.values(), key=depth)
+        return sorted(files, key=depth)
 
     def _budget_spent(self) -> None:
         self._more_to_read = True
@@ -399,10 +397,11 @@ class Tailer:
         at_start: bool,
         expected: FileKey | None = None,
         history: int | None = None,
-        found: discovery.Found | None = None,
+        found: discovery.Found,
     ) -> TailedFile | None:
         """Follow ``path``. ``at_start``: it was there when the agent started (see
-        ``Resumer.start`` for ``read_from = "end"`` and ``history``)."""
+        ``Resumer.start`` for ``read_from = "end"`` and ``history``); ``found``: the files of this
+        scan, which a rotated generation of ``path`` cannot be."""
         opened = open_regular(path)
         if isinstance(opened, OSError):
             self._problems.fail(path, opened)
@@ -423,13 +422,13 @@ class Tailer:
             # Same inode, other content: emptied (copytruncate) or the inode was reused while
             # the agent was down. What was not read yet is in a rotated copy, maybe with newer
             # generations; this file is read after them, from its beginning.
-            self._rotation.recover_at_start(previous, f.source, self._known(found or {}), live=f)
+            self._rotation.recover_at_start(previous, f.source, self._known(found), live=f)
         elif previous is not None and not previous.fingerprint_len and self._saved_at_ns is not None:
             # Empty when the agent stopped: nothing tells whether a copytruncate emptied it again
             # while it was down, but a generation written since the checkpoints were saved holds
             # what the file held meanwhile.
             self._rotation.follow_generations(
-                f.path, f.source, self._saved_at_ns, self._known(found or {}) | {f.key}, None, f
+                f.path, f.source, self._saved_at_ns, self._known(found) | {f.key}, None, f
             )
         self._resumer.start(
             f, source, st, None if stale else previous, at_start=at_start, history=history, known=stale
@@ -502,8 +501,11 @@ class Tailer:
                 f.partial_since = None
         else:
             f.partial_since = None
-        rotated = f.rotated_at is not None
-        if rotated and f.drained and now - max(f.rotated_at or now, f.last_growth) >= tail.rotate_wait:
+        if (
+            f.rotated_at is not None
+            and f.drained
+            and now - max(f.rotated_at, f.last_growth) >= tail.rotate_wait
+        ):
             self._reader.finish(f)
             f.close()
             del self.files[f.key]
