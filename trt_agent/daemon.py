@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import math
 import os
+import platform
+import re
 import resource
 import select
 import shutil
@@ -26,15 +29,17 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from trt_agent.config import Config, ConfigError, load_config, split_listen
+from trt_agent import __version__
+from trt_agent.config import Config, ConfigError, Override, load_config, split_listen
+from trt_agent.config.overrides import unknown_variables
 from trt_agent.logs import configure_logging, get_logger
 from trt_agent.model.store import EngineStore
 from trt_agent.pipeline import (
@@ -115,9 +120,16 @@ def parse_listen(listen: str) -> tuple[str, int]:
 class Agent:
     """The daemon; ``run`` blocks until SIGTERM/SIGINT and returns the exit code."""
 
-    def __init__(self, config: Config, config_path: str, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        config_path: str,
+        redactor: Redactor | None = None,
+        overrides: Sequence[Override] = (),
+    ) -> None:
         self.config = config
         self.config_path = config_path
+        self.overrides = overrides  # flags and TRT_AGENT_* variables: a reload applies them again
         self.redactor = redactor
         self.log = get_logger("trt_agent.agent")
         self.reloads: Counter[str] = Counter()
@@ -484,10 +496,11 @@ class Agent:
                 os.read(self._wake_r, 4096)
 
     def reload(self) -> None:
-        """Re-read the config file; a bad one is reported and the running config kept."""
+        """Re-read the config file (the flags and variables of the start still over it); a bad one
+        is reported and the running config kept."""
         notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
-            new = load_config(self.config_path)
+            new = load_config(self.config_path, self.overrides)
         except ConfigError as exc:
             self.reloads["failure"] += 1
             self.last_reload_ok = False
@@ -521,11 +534,38 @@ class Agent:
         notify("READY=1")
 
 
+# The distributions TensorRT's Python package comes in besides ``tensorrt`` itself (names
+# normalised as PEP 503 does): ``tensorrt-cu12``, ``tensorrt-cu12-bindings``, ``tensorrt-bindings``.
+_TENSORRT_DISTS = re.compile(r"tensorrt-cu\d+(-bindings)?|tensorrt-bindings")
+
+
+def tensorrt_version() -> str:
+    """The version of the installed TensorRT Python package, read from its distribution's metadata
+    (importing ``tensorrt`` would load the CUDA libraries): ``tensorrt``, else a ``tensorrt-cu12``
+    or ``tensorrt-cu12-bindings`` style one; "" when none is installed."""
+    try:
+        return importlib.metadata.version("tensorrt") or ""
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    found = []
+    for dist in importlib.metadata.distributions():
+        name = re.sub(r"[-_.]+", "-", (dist.metadata["Name"] or "").lower())
+        if _TENSORRT_DISTS.fullmatch(name):
+            found.append((name, dist.version or ""))
+    return min(found)[1] if found else ""
+
+
 class _AgentCollector(Collector):
-    """The agent's own state: up, ready, configuration reloads."""
+    """The agent's own state: versions, ready, configuration reloads."""
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
+        # Like node_exporter_build_info; Prometheus's own ``up`` says whether the agent runs.
+        self.versions = {
+            "version": __version__,
+            "python": platform.python_version(),
+            "tensorrt": tensorrt_version(),
+        }
 
     def collect(self) -> Iterator[Metric]:
         agent = self.agent
@@ -538,8 +578,13 @@ class _AgentCollector(Collector):
             reloads,
             GaugeMetricFamily("trt_agent_config_last_reload_successful", "1 if the last configuration reload succeeded.", value=1 if agent.last_reload_ok else 0),
             GaugeMetricFamily("trt_agent_ready", "1 once every file present at start-up has been read once.", value=1 if agent.ready() else 0),
-            GaugeMetricFamily("trt_agent_up", "1 while the agent runs.", value=1),
         ]  # fmt: skip
+        build = InfoMetricFamily(
+            "trt_agent_build",
+            "Versions of the agent, the Python running it and the installed TensorRT Python package (empty when none).",
+        )
+        build.add_metric([], self.versions)
+        yield build
 
 
 def raise_open_files_limit() -> int:
@@ -556,10 +601,11 @@ def raise_open_files_limit() -> int:
     return soft
 
 
-def run(config_path: str) -> int:
-    """Entry point of ``trt-agent run -c CONFIG``."""
+def run(config_path: str, overrides: Sequence[Override] = ()) -> int:
+    """Entry point of ``trt-agent run -c CONFIG``; ``overrides``: the keys its flags and the
+    ``TRT_AGENT_*`` variables set over the file (and over it again on each SIGHUP)."""
     try:
-        config = load_config(config_path)
+        config = load_config(config_path, overrides)
     except ConfigError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -569,8 +615,10 @@ def run(config_path: str) -> int:
         print(f"trt-agent: {config_path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(config.log_level, config.log_format, redactor)
+    for warning in unknown_variables(os.environ, config):
+        get_logger("trt_agent.agent").warning(warning)
     try:
-        agent = Agent(config, config_path, redactor)
+        agent = Agent(config, config_path, redactor, overrides)
         return agent.run()
     except StartupError as exc:
         print(f"trt-agent: {config_path}: {exc}", file=sys.stderr)

@@ -3,6 +3,7 @@ metrics served, their events the ones ``parse`` gives."""
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import orjson
 import pytest
 from conftest import ROOT
 from harness import Agent, wait_for
+
+from trt_agent import __version__
+from trt_agent.daemon import tensorrt_version
 
 
 def test_example_config_runs_and_serves_metrics(tmp_path: Path, agents: list[Agent]) -> None:
@@ -33,7 +37,10 @@ def test_example_config_runs_and_serves_metrics(tmp_path: Path, agents: list[Age
     # AlexNet, README's worked example: 14 of 19 source layers fused, 6 of 13 kernels unfused.
     assert metrics['trt_engine_fusion_coverage_ratio{engine="alexnet-fp16"}'] == pytest.approx(14 / 19)
     assert metrics['trt_engine_unfused_kernel_ratio{engine="alexnet-fp16"}'] == pytest.approx(6 / 13)
-    assert metrics["trt_agent_up"] == 1
+    # the agent's versions, as node_exporter_build_info; no constant trt_agent_up (Prometheus's up)
+    versions = f'python="{platform.python_version()}",tensorrt="{tensorrt_version()}",version="{__version__}"'
+    assert metrics[f"trt_agent_build_info{{{versions}}}"] == 1
+    assert not any(key.startswith("trt_agent_up") for key in metrics)
     # the shipped rules: AlexNet is a healthy build with few fusions to make (14/19 < 90 %)
     assert metrics['trt_rule_ok{engine="alexnet-fp16",rule="no_fallback",severity="error"}'] == 1
     assert metrics['trt_rule_ok{engine="alexnet-fp16",rule="fusion_coverage",severity="error"}'] == 0

@@ -83,7 +83,7 @@ def _scrape(port: int, context: ssl.SSLContext | None = None) -> bytes:
         body = response.read()
     finally:
         conn.close()
-    assert response.status == 200 and b"trt_agent_up 1.0" in body, (response.status, body[:200])
+    assert response.status == 200 and b"trt_agent_build_info{" in body, (response.status, body[:200])
     return body
 
 
@@ -127,7 +127,7 @@ while not select.select([sys.stdin], [], [], interval)[0]:
         response = conn.getresponse()
         body = response.read()
         conn.close()
-        ok = response.status == 200 and b"trt_agent_up 1.0" in body
+        ok = response.status == 200 and b"trt_agent_build_info{" in body
         result = {"s": time.monotonic() - start} if ok else {"error": f"status {response.status}"}
     except Exception as exc:
         result = {"error": f"{time.monotonic() - start:.2f}s {exc!r}"}
@@ -483,7 +483,7 @@ def test_kept_alive_scrapes_are_not_delayed(tmp_path: Path, agents: list[Agent])
         start = time.monotonic()
         conn.request("GET", "/metrics")
         response = conn.getresponse()
-        assert response.status == 200 and b"trt_agent_up 1.0" in response.read()
+        assert response.status == 200 and b"trt_agent_build_info{" in response.read()
         latencies.append(time.monotonic() - start)
     conn.close()
     print(
@@ -643,7 +643,7 @@ def test_bodies_control_bytes_and_missing_host_are_refused(tmp_path: Path, agent
         responses = _responses(reply)
         print(f"[hostile-http] {label}: {responses} in {seconds * 1000:.1f} ms")
         assert len(responses) == 1 and responses[0].startswith("HTTP/1.1 400 "), (label, reply[:300])
-        assert b"\r\nConnection: close\r\n" in reply and b"trt_agent_up" not in reply, label
+        assert b"\r\nConnection: close\r\n" in reply and b"trt_agent_build_info" not in reply, label
         assert seconds < 2, label
     assert _rejected(port, "bad_request") == len(cases)
     # What stays allowed: HTTP/1.0 without Host, an empty body declared, a kept-alive connection.

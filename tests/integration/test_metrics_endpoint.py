@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import os
+import platform
 import signal
 import socket
 import ssl
@@ -19,6 +20,9 @@ import bcrypt
 import pytest
 from conftest import DATA, alexnet_agent, answers_ok, self_signed
 from harness import LINE, Agent, new_agent, run_once, wait_for
+
+from trt_agent import __version__
+from trt_agent.daemon import tensorrt_version
 
 ALEXNET = sorted(str(p) for p in (DATA / "corpus").glob("0[1-4]_*alexnet*"))
 H100_PROFILE = str(next((DATA / "extra").glob("41_*")))
@@ -44,7 +48,7 @@ def test_content_negotiation_gzip_health_and_readiness(tmp_path: Path, agents: l
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     refused = urllib.request.Request(agent.metrics_url, headers={"Accept-Encoding": "gzip;q=0, identity"})
     with urllib.request.urlopen(refused) as response:
-        assert response.headers["Content-Encoding"] is None and b"trt_agent_up" in response.read()
+        assert response.headers["Content-Encoding"] is None and b"trt_agent_build_info{" in response.read()
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{base}/nope")
     assert missing.value.code == 404
@@ -53,7 +57,7 @@ def test_content_negotiation_gzip_health_and_readiness(tmp_path: Path, agents: l
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(b"\x16\x03\x01garbage\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
-    assert agent.metrics()["trt_agent_up"] == 1
+    assert agent.metrics()["trt_agent_ready"] == 1
     assert agent.stop() == 0
 
 
@@ -133,7 +137,7 @@ def test_tls_and_basic_auth(tmp_path: Path, agents: list[Agent]) -> None:
     )
     with urllib.request.urlopen(request, context=context) as response:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert b"trt_agent_up 1.0" in response.read()
+        assert b"trt_agent_build_info{" in response.read()
     # Plain HTTP to the TLS port gets no HTTP answer.
     conn = http.client.HTTPConnection("localhost", int(port), timeout=5)
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, http.client.BadStatusLine)):
@@ -284,14 +288,19 @@ def test_name_filter_returns_the_requested_families(tmp_path: Path, agents: list
     port = _port(agent)
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
     everything = _sample_names(_http_get(port, "/metrics")[2])
-    assert {"trt_agent_up", "process_open_fds", "trt_engine_fusion_coverage_ratio"} <= everything
+    assert {"trt_agent_build_info", "process_open_fds", "trt_engine_fusion_coverage_ratio"} <= everything
+    assert "trt_agent_up" not in everything  # Prometheus's own up says it
 
-    query = "name[]=trt_agent_up&name[]=process_open_fds&name[]=trt_engine_fusion_coverage_ratio"
+    query = "name[]=trt_agent_build_info&name[]=process_open_fds&name[]=trt_engine_fusion_coverage_ratio"
     status, _, body = _http_get(port, f"/metrics?{query}")
     assert status == 200
-    assert _sample_names(body) == {"trt_agent_up", "process_open_fds", "trt_engine_fusion_coverage_ratio"}
+    assert _sample_names(body) == {
+        "trt_agent_build_info",
+        "process_open_fds",
+        "trt_engine_fusion_coverage_ratio",
+    }
     assert 'trt_engine_fusion_coverage_ratio{engine="alexnet-fp16"}' in body
-    assert "# HELP trt_agent_up " in body and "# TYPE trt_agent_up gauge" in body
+    assert "# HELP trt_agent_build_info " in body and "# TYPE trt_agent_build_info gauge" in body
 
     # prometheus-client's names are sample names (a counter's _total); a family name brings the
     # whole family (a histogram's buckets, sum and count).
@@ -301,11 +310,13 @@ def test_name_filter_returns_the_requested_families(tmp_path: Path, agents: list
     assert _sample_names(body) == {"trt_agent_parse_seconds_count", "trt_agent_parse_seconds_sum"}
     # OpenMetrics too, and a name nobody exports: an empty exposition, as prometheus-client's.
     openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
-    status, headers, body = _http_get(port, "/metrics?name[]=trt_agent_up", openmetrics)
+    status, headers, body = _http_get(port, "/metrics?name[]=trt_agent_build_info", openmetrics)
     assert headers["Content-Type"].startswith("application/openmetrics-text")
-    assert (
-        body
-        == "# HELP trt_agent_up 1 while the agent runs.\n# TYPE trt_agent_up gauge\ntrt_agent_up 1.0\n# EOF\n"
+    versions = f'python="{platform.python_version()}",tensorrt="{tensorrt_version()}",version="{__version__}"'
+    assert body == (
+        "# HELP trt_agent_build Versions of the agent, the Python running it and the installed TensorRT"
+        " Python package (empty when none).\n# TYPE trt_agent_build info\n"
+        f"trt_agent_build_info{{{versions}}} 1.0\n# EOF\n"
     )
     assert _http_get(port, "/metrics?name[]=no_such_metric")[2] == ""
     assert agent.stop() == 0
@@ -350,7 +361,7 @@ def test_other_methods_get_405_with_allow_and_no_python_version(tmp_path: Path, 
         # The same connection goes on: each short body was read.
         conn.request("GET", "/metrics")
         response = conn.getresponse()
-        assert response.status == 200 and b"trt_agent_up 1.0" in response.read()
+        assert response.status == 200 and b"trt_agent_build_info{" in response.read()
         assert response.getheader("Server") == "trt-agent"
     finally:
         conn.close()
@@ -366,5 +377,5 @@ def test_other_methods_get_405_with_allow_and_no_python_version(tmp_path: Path, 
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"GET /metrics HTTP/9.9\r\n\r\n")
         assert b"\r\nServer: trt-agent\r\n" in sock.recv(4096)
-    assert agent.metrics()["trt_agent_up"] == 1
+    assert "trt_agent_ready" in agent.metrics()
     assert agent.stop() == 0
