@@ -3,6 +3,10 @@
 Validation names the file and the key at fault (``ConfigError``); unknown keys are errors, so a
 typo never silently falls back to a default. Defaults and accepted TOML types come from the
 schema: nothing here repeats them.
+
+Keys set outside the file (``Override``: a flag of ``trt-agent run``, a ``TRT_AGENT_*`` variable,
+read by ``trt_agent.config.overrides``) are written over the file's document before it is
+validated, so they get the file's checks; a message about such a key names the flag or variable.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -168,9 +174,86 @@ def read_toml(path: str, what: str, error: type[ConfigError] = ConfigError) -> d
         raise error(f"{path}: not valid TOML: {exc}") from None
 
 
-def load_config(path: str) -> Config:
-    """Read and validate the TOML file at ``path``."""
-    raw = read_toml(path, "config file")
+@dataclass(frozen=True)
+class Override:
+    """A key set outside the config file, over what the file says: ``value`` as the file would
+    give it (a TOML value), ``source`` the flag or variable that set it, as messages name it
+    (``--web.listen-address``, ``$TRT_AGENT_METRICS_LISTEN``)."""
+
+    section: str  # "agent" for the keys of [agent]
+    key: str
+    value: Any
+    source: str
+
+
+# The keys holding file paths that the loader resolves from the config file's directory when the
+# file sets them. Set by a flag or variable, such a path is relative to the working directory, as
+# on any command line.
+FILE_RELATIVE_KEYS: Final = frozenset(
+    {
+        ("metrics", "web_config_file"),
+        ("redaction", "key_file"),
+        ("rules", "file"),
+        ("rules", "baseline"),
+        ("profiler", "engine"),
+        ("profiler", "inputs"),
+    }
+)
+
+
+def _from_cwd(override: Override) -> Any:
+    """The value of ``override``, its relative paths made absolute from the working directory
+    (the file's own resolution then leaves them as they are)."""
+    value = override.value
+    if (override.section, override.key) not in FILE_RELATIVE_KEYS:
+        return value
+    if isinstance(value, list):
+        return [os.path.abspath(v) if isinstance(v, str) and v else v for v in value]
+    if isinstance(value, str) and value and value != ProfilerConfig.inputs:  # inputs = "random"
+        return os.path.abspath(value)
+    return value
+
+
+def _override(raw: dict[str, Any], overrides: Sequence[Override]) -> dict[str, str]:
+    """Write ``overrides`` over the document ``raw``, later ones winning; returns what set each
+    key (``metrics.listen`` -> ``$TRT_AGENT_METRICS_LISTEN``)."""
+    sources: dict[str, str] = {}
+    for override in overrides:
+        table = raw.setdefault(override.section, {})
+        if isinstance(table, dict):  # (not a table: the file's own error names it)
+            table[override.key] = _from_cwd(override)
+            sources[f"{override.section}.{override.key}"] = override.source
+    return sources
+
+
+def _blamed(exc: ConfigError, where: str, sources: dict[str, str]) -> ConfigError:
+    """``exc``, naming the flag or variable instead of the file where it set the key at fault.
+    (The loader's messages name that key right after the file: ``FILE: metrics.listen must …``.)"""
+    text = str(exc)
+    rest = text.removeprefix(f"{where}: ")
+    at_fault = re.match(r"([a-z_]+\.[a-z_]+)", rest)
+    if rest != text and at_fault and at_fault.group(1) in sources:
+        return ConfigError(f"{sources[at_fault.group(1)]}: {rest}")
+    return exc
+
+
+NO_FILE: Final = "(no config file)"  # what messages name when the keys come from overrides alone
+
+
+def load_config(path: str | None, overrides: Sequence[Override] = ()) -> Config:
+    """Read and validate the TOML file at ``path`` (None: no file, every key at its default),
+    with ``overrides`` written over it (flag > environment > file > default)."""
+    raw = read_toml(path, "config file") if path is not None else {}
+    where = path if path is not None else NO_FILE
+    sources = _override(raw, overrides)
+    try:
+        return _validate(where, raw)
+    except ConfigError as exc:
+        raise _blamed(exc, where, sources) from None
+
+
+def _validate(path: str, raw: dict[str, Any]) -> Config:
+    """The ``Config`` of the TOML document ``raw`` (``path``: the file messages name)."""
     for section, table in raw.items():
         if section in ARRAY_SECTIONS:
             continue
