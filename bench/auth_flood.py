@@ -126,7 +126,7 @@ class Agent:
             time.sleep(0.1)
             for line in Path(self.stderr.name).read_text().splitlines():
                 entry = json.loads(line) if line.startswith("{") else {}
-                if entry.get("event") == "serving metrics":
+                if entry.get("msg") == "serving metrics":
                     return int(entry["address"].rsplit(":", 1)[1])
         raise SystemExit(f"agent did not start: {Path(self.stderr.name).read_text()[-2000:]}")
 

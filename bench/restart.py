@@ -186,7 +186,7 @@ class Agent:
         """The metrics address once the agent logged ``serving metrics`` (notes when it was seen)."""
         if self.address is None:
             for entry in self.log_lines():
-                if entry.get("event") == "serving metrics":
+                if entry.get("msg") == "serving metrics":
                     self.address = str(entry["address"])
                     self.bound_at = time.monotonic()
                     break

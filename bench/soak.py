@@ -71,7 +71,7 @@ def agent_metrics_url(stderr: Path, timeout: float = 30) -> str:
         time.sleep(0.2)
         for line in stderr.read_text().splitlines():
             entry = json.loads(line)
-            if entry.get("event") == "serving metrics":
+            if entry.get("msg") == "serving metrics":
                 return f"http://{entry['address']}/metrics"
     raise SystemExit("agent did not start")
 

@@ -48,9 +48,11 @@ class Agent:
         metrics: dict[str, Any] | None = None,
         without_root_file_access: bool = False,
         env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
         **agent: Any,
     ) -> None:
         self.root = root
+        self.args = args  # after ``run -c CONFIG`` (--web.listen-address ...)
         self.state_dir = root / "state"
         self.events_path = root / "events.jsonl"
         self.config_path = root / "agent.toml"
@@ -96,7 +98,7 @@ class Agent:
         self._stderr_seen = 0
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trt_agent", "run", "-c", str(self.config_path)],
+                [sys.executable, "-m", "trt_agent", "run", "-c", str(self.config_path), *self.args],
                 stdout=stdout,
                 stderr=err,
                 # Only root bypasses file permissions; anyone else meets them anyway.
@@ -146,14 +148,16 @@ class Agent:
                 out.append(json.loads(line))
         return out
 
-    def wait_log(self, event: str, timeout: float = 10, **match: Any) -> dict[str, Any]:
+    def wait_log(self, msg: str, timeout: float = 10, **match: Any) -> dict[str, Any]:
+        """The first line of the agent's own logs whose ``msg`` is ``msg`` and whose keys match."""
+
         def found() -> dict[str, Any] | None:
             for entry in self.agent_logs():
-                if entry.get("event") == event and all(entry.get(k) == v for k, v in match.items()):
+                if entry.get("msg") == msg and all(entry.get(k) == v for k, v in match.items()):
                     return entry
             return None
 
-        entry = wait_for(found, timeout, f"agent log {event!r} {match}", self)
+        entry = wait_for(found, timeout, f"agent log {msg!r} {match}", self)
         assert entry is not None
         return entry
 
@@ -687,12 +691,12 @@ class RotatingWriters:
 
 def reload_logs(agent: Agent, logs: list[dict[str, Any]]) -> None:
     """Rewrite the agent's config with ``logs`` and SIGHUP it; returns once it reloaded."""
-    before = sum(1 for e in agent.agent_logs() if e.get("event") == "config reloaded")
+    before = sum(1 for e in agent.agent_logs() if e.get("msg") == "config reloaded")
     agent.logs = logs
     agent.write_config()
     agent.send(signal.SIGHUP)
     wait_for(
-        lambda: sum(1 for e in agent.agent_logs() if e.get("event") == "config reloaded") > before,
+        lambda: sum(1 for e in agent.agent_logs() if e.get("msg") == "config reloaded") > before,
         20,
         "config reloaded",
         agent,

@@ -1,4 +1,10 @@
-"""The agent's own logs (structlog): readable console output on a terminal, JSON lines otherwise."""
+"""The agent's own logs (structlog): readable console output on a terminal, JSON lines otherwise.
+
+Their keys are the event stream's (docs/reference/events.md): ``ts`` (RFC 3339 UTC), ``severity``
+(its vocabulary, ``trt_agent.vocab.severities``: a debug line is ``verbose``) and ``msg``, so one
+log pipeline reads both; structlog's own ``timestamp``, ``level`` and ``event`` are renamed. A
+key of a call that has one of those names keeps its value under the name with a ``_`` after it
+(``log.info("an event", msg=line)`` -> ``"msg_": line``), scrubbed like any other."""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import sys
 from typing import Any, Final
 
 import structlog
+
+from trt_agent.vocab.severities import WORD_SEVERITY
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -18,11 +26,15 @@ def configure_logging(level: str = "info", fmt: str = "auto", redactor: Any = No
     through its scrubber first: the agent's own logs are a sink like any other."""
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False) if console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=False, event_key="msg", timestamp_key="ts")
+        if console
+        else structlog.processors.JSONRenderer()
     )
     processors: list[Any] = [
+        _own_keys_aside,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        _stream_keys(console),
     ]
     if redactor is not None:
         processors.append(structlog.processors.format_exc_info)
@@ -35,6 +47,35 @@ def configure_logging(level: str = "info", fmt: str = "auto", redactor: Any = No
     )
 
 
+_STREAM_KEYS: Final = ("ts", "severity", "msg")
+
+
+def _own_keys_aside(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A call's own ``ts``, ``severity`` or ``msg`` -> ``ts_``, ``severity_``, ``msg_``: the
+    stream's keys are the log line's own."""
+    for key in _STREAM_KEYS:
+        if key in event:
+            event[f"{key}_"] = event.pop(key)
+    return event
+
+
+def _stream_keys(console: bool) -> Any:
+    """structlog's ``event`` and ``level`` -> the event stream's ``msg`` and ``severity``; on the
+    console the severity stays under ``level``, which its renderer shows in a column of its own."""
+    level_key = "level" if console else "severity"
+
+    def rename(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        level = event.pop("level")
+        head = {
+            "ts": event.pop("ts", None),
+            level_key: WORD_SEVERITY.get(level.upper(), level),
+            "msg": event.pop("event", None),
+        }
+        return {**head, **event}  # in the event stream's order: ts, severity, msg, the rest
+
+    return rename
+
+
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
 
@@ -45,9 +86,10 @@ def get_logger(name: str) -> Any:
 # agent's logs must recognise them; events' source.file and the metric labels keep them too).
 CLEAR_LOG_KEYS: Final = frozenset(
     {
-        "event",
-        "level",
-        "timestamp",
+        "msg",
+        "severity",
+        "level",  # (the console's name of severity)
+        "ts",
         "logger",
         "file",
         "path",

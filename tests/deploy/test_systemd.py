@@ -324,7 +324,7 @@ def metrics_address(stderr: Path) -> str | None:
             entry = json.loads(line)
         except ValueError:
             continue
-        if isinstance(entry, dict) and entry.get("event") == "serving metrics":
+        if isinstance(entry, dict) and entry.get("msg") == "serving metrics":
             return str(entry["address"])
     return None
 

@@ -88,7 +88,7 @@ def test_chaos(tmp_path: Path, agents: list[Agent]) -> None:
             killed_wall = time.time()
             store = agent.state_dir / "checkpoints.json"
             ages.append(round(killed_wall - store.stat().st_mtime, 2) if store.exists() else None)
-            in_start_up += not any(e.get("event") == "started" for e in agent.agent_logs())
+            in_start_up += not any(e.get("msg") == "started" for e in agent.agent_logs())
             os.replace(agent.stderr_path, tmp_path / f"agent.stderr.{kill}")  # each life's log, kept
             tail.poll()  # everything it wrote: it is dead
             # A checkpoint lags the event file by at most checkpoint_interval plus its own fsyncs

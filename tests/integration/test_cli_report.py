@@ -39,7 +39,7 @@ def test_an_invalid_utf8_line_counts_once_and_the_warning_names_the_file(tmp_pat
     parse = orjson.loads(result.stdout)["parse"]
     assert (parse["lines"], parse["invalid_utf8_lines"]) == (1, 1)  # was 2
     [warning] = [orjson.loads(line) for line in result.stderr.splitlines()]
-    assert warning["event"] == "invalid UTF-8 replaced with U+FFFD"
+    assert warning["msg"] == "invalid UTF-8 replaced with U+FFFD"
     assert (warning["file"], warning["lines"]) == (str(log), 1)
 
 
@@ -50,7 +50,7 @@ def test_the_cut_lines_warning_names_each_file(tmp_path: Path) -> None:
     short = write(tmp_path / "short.log", ONE_BAD_BYTE)
     result = trt_agent("report", "-c", config, long, short)
     warnings = [orjson.loads(line) for line in result.stderr.splitlines()]
-    assert [(w["event"], w["file"]) for w in warnings] == [
+    assert [(w["msg"], w["file"]) for w in warnings] == [
         ("lines longer than max_line_bytes were cut", str(long)),
         ("invalid UTF-8 replaced with U+FFFD", str(short)),
     ]

@@ -175,7 +175,7 @@ def _logged(agent: Agent, event: str, **match: object) -> int:
     return sum(
         1
         for e in agent.agent_logs()
-        if e.get("event") == event and all(e.get(k) == v for k, v in match.items())
+        if e.get("msg") == event and all(e.get(k) == v for k, v in match.items())
     )
 
 

@@ -107,7 +107,7 @@ def test_a_huge_poll_interval_no_longer_crash_loops(tmp_path: Path, agents: list
     ).start()
     assert agent.wait_probes(Counter({"t 00000000": 1}))["t 00000000"] == 1
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 10, "ready", agent)
-    assert not [e for e in agent.agent_logs() if "died" in e.get("event", "")]
+    assert not [e for e in agent.agent_logs() if "died" in e.get("msg", "")]
     assert agent.stop() == 0
 
 

@@ -95,6 +95,6 @@ def test_event_file_deleted_or_renamed_while_running_is_opened_again(
     assert metrics["trt_agent_event_file_reopens_total"] == 1
     assert metrics["trt_agent_events_dropped_total"] == 0
     assert agent.stop() == 0
-    warnings = [e for e in agent.agent_logs() if e.get("event", "").startswith("event file deleted")]
+    warnings = [e for e in agent.agent_logs() if e.get("msg", "").startswith("event file deleted")]
     assert len(warnings) == 1
     assert warnings[0]["found"] == ("missing" if change == "deleted" else "replaced")

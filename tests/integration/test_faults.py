@@ -110,7 +110,7 @@ def cpu_seconds(agent: Agent) -> float:
 
 
 def logged(agent: Agent, event: str) -> list[dict[str, object]]:
-    return [e for e in agent.agent_logs() if e.get("event") == event]
+    return [e for e in agent.agent_logs() if e.get("msg") == event]
 
 
 def _agent_on(

@@ -35,7 +35,7 @@ def test_more_files_than_max_followed_files(tmp_path: Path, agents: list[Agent])
     # must not happen has no condition to wait for, and the agent does not count its scans.
     time.sleep(1)
     assert agent.metrics()['trt_agent_tail_errors_total{reason="too_many_files"}'] == 3
-    warnings = [e for e in agent.agent_logs() if "max_followed_files" in e.get("event", "")]
+    warnings = [e for e in agent.agent_logs() if "max_followed_files" in e.get("msg", "")]
     assert [(w["not_followed"], w["example"]) for w in warnings] == [(3, str(logs / "0.log"))]
     for i in (3, 4, 5):
         os.unlink(logs / f"{i}.log")

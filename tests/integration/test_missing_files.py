@@ -62,5 +62,5 @@ def test_a_logs_path_matching_nothing_is_warned_and_exported(tmp_path: Path, age
     )
     assert agent.stop() == 0
     # Once per episode, not once per re-scan (poll_interval 0.25 s: dozens of scans ran).
-    warned = [e for e in agent.agent_logs() if e.get("event", "").startswith("no file matches")]
+    warned = [e for e in agent.agent_logs() if e.get("msg", "").startswith("no file matches")]
     assert sorted(e["path"] for e in warned) == sorted([str(missing), str(missing), typo])

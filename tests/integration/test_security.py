@@ -145,9 +145,9 @@ def test_a_state_dir_of_the_agent_others_can_write_is_tightened(
     wait_for(lambda: agent.events(), 10, "events", agent)
     assert agent.stop() == 0
     assert state.stat().st_mode & 0o7777 == tight
-    warnings = [e for e in agent.agent_logs() if "removed their write access" in str(e.get("event"))]
+    warnings = [e for e in agent.agent_logs() if "removed their write access" in str(e.get("msg"))]
     assert len(warnings) == 1, agent.agent_logs()
-    assert warnings[0]["event"].startswith(
+    assert warnings[0]["msg"].startswith(
         f"agent.state_dir {state}: {who} could write it (mode {mode:04o}); the agent removed their "
         f"write access (now {tight:04o})"
     )
