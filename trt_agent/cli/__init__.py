@@ -2,7 +2,13 @@
 
 One module per command (``parse``, ``report``, ``check``, ``diff``, ``redact_map``,
 ``profile``), each with its ``add_parser`` (its flags) and ``run`` (the command); ``inputs``
-holds what several of them share. ``trt-agent run`` is the daemon (``trt_agent.daemon``).
+holds what several of them share, ``usage`` the examples and exit status of each ``--help``.
+``trt-agent run`` is the daemon (``trt_agent.daemon``). Every command reads ``-c CONFIG`` with
+the ``TRT_AGENT_*`` environment overrides (``trt_agent.config.overrides``) written over it.
+
+The commands that read inputs (``parse``, ``report``, ``check``, ``redact-map``) read stdin only
+when told (``-``): without an input file they print their usage and exit 2, never wait on a
+terminal that nobody types into.
 
 When the reader of stdout goes away (``trt-agent parse big.log | head``), an offline command
 stops quietly with exit 0, as ``head`` asked for no more: no traceback, no error line.
@@ -14,14 +20,15 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, cast
 
 from trt_agent import __version__
-from trt_agent.cli import check, diff, parse, profile, redact_map, report
+from trt_agent.cli import check, diff, parse, profile, redact_map, report, usage
 from trt_agent.cli.inputs import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
-from trt_agent.config import Config, ConfigError, load_config
-from trt_agent.logs import configure_logging
+from trt_agent.config import LOG_LEVELS, Config, ConfigError, Override, load_config
+from trt_agent.config.overrides import FLAGS, from_environment, from_flags, unknown_variables
+from trt_agent.logs import configure_logging, get_logger
 from trt_agent.redact import NULL_REDACTOR, Redactor, load_redactor
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "main"]
@@ -63,10 +70,22 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """A parser whose ``--help`` ends with the command's examples and exit status (``usage``),
+    written only when asked for."""
+
+    commands: Mapping[str, argparse.ArgumentParser]  # the top level's: name -> its parser
+
+    def format_help(self) -> str:
+        self.epilog = usage.epilog(self.prog.rsplit(" ", 1)[-1])
+        return super().format_help()
+
+
+def _parser() -> _Parser:
+    parser = _Parser(
         prog="trt-agent",
         description="Make TensorRT's optimisation decisions and runtime behaviour observable.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_VersionAction)
     # the options and inputs of the commands that read TensorRT logs and artifacts
@@ -76,9 +95,13 @@ def _parser() -> argparse.ArgumentParser:
         "--engine", help="engine/build id for every input (default: from config, else file name)"
     )
     common.add_argument(
-        "files", nargs="*", default=["-"], help="log, calibration cache or JSON artifact; - = stdin"
+        "files", nargs="*", default=[], help="log, calibration cache or JSON artifact; - reads stdin"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    # (its parsers are _Parsers too; the commands' add_parser take any ArgumentParser's)
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
     parse.add_parser(sub, common)
     report.add_parser(sub, common)
     check.add_parser(sub, common)
@@ -87,6 +110,21 @@ def _parser() -> argparse.ArgumentParser:
     profile.add_parser(sub)
     run = sub.add_parser("run", help="the daemon: tail [[logs]], serve metrics, write events")
     run.add_argument("-c", "--config", required=True, help="TOML config")
+    flags = {  # (the keys they set: overrides.FLAGS)
+        "--web.listen-address": ("ADDR", "host:port of /metrics; overrides [metrics] listen"),
+        "--web.config.file": (
+            "FILE",
+            "TLS and basic auth (web-config.yml; relative: from the working directory); overrides "
+            "[metrics] web_config_file",
+        ),
+        "--log.level": ("LEVEL", "the agent's own logs; overrides [agent] log_level"),
+    }
+    for flag, (metavar, text) in flags.items():
+        choices = LOG_LEVELS if FLAGS[flag] == ("agent", "log_level") else None
+        run.add_argument(flag, dest=flag, metavar=metavar, choices=choices, help=text)
+    for subparser in sub.choices.values():
+        subparser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.commands = sub.choices
     return parser
 
 
@@ -99,27 +137,57 @@ def _reader_gone() -> int:
     return EXIT_OK
 
 
+def _overrides(args: argparse.Namespace) -> list[Override]:
+    """The keys the environment and (``run``) the flags set over the config file, flags last."""
+    flags = {flag: getattr(args, flag, None) for flag in FLAGS}
+    return [*from_environment(os.environ), *from_flags(flags)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        overrides = _overrides(args)
+    except ConfigError as exc:
+        print(f"trt-agent: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.command == "run":
         from trt_agent.daemon import run
 
-        return run(args.config)
+        return run(args.config, overrides)
     try:
-        return _offline(args)
+        return _offline(args, overrides, parser)
     except BrokenPipeError:
         return _reader_gone()
 
 
-def _offline(args: argparse.Namespace) -> int:
+def _no_input(args: argparse.Namespace, config: Config, parser: _Parser) -> bool:
+    """No input file named (and, for redact-map, no [[logs]] either): the command's usage and a
+    hint on stderr. stdin is read only when asked for with ``-``."""
+    if getattr(args, "files", None) != [] or (args.command == "redact-map" and config.logs):
+        return False
+    parser.commands[args.command].print_usage(sys.stderr)
+    print(
+        f"trt-agent {args.command}: no input file: name the files to read, or - to read stdin",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _offline(args: argparse.Namespace, overrides: list[Override], parser: _Parser) -> int:
     """Every command but ``run``: the config and its redactor, then the command."""
     try:
-        config = load_config(args.config) if args.config else Config()
+        config = load_config(args.config, overrides) if args.config or overrides else Config()
         redactor = load_redactor(config)
     except ConfigError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if _no_input(args, config, parser):
+        return EXIT_BAD_INPUT
     configure_logging(config.log_level, config.log_format, redactor)
+    log = get_logger("trt_agent.cli")
+    for warning in unknown_variables(os.environ, config):
+        log.warning(warning)
     # with [redaction] off the commands get the null redactor (names stay as they are), never
     # None; the agent's own logs keep None: no scrubbing step at all
     return OFFLINE[args.command](args, config, redactor or NULL_REDACTOR)

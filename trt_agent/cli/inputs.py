@@ -21,6 +21,7 @@ from trt_agent.vocab.events import Event
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_PUSH_FAILED = 3  # check --push: the gate passed, the push failed (a failed gate stays 1)
 
 # What a file of one build is, at the end of its name: TREx's process_engine.py writes
 # resnet.onnx.engine.{graph,profile,timing,build.metadata,profile.metadata}.json and

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     if isinstance(redactor, NullRedactor):  # no key: no pseudonym to map back
         print("trt-agent: redact-map needs [redaction] enabled with its key (-c CONFIG)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    files = args.files if args.files != ["-"] or not config.logs else _configured_files(config)
+    files = args.files or _configured_files(config)  # (none named: the [[logs]] files)
     stats = ParseStats()
     inputs = Inputs(files, args.engine, config, stats)
     names: set[str] = set()
