@@ -34,6 +34,7 @@ REFERENCE = ROOT / "docs" / "reference"
 COMMAND = ".venv/bin/python scripts/gen_reference.py"
 sys.path.insert(0, str(ROOT))
 
+from trt_agent.config.overrides import FLAGS, variable  # noqa: E402
 from trt_agent.config.schema import ARRAY_SECTIONS, SECTIONS, Key, keys  # noqa: E402
 from trt_agent.vocab.events import COMMON_KEYS, EVENT_SPECS, KeyType  # noqa: E402
 
@@ -97,6 +98,16 @@ def _default(key: Key) -> str:
     return f"`{text.split(' (')[0]}`" + (f" ({text.split(' (')[1]}" if " (" in text else "")
 
 
+def _set_by(key: Key) -> str:
+    """The environment variable that sets ``key`` (and the flag of ``trt-agent run``, if any)."""
+    flags = [
+        f"`run {flag}`"
+        for flag, (section, name) in FLAGS.items()
+        if (section, name) == (key.section, key.name)
+    ]
+    return ", ".join([f"`{variable(key.section, key.name)}`", *flags])
+
+
 def config_reference() -> str:
     out = [
         _header("trt_agent/config/schema.py"),
@@ -107,18 +118,25 @@ def config_reference() -> str:
         "names the file and the key. Relative paths in `metrics`, `redaction`, `rules` and",
         "`profiler` are relative to the config file; `[[logs]] path` to the working directory.",
         "How the daemon uses them: [daemon.md](../daemon.md).",
+        "",
+        "Each key of a table (not of `[[logs]]` nor `[[patterns]]`) can also be set by the environment",
+        "variable of its *set by* column, and a few by a flag of `trt-agent run`: flag > environment >",
+        "file > default; a relative path given there is relative to the working directory",
+        "([daemon.md](../daemon.md#overrides)).",
     ]
     for section in SECTIONS:
-        title = f"[[{section}]]" if section in ARRAY_SECTIONS else f"[{section}]"
+        array = section in ARRAY_SECTIONS
+        title = f"[[{section}]]" if array else f"[{section}]"
         out += ["", f"## `{title}`", ""]
         out += _table(
-            ("key", "type", "default", "description"),
+            ("key", "type", "default", "description", *(() if array else ("set by",))),
             (
                 (
-                    f"`{f'[[{section}]] ' if section in ARRAY_SECTIONS else section + '.'}{key.name}`",
+                    f"`{f'[[{section}]] ' if array else section + '.'}{key.name}`",
                     _toml_type_name(key.annotation),
                     _default(key),
                     key.doc,
+                    *(() if array else (_set_by(key),)),
                 )
                 for key in keys(section)
             ),
