@@ -73,11 +73,11 @@ def main() -> int:
     parser.add_argument("--scrapes", type=int, default=200)
     args = parser.parse_args()
 
-    settings = MetricsConfig(max_layer_series=args.layers)
+    settings = MetricsConfig(max_layer_series=args.layers, deprecated_names=False)  # as a stock Histogram
     store = EngineStore(latency_buckets=settings.latency_buckets)
     stock_registry = CollectorRegistry()
     stock = Histogram(
-        "trt_layer_latency_seconds",
+        "trt_engine_layer_latency_seconds",
         "Per-layer latency.",
         ["engine", "layer"],
         buckets=settings.latency_buckets,

@@ -287,13 +287,20 @@ def scrape_agent(timeout: float = 30.0) -> str:
                 process.communicate()
 
 
+# Each family goes to the group of the longest prefix it has.
 _GROUPS = (
     (
         "Engines",
-        "trt_",
+        "trt_engine_",
         "per engine (`engine` is the `[[logs]] engine` id; `layer` and `tensor` are redacted names)",
     ),
     ("The agent itself", "trt_agent_", "the agent's own health"),
+    (
+        "Deprecated aliases",
+        "trt_",
+        "the old names of the engine families 0.2.0 renamed, served with the same samples until 0.3.0 "
+        "unless `[metrics] deprecated_names = false` ([daemon.md](../daemon.md#renamed-metrics))",
+    ),
 )
 
 
@@ -325,7 +332,7 @@ def metrics_reference(exposition: str) -> str:
         rows = [
             (f"`{name}`", kind, labels, help_text)
             for name, (kind, labels, help_text) in sorted(families.items())
-            if name.startswith(prefix) and not (prefix == "trt_" and name.startswith("trt_agent_"))
+            if max((p for _, p, _ in _GROUPS if name.startswith(p)), key=len) == prefix
         ]
         out += ["", f"## {title}", "", f"{what[0].upper()}{what[1:]}.", ""]
         out += _table(("metric", "type", "labels", "help"), rows)

@@ -1,3 +1,3 @@
 """trt-agent: makes NVIDIA TensorRT's optimisation decisions and runtime behaviour observable."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

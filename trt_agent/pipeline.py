@@ -35,7 +35,7 @@ class Batch:
     them for files, a sample for the profiler, none for a replay); ``ack`` the source's token,
     handed back to it once the batch is written (the tailer's: the checkpoints of the lines the
     batch ends at; for a replay, where the models now stand); ``count``: counted in
-    ``trt_log_events_total``."""
+    ``trt_engine_log_events_total``."""
 
     events: list[Event]
     written: list[Event]
@@ -156,13 +156,13 @@ class Pipeline:
 
     def observe(self, events: list[Event], written: list[Event], count: bool) -> None:
         """The profiler host's sink: fold ``events`` into the models, write ``written`` (a sample
-        of them, or all); ``count`` them in trt_log_events_total (logger lines)."""
+        of them, or all); ``count`` them in trt_engine_log_events_total (logger lines)."""
         self.run(Batch(events, written, "profiler", count=count))
 
     def replay(self, events: list[Event], ack: Any = None, *, count: bool = False) -> None:
         """Lines re-read after a restart to rebuild the models, not written again; ``ack``: the
         checkpoints the models now stand at. Counted only when the counts restored with the
-        models lack them (else an alert on increase(trt_log_events_total{severity="error"})
+        models lack them (else an alert on increase(trt_engine_log_events_total{severity="error"})
         would fire for old lines)."""
         self.run(Batch(events, [], "replay", ack, count=count))
 

@@ -175,7 +175,7 @@ def test_long_lines_wrap_and_keep_the_peak_memory() -> None:
 
 
 def test_linked_and_loaded_versions_that_differ_are_shown() -> None:
-    """Was: in /metrics (trt_version_mismatch) but not in the text report."""
+    """Was: in /metrics (trt_engine_version_mismatch) but not in the text report."""
     text = _text(YOLORT)
     assert "linked/loaded   cublas linked 11.6.3, loaded 11.5.1; cudnn linked 8.2.1, loaded 8.2.0" in text
 

@@ -84,10 +84,10 @@ def test_promtool_check_metrics_on_a_scrape_of_every_corpus_log(tmp_path: Path, 
     families = {line.split()[2] for line in exposition.decode().splitlines() if line.startswith("# TYPE")}
     assert len(families) >= 50
     assert {
-        "trt_layer_latency_seconds",
+        "trt_engine_layer_latency_seconds",
         "trt_engine_fusion_coverage_ratio",
-        "trt_rule_ok",
-        "trt_build_info",
+        "trt_engine_rule_ok",
+        "trt_engine_build_info",
     } <= families
     result = subprocess.run(
         [_require(PROMTOOL, "promtool"), "check", "metrics"], input=exposition, capture_output=True
@@ -148,8 +148,8 @@ def test_every_alert_has_severity_annotations_and_a_runbook_section() -> None:
         url, _, anchor = annotations["runbook_url"].partition("#")
         assert url.endswith("deploy/prometheus/RUNBOOK.md"), name
         assert anchor == name.lower() and anchor in anchors, f"{name}: no runbook section #{anchor}"
-    # trt_rule_ok's severity label decides the alert's
-    (rule_failed,) = [a for a in alerts if "trt_rule_ok" in a["expr"]]
+    # trt_engine_rule_ok's severity label decides the alert's
+    (rule_failed,) = [a for a in alerts if "trt_engine_rule_ok" in a["expr"]]
     assert "$labels.severity" in rule_failed["labels"]["severity"]
 
 
@@ -205,18 +205,18 @@ def _metric_names(expr: str) -> set[str]:
 
 def test_metric_name_extraction() -> None:
     assert _metric_names(
-        'histogram_quantile(0.99, sum by (engine, le) (rate(trt_layer_latency_seconds_bucket{engine=~"a|b"}[5m])))'
-    ) == {"trt_layer_latency_seconds_bucket"}
+        'histogram_quantile(0.99, sum by (engine, le) (rate(trt_engine_layer_latency_seconds_bucket{engine=~"a|b"}[5m])))'
+    ) == {"trt_engine_layer_latency_seconds_bucket"}
     assert _metric_names(
-        "(trt_version_mismatch == 1) * ignoring (tensorrt, cuda, cudnn) group_left (tensorrt) trt_build_info"
-    ) == {"trt_version_mismatch", "trt_build_info"}
+        "(trt_engine_version_mismatch == 1) * ignoring (tensorrt, cuda, cudnn) group_left (tensorrt) trt_engine_build_info"
+    ) == {"trt_engine_version_mismatch", "trt_engine_build_info"}
     assert _metric_names(
         "a:b:c offset 1h > 1e-3 unless on (engine) present_over_time(x_total[1h] offset 15m)"
     ) == {
         "a:b:c",
         "x_total",
     }
-    assert _metric_names("count(trt_rule_ok == 0) or vector(0)") == {"trt_rule_ok"}
+    assert _metric_names("count(trt_engine_rule_ok == 0) or vector(0)") == {"trt_engine_rule_ok"}
     assert _metric_names('label_values(trt_engine_fallbacks{job=~"$job"}, engine)') == {
         "trt_engine_fallbacks"
     }
@@ -271,15 +271,15 @@ def test_dashboard_structure() -> None:
             assert target["datasource"]["uid"] == "${datasource}", panel["title"]
     heatmaps = [p for p in panels if p["type"] == "heatmap"]
     assert heatmaps and all(
-        t["format"] == "heatmap" and "trt_layer_latency_seconds_bucket" in t["expr"]
+        t["format"] == "heatmap" and "trt_engine_layer_latency_seconds_bucket" in t["expr"]
         for p in heatmaps
         for t in p["targets"]
     )
     exprs = " ".join(expr for _, expr in _dashboard_queries())
     for needed in (
         "topk(",
-        "trt_rule_ok",
-        "trt_build_info",
+        "trt_engine_rule_ok",
+        "trt_engine_build_info",
         "trt_agent_tail_lag_bytes",
         "trt_engine_plugins",
     ):
@@ -378,7 +378,7 @@ def test_dashboard_and_rules_against_real_prometheus(
     logs.append({"path": str(profile), "engine": "h100"})
     (tmp_path / "agent").mkdir()
     agent = Agent(tmp_path / "agent", logs)
-    agent.write_config(f"[rules]\nfile = {json.dumps(str(RULES_EXAMPLE))}\n")  # trt_rule_ok
+    agent.write_config(f"[rules]\nfile = {json.dumps(str(RULES_EXAMPLE))}\n")  # trt_engine_rule_ok
     agents.append(agent)
     agent.start()
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "agent ready", agent)
@@ -387,18 +387,22 @@ def test_dashboard_and_rules_against_real_prometheus(
 
     base = prometheus(agent.metrics_url.split("/")[2], rule_files=RULE_FILES)
     wait_for(lambda: _query(base, f'up{{job="{JOB}"}} == 1'), 30, "a successful scrape")
-    wait_for(lambda: _query(base, 'trt_layer_latency_seconds_count{engine="h100"}'), 30, "latency scraped")
+    wait_for(
+        lambda: _query(base, 'trt_engine_layer_latency_seconds_count{engine="h100"}'), 30, "latency scraped"
+    )
     # The profile runs again: rates become non-zero, so the quantile recordings get values. First
     # the first run's counts are scraped more than once: the base the rates rise from.
     wait_for(
-        lambda: _query(base, 'min(count_over_time(trt_layer_latency_seconds_count{engine="h100"}[5m])) >= 2'),
+        lambda: _query(
+            base, 'min(count_over_time(trt_engine_layer_latency_seconds_count{engine="h100"}[5m])) >= 2'
+        ),
         30,
         "two scrapes of the first run",
     )
     with profile.open("ab") as out:
         out.write(H100_PROFILE.read_bytes())
     wait_for(
-        lambda: _query(base, 'engine_layer:trt_layer_latency_seconds:p99_5m_avg1d{engine="h100"}'),
+        lambda: _query(base, 'engine_layer:trt_engine_layer_latency_seconds:p99_5m_avg1d{engine="h100"}'),
         30,
         "p99 recordings and their baseline",
     )
@@ -450,15 +454,16 @@ def test_dashboard_and_rules_against_real_prometheus(
         return {r["metric"].get("engine", ""): float(r["value"][1]) for r in _query(base, promql)}
 
     assert set(values("count by (engine) (trt_engine_fallbacks)")) == set(ENGINES)
-    assert values('trt_build_info{engine="alexnet-fp16", tensorrt="10.4.0"}') == {"alexnet-fp16": 1}
+    assert values('trt_engine_build_info{engine="alexnet-fp16", tensorrt="10.4.0"}') == {"alexnet-fp16": 1}
     assert values("engine_tensorrt:trt_engine_fusion_coverage_ratio:avg")["alexnet-fp16"] == pytest.approx(
         values("trt_engine_fusion_coverage_ratio")["alexnet-fp16"]
     )
     assert values("engine:trt_engine_int8_coverage_ratio:min")["int8-qdq"] == 1
     assert values("engine:trt_engine_fallbacks:max")["nmt-dla"] > 0
     assert values("max by (engine) (trt_engine_plugins)")["segformer"] > 0
-    assert values("count by (engine) (trt_calibration_range)")["segformer"] > 0
-    p99 = values('max by (engine) (engine_layer:trt_layer_latency_seconds:p99_5m{engine="h100"})')["h100"]
+    assert values("count by (engine) (trt_engine_calibration_range)")["segformer"] > 0
+    p99s = values('max by (engine) (engine_layer:trt_engine_layer_latency_seconds:p99_5m{engine="h100"})')
+    p99 = p99s["h100"]
     assert 0 < p99 <= 0.5
 
     # The alerts this fixture must raise, and must not.
@@ -468,7 +473,7 @@ def test_dashboard_and_rules_against_real_prometheus(
     def raised(name: str) -> dict[tuple[str, ...], dict[str, str]]:
         return {(a["engine"], a.get("rule", "")): a for a in alerts() if a["alertname"] == name}
 
-    failing = {(r["metric"]["engine"], r["metric"]["rule"]) for r in _query(base, "trt_rule_ok == 0")}
+    failing = {(r["metric"]["engine"], r["metric"]["rule"]) for r in _query(base, "trt_engine_rule_ok == 0")}
     assert ("alexnet-fp16", "fusion_coverage") in failing  # rules.example.toml: 14/19 < 90 %
     wait_for(lambda: set(raised("TRTRuleFailed")) == failing, 15, "an alert per failing rule")
     rule_alerts = raised("TRTRuleFailed")
@@ -480,7 +485,7 @@ def test_dashboard_and_rules_against_real_prometheus(
     wait_for(lambda: ("trtllm-llama3", "") in raised("TRTVersionMismatch"), 15, "mismatch alert")
     mismatch = raised("TRTVersionMismatch")
     assert set(mismatch) == {("trtllm-llama3", "")}
-    assert mismatch[("trtllm-llama3", "")]["cudnn"] == "8.9.2"  # trt_build_info joined in
+    assert mismatch[("trtllm-llama3", "")]["cudnn"] == "8.9.2"  # trt_engine_build_info joined in
     # nmt-dla: an engine new to this Prometheus, with DLA fallbacks
     # segformer: trtexec asked for TF32 on a T4, which has none ("BuilderFlag::kTF32 is set but
     # hardware does not support TF32. Disabling TF32."), a no_tf32 fallback

@@ -75,15 +75,15 @@ def test_real_prometheus_scrapes_what_report_says(
     h100 = _report([H100_PROFILE], "h100")
     counts = {
         r["metric"]["layer"]: float(r["value"][1])
-        for r in _query(base, 'trt_layer_latency_seconds_count{engine="h100"}')
+        for r in _query(base, 'trt_engine_layer_latency_seconds_count{engine="h100"}')
     }
     assert counts and sum(counts.values()) == h100["events"]["by_type"]["layer_time"]
     for row in h100["slowest_layers"]:
         assert counts[row["layer"]] == row["count"]
         mean = _value(
             base,
-            f'trt_layer_latency_seconds_sum{{engine="h100",layer="{row["layer"]}"}}'
-            f' / trt_layer_latency_seconds_count{{engine="h100",layer="{row["layer"]}"}}',
+            f'trt_engine_layer_latency_seconds_sum{{engine="h100",layer="{row["layer"]}"}}'
+            f' / trt_engine_layer_latency_seconds_count{{engine="h100",layer="{row["layer"]}"}}',
         )
         assert mean * 1000 == pytest.approx(row["avg_ms"], rel=1e-6)
     assert agent.stop() == 0
@@ -96,7 +96,7 @@ def test_promtool_check_metrics_is_clean(tmp_path: Path, agents: list[Agent]) ->
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
     with urllib.request.urlopen(agent.metrics_url, timeout=5) as response:
         text = response.read()
-    assert b"trt_layer_latency_seconds_bucket" in text and b"trt_build_info" in text
+    assert b"trt_engine_layer_latency_seconds_bucket" in text and b"trt_engine_build_info" in text
     check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True)
     assert check.returncode == 0 and not check.stdout and not check.stderr, check.stdout + check.stderr
     assert agent.stop() == 0

@@ -42,8 +42,8 @@ def test_example_config_runs_and_serves_metrics(tmp_path: Path, agents: list[Age
     assert metrics[f"trt_agent_build_info{{{versions}}}"] == 1
     assert not any(key.startswith("trt_agent_up") for key in metrics)
     # the shipped rules: AlexNet is a healthy build with few fusions to make (14/19 < 90 %)
-    assert metrics['trt_rule_ok{engine="alexnet-fp16",rule="no_fallback",severity="error"}'] == 1
-    assert metrics['trt_rule_ok{engine="alexnet-fp16",rule="fusion_coverage",severity="error"}'] == 0
+    assert metrics['trt_engine_rule_ok{engine="alexnet-fp16",rule="no_fallback",severity="error"}'] == 1
+    assert metrics['trt_engine_rule_ok{engine="alexnet-fp16",rule="fusion_coverage",severity="error"}'] == 0
     assert agent.stop() == 0
     events = [orjson.loads(line) for line in bytes(agent.stdout_data).splitlines()]
     expected = subprocess.run(

@@ -18,7 +18,7 @@ def test_daemon_hosts_the_engine_and_exports_its_layers(tmp_path: Path, agents: 
 
     def profiled() -> dict[str, float] | None:
         m = agent.metrics()
-        key = 'trt_layer_latency_seconds_count{engine="resnet",layer="conv1 + bn1 + relu1"}'
+        key = 'trt_engine_layer_latency_seconds_count{engine="resnet",layer="conv1 + bn1 + relu1"}'
         return m if m.get(key, 0) >= 20 else None
 
     metrics = wait_for(profiled, 20, "profiled layers on /metrics", agent)

@@ -1,4 +1,4 @@
-"""The daemon's ``trt_rule_ok``: rules evaluated on what it tails, reloaded on SIGHUP."""
+"""The daemon's ``trt_engine_rule_ok``: rules evaluated on what it tails, reloaded on SIGHUP."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ OOM_NO_IMPLEMENTATION = next(EXTRA.glob("55_*"))
 
 
 def rule_samples(agent: Agent) -> dict[str, float]:
-    return {k: v for k, v in agent.metrics().items() if k.startswith("trt_rule_ok")}
+    return {k: v for k, v in agent.metrics().items() if k.startswith("trt_engine_rule_ok")}
 
 
 def test_daemon_exports_trt_rule_ok_and_reloads_rules(tmp_path: Path, agents: list[Agent]) -> None:
@@ -30,10 +30,10 @@ def test_daemon_exports_trt_rule_ok_and_reloads_rules(tmp_path: Path, agents: li
         got = rule_samples(agent)
         return got if len(got) == 2 else None
 
-    got: dict[str, Any] = wait_for(samples, 15, "trt_rule_ok series", agent)
+    got: dict[str, Any] = wait_for(samples, 15, "trt_engine_rule_ok series", agent)
     assert got == {
-        'trt_rule_ok{engine="gpt",rule="no_fallback",severity="error"}': 0.0,
-        'trt_rule_ok{engine="gpt",rule="plugins_registered",severity="error"}': 1.0,
+        'trt_engine_rule_ok{engine="gpt",rule="no_fallback",severity="error"}': 0.0,
+        'trt_engine_rule_ok{engine="gpt",rule="plugins_registered",severity="error"}': 1.0,
     }  # fusion_coverage and fp16_everywhere: no layer list in this log, skipped, no series
     failed = agent.wait_log("rule failed", rule="no_fallback")
     assert failed["engine"] == "gpt" and "no_implementation" in failed["detail"]
@@ -50,7 +50,7 @@ def test_daemon_exports_trt_rule_ok_and_reloads_rules(tmp_path: Path, agents: li
     wait_for(
         lambda: (
             rule_samples(agent)
-            == {'trt_rule_ok{engine="gpt",rule="no_fallback_warning",severity="warning"}': 0.0}
+            == {'trt_engine_rule_ok{engine="gpt",rule="no_fallback_warning",severity="warning"}': 0.0}
         ),
         10,
         "reloaded rules",

@@ -43,7 +43,7 @@ def test_content_negotiation_gzip_health_and_readiness(tmp_path: Path, agents: l
         assert response.headers["Content-Encoding"] == "gzip"
         body = gzip.decompress(response.read()).decode()
     assert body.endswith("# EOF\n")
-    assert "trt_log_events_total{" in body
+    assert "trt_engine_log_events_total{" in body
     with urllib.request.urlopen(agent.metrics_url) as response:
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     refused = urllib.request.Request(agent.metrics_url, headers={"Accept-Encoding": "gzip;q=0, identity"})
@@ -225,7 +225,7 @@ def _rss_after(agents: list[Agent], root: Path, layers: int) -> tuple[float, dic
     agent.start()
 
     def observed(metrics: dict[str, float]) -> float:
-        return sum(v for k, v in metrics.items() if k.startswith("trt_layer_latency_seconds_count{"))
+        return sum(v for k, v in metrics.items() if k.startswith("trt_engine_layer_latency_seconds_count{"))
 
     def complete() -> dict[str, float] | None:
         metrics = agent.metrics()
@@ -240,9 +240,9 @@ def _rss_after(agents: list[Agent], root: Path, layers: int) -> tuple[float, dic
 def test_layer_series_capped_and_memory_bounded(tmp_path: Path, agents: list[Agent]) -> None:
     small_rss, _ = _rss_after(agents, tmp_path / "small", 50_000)
     big_rss, metrics = _rss_after(agents, tmp_path / "big", 100_000)
-    counts = {k: v for k, v in metrics.items() if k.startswith("trt_layer_latency_seconds_count{")}
+    counts = {k: v for k, v in metrics.items() if k.startswith("trt_engine_layer_latency_seconds_count{")}
     assert len(counts) == 51  # 50 layers + __other__
-    assert 'trt_layer_latency_seconds_count{engine="big",layer="__other__"}' in counts
+    assert 'trt_engine_layer_latency_seconds_count{engine="big",layer="__other__"}' in counts
     assert sum(counts.values()) == 100_000
     # Twice the names, not twice the layer memory: the model keeps at most 2 x 5000 layers, so
     # RSS has reached its plateau by 50,000 names (measured: 69.5 MiB at 50 k, 69.3 at 100 k,

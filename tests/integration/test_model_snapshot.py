@@ -19,11 +19,12 @@ EXAMPLES = ROOT / "examples" / "logs"
 
 
 def engine_samples(agent: Agent) -> dict[str, float]:
-    """What /metrics says of the engines (trt_*, not the agent's own trt_agent_*)."""
+    """What /metrics says of the engines (trt_engine_*: not their deprecated aliases, not the
+    agent's own trt_agent_*)."""
     return {
         k: v
         for k, v in agent.metrics().items()
-        if k.startswith("trt_") and not k.startswith(("trt_agent_", "trt_rule"))
+        if k.startswith("trt_engine_") and not k.startswith("trt_engine_rule")
     }
 
 
@@ -55,7 +56,7 @@ def test_sigkill_restarts_fold_every_line_into_the_models_exactly_once(
     tmp_path: Path, agents: list[Agent]
 ) -> None:
     """Killed at random moments while lines arrive: the event stream may repeat what came after
-    the last checkpoint, but trt_log_events_total counts every line once (the snapshot's models
+    the last checkpoint, but trt_engine_log_events_total counts every line once (the snapshot's models
     stand ahead of or behind the checkpoints, and the restart folds exactly the difference)."""
     rng = random.Random(17)
     log = tmp_path / "app.log"
@@ -71,7 +72,7 @@ def test_sigkill_restarts_fold_every_line_into_the_models_exactly_once(
     written = writer.written
     got = agent.wait_probes(written, timeout=60)
     assert not (written - got), "lines lost"
-    key = 'trt_log_events_total{engine="e",severity="warning",type="warning"}'
+    key = 'trt_engine_log_events_total{engine="e",severity="warning",type="warning"}'
     wait_for(lambda: agent.metrics().get(key) == sum(written.values()), 30, "every line counted once", agent)
     assert agent.stop() == 0
 
@@ -93,8 +94,8 @@ def test_a_snapshot_of_another_version_is_set_aside_and_the_logs_replayed(
     wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 30, "ready", agent)
     after = engine_samples(agent)
     # The replay rebuilds every figure; event counts start over (old lines are not counted again).
-    assert {k: v for k, v in after.items() if not k.startswith("trt_log_events")} == {
-        k: v for k, v in before.items() if not k.startswith("trt_log_events")
+    assert {k: v for k, v in after.items() if not k.startswith("trt_engine_log_events")} == {
+        k: v for k, v in before.items() if not k.startswith("trt_engine_log_events")
     }
     assert agent.metrics()["trt_agent_parse_seconds_count"] > 0
     assert agent.stop() == 0

@@ -450,7 +450,7 @@ def _collected(
 
 
 def test_a_learned_name_in_a_version_line_is_scrubbed_in_build_info() -> None:
-    """trt_build_info's labels are the versions the log wrote: free text like any message."""
+    """trt_engine_build_info's labels are the versions the log wrote: free text like any message."""
     lines = ["[V] [TRT] Parsing node: SecretAlpha_q [Conv]", "[I] CUDA Version: SecretAlpha_q"]
     events, exposition, summary = _collected(lines, make_redactor())
     assert "SecretAlpha_q" not in exposition + repr(events) + repr(summary)

@@ -3,7 +3,7 @@ store, the snapshotter and the checkpoint committer wired as the daemon wires th
 writer whose commits the test makes by hand, and a "crash" that drops the process's state. Each
 scenario crashes in the window where the snapshot and the checkpoint store disagree about a file
 (rotated and closed, copytruncated), and the next start must fold each line into the models
-exactly once: trt_log_events_total is the count checked."""
+exactly once: trt_engine_log_events_total is the count checked."""
 
 from __future__ import annotations
 

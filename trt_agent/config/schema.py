@@ -288,7 +288,7 @@ class MetricsConfig:
     )
     latency_buckets: tuple[float, ...] = key(
         DEFAULT_LATENCY_BUCKETS,
-        "histogram bounds of `trt_layer_latency_seconds`, seconds, increasing (one series per "
+        "histogram bounds of `trt_engine_layer_latency_seconds`, seconds, increasing (one series per "
         "bound and layer)",
         allowed=Range(1e-9, MAX_WAIT_SECONDS, "seconds", items=64),
     )
@@ -298,6 +298,11 @@ class MetricsConfig:
         allowed=Range(1, 31_536_000, "seconds", zero="never"),
     )
     max_calibration_series: int = key(20, "widest calibration ranges exported per engine", allowed=_SERIES)
+    deprecated_names: bool = key(
+        True,
+        "also serve the families renamed in 0.2.0 under their old names, as deprecated aliases "
+        "(removed in 0.3.0; docs/daemon.md#renamed-metrics)",
+    )
 
 
 @dataclass(frozen=True)

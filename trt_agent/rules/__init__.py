@@ -1,7 +1,7 @@
 """Rules: "the optimisations really happened" as pass/fail results.
 
 A rules file (TOML, ``rules.example.toml`` documents each check) holds ``[[rule]]`` tables. The
-same file feeds ``trt-agent check`` (the CI gate) and the daemon's ``trt_rule_ok`` gauge, and both
+same file feeds ``trt-agent check`` (the CI gate) and the daemon's ``trt_engine_rule_ok`` gauge, and both
 evaluate it with :func:`evaluate` on the engine model, so a rule cannot pass in CI and fail in
 production for a reason other than the data.
 

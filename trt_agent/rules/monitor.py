@@ -1,7 +1,7 @@
 """The daemon's rules: judged off the scrape path, whenever the models change.
 
 The daemon's main loop calls :meth:`RuleMonitor.refresh` after the pipeline says the models
-changed; a scrape only copies the last results (``trt_rule_ok``), so it never waits on rule
+changed; a scrape only copies the last results (``trt_engine_rule_ok``), so it never waits on rule
 evaluation, and the tailer waits on it only while the models are judged.
 """
 

@@ -8,6 +8,10 @@ longer than the copy, and never waits on parsing (the tailer parses outside the 
 Cardinality is bounded by ``[metrics]``: ``max_layer_series`` layers per engine (top by total
 time; the rest are summed into ``layer="__other__"``), ``max_engines`` engines,
 ``max_calibration_series`` calibration ranges per engine.
+
+Every per-engine family is named ``trt_engine_*`` (the agent's own, ``trt_agent_*``). Those that
+0.2.0 renamed are also served under their old names until 0.3.0, with the same samples
+(``DEPRECATED_NAMES``; ``metrics.deprecated_names = false`` drops them now).
 """
 
 from __future__ import annotations
@@ -34,6 +38,20 @@ from trt_agent.rules import Result
 
 OTHER_LAYER = "__other__"
 BUILD_INFO_COMPONENTS = ("tensorrt", "cuda", "cudnn")
+# The per-engine families 0.2.0 renamed to the one ``trt_engine_`` prefix, as scraped: the name
+# -> the old name, served as a deprecated alias with the same samples until 0.3.0.
+DEPRECATED_NAMES = {
+    "trt_engine_fallback_events_total": "trt_fallback_events_total",
+    "trt_engine_calibration_range": "trt_calibration_range",
+    "trt_engine_build_info": "trt_build_info",
+    "trt_engine_version_mismatch": "trt_version_mismatch",
+    "trt_engine_log_events_total": "trt_log_events_total",
+    "trt_engine_rule_ok": "trt_rule_ok",
+    "trt_engine_layer_latency_seconds": "trt_layer_latency_seconds",
+}
+DEPRECATED_UNTIL = "0.3.0"
+# What prometheus-client appends to a family's name in the name scraped.
+_TYPE_SUFFIX = {"counter": "_total", "info": "_info"}
 
 
 def layer_histograms(model: EngineModel, limit: int) -> list[tuple[str, list[tuple[str, float]], float]]:
@@ -61,6 +79,23 @@ def layer_histograms(model: EngineModel, limit: int) -> list[tuple[str, list[tup
     return out
 
 
+def deprecated_alias(family: Metric) -> Metric | None:
+    """The family under its pre-0.2.0 name (``DEPRECATED_NAMES``) with the same samples; None for
+    a family that was not renamed."""
+    suffix = _TYPE_SUFFIX.get(family.type, "")
+    old = DEPRECATED_NAMES.get(family.name + suffix)
+    if old is None:
+        return None
+    alias = Metric(
+        old.removesuffix(suffix),
+        f"Deprecated alias of {family.name + suffix}; removed in {DEPRECATED_UNTIL}. {family.documentation}",
+        family.type,
+        family.unit,
+    )
+    alias.samples = [s._replace(name=alias.name + s.name[len(family.name) :]) for s in family.samples]
+    return alias
+
+
 def version_mismatch(model: EngineModel) -> bool:
     """A component TensorRT was linked against in another version than the one it loaded, or an
     engine plan the runtime refused: built by another TensorRT, in another serialization format
@@ -74,7 +109,9 @@ def version_mismatch(model: EngineModel) -> bool:
 
 
 class EngineCollector(Collector):
-    """The ``trt_*`` metrics of every engine model, computed at scrape time."""
+    """The ``trt_engine_*`` metrics of every engine model, computed at scrape time, and the
+    engine store's ``trt_agent_*`` bounds; with ``settings.deprecated_names``, the deprecated
+    aliases of renamed families too."""
 
     def __init__(
         self,
@@ -106,13 +143,13 @@ class EngineCollector(Collector):
             "memory": _gauge("trt_engine_memory_bytes", "Memory TensorRT reported, by kind.", ["engine", "kind"]),
             "plugins": _gauge("trt_engine_plugins", "Engine layers implemented by plugins.", ["engine"]),
             "fallbacks": _gauge("trt_engine_fallbacks", "Fallbacks TensorRT reported (precision, DLA to GPU, tactic skipped...).", ["engine"]),
-            "fallback_events": CounterMetricFamily("trt_fallback_events", "Fallback events, by reason.", labels=["engine", "reason"]),
-            "calibration": _gauge("trt_calibration_range", "Calibration range of the widest tensors (metrics.max_calibration_series per engine).", ["engine", "tensor", "bound"]),
-            "build": InfoMetricFamily("trt_build", "Versions the engine was built or run with.", labels=["engine"]),
-            "mismatch": _gauge("trt_version_mismatch", "1 when TensorRT loaded another version of a component than it was linked against, or read an engine plan built by another TensorRT, serialization format or compute capability.", ["engine"]),
-            "events": CounterMetricFamily("trt_log_events", "Events read from TensorRT logs and artifacts, by type and severity.", labels=["engine", "type", "severity"]),
-            "rules": _gauge("trt_rule_ok", "1 when the rule passes on the engine, 0 when it fails (skipped rules have no series).", ["engine", "rule", "severity"]),
-            "latency": HistogramMetricFamily("trt_layer_latency_seconds", "Per-layer latency (profiler, profile tables and profile JSON).", labels=["engine", "layer"]),
+            "fallback_events": CounterMetricFamily("trt_engine_fallback_events", "Fallback events, by reason.", labels=["engine", "reason"]),
+            "calibration": _gauge("trt_engine_calibration_range", "Calibration range of the widest tensors (metrics.max_calibration_series per engine).", ["engine", "tensor", "bound"]),
+            "build": InfoMetricFamily("trt_engine_build", "Versions the engine was built or run with.", labels=["engine"]),
+            "mismatch": _gauge("trt_engine_version_mismatch", "1 when TensorRT loaded another version of a component than it was linked against, or read an engine plan built by another TensorRT, serialization format or compute capability.", ["engine"]),
+            "events": CounterMetricFamily("trt_engine_log_events", "Events read from TensorRT logs and artifacts, by type and severity.", labels=["engine", "type", "severity"]),
+            "rules": _gauge("trt_engine_rule_ok", "1 when the rule passes on the engine, 0 when it fails (skipped rules have no series).", ["engine", "rule", "severity"]),
+            "latency": HistogramMetricFamily("trt_engine_layer_latency_seconds", "Per-layer latency (profiler, profile tables and profile JSON).", labels=["engine", "layer"]),
         }  # fmt: skip
         with store.lock:
             for engine, model in sorted(store.models.items()):
@@ -124,7 +161,10 @@ class EngineCollector(Collector):
                 g["rules"].add_metric(
                     [result.engine, result.rule, result.severity], 0 if result.failed else 1
                 )
-        return list(g.values())
+        families: list[Metric] = list(g.values())
+        if settings.deprecated_names:
+            families += [alias for family in families if (alias := deprecated_alias(family)) is not None]
+        return families
 
     def _store(self) -> list[Metric]:
         """The engine store's own bounds at work."""

@@ -499,7 +499,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Restricted:
     """``?name[]=`` of prometheus-client's handler: the samples with one of ``names`` (the
     sample name, ``trt_agent_tail_errors_total``), or whole families named (the family name,
-    ``trt_layer_latency_seconds``). prometheus-client's own ``restricted_registry`` finds only
+    ``trt_engine_layer_latency_seconds``). prometheus-client's own ``restricted_registry`` finds only
     collectors that ``describe()`` themselves, which the agent's (computed at scrape) do not:
     every filter gave an empty body."""
 
