@@ -17,7 +17,7 @@ def rule_samples(agent: Agent) -> dict[str, float]:
     return {k: v for k, v in agent.metrics().items() if k.startswith("trt_engine_rule_ok")}
 
 
-def test_daemon_exports_trt_rule_ok_and_reloads_rules(tmp_path: Path, agents: list[Agent]) -> None:
+def test_daemon_exports_trt_engine_rule_ok_and_reloads_rules(tmp_path: Path, agents: list[Agent]) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "gpt.log").write_bytes(OOM_NO_IMPLEMENTATION.read_bytes())
