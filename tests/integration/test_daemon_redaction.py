@@ -52,7 +52,8 @@ def test_daemon_metrics_events_and_own_logs_leak_no_name(tmp_path: Path, agents:
     names = {e: names_in(list(parse_path(str(p), e, ParseStats()))) for p, e in engine_of.items()}
     wait_for(lambda: len(agent.events()) > 1000, 30, "events", agent)
     metrics_text = _scrape(agent)
-    assert 'trt_engine_layer_latency_seconds_count{engine="41",layer="L' in metrics_text  # labels are pseudonyms
+    # labels are pseudonyms
+    assert 'trt_engine_layer_latency_seconds_count{engine="41",layer="L' in metrics_text
     assert "\ntrt_agent_redaction_collisions_total 0.0\n" in metrics_text  # no two corpus names collide
     assert agent.stop() == 0
     by_engine: dict[str, list[str]] = {}
@@ -132,7 +133,10 @@ def test_rule_failed_log_names_numeric_tensors_by_pseudonym(tmp_path: Path, agen
         agent.start()
         wait_for(
             lambda: (
-                agent.metrics().get('trt_engine_rule_ok{engine="seg",rule="activation_range",severity="error"}') == 0
+                agent.metrics().get(
+                    'trt_engine_rule_ok{engine="seg",rule="activation_range",severity="error"}'
+                )
+                == 0
             ),
             20,
             "the rule",
