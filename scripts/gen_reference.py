@@ -304,7 +304,20 @@ _GROUPS = (
 )
 
 
-def metrics_reference(exposition: str) -> str:
+def report_exposition() -> str:
+    """What ``trt-agent report --format prometheus`` writes for a CI build: the AlexNet build of
+    the bundled examples, judged by rules.example.toml, labelled as a CI job would label it."""
+    examples = sorted(str(p) for p in (ROOT / "examples" / "logs").glob("0[1-4]_*alexnet*"))
+    result = subprocess.run(
+        [sys.executable, "-m", "trt_agent", "report", "--format", "prometheus", "--engine", "alexnet-fp16",
+         "--rules", str(ROOT / "rules.example.toml"), "--label", "commit=0123abc", *examples],
+        capture_output=True, text=True, check=True, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    return result.stdout
+
+
+def _families(exposition: str) -> dict[str, tuple[str, str, str]]:
+    """name -> (type, labels, help) of the ``trt_*`` families of an exposition."""
     from prometheus_client.parser import text_string_to_metric_families
 
     families: dict[str, tuple[str, str, str]] = {}
@@ -314,6 +327,14 @@ def metrics_reference(exposition: str) -> str:
         name = family.name + ("_total" if family.type == "counter" else "")
         labels = sorted({label for s in family.samples for label in s.labels} - {"le", "quantile"})
         families[name] = (family.type, ", ".join(labels) or "—", family.documentation)
+    return families
+
+
+def metrics_reference(exposition: str, report: str | None = None) -> str:
+    """The metrics page from a scrape of the daemon (``exposition``) and a CI build's report
+    (``report``: ``report_exposition()`` when None)."""
+    families = _families(exposition)
+    reported = _families(report if report is not None else report_exposition())
     out = [
         _header("a real `trt-agent run` on examples/logs, scraped once ready"),
         "# Metrics",
@@ -336,6 +357,20 @@ def metrics_reference(exposition: str) -> str:
         ]
         out += ["", f"## {title}", "", f"{what[0].upper()}{what[1:]}.", ""]
         out += _table(("metric", "type", "labels", "help"), rows)
+    only_reported = sorted(set(reported) - set(families))
+    out += [
+        "",
+        "## CI build reports",
+        "",
+        "`trt-agent report --format prometheus|openmetrics` and `check --push` write the engine families",
+        "above (their `trt_engine_*` names only), every series with the build's `--label` pairs",
+        "(`commit` here), and these of their own ([ci.md](../ci.md)):",
+        "",
+    ]
+    out += _table(
+        ("metric", "type", "labels", "help"),
+        [(f"`{name}`", *reported[name]) for name in only_reported],
+    )
     return "\n".join(out) + "\n"
 
 

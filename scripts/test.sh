@@ -4,10 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Debian packages the tests use for real: Prometheus and promtool (the exporter and deploy/prometheus
-# tests scrape the agent and test the rules), Chromium (the HTML report is opened in a browser),
-# systemd-analyze (the unit in systemd/ is verified).
+# tests scrape the agent and test the rules), the Pushgateway and node_exporter (CI builds pushed
+# and written for the textfile collector, scraped by that Prometheus), Chromium (the HTML report
+# is opened in a browser), systemd-analyze (the unit in systemd/ is verified).
 missing=""
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing="$missing prometheus"
+command -v prometheus-pushgateway >/dev/null || missing="$missing prometheus-pushgateway"
+command -v prometheus-node-exporter >/dev/null || missing="$missing prometheus-node-exporter"
 command -v chromium >/dev/null || missing="$missing chromium"
 command -v systemd-analyze >/dev/null || missing="$missing systemd"
 if [ -n "$missing" ]; then

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +107,26 @@ def answers_ok(url: str) -> bool:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """``start(target, rule_files=())``: a real Prometheus (the Debian package) scraping ``target``
-    as job ``trt-agent`` and evaluating ``rule_files`` every second; returns its URL once ready."""
+    """``start(target, rule_files=(), jobs={})``: a real Prometheus (the Debian package) scraping
+    ``target`` as job ``trt-agent`` (and each of ``jobs``: name -> (target, honor_labels)) and
+    evaluating ``rule_files`` every second; returns its URL once ready."""
     if PROMETHEUS is None:
         pytest.fail("prometheus is not installed: scripts/test.sh installs the Debian package")
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(target: str, rule_files: Sequence[Path] = ()) -> str:
+    def start(target: str, rule_files: Sequence[Path] = (), jobs: Mapping[str, tuple[str, bool]] = {}) -> str:
         port = free_port()
         config = tmp_path / "prometheus.yml"
+        scrapes = {"trt-agent": (target, False), **jobs}
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
             f"rule_files: {json.dumps([str(p) for p in rule_files])}\n"
-            f"scrape_configs:\n  - job_name: trt-agent\n    static_configs:\n      - targets: ['{target}']\n"
+            "scrape_configs:\n"
+            + "".join(
+                f"  - job_name: {name}\n    honor_labels: {json.dumps(honor)}\n"
+                f"    static_configs:\n      - targets: ['{where}']\n"
+                for name, (where, honor) in scrapes.items()
+            )
         )
         log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 - the process writes it
         procs.append(

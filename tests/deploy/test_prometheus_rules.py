@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, trt_agent
 from harness import Agent, wait_for
 
 PROM_DIR = ROOT / "deploy" / "prometheus"
-RULE_FILES = [PROM_DIR / "recording.yml", PROM_DIR / "alerts.yml"]
+RULE_FILES = [PROM_DIR / "recording.yml", PROM_DIR / "alerts.yml", PROM_DIR / "builds.yml"]
 RULE_TESTS = sorted((PROM_DIR / "tests").glob("*.yml"))
 RUNBOOK = PROM_DIR / "RUNBOOK.md"
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -37,6 +37,7 @@ EXPECTED_EMPTY: set[str] = set()
 RULES_EXAMPLE = ROOT / "rules.example.toml"
 
 H100_PROFILE = next((DATA / "extra").glob("41_*"))
+ALEXNET_FILES = sorted((DATA / "corpus").glob("0[1-4]_*alexnet*"))
 # Engine id -> files: per engine, a fact the dashboard and the rules read.
 ENGINES = {
     "alexnet-fp16": [str(DATA / "corpus" / "0[1-4]_*alexnet*")],  # coverage, latency, versions
@@ -124,7 +125,8 @@ def _alerts() -> list[dict[str, Any]]:
 
 
 def _recordings() -> list[dict[str, Any]]:
-    return _rules(PROM_DIR / "recording.yml")
+    """The recording rules: fleet views (recording.yml) and build history (builds.yml)."""
+    return [*_rules(PROM_DIR / "recording.yml"), *_rules(PROM_DIR / "builds.yml")]
 
 
 def _github_anchor(heading: str) -> str:
@@ -423,7 +425,10 @@ def test_dashboard_and_rules_against_real_prometheus(
             assert rule["health"] == "ok" and not rule.get("lastError"), rule
 
     recordings = {r["record"] for r in _recordings()}
-    known = exported | recordings | ALLOWED_NAMES
+    # and the families only a CI build's report writes (builds.yml reads them: docs/ci.md)
+    built = trt_agent("report", "--format", "prometheus", "--rules", RULES_EXAMPLE, *ALEXNET_FILES)
+    assert built.returncode == 0, built.stderr
+    known = exported | recordings | ALLOWED_NAMES | _exported_names(built.stdout)
     engines = sorted(ENGINES)
 
     # Every rule expression: valid on the real server, and only names that exist.
@@ -432,8 +437,9 @@ def test_dashboard_and_rules_against_real_prometheus(
         unknown = _metric_names(rule["expr"]) - known
         assert not unknown, f"{name} reads series nobody exports: {unknown}"
         _query(base, rule["expr"])
-    # Every recording has data with this fixture.
-    for record in sorted(recordings):
+    # Every recording of the daemon's series has data with this fixture (builds.yml's have data
+    # where CI builds are pushed: tests/deploy/test_ci_reporting.py).
+    for record in sorted(r["record"] for r in _rules(PROM_DIR / "recording.yml")):
         assert _query(base, record), f"recording rule {record} has no data"
 
     # Every dashboard query: valid, only existing names, and data unless its family is known

@@ -1,4 +1,5 @@
-"""``trt-agent check``: the rules on every engine of the inputs, the CI gate."""
+"""``trt-agent check``: the rules on every engine of the inputs, the CI gate; with ``--push``,
+the build's figures and rule results to a Pushgateway, so every CI build leaves its history."""
 
 from __future__ import annotations
 
@@ -6,14 +7,28 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from trt_agent.cli.inputs import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Inputs, learning, write_file
+from trt_agent.cli.inputs import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_PUSH_FAILED,
+    Inputs,
+    learning,
+    write_file,
+)
+from trt_agent.cli.report import LABEL_HELP
 from trt_agent.config import Config, ConfigError
-from trt_agent.model import build_models
+from trt_agent.model.store import EngineStore
 from trt_agent.parse import ParseStats
 from trt_agent.redact import Redactor
 from trt_agent.reports.rule_results import redacted, results_json, results_junit, results_text
 from trt_agent.rules import Result, evaluate, gate, load_baseline, load_rules, strict
+from trt_agent.sinks.build_metrics import build_families, fold_events, parse_labels
+from trt_agent.sinks.pushgateway import PushError, push
 from trt_agent.text import few
+from trt_agent.web.client_config import ClientConfig, load_client_config
+
+DEFAULT_JOB = "trt-agent-check"
 
 
 def add_parser(
@@ -40,11 +55,41 @@ def add_parser(
         action="store_true",
         help="a rule of severity error that has no data to judge fails instead of being skipped",
     )
+    check.add_argument(
+        "--push",
+        metavar="URL",
+        help="also push the build's figures and rule results to the Pushgateway at URL (one group "
+        "per engine: job and engine; a failed push is exit 3 when the gate passed)",
+    )
+    check.add_argument(
+        "--job", default=DEFAULT_JOB, help=f"the pushed group's job label (default {DEFAULT_JOB})"
+    )
+    check.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help=LABEL_HELP)
+    check.add_argument(
+        "--push.config.file",
+        dest="push_config_file",
+        metavar="FILE",
+        help="basic auth and TLS of the push (YAML: basic_auth and tls_config as in a Prometheus "
+        "scrape config; docs/ci.md)",
+    )
+
+
+def _push_settings(args: argparse.Namespace, config: Config) -> tuple[dict[str, str], ClientConfig | None]:
+    """``--label`` and ``--push.config.file``, checked before any input is read (a typo is exit 2
+    at once, not after a long parse)."""
+    if not args.push and (args.label or args.push_config_file or args.job != DEFAULT_JOB):
+        raise ConfigError("--job, --label and --push.config.file go with --push URL")
+    if args.push and not args.job:
+        raise ConfigError("--job must not be empty")
+    labels = parse_labels(args.label, config)
+    client = load_client_config(args.push_config_file) if args.push_config_file else None
+    return labels, client
 
 
 def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0 pass, 1 a rule of severity error failed, 2 bad rules/config/input (no verdict is given
-    on input that could not be read)."""
+    on input that could not be read), 3 the gate passed but ``--push`` failed (a failed gate
+    is 1 whether or not its push worked: the verdict comes first)."""
     rules_path = args.rules or config.rules.file
     if not rules_path:
         print("trt-agent: check needs --rules RULES (or [rules] file in -c CONFIG)", file=sys.stderr)
@@ -52,12 +97,14 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     try:
         rules = load_rules(rules_path)
         baseline = load_baseline(args.baseline or config.rules.baseline, config.max_line_bytes)
+        labels, client = _push_settings(args, config)
     except ConfigError as exc:
         print(f"trt-agent: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stats = ParseStats()
     inputs = Inputs(args.files, args.engine, config, stats, redactor=redactor)
-    models = build_models(learning(inputs, redactor))
+    store = fold_events(learning(inputs, redactor), config)
+    models = store.models
     if inputs.failed:
         print("trt-agent: check: not judged, an input could not be read", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -90,4 +137,31 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    return EXIT_OK if gate(results) else EXIT_FAILED
+    passed = gate(results)
+    if args.push and not _pushed(args, store, config, redactor, results, labels, client):
+        return EXIT_PUSH_FAILED if passed else EXIT_FAILED
+    return EXIT_OK if passed else EXIT_FAILED
+
+
+def _pushed(
+    args: argparse.Namespace,
+    store: EngineStore,
+    config: Config,
+    redactor: Redactor,
+    results: Sequence[Result],
+    labels: dict[str, str],
+    client: ClientConfig | None,
+) -> bool:
+    """Push the build; one line on stderr says what was pushed or why it was not."""
+    families = build_families(store, config, redactor, results, labels)
+    engines = sorted(store.models)
+    try:
+        push(args.push, args.job, engines, families, client)
+    except PushError as exc:
+        print(f"trt-agent: check: --push: {redactor.text(str(exc))}", file=sys.stderr)
+        return False
+    print(
+        f"trt-agent: check: pushed {len(engines)} engine(s) to {args.push} (job {args.job}: {few(engines)})",
+        file=sys.stderr,
+    )
+    return True

@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from trt_agent.config import Config
@@ -158,17 +159,33 @@ def learning(events: Iterable[Event], redactor: Redactor) -> Iterator[Event]:
 
 
 def write_file(path: str, data: bytes, redactor: Redactor = NULL_REDACTOR) -> bool:
-    """Write an output file whole (a reader never sees half a report). False, with one line on
-    stderr, when it cannot be written (a missing directory, permission denied, a full disk)."""
-    tmp = f"{path}.tmp"
+    """Write an output file whole: a reader (a CI step, node_exporter's textfile collector)
+    never sees half of it. Written beside ``path`` under a fresh hidden name that no glob of
+    its kind matches (``.NAME.XXXX.tmp``: the textfile collector reads only ``*.prom``), synced,
+    then renamed over ``path``, with the mode a new file gets from the umask (the collector runs
+    as another user). False, with one line on stderr, when it cannot be written (a missing
+    directory, permission denied, a full disk)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = None
     try:
-        with open(tmp, "wb") as fh:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         text = f"{path}: cannot write the output: {exc.strerror or exc}"
         print(f"trt-agent: {redactor.text(text)}", file=sys.stderr)
         return False
     return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

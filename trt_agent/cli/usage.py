@@ -68,7 +68,11 @@ def _epilogs() -> dict[str, str]:
         + "\n"
         + _status(
             (EXIT_OK, "the report was written"),
-            (EXIT_BAD_INPUT, _BAD + "; unusable rules, baseline or output file"),
+            (
+                EXIT_BAD_INPUT,
+                _BAD + "; unusable rules, baseline, labels or output file; with --format "
+                "prometheus/openmetrics, inputs without TensorRT facts (nothing is written)",
+            ),
             (INTERRUPTED, "interrupted (Ctrl-C)"),
         ),
         "check": _examples(

@@ -34,7 +34,7 @@ from trt_agent.config import ConfigError
 from trt_agent.config.load import read_regular_file
 from trt_agent.security import check_secret_path
 
-_TLS_VERSIONS: Final = {
+TLS_VERSIONS: Final = {
     "TLS10": ssl.TLSVersion.TLSv1,
     "TLS11": ssl.TLSVersion.TLSv1_1,
     "TLS12": ssl.TLSVersion.TLSv1_2,
@@ -156,11 +156,11 @@ def _check_regular(path: str, key: str, file: str) -> None:
 
 
 def _version(path: str, key: str, value: Any) -> ssl.TLSVersion:
-    if value not in _TLS_VERSIONS:
+    if value not in TLS_VERSIONS:
         raise WebConfigError(
-            f"{path}: tls_server_config.{key} must be one of {', '.join(_TLS_VERSIONS)}, got {value!r}"
+            f"{path}: tls_server_config.{key} must be one of {', '.join(TLS_VERSIONS)}, got {value!r}"
         )
-    return _TLS_VERSIONS[value]
+    return TLS_VERSIONS[value]
 
 
 MAX_BCRYPT_COST: Final = 16

@@ -1,0 +1,170 @@
+"""``report --format prometheus|openmetrics`` (the metrics of one build, for node_exporter's
+textfile collector) and ``check --push`` (its failures and exit codes; the real Pushgateway is in
+tests/deploy/test_ci_reporting.py)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import DATA, alexnet_agent, free_port, rules_file, trt_agent
+from harness import Agent, wait_for
+from prometheus_client.parser import text_string_to_metric_families
+
+ALEXNET = sorted(str(p) for p in (DATA / "corpus").glob("0[1-4]_*alexnet*"))
+ENGINE = "alexnet-fp16"
+PASSING = '[[rule]]\nname = "fused"\ncheck = "fusion_coverage"\nmin = 0.1\n'
+FAILING = '[[rule]]\nname = "fused"\ncheck = "fusion_coverage"\nmin = 0.99\n'
+
+
+def _samples(
+    text: str, drop: frozenset[str] = frozenset()
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """(sample name, labels without ``drop``) -> value, of every ``trt_engine_*`` sample."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name.startswith("trt_engine_"):
+                labels = tuple(sorted((k, v) for k, v in s.labels.items() if k not in drop))
+                out[(s.name, labels)] = s.value
+    return out
+
+
+def test_a_build_report_has_the_daemons_figures_and_its_labels(tmp_path: Path, agents: list[Agent]) -> None:
+    """The same logs, read by the daemon and by report: the same trt_engine_* samples, the
+    report's with the build's labels on every one."""
+    result = trt_agent(
+        "report", "--format", "prometheus", "--engine", ENGINE, "--label", "commit=abc123",
+        "--label", "branch=main", *ALEXNET,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = _samples(result.stdout)
+    assert report and all(
+        dict(labels)["commit"] == "abc123" and dict(labels)["branch"] == "main" for _, labels in report
+    )
+    assert not [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("trt_") and not line.startswith("trt_engine_")
+    ]
+    (stamp,) = [v for (name, _), v in report.items() if name == "trt_engine_report_timestamp_seconds"]
+    assert abs(stamp - time.time()) < 60
+    assert not any(name == "trt_engine_check_ok" for name, _ in report)  # no rules, no verdict
+
+    agent = alexnet_agent(agents, tmp_path).start()
+    wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
+    with urllib.request.urlopen(agent.metrics_url, timeout=5) as response:
+        daemon = _samples(response.read().decode())
+    daemon = {key: value for key, value in daemon.items() if dict(key[1]).get("engine") == ENGINE}
+    built = {
+        key: value
+        for key, value in _samples(result.stdout, frozenset({"commit", "branch"})).items()
+        if key[0] != "trt_engine_report_timestamp_seconds"
+    }
+    assert built == daemon
+
+
+def test_openmetrics_and_the_verdict_with_rules(tmp_path: Path) -> None:
+    rules = rules_file(tmp_path, PASSING + FAILING.replace('"fused"', '"fully_fused"'))
+    result = trt_agent("report", "--format", "openmetrics", "--rules", rules, "--engine", ENGINE, *ALEXNET)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("# EOF\n")
+    lines = result.stdout.splitlines()
+    assert f'trt_engine_check_ok{{engine="{ENGINE}"}} 0.0' in lines  # fully_fused failed
+    assert f'trt_engine_rule_ok{{engine="{ENGINE}",rule="fused",severity="error"}} 1.0' in lines
+    assert f'trt_engine_rule_ok{{engine="{ENGINE}",rule="fully_fused",severity="error"}} 0.0' in lines
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("engine=x", "'engine' is a label the metrics already use"),
+        ("layer=x", "'layer' is a label the metrics already use"),
+        ("job=x", "'job' is a label the metrics already use"),
+        ("1commit=x", "is no Prometheus label name"),
+        ("__name__=x", "is no Prometheus label name"),
+        ("commit=", "empty value"),
+        ("commit", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_labels_are_refused_before_any_input_is_read(label: str, message: str) -> None:
+    result = trt_agent("report", "--format", "prometheus", "--label", label, "/nonexistent.log")
+    assert result.returncode == 2 and message in result.stderr and "nonexistent" not in result.stderr, (
+        result.stderr
+    )
+
+
+def test_labels_need_a_metrics_format_and_the_formats_agree() -> None:
+    result = trt_agent("report", "--label", "commit=a", *ALEXNET)
+    assert result.returncode == 2 and "--label labels the metrics of --format" in result.stderr
+    result = trt_agent("report", "--json", "--format", "prometheus", *ALEXNET)
+    assert result.returncode == 2 and "contradict" in result.stderr
+
+
+def test_output_is_replaced_whole_and_readable_by_the_collector(tmp_path: Path) -> None:
+    out = tmp_path / "textfile" / "alexnet.prom"
+    out.parent.mkdir()
+    out.write_text("# the previous build\n")
+    result = trt_agent(
+        "report", "--format", "prometheus", "--engine", ENGINE, "--output", out, *ALEXNET,
+        preexec_fn=lambda: os.umask(0o022),
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout == "", result.stderr
+    assert out.read_text().startswith("# HELP trt_engine_")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644  # node_exporter runs as another user
+    assert os.listdir(out.parent) == ["alexnet.prom"]  # no temporary file left beside it
+
+    # A partial or empty build never replaces the last complete one.
+    before = out.read_bytes()
+    for files in (
+        [*ALEXNET, str(tmp_path / "missing.log")],
+        [str(rules_file(tmp_path, "no facts\n", "x.log"))],
+    ):
+        result = trt_agent("report", "--format", "prometheus", "--engine", ENGINE, "--output", out, *files)
+        assert result.returncode == 2 and "no metrics written" in result.stderr, result.stderr
+        assert out.read_bytes() == before
+    result = trt_agent(
+        "report", "--format", "prometheus", "--output", tmp_path / "nodir" / "x.prom", *ALEXNET
+    )
+    assert result.returncode == 2 and "cannot write the output" in result.stderr
+
+
+@pytest.mark.parametrize(("rules", "status"), [(PASSING, 3), (FAILING, 1)])
+def test_a_failed_push_never_hides_the_verdict(tmp_path: Path, rules: str, status: int) -> None:
+    """Nothing listens at the URL: exit 3 when the gate passed, 1 (the verdict) when it failed;
+    the verdict is printed and the JUnit file written either way."""
+    junit = tmp_path / "junit.xml"
+    url = f"http://127.0.0.1:{free_port()}"
+    result = trt_agent(
+        "check", "--rules", rules_file(tmp_path, rules), "--format", "junit", "-o", junit,
+        "--push", url, "--label", "commit=abc", "--engine", ENGINE, *ALEXNET,
+    )  # fmt: skip
+    assert result.returncode == status, result.stderr
+    assert f"--push: {url}: push of engine {ENGINE} failed: " in result.stderr
+    assert "Connection refused" in result.stderr
+    assert junit.read_text().startswith("<?xml") and "fused" in result.stdout
+
+
+def test_push_options_without_push_and_bad_push_config(tmp_path: Path) -> None:
+    rules = rules_file(tmp_path, PASSING)
+    result = trt_agent("check", "--rules", rules, "--label", "commit=a", *ALEXNET)
+    assert result.returncode == 2 and "go with --push URL" in result.stderr
+    config = tmp_path / "push.yml"
+    for text, message in [
+        ("bearer_token: x\n", "unsupported key(s) bearer_token"),
+        ("tls_config:\n  server_name: x\n", "tls_config.server_name is not supported"),
+        ("basic_auth:\n  username: ci\n", "basic_auth needs one of password, password_file"),
+        ("basic_auth:\n  username: ci\n  password_file: nope\n", "password_file not found"),
+        ("tls_config:\n  ca_file: nope.crt\n", "ca_file not found"),
+        ("- a list\n", "must be a mapping"),
+    ]:
+        config.write_text(text)
+        result = trt_agent(
+            "check", "--rules", rules, "--push", "http://127.0.0.1:1", "--push.config.file", config, *ALEXNET
+        )
+        assert result.returncode == 2 and message in result.stderr, (text, result.stderr)
+        assert "pushed" not in result.stderr
