@@ -90,7 +90,13 @@ _RESTART_KEYS = (
 
 
 class StartupError(RuntimeError):
-    """Something the agent needs at start is unusable (phrased for the operator)."""
+    """Something the agent needs at start is unusable (phrased for the operator); ``key``: the
+    config key (``metrics.listen``) whose value it is, so that the message names the flag or
+    variable that set it rather than the file."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def load_rule_config(config: Config) -> tuple[RuleSet | None, Baseline | None]:
@@ -280,11 +286,13 @@ class Agent:
         try:
             web = load_web_config(settings.web_config_file) if settings.web_config_file else WebConfig()
         except WebConfigError as exc:
-            raise StartupError(f"metrics.web_config_file: {exc}") from None
+            raise StartupError(f"metrics.web_config_file: {exc}", "metrics.web_config_file") from None
         try:
             self._server = MetricsServer((host, port), self.registry, web, self.ready)
         except OSError as exc:
-            raise StartupError(f"metrics.listen {settings.listen}: {exc.strerror}") from None
+            raise StartupError(
+                f"metrics.listen {settings.listen}: {exc.strerror}", "metrics.listen"
+            ) from None
         self.registry.register(ServerCollector(self._server))
         threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         bound = self._server.server_address
@@ -621,7 +629,8 @@ def run(config_path: str, overrides: Sequence[Override] = ()) -> int:
         agent = Agent(config, config_path, redactor, overrides)
         return agent.run()
     except StartupError as exc:
-        print(f"trt-agent: {config_path}: {exc}", file=sys.stderr)
+        setters = [o.source for o in overrides if f"{o.section}.{o.key}" == exc.key]
+        print(f"trt-agent: {setters[-1] if setters else config_path}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ConfigError as exc:  # the rules or baseline file, which it names
         print(f"trt-agent: {exc}", file=sys.stderr)

@@ -264,6 +264,13 @@ class Snapshotter:
             self.seconds += took
             self.last_bytes = len(data)
             self._saved_revision, self._moved = revision, False
+            self._log.debug(
+                "model snapshot saved",
+                path=self.path,
+                bytes=len(data),
+                seconds=round(took, 4),
+                engines=len(store.models),
+            )
             now = self._clock()
             self._next_idle = now + COST_SHARE * took
             self._next = now + max(self.min_interval, COST_SHARE * took)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from base64 import b64encode
@@ -100,3 +102,45 @@ def test_a_bad_variable_or_flag_is_refused_at_start_naming_it(
     result = run_once(agent.config_path)
     assert result.returncode == 2
     assert "$TRT_AGENT_METRICS_MAX_ENGINES: metrics.max_engines must be a TOML value" in result.stderr
+
+
+def test_an_unusable_web_config_or_address_names_the_flag_or_variable_that_set_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Errors found after the config is read (the web config file, the listen address) name what
+    set the value, not the config file that did not."""
+    agent = Agent(tmp_path, [])
+    monkeypatch.setenv("TRT_AGENT_METRICS_WEB_CONFIG_FILE", "from-env.yml")
+    result = run_once(agent.config_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("trt-agent: $TRT_AGENT_METRICS_WEB_CONFIG_FILE: metrics.web_config_file:")
+    assert "from-env.yml: web config file not found" in result.stderr
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trt_agent",
+            "run",
+            "-c",
+            str(agent.config_path),
+            "--web.config.file",
+            "flag.yml",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and result.stderr.startswith("trt-agent: --web.config.file: "), (
+        result.stderr
+    )
+    monkeypatch.delenv("TRT_AGENT_METRICS_WEB_CONFIG_FILE")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setenv("TRT_AGENT_METRICS_LISTEN", f"127.0.0.1:{busy.getsockname()[1]}")
+        result = run_once(agent.config_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("trt-agent: $TRT_AGENT_METRICS_LISTEN: metrics.listen 127.0.0.1:"), (
+        result.stderr
+    )

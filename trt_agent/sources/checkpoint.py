@@ -230,6 +230,7 @@ class CheckpointCommitter:
         try:
             self.store.save(self.checkpoints)
             self._dirty = False
+            self._log.debug("checkpoints saved", path=self.store.path, files=len(self.checkpoints))
         except OSError as exc:
             self.errors += 1
             if not self._failing:  # once per outage; the counter says how long

@@ -41,6 +41,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from trt_agent.logs import get_logger
 from trt_agent.web.auth import REJECT_REASONS as AUTH_REJECT_REASONS
 from trt_agent.web.auth import BasicAuth
 from trt_agent.web.config import WebConfig
@@ -62,6 +63,8 @@ MAX_REQUEST_BYTES: Final = 32 * 1024
 # A request refused by basic auth's rate limit (429) is answered this late, and its connection
 # closed, so a flood of them costs threads that sleep, not CPU.
 RATE_LIMITED_DELAY_S: Final = 1.0
+_log = get_logger("trt_agent.web")
+
 # Reasons of ``MetricsServer.rejected()`` (trt_agent_http_rejected_connections_total{reason}).
 REJECT_REASONS: Final = ("timeout", "too_large", "bad_request", "tls_handshake", "evicted", "capacity")
 _ERROR_REASONS: Final = {400: "bad_request", 505: "bad_request", 414: "too_large", 431: "too_large"}
@@ -474,11 +477,19 @@ class _Handler(BaseHTTPRequestHandler):
             registry = _Restricted(self.server.registry, names)
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         extra = {}
+        started = time.monotonic()
         with self.server.encoding:
             body = encoder(registry)
             if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
                 body = gzip.compress(body, compresslevel=5)
                 extra["Content-Encoding"] = "gzip"
+        _log.debug(
+            "scrape served",
+            bytes=len(body),
+            seconds=round(time.monotonic() - started, 4),
+            format=content_type.split(";", 1)[0],
+            gzip="Content-Encoding" in extra,
+        )
         self._reply(200, body, content_type, head=head, extra=extra)
 
     def _reply(
