@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import DATA, alexnet_agent, free_port, rules_file, trt_agent
+from conftest import DATA, alexnet_agent, free_port, rules_file, self_signed, trt_agent
 from harness import Agent, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -168,3 +169,73 @@ def test_push_options_without_push_and_bad_push_config(tmp_path: Path) -> None:
         )
         assert result.returncode == 2 and message in result.stderr, (text, result.stderr)
         assert "pushed" not in result.stderr
+
+
+@pytest.mark.parametrize("label", ["cuda=12.4", "tensorrt=10", "cudnn=9"])
+def test_a_label_of_the_version_info_is_refused(label: str) -> None:
+    """trt_engine_build_info's labels are given per sample (the versions a log wrote): a --label
+    of that name would overwrite the version TensorRT reported."""
+    result = trt_agent("report", "--format", "prometheus", "--label", label, *ALEXNET)
+    assert result.returncode == 2 and "is a label the metrics already use" in result.stderr, result.stderr
+
+
+def test_output_through_a_link_and_into_a_fifo(tmp_path: Path) -> None:
+    """A symbolic link's target is replaced (the link stays); a FIFO (like /dev/stdout) is
+    written to, never renamed over."""
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "current.prom"
+    link.symlink_to(tmp_path / "real" / "alexnet.prom")
+    result = trt_agent("report", "--format", "prometheus", "--engine", ENGINE, "-o", link, *ALEXNET)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and (tmp_path / "real" / "alexnet.prom").read_text().startswith("# HELP")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    result = trt_agent("report", "--format", "prometheus", "--engine", ENGINE, "-o", fifo, *ALEXNET)
+    reader.join(30)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and got and got[0].startswith(b"# HELP")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--push", ""], "--push: empty URL"),
+        (["--push", "ftp://gateway:9091"], "the Pushgateway's URL is http://HOST:PORT"),
+        (["--push", "http://127.0.0.1:1", "--push.timeout", "0"], "--push.timeout must be in (0, 3600]"),
+        (["-o", ""], "-o: empty path"),
+    ],
+)
+def test_unusable_push_and_output_arguments_are_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = trt_agent("check", "--rules", rules_file(tmp_path, PASSING), *args, *ALEXNET)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_push_config_that_would_leak_or_lie(tmp_path: Path) -> None:
+    """A null password is no password "None"; TLS settings with an http:// URL would be unused
+    (and basic auth in cleartext): both refused."""
+    rules = rules_file(tmp_path, PASSING)
+    cert, _key = self_signed(tmp_path)
+    config = tmp_path / "push.yml"
+    for text, url, message in [
+        (
+            "basic_auth:\n  username: ci\n  password:\n",
+            "http://127.0.0.1:1",
+            "basic_auth.password must be a string",
+        ),
+        (
+            f"tls_config:\n  ca_file: {cert}\n",
+            "http://127.0.0.1:1",
+            "tls_config is set but --push is no https:// URL",
+        ),
+        (
+            f"tls_config:\n  ca_file: {cert}\n",
+            "127.0.0.1:1",
+            "tls_config is set but --push is no https:// URL",
+        ),
+    ]:
+        config.write_text(text)
+        result = trt_agent("check", "--rules", rules, "--push", url, "--push.config.file", config, *ALEXNET)
+        assert result.returncode == 2 and message in result.stderr, (text, result.stderr)

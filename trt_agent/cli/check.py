@@ -24,7 +24,7 @@ from trt_agent.redact import Redactor
 from trt_agent.reports.rule_results import redacted, results_json, results_junit, results_text
 from trt_agent.rules import Result, evaluate, gate, load_baseline, load_rules, strict
 from trt_agent.sinks.build_metrics import build_families, fold_events, parse_labels
-from trt_agent.sinks.pushgateway import PushError, push
+from trt_agent.sinks.pushgateway import TIMEOUT_SECONDS, PushError, gateway_url, push
 from trt_agent.text import few
 from trt_agent.web.client_config import ClientConfig, load_client_config
 
@@ -66,6 +66,14 @@ def add_parser(
     )
     check.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help=LABEL_HELP)
     check.add_argument(
+        "--push.timeout",
+        dest="push_timeout",
+        type=float,
+        default=TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long one engine's push may take (default {TIMEOUT_SECONDS:g})",
+    )
+    check.add_argument(
         "--push.config.file",
         dest="push_config_file",
         metavar="FILE",
@@ -77,12 +85,29 @@ def add_parser(
 def _push_settings(args: argparse.Namespace, config: Config) -> tuple[dict[str, str], ClientConfig | None]:
     """``--label`` and ``--push.config.file``, checked before any input is read (a typo is exit 2
     at once, not after a long parse)."""
-    if not args.push and (args.label or args.push_config_file or args.job != DEFAULT_JOB):
-        raise ConfigError("--job, --label and --push.config.file go with --push URL")
-    if args.push and not args.job:
+    if args.output == "":
+        raise ConfigError("-o: empty path (is the variable it came from set?)")
+    if args.push is None:
+        if (
+            args.label
+            or args.push_config_file
+            or args.job != DEFAULT_JOB
+            or args.push_timeout != TIMEOUT_SECONDS
+        ):
+            raise ConfigError("--job, --label, --push.timeout and --push.config.file go with --push URL")
+        return {}, None
+    args.push = gateway_url(args.push)
+    if not args.job:
         raise ConfigError("--job must not be empty")
+    if not 0 < args.push_timeout <= 3600:
+        raise ConfigError(f"--push.timeout must be in (0, 3600] seconds, got {args.push_timeout:g}")
     labels = parse_labels(args.label, config)
     client = load_client_config(args.push_config_file) if args.push_config_file else None
+    if client is not None and client.ssl_context is not None and not args.push.lower().startswith("https://"):
+        # the TLS settings would go unused, and basic auth with them in cleartext
+        raise ConfigError(
+            f"--push.config.file {args.push_config_file}: tls_config is set but --push is no https:// URL"
+        )
     return labels, client
 
 
@@ -138,7 +163,7 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
         )
         return EXIT_BAD_INPUT
     passed = gate(results)
-    if args.push and not _pushed(args, store, config, redactor, results, labels, client):
+    if args.push is not None and not _pushed(args, store, config, redactor, results, labels, client):
         return EXIT_PUSH_FAILED if passed else EXIT_FAILED
     return EXIT_OK if passed else EXIT_FAILED
 
@@ -156,7 +181,7 @@ def _pushed(
     families = build_families(store, config, redactor, results, labels)
     engines = sorted(store.models)
     try:
-        push(args.push, args.job, engines, families, client)
+        push(args.push, args.job, engines, families, client, args.push_timeout)
     except PushError as exc:
         print(f"trt-agent: check: --push: {redactor.text(str(exc))}", file=sys.stderr)
         return False

@@ -163,18 +163,25 @@ def write_file(path: str, data: bytes, redactor: Redactor = NULL_REDACTOR) -> bo
     never sees half of it. Written beside ``path`` under a fresh hidden name that no glob of
     its kind matches (``.NAME.XXXX.tmp``: the textfile collector reads only ``*.prom``), synced,
     then renamed over ``path``, with the mode a new file gets from the umask (the collector runs
-    as another user). False, with one line on stderr, when it cannot be written (a missing
-    directory, permission denied, a full disk)."""
-    directory, name = os.path.split(os.path.abspath(path))
+    as another user). A symbolic link is followed (its target is replaced, the link stays); what
+    is no regular file (``/dev/stdout``, a FIFO) is written to as it is: a rename would replace
+    the device. False, with one line on stderr, when it cannot be written (a missing directory,
+    permission denied, a full disk)."""
+    target = os.path.realpath(path)
     tmp = None
     try:
+        if os.path.exists(target) and not os.path.isfile(target) and not os.path.isdir(target):
+            with open(target, "wb") as out:
+                out.write(data)
+            return True
+        directory, name = os.path.split(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as exc:
         if tmp is not None:
             with contextlib.suppress(OSError):

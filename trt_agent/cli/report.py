@@ -68,6 +68,8 @@ def _format(args: argparse.Namespace) -> str:
     if args.json and args.format not in (None, "json"):
         raise ConfigError(f"--json and --format {args.format} contradict each other")
     fmt: str = "json" if args.json else (args.format or "text")
+    if args.output == "":
+        raise ConfigError("-o: empty path (is the variable it came from set?)")
     if args.label and fmt not in FORMATS:
         raise ConfigError(f"--label labels the metrics of --format {' or '.join(FORMATS)}, not {fmt}")
     return fmt

@@ -7,7 +7,7 @@ daemon folds a file, so a figure of a build equals the daemon's figure of the sa
 families exist only here:
 
 * ``trt_engine_report_timestamp_seconds``: when the report was made; orders builds in a table
-  and tells a CI that stopped reporting (``time() - … > 86400``);
+  and tells a CI that stopped reporting (``time() - max(…) > 2 * 86400``);
 * ``trt_engine_check_ok``: 1 when no rule of severity ``error`` failed on the engine (only
   with rules).
 
@@ -34,7 +34,7 @@ from trt_agent.config import Config, ConfigError
 from trt_agent.model.store import EngineStore
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result, gate
-from trt_agent.sinks.prometheus import EngineCollector
+from trt_agent.sinks.prometheus import BUILD_INFO_COMPONENTS, EngineCollector
 from trt_agent.vocab.events import Event
 
 FORMATS: Final = ("prometheus", "openmetrics")
@@ -82,7 +82,8 @@ def family_label_names(config: Config) -> set[str]:
     """Every label name of the per-engine families (what ``--label`` may not reuse), read off
     the families themselves so a new family's labels are covered without a list to keep."""
     store = EngineStore(latency_buckets=config.metrics.latency_buckets)
-    names = {"engine"}
+    # an info family's labels are its value's keys, given per sample: the versions
+    names = {"engine", *BUILD_INFO_COMPONENTS}
     for family in _engine_families(store, config, None, []):
         names.update(_declared_labels(family))
     return names

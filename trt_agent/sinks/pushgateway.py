@@ -17,6 +17,7 @@ from typing import Final
 from prometheus_client.exposition import push_to_gateway
 from prometheus_client.metrics_core import Metric
 
+from trt_agent.config import ConfigError
 from trt_agent.sinks.build_metrics import of_engine, registry_of
 from trt_agent.web.client_config import ClientConfig
 
@@ -26,6 +27,20 @@ _BODY_SHOWN: Final = 500
 
 class PushError(Exception):
     """A push that did not succeed, phrased for the CI log: the gateway, what it answered."""
+
+
+def gateway_url(url: str) -> str:
+    """The Pushgateway's base URL as given to ``--push``: ``http://`` or ``https://``, or
+    ``host:port`` (then ``http://``, as prometheus-client reads it); ``ConfigError`` for an
+    empty one (in CI mostly a variable that was not set) or another scheme."""
+    if not url.strip():
+        raise ConfigError("--push: empty URL (is the variable it came from set?)")
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return f"http://{url}"
+    if scheme.lower() not in ("http", "https") or not rest:
+        raise ConfigError(f"--push {url!r}: the Pushgateway's URL is http://HOST:PORT or https://HOST:PORT")
+    return url
 
 
 def push(

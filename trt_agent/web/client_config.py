@@ -125,6 +125,10 @@ def _authorization(path: str, base: str, auth: dict[str, Any]) -> str:
         # as Prometheus reads it: the file's content, without its trailing newline
         password = read_regular_file(file, "password_file").decode().rstrip("\r\n")
     else:
-        password = str(auth["password"])
+        password = auth["password"]
+        if not isinstance(password, str | int) or isinstance(password, bool):
+            # "password:" with nothing after it is YAML's null, which must not become "None"
+            raise ConfigError(f"{path}: basic_auth.password must be a string")
+        password = str(password)
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return f"Basic {token}"
