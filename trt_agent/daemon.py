@@ -15,6 +15,7 @@ Threads, each with one job:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import importlib.metadata
 import math
@@ -115,6 +116,13 @@ def resident_bytes() -> int:
         return 0
 
 
+def release_free_memory() -> None:
+    """Hand memory the allocator holds but nothing uses back to the system (glibc's
+    ``malloc_trim``), so RSS shows what was forgotten; nothing where there is no glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port``, ``[v6]:port`` or ``:port`` (all interfaces) -> (host, port)."""
     parsed = split_listen(listen)
@@ -153,6 +161,7 @@ class Agent:
             max_tracked_layers=max(5000, 4 * metrics.max_layer_series),
             series_ttl=metrics.series_ttl,
             max_engines=metrics.max_engines,
+            max_names=metrics.max_layer_names,
         )
         restored = self._restore_models()
         self.snapshots = Snapshotter(
@@ -174,7 +183,8 @@ class Agent:
         )
         self.rules = RuleMonitor(self.store)
         self.rules.set_rules(*load_rule_config(config))
-        self.shedder = Shedder()
+        self.shedder = Shedder(self.store, keep=metrics.max_layer_series)
+        self.resident_bytes = resident_bytes  # what the memory check reads (a test's fake)
         self._models_changed = False
         self.pipeline = Pipeline(
             [
@@ -386,20 +396,38 @@ class Agent:
         self.profiler.start()
 
     def _check_memory(self) -> None:
-        """Shed verbose events while RSS is over agent.memory_limit_bytes (back under 90 %: stop)."""
+        """Over agent.memory_limit_bytes: shed verbose events, keep no new name in the models,
+        bound the event queue to 1/8 of the limit, and while RSS still grows forget the least
+        recently updated models' per-name detail, then engines (``Shedder``); back under 90 %:
+        stop."""
         limit = self.config.memory_limit_bytes
         if not limit:
             return
-        rss = resident_bytes()
-        state = self.shedder
-        if not state.shedding and rss > limit:
-            state.shedding = True
+        rss = self.resident_bytes()
+        shedding = self.shedder.shedding
+        step = self.shedder.check(rss, limit)
+        if self.shedder.shedding != shedding:
+            self.stream.pressure_bytes = max(1 << 20, limit // 8) if self.shedder.shedding else None
+            if self.shedder.shedding:
+                self.log.warning(
+                    "memory over agent.memory_limit_bytes: shedding verbose events and new layer names",
+                    rss=rss,
+                    limit=limit,
+                )
+            else:
+                self.log.info(
+                    "memory back under the limit: verbose events are read again", rss=rss, limit=limit
+                )
+        if step is not None:
+            action, _, engine = step.partition(" ")
+            what = "per-name detail forgotten" if action == "detail" else "dropped"
             self.log.warning(
-                "memory over agent.memory_limit_bytes: shedding verbose events", rss=rss, limit=limit
+                f"memory over agent.memory_limit_bytes: engine model {what}",
+                engine=engine,
+                rss=rss,
+                limit=limit,
             )
-        elif state.shedding and rss < 0.9 * limit:
-            state.shedding = False
-            self.log.info("memory back under the limit: verbose events are read again", rss=rss, limit=limit)
+            release_free_memory()
 
     def _on_models_changed(self) -> None:
         """The pipeline folded a batch (tailer or profiler thread): wake the main loop to judge

@@ -45,6 +45,18 @@ class Batch:
 
 
 Step = Callable[[Batch], Batch]
+# What trt_agent_model_entries_dropped_total counts, each exported from the start at 0.
+DROP_KINDS = (
+    "layer",
+    "source_layer",
+    "removed",
+    "quantization",
+    "calibration",
+    "plugin",
+    "layer_time",
+    "fact",
+    "file",
+)
 
 
 class Delivery(Protocol):
@@ -64,13 +76,78 @@ class NameLearner(Protocol):
 
 
 class Shedder:
-    """Over ``agent.memory_limit_bytes`` the agent sheds the verbose events of files (the bulk of
-    a verbose build log) instead of growing: warnings, errors and info facts still go through.
-    The daemon's memory check turns ``shedding`` on and off."""
+    """Over ``agent.memory_limit_bytes`` the agent stops growing, cheapest loss first:
 
-    def __init__(self) -> None:
+    1. it sheds the verbose events of files (the bulk of a verbose build log): warnings, errors
+       and info facts still go through;
+    2. the engine models keep no new name (``EngineModel.names_closed``): the facts of new layers
+       are dropped, counted in ``trt_agent_model_entries_dropped_total``;
+    3. while resident memory still grows, at each check one more engine model, the least
+       recently updated first, forgets its per-name detail (``EngineModel.shed_detail``: its
+       coverage figures become n/a); once none has any left, the least recently updated engine
+       is dropped whole (never the last one). Counted in ``trt_agent_memory_relief_total``.
+
+    The daemon's memory check (once a second) calls ``check`` with the resident set size; back
+    under 90 % of the limit, events and new names are taken again (what was forgotten stays
+    forgotten)."""
+
+    def __init__(self, store: EngineStore | None = None, keep: int = 100) -> None:
         self.shedding = False
         self.shed: Counter[str] = Counter()
+        self.store = store
+        self.keep = keep  # layer times and calibration ranges a shed model keeps (its top series)
+        self.relief: Counter[str] = Counter()  # "detail": models shed, "engine": models dropped
+        self._relieved_at = 0  # the RSS at the last relief step: relieve again only above it
+
+    def check(self, rss: int, limit: int) -> str | None:
+        """Judge ``rss`` against ``limit`` (0: none), turning ``shedding`` on or off. Returns
+        the relief step taken, for the agent's log (``"detail ENGINE"``, ``"engine ENGINE"``),
+        or None. A step is taken when RSS is over the limit and grew by 1/64 of it since the
+        last step: memory the allocator keeps after a step is not a reason to forget more."""
+        if not limit:
+            return None
+        if rss > limit:
+            self.shedding = True
+            self._close_names(True)
+            if rss > self._relieved_at + limit // 64:
+                self._relieved_at = rss
+                return self.relieve()
+        elif self.shedding and rss < 0.9 * limit:
+            self.shedding = False
+            self._relieved_at = 0
+            self._close_names(False)
+        return None
+
+    def _close_names(self, closed: bool) -> None:
+        if self.store is None:
+            return
+        with self.store.lock:
+            for model in self.store.models.values():
+                model.names_closed = closed
+
+    def relieve(self) -> str | None:
+        """One relief step (3. above); None when the models have nothing left to give."""
+        store = self.store
+        if store is None:
+            return None
+        with store.lock:
+            by_age = sorted(store.models.items(), key=lambda item: item[1].last_update)
+            for engine, model in by_age:
+                if model.detail_entries(self.keep):
+                    model.shed_detail(self.keep)
+                    self.relief["detail"] += 1
+                    store.revision += 1
+                    return f"detail {engine}"
+            if len(by_age) > 1:
+                engine = by_age[0][0]
+                del store.models[engine]
+                for key in [k for k in store.event_counts if k[0] == engine]:
+                    del store.event_counts[key]
+                store.engines_dropped += 1
+                self.relief["engine"] += 1
+                store.revision += 1
+                return f"engine {engine}"
+        return None
 
     def __call__(self, batch: Batch) -> Batch:
         if not self.shedding or batch.origin != "file" or not batch.events:
@@ -93,6 +170,26 @@ class ShedderCollector(Collector):
         shed.add_metric(["verbose"], self.shedder.shed["verbose"])
         yield GaugeMetricFamily("trt_agent_memory_shedding", "1 while RSS is over agent.memory_limit_bytes and verbose events are shed.", value=1 if self.shedder.shedding else 0)  # fmt: skip
         yield shed
+        relief = CounterMetricFamily("trt_agent_memory_relief", "Steps taken to stay under agent.memory_limit_bytes: an engine model's per-name detail forgotten (detail), an engine model dropped (engine).", labels=["action"])  # fmt: skip
+        for action in ("detail", "engine"):
+            relief.add_metric([action], self.shedder.relief[action])
+        yield relief
+        store = self.shedder.store
+        if store is not None:
+            dropped = CounterMetricFamily("trt_agent_model_entries_dropped", "Entries the engine models did not keep: names past metrics.max_layer_names or taken under memory pressure, layer times folded into __other__, facts past a small table's bound (fact, file), by kind.", labels=["kind"])  # fmt: skip
+            counts = _copy(store.entries_dropped)
+            for kind in sorted(set(DROP_KINDS) | set(counts)):
+                dropped.add_metric([kind], counts.get(kind, 0))
+            yield dropped
+
+
+def _copy(counter: Counter[str]) -> dict[str, int]:
+    """A copy of a counter the tailer thread may add a key to meanwhile (no lock taken)."""
+    while True:
+        try:
+            return dict(counter)
+        except RuntimeError:  # changed size during the copy: rare, and a new key only
+            continue
 
 
 def learn_names(redactor: NameLearner | None) -> Step:

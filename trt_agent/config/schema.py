@@ -298,6 +298,15 @@ class MetricsConfig:
         allowed=Range(1, 31_536_000, "seconds", zero="never"),
     )
     max_calibration_series: int = key(20, "widest calibration ranges exported per engine", allowed=_SERIES)
+    max_layer_names: int = key(
+        20_000,
+        "per engine: names each per-name table of the daemon's model keeps (engine layers, source "
+        "layers, removed layers, quantized layers, plugins; calibration keeps the widest); beyond, "
+        "new names are dropped, counted in `trt_agent_model_entries_dropped_total`, and the figures "
+        "that need the whole table (coverage ratios, layer counts) become n/a "
+        "(docs/daemon.md#cardinality)",
+        allowed=Range(1000, 10_000_000),
+    )
     deprecated_names: bool = key(
         True,
         "also serve the families renamed in 0.2.0 under their old names, as deprecated aliases "
@@ -421,8 +430,12 @@ class Config:
     memory_limit_bytes: int = key(
         0,
         "resident memory above which the agent sheds verbose events (the bulk of a verbose build log; "
-        "warnings, errors and info facts still go through), counted in `trt_agent_shed_events_total`, "
-        "until it is back under 90 % of the limit. Set it below the container's memory limit",
+        "warnings, errors and info facts still go through; `trt_agent_shed_events_total`), keeps no "
+        "new layer name in its models (`trt_agent_model_entries_dropped_total`), bounds the event "
+        "queue to 1/8 of the limit, and while it still grows forgets the least recently updated "
+        "engine models' per-name detail, then engines (`trt_agent_memory_relief_total`), until it "
+        "is back under 90 % of the limit (docs/daemon.md#memory). Set it below the container's "
+        "memory limit",
         allowed=Range(32 << 20, 1 << 40, "bytes", zero="no limit"),
     )
 

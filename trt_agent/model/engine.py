@@ -24,6 +24,19 @@ from trt_agent.vocab.severities import ERROR_SEVERITIES
 # Engine layers that run no kernel of their own.
 NON_COMPUTE_TYPES: Final = frozenset({"noop", "constant", "signal", "wait"})
 MAX_FALLBACKS: Final = 1000
+# Keys of the per-engine tables a log names only a few of (stages, memory kinds, versions, perf
+# figures, fallback reasons, fusion kinds, files): kept up to this many each; beyond, a counter
+# folds into OTHER and a table drops the key (counted in ``dropped``), so a hostile log or event
+# stream cannot grow them either.
+MAX_SMALL_KEYS: Final = 256
+OTHER: Final = "__other__"
+# What a capped or shed per-name table makes unknown (``EngineModel.truncated``) -> its n/a reason.
+_TRUNCATED_WHAT: Final = {
+    "layer": "engine layers",
+    "layer_time": "profiled layers",
+    "source_layer": "source layers",
+    "removed": "layers fusions removed",
+}
 MAX_ERROR_MESSAGES: Final = 20  # kept to name in the ``errors`` rule; the count is exact
 ERROR_MESSAGE_CHARS: Final = 300  # each kept one is cut here: a 1 MiB error line must not be held
 
@@ -180,6 +193,17 @@ class EngineModel:
     error_lines: int = 0  # log lines (or logger messages) of severity error / internal_error
     warning_lines: int = 0  # the same for warnings
     error_messages: list[str] = field(default_factory=list)  # the first ones, with file:line
+    # Per-name tables (layers, source layers, removed layers, calibration tensors, quantized
+    # layers, plugins) keep at most ``max_names`` names each (0: no cap, the offline commands);
+    # a name beyond is not kept and counted in ``dropped`` by kind, and its table is named in
+    # ``truncated``: the figures that need the whole table are n/a from then on (docs/daemon.md,
+    # "Cardinality"). ``names_closed`` (memory pressure): no new name is kept at all.
+    max_names: int = 0
+    names_closed: bool = False
+    truncated: set[str] = field(default_factory=set)
+    dropped: Counter[str] = field(default_factory=Counter)  # the daemon's store shares one
+    int8_dropped: bool = False  # a layer or quantization not kept said Int8 (int8_requested)
+    plugin_layers_dropped: set[str] = field(default_factory=set)  # plugin layers not in ``layers``
     _last_error_at: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
     _last_warning_at: tuple[Any, Any] | None = field(default=None, repr=False, compare=False)
 
@@ -200,7 +224,10 @@ class EngineModel:
                 self.warning_lines += 1
         file = event["source"].get("file")
         if file and file not in self.files:
-            self.files.append(file)
+            if len(self.files) < MAX_SMALL_KEYS:
+                self.files.append(file)
+            else:
+                self.dropped["file"] += 1
         handler = _APPLY.get(kind)
         if handler is not None:
             handler(self, event)
@@ -215,14 +242,42 @@ class EngineModel:
             at = f" at {at_line[0]}:{at_line[1]}" if at_line[0] and at_line[1] else ""
             self.error_messages.append(cut((e.get("msg") or "").strip(), ERROR_MESSAGE_CHARS) + at)
 
+    def _room(self, table: dict[str, Any] | set[str], name: str, kind: str) -> bool:
+        """Whether ``name`` may be kept in ``table``: known already, or under ``max_names`` (and
+        names not closed). If not, it is counted dropped and the table marked truncated."""
+        if name in table or not (self.max_names or self.names_closed):
+            return True
+        if not self.names_closed and len(table) < self.max_names:
+            return True
+        self.dropped[kind] += 1
+        self.truncated.add(kind)
+        return False
+
+    def _small(self, table: dict[str, Any], key: str) -> bool:
+        """Whether ``key`` may be kept in a table of few keys (MAX_SMALL_KEYS); else counted."""
+        if key in table or len(table) < MAX_SMALL_KEYS:
+            return True
+        self.dropped["fact"] += 1
+        return False
+
+    @staticmethod
+    def _key_or_other(counts: Counter[str], key: str) -> str:
+        """``key``, or OTHER past MAX_SMALL_KEYS keys (counts and sums still add up)."""
+        return key if key in counts or len(counts) < MAX_SMALL_KEYS else OTHER
+
     def _source_layer(self, e: Event) -> None:
-        self.source_layers[e["name"]] = e.get("op") or ""
+        if self._room(self.source_layers, e["name"], "source_layer"):
+            self.source_layers[e["name"]] = e.get("op") or ""
 
     def _layer_count(self, e: Event) -> None:
-        self.stages[e["stage"]] = e["count"]
+        if self._small(self.stages, e["stage"]):
+            self.stages[e["stage"]] = e["count"]
 
     def _quantization(self, e: Event) -> None:
-        self.quantization[e["layer"]] = e.get("precision")
+        if self._room(self.quantization, e["layer"], "quantization"):
+            self.quantization[e["layer"]] = e.get("precision")
+        elif e.get("precision") == "Int8":
+            self.int8_dropped = True
 
     def _layer(self, e: Event) -> None:
         name = e["name"]
@@ -236,6 +291,16 @@ class EngineModel:
             e.get("precision"),
             e.get("origin"),
         )
+        if not self._room(self.layers, name, "layer"):
+            self.int8_dropped = self.int8_dropped or math == "Int8"
+            plugins = self.plugin_layers_dropped
+            if (e.get("layer_type") or "").startswith("Plugin") and (
+                name in plugins or len(plugins) < max(self.max_names, 1)
+            ):
+                plugins.add(name)  # the plugin count stays exact (a bounded table of its own)
+            elif (e.get("layer_type") or "").startswith("Plugin"):
+                self.truncated.add("plugin_layer")
+            return
         self.layers[name] = EngineLayer(
             name=name,
             layer_type=e.get("layer_type"),
@@ -250,13 +315,18 @@ class EngineModel:
         )
 
     def _fusion(self, e: Event) -> None:
-        self.fusion_kinds[str(e.get("kind") or "Fusion")] += 1  # kind is optional in an event stream
+        kind = str(e.get("kind") or "Fusion")  # kind is optional in an event stream
+        self.fusion_kinds[self._key_or_other(self.fusion_kinds, kind)] += 1
         if e.get("result") is None:
-            self.removed.update(e["layers"])
+            for layer in e["layers"]:
+                if self._room(self.removed, layer, "removed"):
+                    self.removed.add(layer)
 
     def _plugin(self, e: Event) -> None:
         if e.get("creator"):
             return  # a creator the plugin registry lists ("Registered plugin creator"), not the network's
+        if not self._room(self.plugins, e["plugin"], "plugin"):
+            return
         entry = self.plugins.setdefault(
             e["plugin"], {"version": e.get("version"), "registered": True, "count": 0}
         )
@@ -267,7 +337,8 @@ class EngineModel:
             entry["registered"] = False
 
     def _fallback(self, e: Event) -> None:
-        self.fallback_reasons[e["reason"]] += 1
+        reason = e["reason"]
+        self.fallback_reasons[self._key_or_other(self.fallback_reasons, reason)] += 1
         if len(self.fallbacks) < MAX_FALLBACKS:
             entry: dict[str, Any] = {
                 k: e[k] for k in ("layer", "reason", "from_precision", "to_precision", "tactic") if k in e
@@ -277,18 +348,25 @@ class EngineModel:
 
     def _memory(self, e: Event) -> None:
         kind, size = e["kind"], e["bytes"]
+        if not self._small(self.memory, kind):
+            return
         if kind.startswith("peak_"):
             self.memory[kind] = max(size, self.memory.get(kind, 0))
         else:
             self.memory[kind] = size
 
     def _version(self, e: Event) -> None:
+        if not self._small(self.versions, e["component"]):
+            return
         self.versions[e["component"]] = e["version"]
         if e.get("linked"):
             self.linked_versions[e["component"]] = e["linked"]
 
     def _perf(self, e: Event) -> None:
-        self.perf.setdefault(e["metric"], {})[e["stat"]] = e["value"]
+        if self._small(self.perf, e["metric"]):
+            stats = self.perf.setdefault(e["metric"], {})
+            if self._small(stats, e["stat"]):
+                stats[e["stat"]] = e["value"]
 
     def _layer_time(self, e: Event) -> None:
         times = self.layer_times
@@ -305,10 +383,16 @@ class EngineModel:
     def _fold_least_timed_layers(self) -> None:
         """Keep the ``max_tracked_layers`` layers with most total time; fold the rest (amortised:
         runs once per ``max_tracked_layers`` new names)."""
+        self._fold_layer_times(self.max_tracked_layers)
+
+    def _fold_layer_times(self, keep: int) -> None:
         ranked = sorted(self.layer_times.items(), key=lambda item: item[1].sum_ms, reverse=True)
-        for _name, dropped in ranked[self.max_tracked_layers :]:
+        for _name, dropped in ranked[keep:]:
             self.other_layer_time.merge(dropped)
-        self.layer_times = dict(ranked[: self.max_tracked_layers])
+        if len(ranked) > keep:
+            self.truncated.add("layer_time")  # a profile's engine layers are no longer all known
+            self.dropped["layer_time"] += len(ranked) - keep
+        self.layer_times = dict(ranked[:keep])
 
     def drop_stale_layers(self, ttl: float, now: float) -> int:
         """Forget layer timings not observed for ``ttl`` seconds while the engine's other layers
@@ -322,14 +406,73 @@ class EngineModel:
         return len(stale)
 
     def _build(self, e: Event) -> None:
-        self.build_seconds[e.get("stage") or "engine_generation"] = e["seconds"]
+        stage = e.get("stage") or "engine_generation"
+        if self._small(self.build_seconds, stage):
+            self.build_seconds[stage] = e["seconds"]
 
     def _build_config(self, e: Event) -> None:
-        self.build_precisions.update(e["precisions"])
+        for precision in e["precisions"]:
+            if precision in self.build_precisions or len(self.build_precisions) < MAX_SMALL_KEYS:
+                self.build_precisions.add(precision)
 
     def _calibration(self, e: Event) -> None:
-        if e.get("min") is not None and e.get("max") is not None:
-            self.calibration[e["tensor"]] = (e["min"], e["max"])
+        """Past ``max_names`` tensors the widest are kept (amortised: pruned at twice the cap),
+        so the widest ranges /metrics exports stay right; how many there are becomes unknown."""
+        if e.get("min") is None or e.get("max") is None:
+            return
+        table, tensor = self.calibration, e["tensor"]
+        if self.names_closed and tensor not in table:
+            self.dropped["calibration"] += 1
+            self.truncated.add("calibration")
+            return
+        table[tensor] = (e["min"], e["max"])
+        if self.max_names and len(table) >= 2 * self.max_names:
+            self.keep_widest_calibration(self.max_names)
+
+    def keep_widest_calibration(self, keep: int) -> None:
+        widest = sorted(self.calibration.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)
+        if len(widest) > keep:
+            self.dropped["calibration"] += len(widest) - keep
+            self.truncated.add("calibration")
+            self.calibration = dict(widest[:keep])
+
+    def detail_entries(self, keep: int) -> int:
+        """The entries ``shed_detail(keep)`` would forget."""
+        return (
+            len(self.layers)
+            + len(self.source_layers)
+            + len(self.removed)
+            + len(self.quantization)
+            + max(0, len(self.layer_times) - keep)
+            + max(0, len(self.calibration) - keep)
+        )
+
+    def shed_detail(self, keep: int) -> int:
+        """Under memory pressure: forget the per-name detail (layers, source layers, removed
+        layers, quantization), keeping the ``keep`` most-timed layer times and widest calibration
+        ranges; the figures that need that detail are n/a from then on. Returns the entries
+        forgotten (also counted in ``dropped`` by kind)."""
+        forgotten = 0
+        for kind, table in (
+            ("layer", self.layers),
+            ("source_layer", self.source_layers),
+            ("removed", self.removed),
+            ("quantization", self.quantization),
+        ):
+            if table:
+                forgotten += len(table)
+                self.dropped[kind] += len(table)
+                self.truncated.add(kind)
+        self.int8_dropped = self.int8_dropped or self.int8_requested()
+        plugin_layers = self.plugin_layers()
+        self.layers, self.source_layers, self.removed, self.quantization = {}, {}, set(), {}
+        self.plugin_layers_dropped = set(plugin_layers)
+        before = len(self.layer_times) + len(self.calibration)
+        self._fold_layer_times(keep)
+        self.keep_widest_calibration(keep)
+        forgotten += before - len(self.layer_times) - len(self.calibration)
+        self.truncated.add("shed")
+        return forgotten
 
     # -- derived facts ---------------------------------------------------------------------------
 
@@ -356,6 +499,27 @@ class EngineModel:
 
     def compute_layers(self) -> list[EngineLayer]:
         return [layer for layer in self.engine_layers() if layer.is_compute]
+
+    def unknown_because(self, *kinds: str) -> str | None:
+        """Why a figure that needs the whole of the tables ``kinds`` (``layer``: the engine
+        layers, from the layer list or else the profile; ``source_layer``; ``removed``) is n/a:
+        some of them were capped (``max_names``) or shed under memory pressure. None: whole."""
+        if "layer" in kinds and not self.layers:
+            kinds = (*kinds, "layer_time")  # without a layer list, the profile names the layers
+        missing = [kind for kind in dict.fromkeys(kinds) if kind in self.truncated]
+        if not missing:
+            return None
+        what = " and ".join(_TRUNCATED_WHAT.get(kind, kind) for kind in missing)
+        if "shed" in self.truncated:
+            return f"{what} were dropped to stay under agent.memory_limit_bytes: the figure is unknown"
+        return (
+            f"{what} past the agent's cap of {self.max_names} names per engine were not kept "
+            "(metrics.max_layer_names): the figure is unknown"
+        )
+
+    def engine_layers_known(self) -> bool:
+        """Every engine layer is known (no cap or memory shedding left some out)."""
+        return self.unknown_because("layer") is None
 
     def _myelin_absorbed(self, regions: int) -> int | None:
         """Layers Myelin swallowed, from the layer counts around "After Myelin optimization"."""
@@ -387,9 +551,13 @@ class EngineModel:
             if layer.is_fused:
                 fused.update(layer.sources)
         regions, kernels = self._hiding(layers)
+        if self.unknown_because("layer", "source_layer") is not None:
+            return listed, fused, None  # a capped table: what is hidden cannot be counted
         if self.source_layers:
             sources = set(self.source_layers)
             fused &= sources
+            if (regions or kernels) and "removed" in self.truncated:
+                return sources, fused, None
             opaque = len(sources - listed - self.removed) if regions or kernels else 0
             return sources, fused, opaque
         if kernels:
@@ -408,6 +576,9 @@ class EngineModel:
 
     def fusion_ratio(self, sources: set[str], fused: set[str], opaque: int | None) -> Ratio:
         """Fusion coverage from ``coverage_counts()`` (callers that need the counts too pass them)."""
+        capped = self.unknown_because("layer", "source_layer", "removed")
+        if capped is not None and (opaque is None or self.unknown_because("layer", "source_layer")):
+            return Ratio(0, 0, reason=capped)
         if opaque is None:
             regions, kernels = self._hiding(self.engine_layers())
             what = " and ".join(
@@ -436,6 +607,9 @@ class EngineModel:
     def unfused_kernel_ratio(self) -> Ratio:
         """Compute layers made of one source layer / compute layers whose fusion is known (a kernel
         Myelin generated says nothing of what it fused: it is left out, and counted)."""
+        capped = self.unknown_because("layer")
+        if capped is not None:
+            return Ratio(0, 0, reason=capped)
         compute = self.compute_layers()
         judged = [layer for layer in compute if layer.fusion_known]
         excluded = len(compute) - len(judged)
@@ -455,6 +629,9 @@ class EngineModel:
         A layer of unknown precision (no type in the input) is left out, and counted: unknown is
         not "not INT8"; a layer with a type but no precision of its own (a conversion) is not
         counted at all."""
+        capped = self.unknown_because("layer")
+        if capped is not None:
+            return Ratio(0, 0, reason=capped)
         compute = self.compute_layers()
         known: list[str] = []
         unknown = 0
@@ -479,7 +656,9 @@ class EngineModel:
     def precision_counts(self) -> dict[str, int]:
         """Compute layers by ``layer_precision``: ``unknown`` where the input gives no type,
         ``conversion`` for a layer with a type but no precision of its own (a Q/DQ or reformat
-        layer computes nothing)."""
+        layer computes nothing). Empty when some engine layers are not known (``unknown_because``)."""
+        if not self.engine_layers_known():
+            return {}
         counts = Counter(
             self.layer_precision(layer) or ("unknown" if layer.precision is None else "conversion")
             for layer in self.compute_layers()
@@ -490,7 +669,8 @@ class EngineModel:
         """The build asked for INT8: said so (trtexec ``Precision: …+INT8``), calibrated, set a
         layer to INT8, built INT8 layers, or warned about missing INT8 scales."""
         return (
-            "Int8" in self.build_precisions
+            self.int8_dropped
+            or "Int8" in self.build_precisions
             or bool(self.calibration)
             or "Int8" in self.quantization.values()
             or any(self.layer_precision(layer) == "Int8" for layer in self.layers.values())
@@ -498,7 +678,14 @@ class EngineModel:
         )
 
     def plugin_layers(self) -> list[str]:
-        return [layer.name for layer in self.engine_layers() if (layer.layer_type or "").startswith("Plugin")]
+        """Engine layers implemented by plugins, also those a cap kept out of ``layers`` (their
+        names are kept on their own, up to ``max_names`` more)."""
+        kept = [layer.name for layer in self.engine_layers() if (layer.layer_type or "").startswith("Plugin")]
+        return kept + sorted(self.plugin_layers_dropped.difference(kept))
+
+    def plugin_layer_count(self) -> int | None:
+        """``len(plugin_layers())``; None when even the plugin layers' own table was capped."""
+        return None if "plugin_layer" in self.truncated else len(self.plugin_layers())
 
     def slowest_layers(self, limit: int = 10) -> list[dict[str, Any]]:
         total = sum(t.sum_ms for t in self.layer_times.values()) or 1.0
@@ -546,9 +733,9 @@ class EngineModel:
             "engine": self.engine,
             "files": self.files,
             "layers": {
-                "source": len(sources),
-                "engine": len(self.engine_layers()),
-                "compute": len(self.compute_layers()),
+                "source": len(sources) if self.unknown_because("layer", "source_layer") is None else None,
+                "engine": len(self.engine_layers()) if self.engine_layers_known() else None,
+                "compute": len(self.compute_layers()) if self.engine_layers_known() else None,
                 "stages": dict(self.stages),
             },
             "fusion_coverage": self.fusion_ratio(sources, fused, opaque).as_dict()
@@ -577,7 +764,7 @@ class EngineModel:
             "perf": self.perf,
             "build_seconds": self.build_seconds,
             "calibration": {
-                "tensors": len(self.calibration),
+                "tensors": len(self.calibration) if "calibration" not in self.truncated else None,
                 "widest": [{"tensor": t, "min": lo, "max": hi} for t, (lo, hi) in widest],
             },
             "events": {

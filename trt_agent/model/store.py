@@ -25,6 +25,7 @@ class EngineStore:
         max_tracked_layers: int = 5000,
         series_ttl: float = 0.0,
         max_engines: int = 1 << 31,
+        max_names: int = 0,
     ) -> None:
         self.lock = threading.Lock()
         self.models: dict[str, EngineModel] = {}
@@ -34,6 +35,10 @@ class EngineStore:
         self.series_ttl = series_ttl
         self.max_engines = max_engines
         self.engines_dropped = 0
+        self.max_names = max_names  # per-name tables of each model (EngineModel.max_names)
+        # Entries the models did not keep (caps, memory pressure), by kind: one Counter all the
+        # models share, so a dropped engine's count stays (trt_agent_model_entries_dropped_total).
+        self.entries_dropped: Counter[str] = Counter()
         self.layers_dropped = 0
         # Bumped at every change of the models (under ``lock``): readers that cache what they
         # computed from the models (the rule monitor) know when to compute again.
@@ -41,7 +46,11 @@ class EngineStore:
 
     def _new_model(self, engine: str) -> EngineModel:
         return EngineModel(
-            engine, latency_buckets=self.latency_buckets, max_tracked_layers=self.max_tracked_layers
+            engine,
+            latency_buckets=self.latency_buckets,
+            max_tracked_layers=self.max_tracked_layers,
+            max_names=self.max_names,
+            dropped=self.entries_dropped,
         )
 
     def fold(self, events: list[Event], *, count: bool) -> None:
@@ -63,6 +72,8 @@ class EngineStore:
             for model in models.values():
                 model.last_update = now
                 model.max_tracked_layers = self.max_tracked_layers
+                model.max_names = self.max_names
+                model.dropped = self.entries_dropped
                 for timing in (*model.layer_times.values(), model.other_layer_time):
                     timing.last_seen = now
             self.models = dict(models)

@@ -90,6 +90,9 @@ class EventStream:
         self._items: deque[_Item] = deque()
         self._queued_events = 0
         self._queued_bytes = 0
+        # Under memory pressure (agent.memory_limit_bytes) the daemon bounds the queue tighter
+        # than events.queue_bytes; None: the setting alone.
+        self.pressure_bytes: int | None = None
         self._closing = False
         self._out: BinaryIO | None = None
         self._size = 0
@@ -122,8 +125,14 @@ class EventStream:
         queue fits when the queue is empty."""
         return not self._queued_events or (
             self._queued_events + count <= self.settings.queue_events
-            and self._queued_bytes + size <= self.settings.queue_bytes
+            and self._queued_bytes + size <= self.byte_bound
         )
+
+    @property
+    def byte_bound(self) -> int:
+        """The queue's bound in bytes: events.queue_bytes, or less under memory pressure."""
+        pressure = self.pressure_bytes
+        return self.settings.queue_bytes if pressure is None else min(pressure, self.settings.queue_bytes)
 
     def _wait_for_room(self, count: int, size: int) -> None:
         """Under the lock: wait until the batch fits or the stream closes (never once closing:
@@ -152,8 +161,7 @@ class EventStream:
                 and not self._closing
                 and self._queued_events > 0
                 and (
-                    self._queued_events >= self.settings.queue_events
-                    or self._queued_bytes >= self.settings.queue_bytes
+                    self._queued_events >= self.settings.queue_events or self._queued_bytes >= self.byte_bound
                 )
             )
 

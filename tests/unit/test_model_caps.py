@@ -1,0 +1,179 @@
+"""What keeps the daemon's engine models bounded by names (``metrics.max_layer_names``) and under
+``agent.memory_limit_bytes``: every per-name table stops at its cap, what was not kept is counted,
+and a figure a capped table cannot give is n/a, never a wrong number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import parse_file
+
+from trt_agent.model import EngineModel
+from trt_agent.model.engine import MAX_SMALL_KEYS, OTHER
+from trt_agent.model.store import EngineStore
+from trt_agent.pipeline import DROP_KINDS, Batch, Shedder, ShedderCollector
+from trt_agent.vocab.events import Event
+
+CAP = 1000
+
+
+def _event(type_: str, engine: str = "e", **fields: Any) -> Event:
+    return {"type": type_, "engine": engine, "severity": "verbose", "source": {}, **fields}
+
+
+def _names(n: int, engine: str = "e", start: int = 0) -> list[Event]:
+    """``n`` new layers, each named everywhere a layer or tensor name can be."""
+    out: list[Event] = []
+    for i in range(start, start + n):
+        name = f"/encoder/block_{i}/conv"
+        out += [
+            _event("source_layer", engine, name=name, op="Conv"),
+            _event("layer", engine, name=name, layer_type="CaskConvolution", precision="Half"),
+            _event("quantization", engine, layer=name, precision="Int8"),
+            _event("calibration", engine, tensor=name, min=-float(i), max=float(i)),
+            _event("fusion", engine, layers=[name + "/bn"], kind="ConvBN"),
+            _event("plugin", engine, plugin=f"Plugin_{i}", version="1"),
+            _event("layer_time", engine, layer=name, ms=0.01),
+        ]
+    return out
+
+
+def test_a_model_fed_more_names_than_the_cap_stays_at_the_cap_and_counts_the_rest() -> None:
+    store = EngineStore(max_names=CAP, max_tracked_layers=CAP)
+    store.fold(_names(5 * CAP), count=True)
+    model = store.models["e"]
+    # calibration and layer times keep the widest / most-timed: all that was not kept is counted
+    dropped = store.entries_dropped
+    assert dropped["calibration"] == 5 * CAP - len(model.calibration)
+    assert dropped["layer_time"] == 5 * CAP - len(model.layer_times)
+    store.fold(_names(CAP), count=True)  # names it kept come again: kept, not counted
+    for table in (model.layers, model.source_layers, model.quantization, model.removed, model.plugins):
+        assert len(table) == CAP
+    assert len(model.calibration) < 2 * CAP
+    assert len(model.layer_times) <= 2 * CAP
+    for kind in ("layer", "source_layer", "quantization", "removed", "plugin"):
+        assert dropped[kind] == 4 * CAP, kind
+    assert {"layer", "source_layer", "quantization", "removed", "plugin", "calibration"} <= model.truncated
+
+
+def test_the_widest_calibration_ranges_survive_the_cap() -> None:
+    store = EngineStore(max_names=CAP)
+    store.fold(_names(5 * CAP), count=True)
+    kept = store.models["e"].calibration
+    widest = sorted(kept.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)[:20]
+    assert [t for t, _ in widest] == [
+        f"/encoder/block_{i}/conv" for i in range(5 * CAP - 1, 5 * CAP - 21, -1)
+    ]
+
+
+def test_figures_a_capped_table_cannot_give_are_na_never_wrong() -> None:
+    store = EngineStore(max_names=CAP)
+    store.fold(_names(2 * CAP), count=True)
+    model = store.models["e"]
+    for ratio in (model.fusion_coverage(), model.unfused_kernel_ratio(), model.int8_coverage()):
+        assert ratio.value is None
+        assert ratio.reason is not None and "metrics.max_layer_names" in ratio.reason
+    assert model.opaque_layers() is None
+    assert model.precision_counts() == {}
+    summary = model.summary()
+    assert summary["layers"]["source"] is None
+    assert summary["layers"]["engine"] is None and summary["layers"]["compute"] is None
+    assert summary["calibration"]["tensors"] is None
+    assert model.int8_requested()
+
+
+def test_plugin_layers_stay_counted_past_the_cap() -> None:
+    store = EngineStore(max_names=CAP)
+    events = [
+        _event("layer", name=f"plugin_{i}", layer_type="PluginV2", precision="Float") for i in range(CAP + 10)
+    ]
+    store.fold(events + events[-5:], count=True)
+    model = store.models["e"]
+    assert len(model.layers) == CAP
+    assert len(model.plugin_layers()) == model.plugin_layer_count() == CAP + 10
+
+
+@pytest.mark.parametrize("name", ["41_", "45_", "62_", "47_", "42_"])
+def test_under_the_cap_the_figures_are_those_of_an_uncapped_model(name: str) -> None:
+    events, _ = parse_file(name)
+    capped = EngineStore(max_names=CAP)
+    capped.fold(events, count=True)
+    free = EngineModel("test")
+    for event in events:
+        free.apply(event)
+    assert capped.models["test"].summary() == free.summary()
+    assert not capped.models["test"].truncated
+
+
+def test_tables_of_few_keys_are_bounded_too() -> None:
+    store = EngineStore(max_names=CAP)
+    store.fold(
+        [_event("fallback", reason=f"r{i}") for i in range(MAX_SMALL_KEYS + 10)]
+        + [_event("memory", kind=f"k{i}", bytes=1) for i in range(MAX_SMALL_KEYS + 10)],
+        count=True,
+    )
+    model = store.models["e"]
+    assert sum(model.fallback_reasons.values()) == MAX_SMALL_KEYS + 10  # counts still add up
+    assert model.fallback_reasons[OTHER] == 10 and len(model.fallback_reasons) == MAX_SMALL_KEYS + 1
+    assert len(model.memory) == MAX_SMALL_KEYS and store.entries_dropped["fact"] == 10
+
+
+def _pressured(engines: int = 3) -> tuple[EngineStore, Shedder]:
+    store = EngineStore(max_names=CAP)
+    for index in range(engines):
+        store.fold(_names(100, engine=f"e{index}"), count=True)
+        store.models[f"e{index}"].last_update = float(index)  # e0 the least recently updated
+    return store, Shedder(store, keep=10)
+
+
+def test_over_the_limit_new_names_are_counted_and_detail_is_shed_least_recent_first() -> None:
+    store, shedder = _pressured()
+    limit = 100 << 20
+    assert shedder.check(50 << 20, limit) is None and not shedder.shedding
+    assert shedder.check(limit + 1, limit) == "detail e0"
+    assert shedder.shedding
+    model = store.models["e0"]
+    assert not model.layers and not model.source_layers and len(model.layer_times) == 10
+    assert model.fusion_coverage().value is None
+    assert "memory_limit_bytes" in (model.fusion_coverage().reason or "")
+    # no new name is kept while over the limit, by any model, and each is counted
+    before = store.entries_dropped["source_layer"]
+    store.fold(_names(5, engine="e2", start=1000), count=True)
+    assert len(store.models["e2"].source_layers) == 100
+    assert store.entries_dropped["source_layer"] == before + 5
+    # RSS that did not grow (memory the allocator keeps) takes nothing more
+    assert shedder.check(limit + 2, limit) is None
+    # RSS that grows: the next engine, then engines are dropped whole, the last one never
+    step = limit + 1
+    actions = []
+    for _ in range(6):
+        step += limit // 32
+        actions.append(shedder.check(step, limit))
+    assert actions == ["detail e1", "detail e2", "engine e0", "engine e1", None, None]
+    assert list(store.models) == ["e2"] and store.engines_dropped == 2
+    assert shedder.relief == {"detail": 3, "engine": 2}
+    assert all(k[0] == "e2" for k in store.event_counts)
+    # back under 90 %: names are kept again
+    assert shedder.check(int(0.8 * limit), limit) is None and not shedder.shedding
+    store.fold(_names(5, engine="e2", start=2000), count=True)
+    assert len(store.models["e2"].source_layers) == 5
+
+
+def test_the_shedder_sheds_verbose_file_events_and_exports_what_it_shed() -> None:
+    _store, shedder = _pressured(1)
+    shedder.check(200 << 20, 100 << 20)
+    batch = shedder(Batch(_names(2, engine="e0", start=500), [], "file"))
+    assert batch.events == [] and shedder.shed["verbose"] == 14
+    families = {m.name: m for m in ShedderCollector(shedder).collect()}
+    assert families["trt_agent_memory_shedding"].samples[0].value == 1
+    relief = {s.labels["action"]: s.value for s in families["trt_agent_memory_relief"].samples}
+    assert relief == {"detail": 1, "engine": 0}
+    dropped = {s.labels["kind"]: s.value for s in families["trt_agent_model_entries_dropped"].samples}
+    assert set(DROP_KINDS) <= set(dropped) and dropped["layer"] == 100
+
+
+def test_without_a_limit_nothing_is_shed() -> None:
+    store, shedder = _pressured(1)
+    assert shedder.check(1 << 40, 0) is None and not shedder.shedding
+    assert len(store.models["e0"].layers) == 100
