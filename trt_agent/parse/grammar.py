@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-import re2  # type: ignore[import-untyped]
-
 from trt_agent.parse.prefix import trt_error
+from trt_agent.parse.search import re2
 from trt_agent.vocab.names import decompose, normalize_precision
 
 Fact = tuple[str, dict[str, Any]]
@@ -1534,7 +1533,10 @@ MAX_PREFIX_CHARS: Final = 512
 _MAX_START_CHARS: Final = MAX_PREFIX_CHARS + 256
 
 
-_START_RE2: Final = re2.compile("|".join(f"(?:{start})" for start in MESSAGE_STARTS))
+# None without google-re2 (the pure-Python path, which tests/contract/test_native.py also runs).
+_START_RE2: Any = (
+    re2.compile("|".join(f"(?:{start})" for start in MESSAGE_STARTS)) if re2 is not None else None
+)
 
 
 def message_starts(text: str) -> list[int]:
@@ -1542,7 +1544,7 @@ def message_starts(text: str) -> list[int]:
     head = text[:_MAX_START_CHARS]
     # RE2 tries every start at once (Python's re one after the other at each position); its
     # offsets are bytes, which are characters in ASCII text, as log prefixes nearly always are.
-    regex = _START_RE2 if head.isascii() else _START
+    regex = _START_RE2 if _START_RE2 is not None and head.isascii() else _START
     return [start for start in (m.start() for m in regex.finditer(head, 1)) if start < MAX_PREFIX_CHARS]
 
 

@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final, Protocol
 
-import re2  # type: ignore[import-untyped]
-
 from trt_agent.parse import grammar
 from trt_agent.parse.docker import DockerJsonLines, is_docker_json
 from trt_agent.parse.prefix import (
@@ -39,7 +37,7 @@ from trt_agent.parse.prefix import (
     split_header,
     trt_error,
 )
-from trt_agent.parse.search import Find, finder
+from trt_agent.parse.search import NATIVE, Find, finder, re2
 from trt_agent.vocab.events import Event, make_event
 
 CHUNK_BYTES: Final = 1 << 20
@@ -55,22 +53,50 @@ DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
 # word, anywhere in the line, behind any application's prefix. Built from the rules, so the
 # grammar and the prefilter cannot drift apart (tests/contract/test_prefilter.py checks both
 # readers agree on every file of tests/data).
+#
+# The search is anchored at line starts ("(?m)^[^\n]*?(?:words)"): it answers where the next
+# candidate line begins in one call over the chunk, so the ~93 % of lines that hold no such word
+# cost no Python work at all. Without google-re2 (or with ``native=False``) the same question is
+# answered line by line by Python's ``re``: slower, the same lines (tests/contract/test_native.py).
 class Prefilter:
-    """A compiled RE2 search for the next position where a line is worth reading."""
+    """A compiled search for the start of the next line worth reading."""
 
-    def __init__(self, pattern: bytes) -> None:
-        self.regex = re2.compile(pattern)
-        self.find: Find = finder(self.regex)  # offset of the first match at or after pos, or -1
+    def __init__(self, pattern: bytes, *, native: bool | None = None) -> None:
+        self.pattern = pattern
+        self.native = NATIVE if native is None else native
+        self.find: Find  # start of the next candidate line at or after pos (a line start), or -1
+        if self.native:
+            self.regex = re2.compile(rb"(?m)^[^\n]*?(?:" + pattern + rb")")
+            self.find = finder(self.regex)
+        else:
+            self.find = _line_finder(re.compile(pattern))
 
 
-def build_prefilter(starts: tuple[str, ...]) -> Prefilter:
-    """The prefilter for ``starts`` (regex fragments, ASCII)."""
-    return Prefilter(b"|".join(b"(?:" + start.encode() + b")" for start in starts))
+def _line_finder(regex: re.Pattern[bytes]) -> Find:
+    """The pure-Python prefilter: the first line at or after ``pos`` where ``regex`` matches."""
+    search = regex.search
+
+    def find(data: bytes, pos: int, size: int) -> int:
+        while pos < size:
+            nl = data.find(b"\n", pos, size)
+            if nl < 0:
+                nl = size
+            if search(data, pos, nl) is not None:
+                return pos
+            pos = nl + 1
+        return -1
+
+    return find
+
+
+def build_prefilter(starts: tuple[str, ...], *, native: bool | None = None) -> Prefilter:
+    """The prefilter for ``starts`` (regex fragments, ASCII, in the syntax RE2 and ``re`` share)."""
+    return Prefilter(b"|".join(b"(?:" + start.encode() + b")" for start in starts), native=native)
 
 
 PREFILTER: Final = build_prefilter(grammar.MESSAGE_STARTS + SEVERITY_STARTS)
 # The reference reader's prefilter: every non-empty line.
-EVERY_LINE: Final = Prefilter(rb"(?m:^[^\n])")
+EVERY_LINE: Final = Prefilter(rb"[^\n]")
 
 
 class LinePattern(Protocol):
@@ -571,7 +597,7 @@ class LogReader:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         first_line: int = 1,
         patterns: LinePatterns | None = None,
-        prefilter: Prefilter = PREFILTER,
+        prefilter: Prefilter | None = None,
     ) -> None:
         self.parser = LogParser(file, engine, stats, max_line_bytes, patterns or None)
         self.stats = stats
@@ -579,7 +605,7 @@ class LogReader:
         self.line_no = first_line
         self.consumed = 0  # bytes fed and no longer held (complete lines, dropped excess)
         self._buf = b""
-        self._prefilter = prefilter
+        self._prefilter = PREFILTER if prefilter is None else prefilter  # (read when called)
         self._skipping_rest_of_long_line = False
         # Docker's json-file records, unwrapped line for line; decided on the first line.
         self._docker: DockerJsonLines | None = None
@@ -613,11 +639,12 @@ class LogReader:
             self.stats.truncated_lines += 1
             self.consumed += len(buf)
             self._skipping_rest_of_long_line = True
-            yield from self._region(buf[: self.max_line_bytes] + b"\n", count_lines=False)
+            head = buf[: self.max_line_bytes] + b"\n"
+            yield from self._region(head, len(head), count_lines=False)
             return
         self._buf = buf[end + 1 :]
         self.consumed += end + 1
-        yield from self._region(buf[: end + 1])
+        yield from self._region(buf, end + 1)  # the complete lines, read in place
 
     def close(self) -> Iterator[Event]:
         """End of input: the held unfinished line, then what an open block still holds."""
@@ -633,20 +660,23 @@ class LogReader:
         if self._buf:
             data, self._buf = self._buf, b""
             self.consumed += len(data)
-            yield from self._region(data + b"\n")
+            yield from self._region(data + b"\n", len(data) + 1)
 
-    def _region(self, region: bytes, *, count_lines: bool = True) -> Iterator[Event]:
+    def _region(self, region: bytes, size: int, *, count_lines: bool = True) -> Iterator[Event]:
+        """The events of ``region[:size]``, complete lines, read where they lie (no copy)."""
         if not self._format_known:
-            first = region.lstrip().partition(b"\n")[0]
+            first = region[:size].lstrip().partition(b"\n")[0]
             if first.strip():
                 self._format_known = True
                 self._docker = DockerJsonLines(self.max_line_bytes) if is_docker_json(first) else None
         if self._docker is not None and count_lines:
-            region = self._docker.unwrap(region)
-        yield from _scan_region(region, self.line_no, self.parser, self._prefilter)
-        self.parser.tail = (self.parser.tail + region)[-4096:]
+            region = self._docker.unwrap(region[:size])
+            size = len(region)
+        yield from _scan_region(region, size, self.line_no, self.parser, self._prefilter)
+        parser = self.parser
+        parser.tail = region[size - 4096 : size] if size >= 4096 else (parser.tail + region[:size])[-4096:]
         if count_lines:
-            newlines = region.count(b"\n")
+            newlines = region.count(b"\n", 0, size)
             self.line_no += newlines
             self.stats.lines += newlines
 
@@ -667,7 +697,7 @@ def parse_log(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     before_read: Callable[[], None] | None = None,
     patterns: LinePatterns | None = None,
-    prefilter: Prefilter = PREFILTER,
+    prefilter: Prefilter | None = None,
 ) -> Iterator[Event]:
     """Yield the events of a TensorRT log read from ``stream`` (a file or a pipe).
 
@@ -692,12 +722,15 @@ def parse_log(
     stats.files += 1
 
 
-def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: Prefilter) -> Iterator[Event]:
-    """Events of the complete lines in ``region``; ``first_line`` is the number of its first line."""
+def _scan_region(
+    region: bytes, size: int, first_line: int, parser: LogParser, prefilter: Prefilter
+) -> Iterator[Event]:
+    """Events of the complete lines in ``region[:size]``; ``first_line`` is the number of its first
+    line. The prefilter finds each candidate line's start in one call; nothing else looks at the
+    lines between candidates."""
     stats = parser.stats
     pos = 0
     line_no = first_line
-    size = len(region)
     find = prefilter.find
     patterns = parser.patterns
     while pos < size:
@@ -713,17 +746,16 @@ def _scan_region(region: bytes, first_line: int, parser: LogParser, prefilter: P
             pos = nl + 1
             line_no += 1
             continue
-        found = find(region, pos)
+        start = find(region, pos, size)  # a line start, or -1
         if patterns:
             user = patterns.search(region, pos)
-            if user is not None and (found < 0 or user < found):
-                found = user
-        if found < 0:
+            if user is not None and user < size and (start < 0 or user < start):
+                start = region.rfind(b"\n", pos, user) + 1 or pos
+        if start < 0:
             return
-        start = region.rfind(b"\n", pos, found)
-        start = pos if start < 0 else start + 1
-        line_no += region.count(b"\n", pos, start)
-        nl = region.find(b"\n", found)
+        if start != pos:
+            line_no += region.count(b"\n", pos, start)
+        nl = region.find(b"\n", start)
         events = parser.feed(line_no, region[start:nl], region, start)
         if events:
             stats.events += len(events)

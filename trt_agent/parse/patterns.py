@@ -332,7 +332,7 @@ class UserPatterns:
     def _search(self, region: bytes, pos: int) -> int | None:
         size = len(region)
         while pos < size:
-            hit = self._find(region, pos)
+            hit = self._find(region, pos, size)
             if hit < 0:
                 return None
             start = region.rfind(b"\n", pos, hit) + 1 or pos
@@ -347,7 +347,7 @@ class UserPatterns:
     def match(self, line: str) -> list[tuple[UserPattern, dict[str, Any]]]:
         """Every pattern that matches ``line`` (anywhere in it), in config order, with its fields."""
         out: list[tuple[UserPattern, dict[str, Any]]] = []
-        if self._find is None or self._find(line.encode(), 0) < 0:
+        if self._find is None or self._find(encoded := line.encode(), 0, len(encoded)) < 0:
             return out  # one RE2 search for all patterns: most lines the reader asks about
         for pattern in self.patterns:
             facts = pattern.facts(line)

@@ -124,7 +124,7 @@ def split_header(line: str) -> Header:
 SEVERITY_STARTS: Final = (
     r"\[[WEF!][\]:]",
     r"(?i:warn|error|fatal|critical)",
-    r"(?m:(?:^|\s)[WEF]\d{4} \d)",
+    r"(?m:(?:^|[^\S\n])[WEF]\d{4} \d)",  # (a space, not the newline: one line)
     r"\d: [WEF] [\w./-]+:\d+\] ",
     r"INVALID_",
     r"UNSUPPORTED_",

@@ -6,28 +6,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
+try:
+    import re2  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - google-re2 is a dependency; the readers fall back on re
+    re2 = None
 
-Find = Callable[[bytes, int], int]
+__all__ = ["NATIVE", "Find", "finder", "re2"]
+
+Find = Callable[[bytes, int, int], int]
+
+# Whether the compiled scanner (google-re2, installed from wheels) is there. Without it the log
+# reader's prefilter asks Python's ``re`` line by line: the same lines, more slowly.
+NATIVE: bool = re2 is not None
 
 
 def finder(regex: Any) -> Find:
-    """``find(data, pos)``: the offset where ``regex`` (compiled by google-re2) first matches in
-    ``data`` at or after ``pos``, or -1. google-re2's ``search`` builds a generator and a match
+    """``find(data, pos, end)``: the offset where ``regex`` (compiled by google-re2) first matches
+    in ``data[:end]`` at or after ``pos``, or -1 (``end`` bounds the search without a copy). google-re2's ``search`` builds a generator and a match
     object per call; the compiled RE2 object answers the start alone, which is all a reader
     asks. Falls back to ``search`` if that private object ever goes away."""
     raw_match = getattr(getattr(regex, "_regexp", None), "Match", None)
     anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
     if raw_match is not None and anchor is not None:
 
-        def find(data: bytes, pos: int) -> int:
-            start: int = raw_match(anchor, data, pos, len(data))[0][0]
+        def find(data: bytes, pos: int, end: int) -> int:
+            start: int = raw_match(anchor, data, pos, end)[0][0]
             return start
 
         return find
 
-    def search(data: bytes, pos: int) -> int:
-        m = regex.search(data, pos)
+    def search(data: bytes, pos: int, end: int) -> int:
+        m = regex.search(data, pos, end)
         return -1 if m is None else int(m.start())
 
     return search
