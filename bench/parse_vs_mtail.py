@@ -412,6 +412,19 @@ COMPARISONS: list[tuple[str, str, dict[str, str], str]] = [
 # --- report ---------------------------------------------------------------------------------------
 
 
+def print_round_ratios(agent: Tool, mtail: Tool) -> None:
+    """mtail's time over trt-agent's, round by round (the two ran back to back in each round): the
+    median and range of the CPU ratio (user+system of the whole process) and of the wall ratio."""
+    cpu = [m.cpu_s / a.cpu_s for a, m in zip(agent.runs, mtail.runs, strict=True)]
+    wall = [m / a for a, m in zip(agent.seconds, mtail.seconds, strict=True)]
+    for what, ratios in (("CPU", cpu), ("wall", wall)):
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        print(
+            f"{agent.name.split(' (')[0]} vs mtail by {what}: median {statistics.median(ratios):.2f}x "
+            f"(per round {min(ratios):.2f}-{max(ratios):.2f}x: {each})"
+        )
+
+
 def fmt_rss(kb: int) -> str:
     return "n/a" if kb < 0 else f"{kb / 1024:.0f} MiB"
 
@@ -566,6 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # --- result ------------------------------------------------------------------------------------
     print(f"Result ({lines:,} lines, {size / MB:.1f} MB, median of {args.repeat})")
     print_table(tools, lines, mtail)
+    print()
+    print_round_ratios(agent, mtail)
     if gb_tool is not None:
         gb_lps = gb_lines / gb_tool.median_s
         print(
