@@ -2,15 +2,17 @@
 
 The daemon's main loop calls :meth:`RuleMonitor.refresh` after the pipeline says the models
 changed; a scrape only copies the last results (``trt_engine_rule_ok``), so it never waits on rule
-evaluation, and the tailer waits on it only while the models are judged.
+evaluation. The models are judged from a view of the store (``EngineStore.view``, taken in O(1)):
+the tailer never waits on the judging either.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from trt_agent.logs import get_logger
+from trt_agent.model.engine import EngineModel
 from trt_agent.model.store import EngineStore
 from trt_agent.rules import Baseline, Result, RuleSet, evaluate
 
@@ -55,11 +57,13 @@ class RuleMonitor:
     def refresh(self) -> None:
         """Judge the engines whose models changed since the last refresh."""
         store = self.store
-        with store.lock:
-            if store.revision == self.evaluated_revision and not self._stale:
-                return
-            revision = store.revision
-            out = self._judge() if self.rules is not None else []
+        if store.revision == self.evaluated_revision and not self._stale:
+            return
+        if self.rules is None:  # no view: it would make the tailer copy the models it folds into
+            revision, out = store.revision, []
+        else:
+            view = store.view()
+            revision, out = view.revision, self._judge(view.models)
         with self._lock:
             self._results = out
             self.evaluated_revision = revision
@@ -70,10 +74,9 @@ class RuleMonitor:
         """New rules (start, reload) not judged yet."""
         return self._stale
 
-    def _judge(self) -> list[Result]:
+    def _judge(self, models: Mapping[str, EngineModel]) -> list[Result]:
         assert self.rules is not None
         out: list[Result] = []
-        models = self.store.models
         for engine, model in models.items():
             cached = self._cache.get(engine)
             if cached is None or cached[0] != model.last_update:

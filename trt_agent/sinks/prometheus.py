@@ -1,9 +1,11 @@
 """The metrics of ``trt-agent run``: engine facts, per-layer latency, and the agent's own health.
 
-One custom collector reads the engine store when scraped. It takes the store's lock
-once, copies out what the metrics need (a consistent snapshot: all values come from the same
-moment of the model) and formats after releasing it, so a scrape holds the tailer up for no
-longer than the copy, and never waits on parsing (the tailer parses outside the lock).
+One custom collector reads the engine store when scraped, from a view (``EngineStore.view``:
+the models at one moment, taken in O(1) under the store's lock, which nobody changes afterwards:
+the store copies a model before changing one a view holds). All values come from that one
+moment, and computing and formatting them holds nothing the tailer waits for. What a model gives
+is computed and formatted once per model object (``CachedFamily``, ``exposition``): a scrape
+formats again only the engines whose models changed since the last one.
 
 Cardinality is bounded by ``[metrics]``: ``max_layer_series`` layers per engine (top by total
 time; the rest are summed into ``layer="__other__"``), ``max_engines`` engines,
@@ -16,7 +18,9 @@ Every per-engine family is named ``trt_engine_*`` (the agent's own, ``trt_agent_
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from prometheus_client.core import (
@@ -26,13 +30,15 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from trt_agent.config import MetricsConfig
 from trt_agent.model import EngineModel
 from trt_agent.model.engine import LayerTime
-from trt_agent.model.store import EngineStore
+from trt_agent.model.store import EngineStore, StoreView
 from trt_agent.redact import Redactor
 from trt_agent.rules import Result
 
@@ -108,10 +114,108 @@ def version_mismatch(model: EngineModel) -> bool:
     )
 
 
+class CachedFamily(Metric):
+    """A family whose samples come in one part per engine, each formatted once per model object
+    (``exposition`` writes the parts' cached text; any other reader sees ``samples`` as usual)."""
+
+    def __init__(self, family: Metric, parts: list[_Part]) -> None:
+        super().__init__(family.name, family.documentation, family.type, family.unit)
+        self.parts = parts
+        self.samples = [sample for part in parts for sample in part.samples]
+
+
+class _Part:
+    """One engine's samples of one family, and their exposition by encoder (formatted by that
+    encoder, so the bytes are prometheus-client's own)."""
+
+    __slots__ = ("_text", "samples")
+
+    def __init__(self, samples: list[Sample]) -> None:
+        self.samples = samples
+        self._text: dict[Any, bytes] = {}
+
+    def exposition(self, family: Metric, encoder: Callable[[Any], bytes], key: Any) -> bytes:
+        text = self._text.get(key)
+        if text is None:
+            one = Metric(family.name, family.documentation, family.type, family.unit)
+            one.samples = self.samples
+            text = self._text[key] = _sample_lines(encoder(_Families([one])))
+        return text
+
+
+class _Families:
+    """What an encoder takes: something whose ``collect()`` yields families."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+def _sample_lines(text: bytes) -> bytes:
+    """``text`` without its comment lines (# HELP, # TYPE, # UNIT, # EOF): a sample line never
+    starts with "# "."""
+    return b"".join(line for line in text.splitlines(keepends=True) if not line.startswith(b"# "))
+
+
+_HEADERS: dict[tuple[str, str, str, str, Any], bytes] = {}
+
+
+def _encoder_key(encoder: Callable[[Any], bytes]) -> Any:
+    """What makes two encoders format alike: the function and its keyword arguments (escaping,
+    version); choose_encoder makes a new partial for each request."""
+    if isinstance(encoder, partial):
+        return (encoder.func, encoder.args, tuple(sorted(encoder.keywords.items())))
+    return encoder
+
+
+def exposition(registry: Any, accept: str = "") -> tuple[bytes, str]:
+    """The body and content type of a scrape of ``registry`` for an ``Accept`` header: what
+    prometheus-client's encoder writes, byte for byte, except that the samples of a
+    ``CachedFamily`` are written from the text formatted when its engine's model last changed."""
+    encoder, content_type = choose_encoder(accept)
+    key = _encoder_key(encoder)
+    tail = encoder(_Families([]))  # "# EOF\n" of OpenMetrics, nothing in the text format
+    out: list[bytes] = []
+    run: list[Metric] = []
+
+    def flush() -> None:
+        if run:
+            out.append(encoder(_Families(run)).removesuffix(tail))
+            run.clear()
+
+    for family in registry.collect():
+        if not isinstance(family, CachedFamily):
+            run.append(family)
+            continue
+        flush()
+        header_key = (family.name, family.documentation, family.type, family.unit, key)
+        header = _HEADERS.get(header_key)
+        if header is None:
+            empty = Metric(family.name, family.documentation, family.type, family.unit)
+            header = _HEADERS[header_key] = encoder(_Families([empty])).removesuffix(tail)
+        out.append(header)
+        out += [part.exposition(family, encoder, key) for part in family.parts if part.samples]
+    flush()
+    out.append(tail)
+    return b"".join(out), content_type
+
+
+# Families whose samples hold free text scrubbed of learned names: the redactor learns names as
+# the logs go, so these are computed at each scrape, not cached with the model.
+_FREE_TEXT = ("fallback_events", "build")
+
+
 class EngineCollector(Collector):
     """The ``trt_engine_*`` metrics of every engine model, computed at scrape time, and the
     engine store's ``trt_agent_*`` bounds; with ``settings.deprecated_names``, the deprecated
-    aliases of renamed families too."""
+    aliases of renamed families too.
+
+    A scrape takes a view of the store (``EngineStore.view``: O(1) under its lock) and computes
+    everything from it without any lock the pipeline takes. What an engine's model gives is
+    computed, and formatted (``exposition``), once per model object: the store copies a model
+    before changing one a view holds, so the same object means the same samples."""
 
     def __init__(
         self,
@@ -124,16 +228,17 @@ class EngineCollector(Collector):
         self.settings = settings
         self.redactor = redactor
         self.rule_results = rule_results
+        # engine -> (the model object, family key -> its part; alias parts under "alias:" + key)
+        self._cache: dict[str, tuple[EngineModel, dict[str, _Part]]] = {}
+        self._cache_lock = threading.Lock()  # the collector's own: the pipeline never takes it
 
     def collect(self) -> Iterator[Metric]:
-        # Families are built completely before the first is yielded: the lock is not held while
-        # prometheus-client formats them.
-        yield from self._engines()
-        yield from self._store()
+        view = self.store.view()
+        yield from self._engines(view)
+        yield from self._store(view)
 
-    def _engines(self) -> list[Metric]:
-        store, settings = self.store, self.settings
-        g: dict[str, Any] = {
+    def _families(self) -> dict[str, Any]:
+        return {
             "fusion": _gauge("trt_engine_fusion_coverage_ratio", "Source layers absorbed into fused engine layers / all source layers; no sample while Myelin hides how many source layers it absorbed.", ["engine"]),
             "unfused": _gauge("trt_engine_unfused_kernel_ratio", "Engine compute layers made of one source layer / engine compute layers whose fusion the input tells (Myelin-generated kernels left out); no sample when none.", ["engine"]),
             "int8": _gauge("trt_engine_int8_coverage_ratio", "INT8 engine compute layers / engine compute layers whose precision is known; no sample when none is.", ["engine"]),
@@ -151,29 +256,72 @@ class EngineCollector(Collector):
             "rules": _gauge("trt_engine_rule_ok", "1 when the rule passes on the engine, 0 when it fails (skipped rules have no series).", ["engine", "rule", "severity"]),
             "latency": HistogramMetricFamily("trt_engine_layer_latency_seconds", "Per-layer latency (profiler, profile tables and profile JSON).", labels=["engine", "layer"]),
         }  # fmt: skip
-        with store.lock:
-            for engine, model in sorted(store.models.items()):
-                self._engine(engine, model, g, settings)
-            for (engine, type_, severity), count in sorted(store.event_counts.items()):
-                g["events"].add_metric([engine, type_, severity], count)
+
+    def _engines(self, view: StoreView) -> list[Metric]:
+        settings = self.settings
+        g = self._families()
+        parts: dict[str, list[_Part]] = {key: [] for key in g}
+        aliases: dict[str, list[_Part]] = {key: [] for key in g}
+        with self._cache_lock:  # one scrape at a time fills the cache
+            cache: dict[str, tuple[EngineModel, dict[str, _Part]]] = {}
+            for engine, model in sorted(view.models.items()):
+                cached = self._cache.get(engine)
+                if cached is None or cached[0] is not model:
+                    cached = (model, self._render(engine, model))
+                cache[engine] = cached
+                for key, part in cached[1].items():
+                    (aliases[key[6:]] if key.startswith("alias:") else parts[key]).append(part)
+                self._engine_text(engine, model, g)
+            self._cache = cache
+        for (engine, type_, severity), count in sorted(view.event_counts.items()):
+            g["events"].add_metric([engine, type_, severity], count)
         for result in self.rule_results():  # judged off the scrape path (rules.monitor)
             if result.status != "skip":
                 g["rules"].add_metric(
                     [result.engine, result.rule, result.severity], 0 if result.failed else 1
                 )
-        families: list[Metric] = list(g.values())
+        families: list[Metric] = [
+            CachedFamily(family, parts[key]) if parts[key] else family for key, family in g.items()
+        ]
         if settings.deprecated_names:
-            families += [alias for family in families if (alias := deprecated_alias(family)) is not None]
+            for key, family in g.items():
+                alias = deprecated_alias(family)
+                if alias is not None:
+                    families.append(CachedFamily(alias, aliases[key]) if aliases[key] else alias)
         return families
 
-    def _store(self) -> list[Metric]:
+    def _render(self, engine: str, model: EngineModel) -> dict[str, _Part]:
+        """What ``model`` gives every family but the free-text ones, as one part per family."""
+        g = self._families()
+        self._engine(engine, model, g, self.settings)
+        out: dict[str, _Part] = {}
+        for key, family in g.items():
+            if key in _FREE_TEXT or key in ("events", "rules"):
+                continue
+            out[key] = _Part(family.samples)
+            if self.settings.deprecated_names:
+                alias = deprecated_alias(family)
+                if alias is not None:
+                    out["alias:" + key] = _Part(alias.samples)
+        return out
+
+    def _store(self, view: StoreView) -> list[Metric]:
         """The engine store's own bounds at work."""
-        store = self.store
         return [
-            GaugeMetricFamily("trt_agent_engines", "Engines with a model in the agent.", value=len(store.models)),
-            CounterMetricFamily("trt_agent_engines_dropped", "Engine models dropped: metrics.max_engines reached, or gone for metrics.series_ttl.", value=store.engines_dropped),
-            CounterMetricFamily("trt_agent_layer_series_dropped", "Layer latency series dropped after metrics.series_ttl without observations.", value=store.layers_dropped),
+            GaugeMetricFamily("trt_agent_engines", "Engines with a model in the agent.", value=len(view.models)),
+            CounterMetricFamily("trt_agent_engines_dropped", "Engine models dropped: metrics.max_engines reached, or gone for metrics.series_ttl.", value=view.engines_dropped),
+            CounterMetricFamily("trt_agent_layer_series_dropped", "Layer latency series dropped after metrics.series_ttl without observations.", value=view.layers_dropped),
         ]  # fmt: skip
+
+    def _engine_text(self, engine: str, model: EngineModel, g: dict[str, Any]) -> None:
+        """The families of free text the logs wrote (versions, a [[patterns]] fallback's reason:
+        whatever its group captured), scrubbed of learned names like any message."""
+        text = self.redactor.text if self.redactor is not None else str
+        for reason, count in sorted(model.fallback_reasons.items()):
+            g["fallback_events"].add_metric([engine, text(reason)], count)
+        if model.versions:
+            versions = {c: text(model.versions.get(c, "")) for c in BUILD_INFO_COMPONENTS}
+            g["build"].add_metric([engine], versions)
 
     def _engine(self, engine: str, model: EngineModel, g: dict[str, Any], settings: MetricsConfig) -> None:
         sources, fused, opaque = model.coverage_counts()
@@ -196,19 +344,12 @@ class EngineCollector(Collector):
         if model.layers or model.plugins:
             g["plugins"].add_metric([engine], len(model.plugin_layers()))
         g["fallbacks"].add_metric([engine], sum(model.fallback_reasons.values()))
-        # Free text the logs wrote (versions, a [[patterns]] fallback's reason: whatever its
-        # group captured) is scrubbed of learned names like any message.
-        text = self.redactor.text if self.redactor is not None else str
-        for reason, count in sorted(model.fallback_reasons.items()):
-            g["fallback_events"].add_metric([engine, text(reason)], count)
         widest = sorted(model.calibration.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)
         name = self.redactor.name if self.redactor is not None else str
         for tensor, (low, high) in widest[: settings.max_calibration_series]:
             g["calibration"].add_metric([engine, name(tensor), "min"], low)
             g["calibration"].add_metric([engine, name(tensor), "max"], high)
         if model.versions:
-            versions = {c: text(model.versions.get(c, "")) for c in BUILD_INFO_COMPONENTS}
-            g["build"].add_metric([engine], versions)
             g["mismatch"].add_metric([engine], 1 if version_mismatch(model) else 0)
         # "drop" leaves no layer names: every layer's time goes to __other__.
         dropped = self.redactor is not None and self.redactor.mode == "drop"

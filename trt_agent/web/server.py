@@ -37,11 +37,11 @@ from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from trt_agent.logs import get_logger
+from trt_agent.sinks.prometheus import exposition
 from trt_agent.web.auth import REJECT_REASONS as AUTH_REJECT_REASONS
 from trt_agent.web.auth import BasicAuth
 from trt_agent.web.config import WebConfig
@@ -475,11 +475,11 @@ class _Handler(BaseHTTPRequestHandler):
         names = parse_qs(query).get("name[]")
         if names:
             registry = _Restricted(self.server.registry, names)
-        encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         extra = {}
         started = time.monotonic()
         with self.server.encoding:
-            body = encoder(registry)
+            # prometheus-client's encoders, with each engine's samples formatted once per model
+            body, content_type = exposition(registry, self.headers.get("Accept", ""))
             if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
                 body = gzip.compress(body, compresslevel=5)
                 extra["Content-Encoding"] = "gzip"
