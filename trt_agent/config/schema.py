@@ -330,6 +330,12 @@ class RedactionConfig:
     allowlist: tuple[str, ...] = key((), "regexes (full match) of names that stay clear")
     mode: str = key("pseudonym", "`pseudonym`, `structure` (fusion shape and op words stay), `drop`")
     scrub_paths: bool = key(True, "absolute paths and model/engine file names in free text become `P…`")
+    max_learned_names: int = key(
+        50_000,
+        "names free text is scrubbed of, at most; beyond, the least recently seen is forgotten "
+        "(counted: `trt_agent_redaction_names_evicted_total`; docs/redaction.md#learned-names)",
+        allowed=Range(100, 10_000_000, zero="no limit"),
+    )
 
 
 @dataclass(frozen=True)

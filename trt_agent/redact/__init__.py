@@ -29,6 +29,7 @@ import hmac
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -102,6 +103,14 @@ _PATH: Final = re.compile(
 )
 _MIN_LEARNED: Final = 3
 _FIELD_CACHE_SIZE: Final = 10_000
+_EVENT_CACHE_SIZE: Final = 4096  # messages whose events' redacted copies are kept (see Redactor.events)
+_EVENTS_PER_MESSAGE: Final = 8
+# Generations of the automaton (see _Generations): a new one for each batch of new names; the last
+# two are merged while the older is at most _MERGE_FACTOR times the younger, so sizes fall
+# geometrically and each name is rebuilt O(log) times; all are merged into one once scanning the
+# extra ones has cost _COMPACT_AFTER times what rebuilding all of them would.
+_MERGE_FACTOR: Final = 4
+_COMPACT_AFTER: Final = 4
 _PLACEHOLDER: Final = re.compile("\x00([0-9]+)\x00")
 # A short or numeric name is replaced in free text only where it stands before a bracketed
 # annotation, as rule messages and TensorRT print them: "341 [-333.2, 333.2]", "a [Conv]".
@@ -148,18 +157,26 @@ class Redactor:
         ] = {}  # see _is_direct  # name -> what name() returns (allowlist and mode applied)
         self._owners: dict[str, str] = {}  # pseudonym -> name, to catch collisions
         self.collisions = 0
-        self._learned: set[str] = set()  # names free text is scrubbed of
-        self._annotated: set[str] = set()  # short and numeric names: see _ANNOTATED
-        self._seen: set[str] = set()  # every name offered to learn(), kept or not
-        self._automaton: Any = None  # rebuilt when names were learned since
-        self._learned_version = 0  # bumped when names are learned
-        self._built_version = 0  # the learned_version the automaton holds
+        # Every name offered to learn(), least recently offered first, with the names it taught
+        # (None: itself): at most max_learned_names; beyond, the oldest is forgotten (evicted).
+        self._seen: OrderedDict[str, tuple[str, ...] | None] = OrderedDict()
+        self.max_names = settings.max_learned_names  # 0: no limit
+        self.evicted = 0  # names forgotten to stay within max_names
+        self._learned: dict[str, int] = {}  # names free text is scrubbed of -> how many seen names taught it
+        self._annotated: dict[str, int] = {}  # short and numeric names: see _ANNOTATED
+        self._pending: list[str] = []  # learned, in no automaton yet
+        self._generations = _Generations()
+        # the generations' automata and the learned_version they hold, swapped whole
+        self._built: tuple[tuple[Any, ...], int] = ((), 0)
+        self._learned_version = 0  # bumped when names are learned or forgotten
         self._build_lock = threading.Lock()  # one automaton build at a time; others wait for it
-        # scrubbed field values, for the automaton they were scrubbed with (swapped whole)
+        # scrubbed field values and messages, for the automata they were scrubbed with (swapped whole)
         self._field_cache: tuple[Any, dict[str, str]] = (None, {})
+        # redacted copies of events, by msg, for the automata they were redacted with: see events()
+        self._event_cache: tuple[int, dict[str, list[tuple[Event, Event]]]] = (-1, {})
 
     def __repr__(self) -> str:  # the key never shows, not even in a traceback's locals
-        return f"Redactor(mode={self.mode!r}, names={len(self._learned)})"
+        return f"Redactor(mode={self.mode!r}, names={len(self._seen)})"
 
     # -- names -------------------------------------------------------------------------------------
 
@@ -217,35 +234,85 @@ class Redactor:
     # -- free text ---------------------------------------------------------------------------------
 
     def learn(self, names: Iterable[str]) -> None:
-        """Remember ``names`` (and the members of fused names) so free text is scrubbed of them."""
-        new: list[str] = []
-        short: list[str] = []
-        seen = self._seen
-        for name in names:
-            if not name or name in seen:
-                continue
-            seen.add(name)
-            candidates = [name, *decompose(name).sources] if any(c in name for c in "+({") else [name]
-            for candidate in candidates:
-                candidate = candidate.strip()
-                if not candidate or candidate in self._learned or candidate in self._annotated:
+        """Remember ``names`` (and the members of fused names) so free text is scrubbed of them.
+        A name offered again becomes the most recently seen; beyond ``max_learned_names`` the
+        least recently seen are forgotten (see docs/redaction.md#learned-names)."""
+        with self._lock:
+            seen, learned, annotated, pending = self._seen, self._learned, self._annotated, self._pending
+            before = len(pending)
+            for name in names:
+                if not name:
                     continue
-                if not self.allowed(candidate):
+                if name in seen:
+                    seen.move_to_end(name)
+                    continue
+                candidates = [name, *decompose(name).sources] if any(c in name for c in "+({") else [name]
+                taught: list[str] = []
+                for candidate in candidates:
+                    candidate = candidate.strip()
+                    if not candidate or candidate in taught or self.allowed(candidate):
+                        continue
+                    taught.append(candidate)
                     # short and numeric names would hit every number: see _ANNOTATED
-                    (new if scrubbable(candidate) else short).append(candidate)
-        if new:
-            with self._lock:
-                self._learned.update(new)
+                    if scrubbable(candidate):
+                        count = learned.get(candidate, 0)
+                        if not count:
+                            pending.append(candidate)
+                        learned[candidate] = count + 1
+                    else:
+                        annotated[candidate] = annotated.get(candidate, 0) + 1
+                seen[name] = None if taught == [name] else tuple(taught)
+            if self.max_names and len(seen) > self.max_names:
+                self._evict(len(seen) - self.max_names)
+            if len(pending) != before:
                 self._learned_version += 1
-        if short:
-            with self._lock:
-                self._annotated.update(short)
+
+    def _evict(self, count: int) -> None:
+        """Forget the ``count`` least recently seen names (under ``_lock``). They stay in the
+        automaton generation that holds them until it is rebuilt (still scrubbed until then);
+        nothing is rebuilt for them now."""
+        seen, learned, annotated = self._seen, self._learned, self._annotated
+        for _ in range(count):
+            name, taught = seen.popitem(last=False)
+            for candidate in (name,) if taught is None else taught:
+                target = learned if scrubbable(candidate) else annotated
+                left = target.get(candidate, 1) - 1
+                if left > 0:
+                    target[candidate] = left
+                    continue
+                target.pop(candidate, None)
+                self._forget(candidate)
+        self.evicted += count
+        limit = 4 * self.max_names + _FIELD_CACHE_SIZE
+        if len(self._owners) > limit:  # pseudonyms of paths, structure parts, labels: see _forget
+            self._owners.clear()
+        for cache in (self._pseudonyms, self._outputs, self._direct):
+            if len(cache) > limit:
+                cache.clear()
+
+    def _forget(self, name: str) -> None:
+        """Drop what is cached for a forgotten name, and its claim on its pseudonym: a name with
+        the same 10 hex digits seen later gets them (its collision is not counted)."""
+        self._outputs.pop(name, None)
+        self._direct.pop(name, None)
+        value = self._pseudonyms.pop(name, None)
+        if value is not None:
+            if self._owners.get(value[:11]) == name:
+                del self._owners[value[:11]]
+            if len(value) > 11 and self._owners.get(value) == name:
+                del self._owners[value]
 
     def learned_names(self) -> list[str]:
-        """Every name offered to ``learn`` so far (the model snapshot keeps them: after a
-        restart, free text is scrubbed of names the logs gave before it)."""
+        """Every name offered to ``learn`` and not forgotten, least recently seen first (the
+        model snapshot keeps them: after a restart, free text is scrubbed of names the logs gave
+        before it, in the same order of eviction)."""
         with self._lock:
             return list(self._seen)
+
+    @property
+    def held_names(self) -> int:
+        """How many names the redactor holds (at most ``max_learned_names``)."""
+        return len(self._seen)
 
     def learn_events(self, events: Iterable[Event]) -> None:
         """Learn every name ``events`` hold, as redacting them would, without redacting them: the
@@ -253,28 +320,31 @@ class Redactor:
         replayed to rebuild them are never written again."""
         self.learn(name for event in events for name in learnable_names(event))
 
-    def _matcher(self) -> Any:
-        """The automaton of every name learned before this call. A caller that finds it stale
-        while another thread builds waits for that build (then builds again if names came in
-        meanwhile): returning the old one would let a name learned a moment ago through clear."""
-        while self._built_version != self._learned_version:
+    def _matcher(self) -> tuple[tuple[Any, ...], int]:
+        """The automata of every name learned before this call (generations: see
+        ``_Generations``). A caller that finds them stale while another thread builds waits for
+        that build (then builds again if names came in meanwhile): returning the old ones would
+        let a name learned a moment ago through clear."""
+        generations = self._generations
+        while self._built[1] != self._learned_version or generations.due(len(self._learned)):
             with self._build_lock:
-                if self._built_version == self._learned_version:
+                if self._built[1] == self._learned_version and not generations.due(len(self._learned)):
                     break
                 with self._lock:
-                    names, version = list(self._learned), self._learned_version
-                automaton = ahocorasick.Automaton()
-                for name in names:
-                    # The value carries what the loop in _scrub needs, computed once per name.
-                    automaton.add_word(name, (len(name) - 1, self.name(name)))
-                automaton.make_automaton()
-                self._automaton = automaton  # swapped whole: readers never see a half-built one
-                self._built_version = version
-        return self._automaton
+                    pending, self._pending = self._pending, []
+                    version = self._learned_version
+                live = self._learned
+                if pending:
+                    generations.add([n for n in pending if n in live], live, self.name)
+                if generations.due(len(live)):
+                    generations.compact(live, self.name)
+                # swapped whole: readers never see a half-built one
+                self._built = (generations.automata(), version)
+        return self._built
 
     def text(self, text: str) -> str:
         """``text`` with every learned name (and, with ``scrub_paths``, every path) replaced."""
-        text = self._scrub(text, self._matcher())
+        text = self._scrub(text, self._matcher()[0])
         if self._annotated and " [" in text:
             text = _ANNOTATED.sub(self._annotated_name, text)
         return text
@@ -283,11 +353,14 @@ class Redactor:
         value = match.group()
         return self.name(value) if value in self._annotated else value
 
-    def _scrub(self, text: str, automaton: Any) -> str:
-        if automaton is not None and text:
+    def _scrub(self, text: str, automata: tuple[Any, ...]) -> str:
+        if automata and text:
+            if len(automata) > 1:
+                self._generations.extra += len(text) * (len(automata) - 1)
+            found = _leftmost_longest(text, automata)
             pieces: list[str] = []
             last = 0
-            for end, (length, replacement) in automaton.iter_long(text):
+            for end, (length, replacement) in found:
                 pieces += (text[last : end - length], replacement)
                 last = end + 1
             if pieces:
@@ -306,6 +379,73 @@ class Redactor:
     # -- events ------------------------------------------------------------------------------------
 
     def events(self, events: list[Event]) -> list[Event]:
+        """Redacted copies of a batch, in order (see ``_events``).
+
+        An event equal, but for its ``source``, to one redacted before with the same automata (a
+        log read again, a line repeated word for word) gets that one's redacted copy again,
+        with its own ``source``: the result depends on nothing else (callers only read the
+        copies: the kept ones are shared). If the batch's other events
+        teach new names, every event of the batch is redacted afresh: a repeated message may
+        hold a name learned only now."""
+        owner, cache = self._event_cache
+        if owner != self._built[1] or owner != self._learned_version or not cache:
+            return self._events(events)
+        out: list[Event | None] = []
+        missed: list[Event] = []
+        for event in events:
+            msg = event.get("msg")
+            hit = cache.get(msg) if msg.__class__ is str else None
+            if hit is not None:
+                source = event.get("source")
+                if source.__class__ is not dict or "pattern" not in source:
+                    stripped = event.copy()
+                    stripped.pop("source", None)
+                    for before, redacted in hit:  # the events of one line (a perf summary's stats)
+                        if stripped == before:
+                            copy = redacted.copy()
+                            if source is not None:
+                                copy["source"] = source
+                            out.append(copy)
+                            break
+                    else:
+                        out.append(None)
+                        missed.append(event)
+                    continue
+            out.append(None)
+            missed.append(event)
+        if not missed:
+            return out  # type: ignore[return-value]
+        fresh = self._events(missed)
+        if self._learned_version != owner:
+            # names were learned: the hits may hold them, and are redacted afresh as well
+            hits = [event for event, copy in zip(events, out, strict=True) if copy is not None]
+            again = iter(self._events(hits))
+            out = [None if copy is None else next(again) for copy in out]
+        rest = iter(fresh)
+        return [copy if copy is not None else next(rest) for copy in out]
+
+    def _remember(self, version: int, events: list[Event], copies: list[Event]) -> None:
+        """Keep the redacted copies of ``events`` (those with a msg, not from a user pattern),
+        scrubbed with the automata of every name learned up to ``version``. Merging generations
+        or forgetting names does not make them stale: a forgotten name they hide stays hidden."""
+        owner, cache = self._event_cache
+        if owner != version:
+            owner, cache = version, {}
+            self._event_cache = (owner, cache)
+        for event, copy in zip(events, copies, strict=True):
+            msg = event.get("msg")
+            source = event.get("source")
+            if msg.__class__ is str and (source.__class__ is not dict or "pattern" not in source):
+                stripped = event.copy()
+                stripped.pop("source", None)
+                same = cache.get(msg)
+                if same is None:
+                    if len(cache) < _EVENT_CACHE_SIZE:
+                        cache[msg] = [(stripped, copy)]
+                elif len(same) < _EVENTS_PER_MESSAGE:
+                    same.append((stripped, copy))
+
+    def _events(self, events: list[Event]) -> list[Event]:
         """Redacted copies of a batch, in order.
 
         Fields are replaced at once. Every msg is free text: it waits until all names of the
@@ -377,33 +517,35 @@ class Redactor:
         if new:
             self.learn(new)
         if deferred:
-            automaton = self._matcher()
+            automata, scrubbed_with = self._matcher()
             for copy, short, spans, texts in deferred:
                 msg = copy["msg"]
-                scrubbed = self._scrub_around(msg, spans, automaton) if spans else self._scrub(msg, automaton)
+                scrubbed = self._scrub_around(msg, spans, automata) if spans else self._scrub(msg, automata)
                 if texts:
                     # captured from this msg: where the msg held no learned name, neither do they
                     clean = scrubbed is msg
                     fields.extend((copy, k) for k in texts if not clean or copy[k] not in msg)
                 copy["msg"] = self._replace_own(scrubbed, short) if short else scrubbed
         if fields:
-            automaton = self._matcher()
+            automata = self._matcher()[0]
             owner, cache = self._field_cache
-            if owner is not automaton:
-                owner, cache = automaton, {}
+            if owner is not automata:
+                owner, cache = automata, {}
                 self._field_cache = (owner, cache)
             for copy, text_key in fields:
                 value = copy[text_key]
                 text = cache.get(value)
                 if text is None:
-                    text = self._scrub(value, automaton)
+                    text = self._scrub(value, automata)
                     if len(cache) < _FIELD_CACHE_SIZE:
                         cache[value] = text
                 if text is not value:
                     copy[text_key] = text
+        if deferred:
+            self._remember(scrubbed_with, events, out)
         return out
 
-    def _scrub_around(self, text: str, spans: list[tuple[int, int]], automaton: Any) -> str:
+    def _scrub_around(self, text: str, spans: list[tuple[int, int]], automata: tuple[Any, ...]) -> str:
         """A layer line: its layer and tensor names (``spans``) replaced where they stand, whatever
         their length, and the rest scrubbed. Searching for a tensor name instead would miss short
         and numeric ones and could hit the inside of a longer one. The spans wait as placeholders
@@ -417,7 +559,7 @@ class Redactor:
             last = end
         pieces.append(text[last:])
         names = [self.name(text[start:end]) for start, end in spans]
-        return _PLACEHOLDER.sub(lambda m: names[int(m.group(1))], self._scrub("".join(pieces), automaton))
+        return _PLACEHOLDER.sub(lambda m: names[int(m.group(1))], self._scrub("".join(pieces), automata))
 
     def _replace_own(self, msg: str, names: list[str]) -> str:
         """Replace an event's own names in its msg, longest first, in one pass: placeholders
@@ -491,6 +633,95 @@ class Redactor:
         return text
 
 
+def _leftmost_longest(text: str, automata: tuple[Any, ...]) -> list[tuple[int, tuple[int, str]]]:
+    """The leftmost-longest matches of the names of every automaton in ``text``, as ``(end,
+    (length - 1, replacement))`` like pyahocorasick's ``iter_long``: at each position the longest
+    name starting there, then on after it; where none starts, the next position. Built from every
+    match (``iter``): ``iter_long`` can miss a name that starts inside a longer one it tried and
+    failed to finish (names ``xabab`` and ``aba`` in ``xaba``), and a name of one generation can
+    start inside another generation's match."""
+    found = [(end - value[0], end, value) for automaton in automata for end, value in automaton.iter(text)]
+    if not found:
+        return []
+    found.sort(key=lambda m: (m[0], -m[1]))
+    out: list[tuple[int, tuple[int, str]]] = []
+    pos = 0
+    for start, end, value in found:
+        if start >= pos:
+            out.append((end, value))
+            pos = end + 1
+    return out
+
+
+class _Generations:
+    """The automata free text is scrubbed with, in generations, so a new name costs what its
+    own length does (amortised) instead of a rebuild from every name (pyahocorasick cannot add a
+    word to a finished automaton). Each batch of new names becomes a generation of its own; the
+    youngest two are merged while the older holds at most ``_MERGE_FACTOR`` times the younger's
+    names, so sizes fall geometrically (a few generations; each name rebuilt O(log n) times).
+    Scanning a text with k generations costs k passes: once the extra passes have scanned
+    ``_COMPACT_AFTER`` times the characters a rebuild of all names would add, everything is
+    merged into one generation (a steady state has one). Forgotten names stay in their
+    generation (still scrubbed) until it is rebuilt; all are rebuilt from the live names once
+    they are more than half of what the automata hold. Only ``Redactor._matcher`` changes it,
+    under the build lock."""
+
+    def __init__(self) -> None:
+        self.generations: list[
+            tuple[Any, list[str], int]
+        ] = []  # (automaton, its names, their characters), oldest first
+        self.held = 0  # names the automata hold, forgotten ones included
+        self.chars = 0  # and their characters
+        self.extra = 0  # characters scanned by generations beyond the first since the last compaction
+
+    def automata(self) -> tuple[Any, ...]:
+        return tuple(automaton for automaton, _, _ in self.generations)
+
+    def due(self, live: int) -> bool:
+        """Whether merging everything is due: the extra passes cost more than it would, or
+        forgotten names are most of what the automata hold."""
+        return (len(self.generations) > 1 and self.extra > _COMPACT_AFTER * self.chars) or (
+            self.held > 2 * live + 1024
+        )
+
+    def add(self, names: list[str], live: dict[str, int], output: Any) -> None:
+        if not names:
+            return
+        generations = self.generations
+        self._push(list(dict.fromkeys(names)), output)
+        while len(generations) > 1 and len(generations[-2][1]) <= _MERGE_FACTOR * len(generations[-1][1]):
+            (_, older, _), (_, younger, _) = generations[-2:]
+            self._pop()
+            self._pop()
+            self._push([n for n in dict.fromkeys(older + younger) if n in live], output)
+
+    def compact(self, live: dict[str, int], output: Any) -> None:
+        names = list(dict.fromkeys(n for _, held, _ in self.generations for n in held if n in live))
+        self.generations.clear()
+        self.held = self.chars = self.extra = 0
+        if names:
+            self._push(names, output)
+
+    def _push(self, names: list[str], output: Any) -> None:
+        if not names:
+            return
+        automaton = ahocorasick.Automaton()
+        chars = 0
+        for name in names:
+            # The value carries what the loop in _scrub needs, computed once per name.
+            automaton.add_word(name, (len(name) - 1, output(name)))
+            chars += len(name)
+        automaton.make_automaton()
+        self.generations.append((automaton, names, chars))
+        self.held += len(names)
+        self.chars += chars
+
+    def _pop(self) -> None:
+        _, names, chars = self.generations.pop()
+        self.held -= len(names)
+        self.chars -= chars
+
+
 def learnable_names(event: Event) -> list[str]:
     """The names redacting ``event`` would learn: its name fields (those its type has) and, for a
     layer line, the tensors it reads and writes."""
@@ -546,6 +777,12 @@ class NullRedactor(Redactor):
     mode = "off"
     scrub_paths = False
     collisions = 0
+    evicted = 0
+    max_names = 0
+
+    @property
+    def held_names(self) -> int:
+        return 0
 
     def __init__(self) -> None:
         pass
