@@ -335,9 +335,9 @@ class Redactor:
                     version = self._learned_version
                 live = self._learned
                 if pending:
-                    generations.add([n for n in pending if n in live], live, self.name)
+                    generations.add([n for n in pending if n in live], live)
                 if generations.due(len(live)):
-                    generations.compact(live, self.name)
+                    generations.compact(live)
                 # swapped whole: readers never see a half-built one
                 self._built = (generations.automata(), version)
         return self._built
@@ -360,9 +360,11 @@ class Redactor:
             found = _leftmost_longest(text, automata)
             pieces: list[str] = []
             last = 0
-            for end, (length, replacement) in found:
-                pieces += (text[last : end - length], replacement)
-                last = end + 1
+            outputs = self._outputs
+            for start, end in found:
+                name = text[start:end]
+                pieces += (text[last:start], outputs.get(name) or self.name(name))
+                last = end
             if pieces:
                 pieces.append(text[last:])
                 text = "".join(pieces)
@@ -633,23 +635,24 @@ class Redactor:
         return text
 
 
-def _leftmost_longest(text: str, automata: tuple[Any, ...]) -> list[tuple[int, tuple[int, str]]]:
-    """The leftmost-longest matches of the names of every automaton in ``text``, as ``(end,
-    (length - 1, replacement))`` like pyahocorasick's ``iter_long``: at each position the longest
+def _leftmost_longest(text: str, automata: tuple[Any, ...]) -> list[tuple[int, int]]:
+    """The leftmost-longest matches of the names of every automaton in ``text``, as ``(start,
+    end)`` (end excluded): at each position the longest
     name starting there, then on after it; where none starts, the next position. Built from every
     match (``iter``): ``iter_long`` can miss a name that starts inside a longer one it tried and
     failed to finish (names ``xabab`` and ``aba`` in ``xaba``), and a name of one generation can
     start inside another generation's match."""
-    found = [(end - value[0], end, value) for automaton in automata for end, value in automaton.iter(text)]
+    # automata store each name's length: (index of its last character, length)
+    found = [(last + 1 - length, last + 1) for automaton in automata for last, length in automaton.iter(text)]
     if not found:
-        return []
+        return found
     found.sort(key=lambda m: (m[0], -m[1]))
-    out: list[tuple[int, tuple[int, str]]] = []
+    out: list[tuple[int, int]] = []
     pos = 0
-    for start, end, value in found:
+    for start, end in found:
         if start >= pos:
-            out.append((end, value))
-            pos = end + 1
+            out.append((start, end))
+            pos = end
     return out
 
 
@@ -663,7 +666,7 @@ class _Generations:
     ``_COMPACT_AFTER`` times the characters a rebuild of all names would add, everything is
     merged into one generation (a steady state has one). Forgotten names stay in their
     generation (still scrubbed) until it is rebuilt; all are rebuilt from the live names once
-    they are more than half of what the automata hold. Only ``Redactor._matcher`` changes it,
+    they are more than a fifth of what the automata hold. Only ``Redactor._matcher`` changes it,
     under the build lock."""
 
     def __init__(self) -> None:
@@ -679,37 +682,38 @@ class _Generations:
 
     def due(self, live: int) -> bool:
         """Whether merging everything is due: the extra passes cost more than it would, or
-        forgotten names are most of what the automata hold."""
+        forgotten names are more than a fifth of what the automata hold."""
         return (len(self.generations) > 1 and self.extra > _COMPACT_AFTER * self.chars) or (
-            self.held > 2 * live + 1024
+            self.held > live + live // 4 + 1024
         )
 
-    def add(self, names: list[str], live: dict[str, int], output: Any) -> None:
+    def add(self, names: list[str], live: dict[str, int]) -> None:
         if not names:
             return
         generations = self.generations
-        self._push(list(dict.fromkeys(names)), output)
+        self._push(list(dict.fromkeys(names)))
         while len(generations) > 1 and len(generations[-2][1]) <= _MERGE_FACTOR * len(generations[-1][1]):
             (_, older, _), (_, younger, _) = generations[-2:]
             self._pop()
             self._pop()
-            self._push([n for n in dict.fromkeys(older + younger) if n in live], output)
+            self._push([n for n in dict.fromkeys(older + younger) if n in live])
 
-    def compact(self, live: dict[str, int], output: Any) -> None:
+    def compact(self, live: dict[str, int]) -> None:
         names = list(dict.fromkeys(n for _, held, _ in self.generations for n in held if n in live))
         self.generations.clear()
         self.held = self.chars = self.extra = 0
         if names:
-            self._push(names, output)
+            self._push(names)
 
-    def _push(self, names: list[str], output: Any) -> None:
+    def _push(self, names: list[str]) -> None:
         if not names:
             return
+        # Each name's value is its length (an int Python keeps once, below 257: no object per
+        # name); the replacement is looked up by the text matched, in the redactor's outputs.
         automaton = ahocorasick.Automaton()
         chars = 0
         for name in names:
-            # The value carries what the loop in _scrub needs, computed once per name.
-            automaton.add_word(name, (len(name) - 1, output(name)))
+            automaton.add_word(name, len(name))
             chars += len(name)
         automaton.make_automaton()
         self.generations.append((automaton, names, chars))
