@@ -21,10 +21,10 @@ that may continue it. Docker json-file records are unwrapped line for line first
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any, BinaryIO, Final, Protocol
 
 from trt_agent.parse import grammar
@@ -207,13 +207,17 @@ class LogParser:
         self, facts: list[grammar.Fact], ts: str | None, severity: str, line_no: int, msg: str
     ) -> list[Event]:
         source = {"file": self.file, "line": line_no}
-        # A number too large for a float (a damaged "percentile(99%) = 9999…9 ms") is no fact: JSON
-        # has no infinity, and no sink could hold it. The line still counts as read.
-        return [
-            make_event(type_, ts, severity, self.engine, source, msg, fields)
-            for type_, fields in facts
-            if all(math.isfinite(v) for v in fields.values() if isinstance(v, float))
-        ]
+        engine = self.engine
+        events = []
+        for type_, fields in facts:
+            # A number too large for a float (a damaged "percentile(99%) = 9999…9 ms") is no fact:
+            # JSON has no infinity, and no sink could hold it. The line still counts as read.
+            for value in fields.values():
+                if isinstance(value, float) and not isfinite(value):
+                    break
+            else:
+                events.append(make_event(type_, ts, severity, engine, source, msg, fields))
+        return events
 
     # -- ordinary lines ----------------------------------------------------------------------------
 
@@ -307,7 +311,13 @@ class LogParser:
             severity = severity or prefix_severity(prefix)
             ts = ts or prefix_timestamp(prefix)
         error = trt_error(message[prefix_end:], severity)
-        if (error is not None or any(kind == "error" for kind, _ in facts)) and severity != "internal_error":
+        errs = error is not None
+        if not errs:
+            for kind, _ in facts:
+                if kind == "error":
+                    errs = True
+                    break
+        if errs and severity != "internal_error":
             severity = "error"  # TensorRT's own error forms, whatever the wrapper said
         severity = severity or "info"
         if facts and error is not None and error[0] is not None and all(kind != "error" for kind, _ in facts):

@@ -38,6 +38,8 @@ _BOOKKEEPING = re.compile(
     r"|^\[(?:HostToDevice|DeviceToHost|DeviceToDevice)Copy \d+\]$"
 )
 _CONSTANT_SUFFIXES: Final = (".weight", ".bias")
+# How a name ``_BOOKKEEPING`` matches ends (or it starts with "[", or holds " reformatter ").
+_BOOKKEEPING_ENDS: Final = (" nvm", " finish", "\n")  # ("$" also matches before a last "\n")
 
 
 class LayerName(NamedTuple):
@@ -55,6 +57,10 @@ class LayerName(NamedTuple):
 
 
 _NAME_TOKEN = re.compile(r"PWN\(|[()\[\]{}]| \+ | \|\| |,")
+# A name with none of these has no nesting: its members are what " + " and " || " separate
+# (``_atoms`` gives the same, token by token; most names take this path).
+_GROUPING = re.compile(r"[()\[\]{},]")
+_SEPARATOR = re.compile(r" \+ | \|\| ")
 _CLOSER: Final = {"(": ")", "[": "]", "{": "}"}
 _PWN = "P"  # marks an open PWN( group on the stack
 
@@ -104,7 +110,15 @@ def decompose(name: str) -> LayerName:
     name = name.strip()
     if name.endswith("]") and " [profile " in name:
         name = _PROFILE_SUFFIX.sub("", name)
-    if name.startswith(_REFORMAT_PREFIXES) or name.endswith(" copy") or _BOOKKEEPING.search(name):
+    # (``_BOOKKEEPING`` runs only on a name that starts or ends as what it matches does)
+    if (
+        name.startswith(_REFORMAT_PREFIXES)
+        or name.endswith(" copy")
+        or (
+            (name.endswith(_BOOKKEEPING_ENDS) or name[:1] == "[" or " reformatter " in name)
+            and _BOOKKEEPING.search(name) is not None
+        )
+    ):
         return LayerName((), "reformat")
     foreign = _FOREIGN.match(name) if name.startswith("{ForeignNode[") else None
     if foreign is not None:
@@ -115,10 +129,16 @@ def decompose(name: str) -> LayerName:
     if name.startswith("{") and name.endswith("}") and "," in name:
         members = [m.strip() for m in name[1:-1].split(",") if m.strip()]
         return LayerName(tuple(members), "dla")
-    out = []
-    _atoms(name, out)
+    if _GROUPING.search(name) is not None:
+        out = []
+        _atoms(name, out)
+    elif " + " in name or " || " in name:
+        out = [member for member in (part.strip() for part in _SEPARATOR.split(name)) if member]
+    else:
+        member = name.strip()
+        out = [member] if member else []
     unique = tuple(dict.fromkeys(out))
-    if _MYELIN_KERNEL.search(name):
+    if "_my" in name and _MYELIN_KERNEL.search(name):
         return LayerName(unique, "myelin_kernel")
     return LayerName(unique, "fused" if len(unique) > 1 else "single")
 
