@@ -44,12 +44,15 @@ def reference(redactor: Redactor, names: list[str], text: str) -> str:
 def test_learned_names_never_exceed_their_bound() -> None:
     redactor = make_redactor(max_learned_names=100)
     for batch in range(50):
-        redactor.learn(f"layer_{batch}_{i}/conv" for i in range(40))
-        redactor.text("warm the automata")  # builds the generations
+        names = [f"layer_{batch}_{i}/conv" for i in range(40)]
+        redactor.learn(names)
+        redactor.text(" ".join(names))  # builds the generations, and each name's pseudonym
         assert redactor.held_names <= 100
         assert len(redactor.learned_names()) <= 100
         # forgotten names leave the automata once they are most of what they hold
         assert redactor._generations.held <= 1.25 * len(redactor._learned) + 1024
+        # what is cached per name leaves with it
+        assert len(redactor._owners) <= 100 and len(redactor._outputs) <= 100
     assert redactor.held_names == 100
     assert redactor.evicted == 50 * 40 - 100
     collected = {m.name: m.samples[0].value for m in RedactorCollector(redactor).collect()}

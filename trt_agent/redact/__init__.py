@@ -151,7 +151,11 @@ class Redactor:
         self._allow = [re.compile(p) for p in settings.allowlist]
         self._lock = threading.Lock()
         self._pseudonyms: dict[str, str] = {}
-        self._outputs: dict[str, str] = {}
+        # name -> what name() returns; in pseudonym mode without an allowlist that is the
+        # pseudonym of every name, so one table serves both (a name held costs one entry)
+        self._outputs: dict[str, str] = (
+            self._pseudonyms if self.mode == "pseudonym" and not self._allow else {}
+        )
         self._direct: dict[
             str, bool
         ] = {}  # see _is_direct  # name -> what name() returns (allowlist and mode applied)
@@ -203,7 +207,9 @@ class Redactor:
         """What ``name`` becomes in any output (a label value, an event field, a report cell)."""
         out = self._outputs.get(name)
         if out is None:
-            if not name or self.allowed(name):
+            if not name:
+                return name
+            if self.allowed(name):
                 out = name
             elif self.mode == "drop":
                 out = DROPPED
@@ -293,9 +299,9 @@ class Redactor:
     def _forget(self, name: str) -> None:
         """Drop what is cached for a forgotten name, and its claim on its pseudonym: a name with
         the same 10 hex digits seen later gets them (its collision is not counted)."""
+        value = self._pseudonyms.pop(name, None)  # first: in pseudonym mode it is _outputs too
         self._outputs.pop(name, None)
         self._direct.pop(name, None)
-        value = self._pseudonyms.pop(name, None)
         if value is not None:
             if self._owners.get(value[:11]) == name:
                 del self._owners[value[:11]]
