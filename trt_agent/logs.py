@@ -4,7 +4,12 @@ Their keys are the event stream's (docs/reference/events.md): ``ts`` (RFC 3339 U
 (its vocabulary, ``trt_agent.vocab.severities``: a debug line is ``verbose``) and ``msg``, so one
 log pipeline reads both; structlog's own ``timestamp``, ``level`` and ``event`` are renamed. A
 key of a call that has one of those names keeps its value under the name with a ``_`` after it
-(``log.info("an event", msg=line)`` -> ``"msg_": line``), scrubbed like any other."""
+(``log.info("an event", msg=line)`` -> ``"msg_": line``), scrubbed like any other.
+
+structlog (with asyncio, ~50 ms) is imported only when something is logged: the offline commands
+configure with ``configure_logging(..., deferred=True)``, and their loggers (``get_logger``)
+apply that configuration on their first call. A run of ``trt-agent parse`` that logs nothing
+never imports it."""
 
 from __future__ import annotations
 
@@ -12,18 +17,32 @@ import logging
 import sys
 from typing import Any, Final
 
-import structlog
-
 from trt_agent.vocab.severities import WORD_SEVERITY
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", redactor: Any = None) -> None:
+# configure_logging(..., deferred=True)'s arguments, until a logger is first used
+_pending: tuple[str, str, Any] | None = None
+
+
+def configure_logging(
+    level: str = "info", fmt: str = "auto", redactor: Any = None, *, deferred: bool = False
+) -> None:
     """Send structlog output to stderr; ``fmt`` is ``auto`` (console on a TTY), ``json`` or ``console``.
 
     With a ``redactor`` (``trt_agent.redact.Redactor``), every string the agent logs goes
-    through its scrubber first: the agent's own logs are a sink like any other."""
+    through its scrubber first: the agent's own logs are a sink like any other.
+
+    ``deferred``: configure (and import structlog) only when a logger of ``get_logger`` is first
+    called."""
+    global _pending
+    if deferred:
+        _pending = (level, fmt, redactor)
+        return
+    _pending = None
+    import structlog
+
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False, event_key="msg", timestamp_key="ts")
@@ -76,8 +95,25 @@ def _stream_keys(console: bool) -> Any:
     return rename
 
 
+class _Logger:
+    """structlog's logger ``name``, imported and configured (a deferred ``configure_logging``)
+    when first called."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if _pending is not None:
+            configure_logging(*_pending)
+        import structlog
+
+        return getattr(structlog.get_logger(self._name), attr)
+
+
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    return _Logger(name)
 
 
 # Keys whose values are the agent's own words or the operator's own configuration, never names out

@@ -184,7 +184,7 @@ def _offline(args: argparse.Namespace, overrides: list[Override], parser: _Parse
         return EXIT_BAD_INPUT
     if _no_input(args, config, parser):
         return EXIT_BAD_INPUT
-    configure_logging(config.log_level, config.log_format, redactor)
+    configure_logging(config.log_level, config.log_format, redactor, deferred=True)
     log = get_logger("trt_agent.cli")
     for warning in unknown_variables(os.environ, config):
         log.warning(warning)

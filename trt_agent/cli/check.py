@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from trt_agent.cli.inputs import (
     EXIT_BAD_INPUT,
@@ -18,17 +19,19 @@ from trt_agent.cli.inputs import (
 )
 from trt_agent.cli.report import LABEL_HELP
 from trt_agent.config import Config, ConfigError
-from trt_agent.model.store import EngineStore
 from trt_agent.parse import ParseStats
 from trt_agent.redact import Redactor
-from trt_agent.reports.rule_results import redacted, results_json, results_junit, results_text
-from trt_agent.rules import Result, evaluate, gate, load_baseline, load_rules, strict
-from trt_agent.sinks.build_metrics import build_families, fold_events, parse_labels
-from trt_agent.sinks.pushgateway import TIMEOUT_SECONDS, PushError, gateway_url, push
 from trt_agent.text import few
-from trt_agent.web.client_config import ClientConfig, load_client_config
+
+if TYPE_CHECKING:  # (imported by run: every other command starts without them)
+    from trt_agent.model.store import EngineStore
+    from trt_agent.rules import Result
+    from trt_agent.web.client_config import ClientConfig
 
 DEFAULT_JOB = "trt-agent-check"
+# trt_agent.sinks.pushgateway.TIMEOUT_SECONDS (its module, with prometheus_client, is imported
+# only when check runs; tests/unit/test_cli_lazy_imports.py keeps the two equal)
+TIMEOUT_SECONDS = 30.0
 
 
 def add_parser(
@@ -85,6 +88,10 @@ def add_parser(
 def _push_settings(args: argparse.Namespace, config: Config) -> tuple[dict[str, str], ClientConfig | None]:
     """``--label`` and ``--push.config.file``, checked before any input is read (a typo is exit 2
     at once, not after a long parse)."""
+    from trt_agent.sinks.build_metrics import parse_labels
+    from trt_agent.sinks.pushgateway import gateway_url
+    from trt_agent.web.client_config import load_client_config
+
     if args.output == "":
         raise ConfigError("-o: empty path (is the variable it came from set?)")
     if args.push is None:
@@ -115,6 +122,10 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0 pass, 1 a rule of severity error failed, 2 bad rules/config/input (no verdict is given
     on input that could not be read), 3 the gate passed but ``--push`` failed (a failed gate
     is 1 whether or not its push worked: the verdict comes first)."""
+    from trt_agent.reports.rule_results import redacted, results_json, results_junit, results_text
+    from trt_agent.rules import evaluate, gate, load_baseline, load_rules, strict
+    from trt_agent.sinks.build_metrics import fold_events
+
     rules_path = args.rules or config.rules.file
     if not rules_path:
         print("trt-agent: check needs --rules RULES (or [rules] file in -c CONFIG)", file=sys.stderr)
@@ -178,6 +189,9 @@ def _pushed(
     client: ClientConfig | None,
 ) -> bool:
     """Push the build; one line on stderr says what was pushed or why it was not."""
+    from trt_agent.sinks.build_metrics import build_families
+    from trt_agent.sinks.pushgateway import PushError, push
+
     families = build_families(store, config, redactor, results, labels)
     engines = sorted(store.models)
     try:

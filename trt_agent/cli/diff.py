@@ -6,15 +6,15 @@ import argparse
 import math
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from trt_agent.cli.inputs import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Inputs, learning, write_file
 from trt_agent.config import Config
-from trt_agent.model import EngineModel, build_models
-from trt_agent.model.diff import Tolerances, diff_models
 from trt_agent.parse import ParseStats
 from trt_agent.redact import Redactor
-from trt_agent.reports.diff import diff_json, diff_text
-from trt_agent.reports.html import LatencySeries, diff_html
+
+if TYPE_CHECKING:  # (imported by run: every other command starts without them)
+    from trt_agent.model import EngineModel
 
 
 def _tolerance(text: str) -> float:
@@ -63,6 +63,11 @@ def _side(path: str, label: str, config: Config, redactor: Redactor) -> Inputs:
 
 def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0 no regression, 1 regressions, 2 unreadable input."""
+    from trt_agent.model import build_models
+    from trt_agent.model.diff import Tolerances, diff_models
+    from trt_agent.reports.diff import diff_json, diff_text
+    from trt_agent.reports.html import LatencySeries, diff_html
+
     series = LatencySeries()
     sides: list[EngineModel] = []
     for path in (args.base, args.new):

@@ -10,7 +10,6 @@ import sys
 
 from trt_agent.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, learning
 from trt_agent.config import Config, ConfigError
-from trt_agent.model import EngineModel, build_models
 from trt_agent.redact import Redactor
 
 
@@ -54,6 +53,7 @@ def _shapes(text: str | None) -> dict[str, tuple[int, ...]]:
 def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """0 done; 2 no TensorRT/GPU, an engine it cannot load, bad options."""
     from trt_agent.config import ProfilerConfig
+    from trt_agent.model import EngineModel, build_models
     from trt_agent.reports.profile_table import profile_json, profile_rows, profile_text
     from trt_agent.sources.profiler import ProfilerError, run_profile
 

@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from trt_agent.cli.inputs import EXIT_BAD_INPUT, EXIT_OK, Inputs, learning, progress, write_file
 from trt_agent.config import Config, ConfigError
 from trt_agent.parse import ParseStats
 from trt_agent.redact import Redactor
-from trt_agent.reports.html import LatencySeries, report_html
-from trt_agent.reports.rule_results import redacted
-from trt_agent.reports.summary import report_json, report_text
-from trt_agent.rules import Baseline, RuleSet, evaluate, load_baseline, load_rules
-from trt_agent.sinks.build_metrics import (
-    FORMATS,
-    build_families,
-    exposition,
-    fold_events,
-    parse_labels,
-)
+
+if TYPE_CHECKING:  # (imported by run: every other command starts without them)
+    from trt_agent.rules import Baseline, RuleSet
+
+# trt_agent.sinks.build_metrics.FORMATS (its module, with prometheus_client, is imported only when
+# report runs; tests/unit/test_cli_lazy_imports.py keeps the two equal)
+FORMATS = ("prometheus", "openmetrics")
 
 LABEL_HELP = "KEY=VALUE on every series of the build's metrics (commit, branch, build id); repeatable"
 
@@ -58,6 +55,8 @@ def add_parser(
 def _rules(args: argparse.Namespace, config: Config) -> tuple[RuleSet | None, Baseline | None]:
     """``report --rules`` / ``--baseline``, read before any input: a wrong path is exit 2 at once,
     never a report that silently left the rules out."""
+    from trt_agent.rules import load_baseline, load_rules
+
     baseline = load_baseline(args.baseline, config.max_line_bytes)
     return (load_rules(args.rules) if args.rules else None), baseline
 
@@ -78,6 +77,12 @@ def _format(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
     """The report on stdout or in the --output file (and in the --html file); 0, or 2 when an
     input, the rules or an output file could not be read or written."""
+    from trt_agent.reports.html import LatencySeries, report_html
+    from trt_agent.reports.rule_results import redacted
+    from trt_agent.reports.summary import report_json, report_text
+    from trt_agent.rules import evaluate
+    from trt_agent.sinks.build_metrics import build_families, exposition, fold_events, parse_labels
+
     try:
         fmt = _format(args)
         labels = parse_labels(args.label, config)
