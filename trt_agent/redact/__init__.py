@@ -24,7 +24,6 @@ structure and op-type words stay, identifiers are hashed: ``L1.. + L2..``,
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -192,7 +191,7 @@ class Redactor:
         found = self._pseudonyms.get(name)
         if found is not None:
             return found
-        digest = hmac.new(self._key, name.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        digest = hmac.digest(self._key, name.encode("utf-8", "surrogatepass"), "sha256").hex()
         with self._lock:
             value = "L" + digest[:10]
             owner = self._owners.setdefault(value, name)
@@ -252,7 +251,8 @@ class Redactor:
                 if name in seen:
                     seen.move_to_end(name)
                     continue
-                candidates = [name, *decompose(name).sources] if any(c in name for c in "+({") else [name]
+                fused = "+" in name or "(" in name or "{" in name
+                candidates = [name, *decompose(name).sources] if fused else [name]
                 taught: list[str] = []
                 for candidate in candidates:
                     candidate = candidate.strip()
@@ -649,16 +649,19 @@ def _leftmost_longest(text: str, automata: tuple[Any, ...]) -> list[tuple[int, i
     failed to finish (names ``xabab`` and ``aba`` in ``xaba``), and a name of one generation can
     start inside another generation's match."""
     # automata store each name's length: (index of its last character, length)
-    found = [(last + 1 - length, last + 1) for automaton in automata for last, length in automaton.iter(text)]
+    # (start, -end): sorted, the longest of those starting at one position comes first
+    found = [
+        (last + 1 - length, -last - 1) for automaton in automata for last, length in automaton.iter(text)
+    ]
     if not found:
-        return found
-    found.sort(key=lambda m: (m[0], -m[1]))
+        return []
+    found.sort()
     out: list[tuple[int, int]] = []
     pos = 0
     for start, end in found:
         if start >= pos:
-            out.append((start, end))
-            pos = end
+            out.append((start, -end))
+            pos = -end
     return out
 
 
