@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Final, Protocol
 from trt_agent.parse import grammar
 from trt_agent.parse.docker import DockerJsonLines, is_docker_json
 from trt_agent.parse.prefix import (
+    HEADER_START,
     SEVERITY_STARTS,
     Header,
     prefix_severity,
@@ -422,6 +423,17 @@ class LogParser:
         assert self.block is not None
         kind, ts, severity, extra = self.block
         text = self._decode(raw, line_no)
+        if (
+            (kind == "layers" or kind == "layers_head")
+            and text.startswith(_LAYER_ROW_STARTS)
+            # a row of the layer list: split_header would find a header only where a header token
+            # stands in it (no word level starts with "L" or "N"), so that token alone is asked for
+            and HEADER_START.search(text) is None
+        ):
+            _, facts = grammar.match_message(
+                text[max(text.find("Layer("), text.find("Name: ")) :], self.state
+            )
+            return True, self._events(facts, ts, severity, line_no, text)
         header = split_header(text)
         if kind == "placement":
             return self._placement_line(line_no, text, header, ts, severity, extra)
@@ -562,6 +574,8 @@ def _old_summary_facts(metric: str, m: re.Match[str]) -> list[grammar.Fact]:
     return [("perf_summary", {"metric": metric, "stat": stat, "value": number})]
 
 
+# How the rows of a layer list start (TensorRT 8-9 "Layer(Type): name, ...", 10 "Name: name, ...")
+_LAYER_ROW_STARTS: Final = ("Layer(", "Name: ")
 _NUMBER = r"(\d+(?:\.\d+)?)"
 
 
@@ -572,21 +586,30 @@ def _profile_columns(header: str) -> tuple[bool, bool] | None:
     return header.lstrip().startswith("Layer"), "Median" in header
 
 
+# A row of the profile table, by (layer name first, has a median column): compiled once.
+_PROFILE_ROWS: Final = {
+    (name_first, has_median): re.compile(
+        r"^\s*(.+?)" + (r"\s+" + _NUMBER) * (4 if has_median else 3) + r"\s*$"
+        if name_first
+        else r"^\s*" + (_NUMBER + r"\s+") * (4 if has_median else 3) + r"(.+?)\s*$"
+    )
+    for name_first in (True, False)
+    for has_median in (True, False)
+}
+_PROFILE_KEYS: Final = {True: ("total", "avg", "median", "pct"), False: ("total", "avg", "pct")}
+
+
 def _profile_row(message: str, columns: tuple[bool, bool]) -> tuple[str, dict[str, float]] | None:
     name_first, has_median = columns
-    numbers = 4 if has_median else 3
+    m = _PROFILE_ROWS[columns].match(message)
+    if m is None:
+        return None
+    groups = m.groups()
     if name_first:
-        m = re.match(r"^\s*(.+?)" + (r"\s+" + _NUMBER) * numbers + r"\s*$", message)
-        if m is None:
-            return None
-        name, values = m.group(1), [float(v) for v in m.groups()[1:]]
+        name, values = groups[0], groups[1:]
     else:
-        m = re.match(r"^\s*" + (_NUMBER + r"\s+") * numbers + r"(.+?)\s*$", message)
-        if m is None:
-            return None
-        name, values = m.group(numbers + 1), [float(v) for v in m.groups()[:numbers]]
-    keys = ("total", "avg", "median", "pct") if has_median else ("total", "avg", "pct")
-    return name, dict(zip(keys, values, strict=True))
+        name, values = groups[-1], groups[:-1]
+    return name, {key: float(value) for key, value in zip(_PROFILE_KEYS[has_median], values, strict=True)}
 
 
 class LogReader:

@@ -28,6 +28,7 @@ _HEADER_START = re.compile(
     r"\[(?:\d\d/\d\d/\d{4}-\d\d:\d\d:\d\d|[VIWEF]|TRT|TensorRT|TRT-LLM|TensorRT-LLM|"
     r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +[A-Z_]+)\]"
 )
+HEADER_START: Final = _HEADER_START  # (a line holds a header when it holds one of these tokens)
 _US_DATE = re.compile(r"(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)$")
 _ISO_DATE_SEV = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) +([A-Z_]+)$")
 # TensorRT 7 style: "[TensorRT] WARNING: msg"; also bare "ERROR: msg" from custom loggers.
