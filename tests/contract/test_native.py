@@ -1,6 +1,7 @@
-"""The compiled path (google-re2 scanning whole chunks) against the pure-Python one (Python's
-``re``, line by line): on every file of tests/data both must give exactly the same events, read
-whole and fed to the tailer's push reader in small pieces. Not timed."""
+"""The compiled paths (Hyperscan scanning large regions, google-re2 scanning whole chunks) against
+the pure-Python one (Python's ``re``, line by line): on every file of tests/data all must give
+exactly the same events, read whole and fed to the tailer's push reader in small pieces. Not
+timed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from conftest import DATA
 from trt_agent.parse import LogReader, ParseStats, grammar, log, parse_path
 from trt_agent.parse.dispatch import sniff
 from trt_agent.parse.prefix import SEVERITY_STARTS
-from trt_agent.parse.search import NATIVE
+from trt_agent.parse.search import HYPERSCAN, NATIVE
 
 FILES = sorted(path for path in DATA.rglob("*") if path.is_file() and path.suffix not in (".md", ".py"))
 LOGS = [path for path in FILES if sniff(path.read_bytes()[:65536]) == "log"]
@@ -39,6 +40,15 @@ def _pieces(path: Path, size: int) -> list[bytes]:
 def test_the_compiled_path_is_there() -> None:
     assert NATIVE, "google-re2 is a dependency: the compiled path must be what runs"
     assert log.PREFILTER.native
+    assert HYPERSCAN, "hyperscan is a dependency: large regions must be scanned by it"
+    assert log.PREFILTER.multi and not log.EVERY_LINE.multi
+
+
+def _hyperscan_always() -> log.Prefilter:
+    """The prefilter with Hyperscan for every region, however small (the tests' files are)."""
+    prefilter = log.build_prefilter(STARTS)
+    prefilter.multi_min_bytes = 0
+    return prefilter
     assert len(FILES) >= 60 and len(LOGS) >= 60
 
 
@@ -49,8 +59,11 @@ def test_both_paths_give_the_same_events(path: Path, monkeypatch: pytest.MonkeyP
         m.setattr(log, "PREFILTER", log.build_prefilter(STARTS, native=False))
         m.setattr(grammar, "_START_RE2", None)
         pure = _whole(path)
-    assert native[0] == pure[0]
-    assert native[1] == pure[1]
+    with monkeypatch.context() as m:
+        m.setattr(log, "PREFILTER", _hyperscan_always())
+        multi = _whole(path)
+    assert native[0] == pure[0] == multi[0]
+    assert native[1] == pure[1] == multi[1]
 
 
 @pytest.mark.parametrize("path", LOGS, ids=lambda p: str(p.relative_to(DATA)))
@@ -60,5 +73,53 @@ def test_both_paths_agree_when_fed_in_pieces(path: Path, monkeypatch: pytest.Mon
         m.setattr(log, "PREFILTER", log.build_prefilter(STARTS, native=False))
         m.setattr(grammar, "_START_RE2", None)
         pure = _pieces(path, 777)
-    assert native == pure
+    with monkeypatch.context() as m:
+        m.setattr(log, "PREFILTER", _hyperscan_always())
+        multi = _pieces(path, 777)
+    assert native == pure == multi
     assert native == _whole(path)[0]
+
+
+def _candidates(find: log.Find, region: bytes, size: int) -> list[int]:
+    found, pos = [], 0
+    while pos < size:
+        start = find(region, pos, size)
+        if start < 0:
+            break
+        found.append(start)
+        pos = region.index(b"\n", start) + 1
+    return found
+
+
+def test_the_same_candidate_lines_on_crafted_regions() -> None:
+    """Hyperscan's candidates against RE2's, line for line, on regions that put words at line
+    starts and ends, several to a line, in the last line, and behind a partial line past ``size``."""
+    re2_only = log.build_prefilter(STARTS, multi=False)
+    multi = _hyperscan_always()
+    lines = [
+        b"Removing a",
+        b"nothing here",
+        b"x Fusing y [W] warn error",
+        b"",
+        b"I1203 12:00:00 nothing",
+        b"W1203 12:00:00.1 x.cc:1] glog warning",
+        b"  W1203 1",
+        b"a Layers:",
+        b"Engine Layer Information:",
+        b"Layer(",
+    ]
+    for last in (b"", b"Removing partial", b"tail"):
+        region = b"\n".join(lines) + b"\n" + last
+        size = len(region) - len(last)
+
+        expected = _candidates(re2_only.finder(region, size), region, size)
+        assert expected == _candidates(multi.finder(region, size), region, size)
+        assert len(expected) >= 6
+
+
+def test_without_hyperscan_the_prefilter_stays_on_re2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log, "HYPERSCAN", False)
+    prefilter = log.build_prefilter(STARTS)
+    assert not prefilter.multi
+    region = b"x\n" * (1 << 18) + b"Removing a\n"
+    assert prefilter.finder(region, len(region)) is prefilter.find

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from math import isfinite
@@ -38,7 +40,7 @@ from trt_agent.parse.prefix import (
     split_header,
     trt_error,
 )
-from trt_agent.parse.search import NATIVE, Find, finder, re2
+from trt_agent.parse.search import HYPERSCAN, NATIVE, Find, finder, re2
 from trt_agent.vocab.events import Event, make_event
 
 CHUNK_BYTES: Final = 1 << 20
@@ -59,10 +61,18 @@ DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
 # candidate line begins in one call over the chunk, so the ~93 % of lines that hold no such word
 # cost no Python work at all. Without google-re2 (or with ``native=False``) the same question is
 # answered line by line by Python's ``re``: slower, the same lines (tests/contract/test_native.py).
+#
+# With ``multi=True`` (the reader's own prefilter) and Hyperscan installed, a region of at least
+# ``multi_min_bytes`` is scanned once by Hyperscan instead: every match's end offset is collected
+# (one callback a match, ~1.3 a candidate line) and ``find`` bisects them; a match never spans a
+# line (no word holds a newline), so the line holding the first end past ``pos`` is the next
+# candidate, the same line RE2 finds (tests/contract/test_native.py compares all three paths).
+# Its database is compiled when first needed (~50 ms, paid back within a few MB), so a small log
+# or a tailer's small appends stay on RE2 and start-up does not pay it.
 class Prefilter:
     """A compiled search for the start of the next line worth reading."""
 
-    def __init__(self, pattern: bytes, *, native: bool | None = None) -> None:
+    def __init__(self, pattern: bytes, *, native: bool | None = None, words: tuple[bytes, ...] = ()) -> None:
         self.pattern = pattern
         self.native = NATIVE if native is None else native
         self.find: Find  # start of the next candidate line at or after pos (a line start), or -1
@@ -71,6 +81,60 @@ class Prefilter:
             self.find = finder(self.regex)
         else:
             self.find = _line_finder(re.compile(pattern))
+        # ``words``: the alternatives of ``pattern``, one Hyperscan expression each (compiled as
+        # one alternation they take ~5x as long to compile); none: RE2 only.
+        self.words = words
+        self.multi = self.native and bool(words) and HYPERSCAN
+        self.multi_min_bytes = 1 << 18
+        self._database: Any = None
+        self._scratch_space: Any = None  # hyperscan.Scratch, once imported
+        self._lock = threading.Lock()
+        self._scratch = threading.local()  # a Hyperscan scratch space per thread
+
+    def finder(self, region: bytes, size: int) -> Find:
+        """``find`` for ``region[:size]`` (the only region it may then be asked about): Hyperscan's
+        answers for a large region, else ``self.find``."""
+        if not self.multi or size < self.multi_min_bytes:
+            return self.find
+        database = self._database or self._compile()
+        scratch = getattr(self._scratch, "space", None)
+        if scratch is None:
+            scratch = self._scratch.space = self._scratch_space(database)
+        ends: list[int] = []
+        append = ends.append
+
+        def on_match(_id: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            append(end)
+
+        data = region if size == len(region) else memoryview(region)[:size]
+        database.scan(data, match_event_handler=on_match, scratch=scratch)
+        ends.sort()  # (reported in order of end offset already: a linear check)
+        return _ends_finder(ends)
+
+    def _compile(self) -> Any:
+        with self._lock:
+            if self._database is None:
+                import hyperscan
+
+                self._scratch_space = hyperscan.Scratch
+                database = hyperscan.Database()
+                count = len(self.words)
+                database.compile(expressions=list(self.words), ids=list(range(count)), flags=[0] * count)
+                self._database = database
+            return self._database
+
+
+def _ends_finder(ends: list[int]) -> Find:
+    """``find`` over the sorted end offsets of a region's matches."""
+    count = len(ends)
+
+    def find(data: bytes, pos: int, size: int) -> int:
+        i = bisect_right(ends, pos)  # the first match ending past pos: its last byte is at or after pos
+        if i == count:
+            return -1
+        return data.rfind(b"\n", pos, ends[i] - 1) + 1 or pos
+
+    return find
 
 
 def _line_finder(regex: re.Pattern[bytes]) -> Find:
@@ -90,9 +154,11 @@ def _line_finder(regex: re.Pattern[bytes]) -> Find:
     return find
 
 
-def build_prefilter(starts: tuple[str, ...], *, native: bool | None = None) -> Prefilter:
-    """The prefilter for ``starts`` (regex fragments, ASCII, in the syntax RE2 and ``re`` share)."""
-    return Prefilter(b"|".join(b"(?:" + start.encode() + b")" for start in starts), native=native)
+def build_prefilter(starts: tuple[str, ...], *, native: bool | None = None, multi: bool = True) -> Prefilter:
+    """The prefilter for ``starts`` (regex fragments, ASCII, in the syntax RE2, Hyperscan and ``re``
+    share; none can match an empty string or a newline)."""
+    words = tuple(b"(?:" + start.encode() + b")" for start in starts)
+    return Prefilter(b"|".join(words), native=native, words=words if multi else ())
 
 
 PREFILTER: Final = build_prefilter(grammar.MESSAGE_STARTS + SEVERITY_STARTS)
@@ -764,7 +830,7 @@ def _scan_region(
     stats = parser.stats
     pos = 0
     line_no = first_line
-    find = prefilter.find
+    find = prefilter.finder(region, size)
     patterns = parser.patterns
     while pos < size:
         if parser.block is not None:

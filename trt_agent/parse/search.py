@@ -4,6 +4,7 @@ prefilter and the user patterns' combined search ask, for every candidate line."
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Any
 
 try:
@@ -11,13 +12,17 @@ try:
 except ImportError:  # pragma: no cover - google-re2 is a dependency; the readers fall back on re
     re2 = None
 
-__all__ = ["NATIVE", "Find", "finder", "re2"]
+__all__ = ["HYPERSCAN", "NATIVE", "Find", "finder", "re2"]
 
 Find = Callable[[bytes, int, int], int]
 
 # Whether the compiled scanner (google-re2, installed from wheels) is there. Without it the log
 # reader's prefilter asks Python's ``re`` line by line: the same lines, more slowly.
 NATIVE: bool = re2 is not None
+# Whether Hyperscan (installed from wheels) is there: the log reader's prefilter then scans large
+# regions with it (a multi-pattern SIMD scan, ~3x RE2's DFA on the bench input), else with RE2.
+# Imported where first used (~4 ms a start-up that a small log need not pay).
+HYPERSCAN: bool = find_spec("hyperscan") is not None
 
 
 def finder(regex: Any) -> Find:
