@@ -17,9 +17,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from trt_agent.model.engine import DEFAULT_LATENCY_BUCKETS
 from trt_agent.parse.log import DEFAULT_MAX_LINE_BYTES
 from trt_agent.parse.patterns import UserPatterns
+from trt_agent.vocab.buckets import DEFAULT_LATENCY_BUCKETS
 from trt_agent.vocab.severities import SEVERITIES
 
 _T = TypeVar("_T")

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from trt_agent.model.precision import math_precision
 from trt_agent.text import cut
+from trt_agent.vocab.buckets import DEFAULT_LATENCY_BUCKETS as DEFAULT_LATENCY_BUCKETS  # re-exported
 from trt_agent.vocab.events import Event
 from trt_agent.vocab.names import decompose, is_constant
 from trt_agent.vocab.severities import ERROR_SEVERITIES
@@ -106,13 +107,6 @@ class EngineLayer:
         """Whether the input says what the layer fused: not for a kernel Myelin generated
         (``__myl_*``, ``…_myl0_1``) unless Metadata lists its source layers."""
         return self.kind != "myelin_kernel" or self.members_listed
-
-
-# Per-layer latency histogram bounds, seconds: 10 µs (a small pointwise kernel) to 500 ms (a
-# whole Myelin region of a large model on a small GPU).
-DEFAULT_LATENCY_BUCKETS: Final = (
-    10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3,
-)  # fmt: skip
 
 
 @dataclass
