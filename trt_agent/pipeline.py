@@ -119,14 +119,13 @@ class Shedder:
         return None
 
     def _close_names(self, closed: bool) -> None:
-        if self.store is None:
-            return
-        with self.store.lock:
-            for model in self.store.models.values():
-                model.names_closed = closed
+        if self.store is not None:
+            self.store.close_names(closed)
 
     def relieve(self) -> str | None:
-        """One relief step (3. above); None when the models have nothing left to give."""
+        """One relief step (3. above); None when the models have nothing left to give. The models
+        change through the store (``writable``, ``drop_engine``): a scrape in progress reads the
+        models of its view, which this never changes."""
         store = self.store
         if store is None:
             return None
@@ -134,15 +133,15 @@ class Shedder:
             by_age = sorted(store.models.items(), key=lambda item: item[1].last_update)
             for engine, model in by_age:
                 if model.detail_entries(self.keep):
-                    model.shed_detail(self.keep)
+                    writable = store.writable(engine)
+                    assert writable is not None
+                    writable.shed_detail(self.keep)
                     self.relief["detail"] += 1
                     store.revision += 1
                     return f"detail {engine}"
             if len(by_age) > 1:
                 engine = by_age[0][0]
-                del store.models[engine]
-                for key in [k for k in store.event_counts if k[0] == engine]:
-                    del store.event_counts[key]
+                store.drop_engine(engine)
                 store.engines_dropped += 1
                 self.relief["engine"] += 1
                 store.revision += 1

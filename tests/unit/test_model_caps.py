@@ -4,15 +4,19 @@ and a figure a capped table cannot give is n/a, never a wrong number."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
 from conftest import parse_file
+from prometheus_client import CollectorRegistry, generate_latest
 
+from trt_agent.config import MetricsConfig
 from trt_agent.model import EngineModel
 from trt_agent.model.engine import MAX_SMALL_KEYS, OTHER
 from trt_agent.model.store import EngineStore
 from trt_agent.pipeline import DROP_KINDS, Batch, Shedder, ShedderCollector
+from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.vocab.events import Event
 
 CAP = 1000
@@ -177,3 +181,58 @@ def test_without_a_limit_nothing_is_shed() -> None:
     store, shedder = _pressured(1)
     assert shedder.check(1 << 40, 0) is None and not shedder.shedding
     assert len(store.models["e0"].layers) == 100
+
+
+def test_the_shedder_changes_the_models_through_the_store_never_what_a_view_holds() -> None:
+    """A scrape in progress reads the models of its view: memory relief (closing names,
+    shedding detail, dropping engines) copies a model a view holds before changing it."""
+    store, shedder = _pressured()
+    limit = 100 << 20
+    before = store.view()
+    held = {engine: _state(model) for engine, model in before.models.items()}
+    counts = dict(before.event_counts)
+    step = limit + 1
+    actions = []
+    for _ in range(4):
+        actions.append(shedder.check(step, limit))
+        step += limit // 32
+    assert actions == ["detail e0", "detail e1", "detail e2", "engine e0"]
+    assert set(before.models) == {"e0", "e1", "e2"} and dict(before.event_counts) == counts
+    for engine, model in before.models.items():
+        assert _state(model) == held[engine], engine  # unchanged, names_closed included
+        assert not model.names_closed and model is not store.models.get(engine)
+    after = store.view()
+    assert set(after.models) == {"e1", "e2"} and after.revision > before.revision
+    assert all(model.names_closed and not model.layers for model in after.models.values())
+    # an engine first seen under pressure keeps no new name either
+    store.fold(_names(3, engine="new"), count=True)
+    assert store.models["new"].names_closed and not store.models["new"].source_layers
+    shedder.check(int(0.8 * limit), limit)
+    assert not any(model.names_closed for model in store.models.values())
+    assert all(model.names_closed for model in after.models.values())  # that view still stands
+
+
+def _state(model: EngineModel) -> bytes:
+    """The model's own state (not ``dropped``: the counter every model of a store shares)."""
+    return pickle.dumps({k: v for k, v in vars(model).items() if k != "dropped"})
+
+
+def test_trt_engine_plugins_has_no_sample_once_the_plugin_layers_were_capped_too() -> None:
+    store = EngineStore(max_names=4)
+    store.fold(
+        [_event("layer", "exact", name=f"p{i}", layer_type="PluginV2", precision="Float") for i in range(7)]
+        + [
+            _event("layer", "over", name=f"p{i}", layer_type="PluginV2", precision="Float") for i in range(20)
+        ],
+        count=True,
+    )
+    assert store.models["exact"].plugin_layer_count() == 7
+    assert store.models["over"].plugin_layer_count() is None
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(store, MetricsConfig()))
+    plugins = [
+        line
+        for line in generate_latest(registry).decode().splitlines()
+        if line.startswith("trt_engine_plugins{")
+    ]
+    assert plugins == ['trt_engine_plugins{engine="exact"} 7.0']

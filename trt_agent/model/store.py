@@ -83,12 +83,14 @@ class EngineStore:
         self._models_epoch = 0  # epoch ``models`` (the dict) was copied in
         self._counts_epoch = 0  # the same for ``event_counts``
         self.clones = 0  # models copied because a view held them (a figure for the benches)
+        self.names_closed = False  # memory pressure: no model keeps a new name (close_names)
 
     def _new_model(self, engine: str) -> EngineModel:
         model = EngineModel(
             engine, latency_buckets=self.latency_buckets, max_tracked_layers=self.max_tracked_layers
         )
         model.max_names = self.max_names
+        model.names_closed = self.names_closed
         model.dropped = self.entries_dropped
         return model
 
@@ -125,6 +127,20 @@ class EngineStore:
         if model is not None:
             self._owned[engine] = self._epoch
         return model
+
+    def close_names(self, closed: bool) -> None:
+        """Under memory pressure (``closed``) no model keeps a new name, also the models of
+        engines seen from now on; the models whose flag changes are copied first if a view may
+        hold them (not the others: the memory check asks once a second)."""
+        with self.lock:
+            self.names_closed = closed
+            changed = [e for e, model in self.models.items() if model.names_closed != closed]
+            for engine in changed:
+                model = self.writable(engine)
+                assert model is not None
+                model.names_closed = closed
+            if changed:
+                self.revision += 1  # the next view freezes these models again
 
     def drop_engine(self, engine: str) -> None:
         """Forget ``engine``'s model and counts (under ``lock``; counted by the caller)."""
@@ -173,6 +189,7 @@ class EngineStore:
                 model.last_update = now
                 model.max_tracked_layers = self.max_tracked_layers
                 model.max_names = self.max_names
+                model.names_closed = self.names_closed
             # the snapshot's models share one counter (pickled once): count it once
             shared = {id(c): c for m in models.values() if (c := getattr(m, "dropped", None)) is not None}
             for counter in shared.values():

@@ -116,31 +116,67 @@ def version_mismatch(model: EngineModel) -> bool:
 
 class CachedFamily(Metric):
     """A family whose samples come in one part per engine, each formatted once per model object
-    (``exposition`` writes the parts' cached text; any other reader sees ``samples`` as usual)."""
+    (``exposition`` writes the parts' cached text; any other reader sees ``samples`` as usual,
+    flattened from the parts when first read: a scrape that only writes the cached text never
+    builds the list of every sample)."""
 
     def __init__(self, family: Metric, parts: list[_Part]) -> None:
         super().__init__(family.name, family.documentation, family.type, family.unit)
         self.parts = parts
-        self.samples = [sample for part in parts for sample in part.samples]
+        self._samples: list[Sample] | None = None
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            self._samples = [sample for part in self.parts for sample in part.samples]
+        return self._samples
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        # Metric.__init__ sets [] before the parts are known: the parts' samples stand then
+        self._samples = value or None
 
 
 class _Part:
     """One engine's samples of one family, and their exposition by encoder (formatted by that
-    encoder, so the bytes are prometheus-client's own)."""
+    encoder, so the bytes are prometheus-client's own).
 
-    __slots__ = ("_text", "samples")
+    A deprecated alias's part (``source``: the part of the family under its new name, and that
+    family's name) holds the same samples under the old name: its text is the source's, each
+    line's leading name renamed (every sample line starts with the family's name, and both names
+    are plain metric names, which no encoder quotes or escapes), not formatted a second time."""
 
-    def __init__(self, samples: list[Sample]) -> None:
+    __slots__ = ("_text", "samples", "source")
+
+    def __init__(self, samples: list[Sample], source: tuple[_Part, Metric] | None = None) -> None:
         self.samples = samples
+        self.source = source
         self._text: dict[Any, bytes] = {}
 
     def exposition(self, family: Metric, encoder: Callable[[Any], bytes], key: Any) -> bytes:
         text = self._text.get(key)
         if text is None:
-            one = Metric(family.name, family.documentation, family.type, family.unit)
-            one.samples = self.samples
-            text = self._text[key] = _sample_lines(encoder(_Families([one])))
+            if self.source is not None:
+                part, original = self.source
+                text = _rename(part.exposition(original, encoder, key), original.name, family.name)
+            if text is None:
+                one = Metric(family.name, family.documentation, family.type, family.unit)
+                one.samples = self.samples
+                text = _sample_lines(encoder(_Families([one])))
+            self._text[key] = text
         return text
+
+
+def _rename(text: bytes, old: str, new: str) -> bytes | None:
+    """Sample lines of family ``old`` as family ``new`` writes them; None if some line does not
+    start with ``old`` (then the alias is formatted on its own)."""
+    if not text:
+        return text
+    prefix = b"\n" + old.encode()
+    lined = b"\n" + text
+    if lined.count(prefix) != text.count(b"\n"):
+        return None
+    return lined.replace(prefix, b"\n" + new.encode())[1:]
 
 
 class _Families:
@@ -298,11 +334,12 @@ class EngineCollector(Collector):
         for key, family in g.items():
             if key in _FREE_TEXT or key in ("events", "rules"):
                 continue
-            out[key] = _Part(family.samples)
+            part = out[key] = _Part(family.samples)
             if self.settings.deprecated_names:
                 alias = deprecated_alias(family)
                 if alias is not None:
-                    out["alias:" + key] = _Part(alias.samples)
+                    bare = Metric(family.name, family.documentation, family.type, family.unit)
+                    out["alias:" + key] = _Part(alias.samples, (part, bare))
         return out
 
     def _store(self, view: StoreView) -> list[Metric]:
@@ -341,8 +378,10 @@ class EngineCollector(Collector):
             g["peak"].add_metric([engine], peak)
         for kind, value in sorted(model.memory.items()):
             g["memory"].add_metric([engine, kind], value)
-        if model.layers or model.plugins:
-            g["plugins"].add_metric([engine], len(model.plugin_layers()))
+        known = model.layers or model.plugins or model.plugin_layers_dropped
+        plugins = model.plugin_layer_count() if known else None
+        if plugins is not None:  # None: the plugin layers' own table was capped
+            g["plugins"].add_metric([engine], plugins)
         g["fallbacks"].add_metric([engine], sum(model.fallback_reasons.values()))
         widest = sorted(model.calibration.items(), key=lambda kv: kv[1][1] - kv[1][0], reverse=True)
         name = self.redactor.name if self.redactor is not None else str
