@@ -11,6 +11,15 @@ facts, ``bench/trt_facts.mtail``) tail the same file. Every second the script sa
 process's CPU seconds and RSS, and the agent's ``trt_agent_tail_lag_bytes``. Per phase it prints
 CPU share (CPU seconds / wall seconds: 1.0 = one core), peak RSS and the agent's peak lag, then
 how long after the burst the agent's lag was back to 0.
+
+Throughput (issue 19, point 5): each second the script also reads the lines each tool counted
+(``trt_agent_lines_total``, mtail's ``mtail_lines_total``) and prints, per tool, how many lines
+it was behind the writer at the end of the burst and at most after it, and when it caught up
+(behind by less than one second of the base rate). A tool *keeps up* with the burst rate when,
+at the burst's end, it is less than one second of that rate behind. With ``--factor`` high
+(``--base 10000 --factor 60``: 600,000 lines/s) this finds the rate each tool sustains, in the
+same run. ``--alone`` runs the agent without mtail beside it (on 2 cores mtail, a Go program,
+takes both when it falls behind, and the agent's share with it).
 """
 
 from __future__ import annotations
@@ -65,6 +74,11 @@ def main() -> int:
     parser.add_argument("--factor", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--mtail", default=shutil.which("mtail") or "/usr/bin/mtail")
+    parser.add_argument(
+        "--alone",
+        action="store_true",
+        help="no mtail beside the agent (its columns read 0): the agent's own ceiling",
+    )
     args = parser.parse_args()
     phases = [
         (args.seconds, args.base),
@@ -90,7 +104,18 @@ def main() -> int:
         )
     port = 39500 + agent.pid % 400
     mtail = subprocess.Popen(
-        [args.mtail, "--progs", str(MTAIL_PROGRAM), "--logs", str(log), "--port", str(port), "--logtostderr"],
+        ["sleep", "1000000"]
+        if args.alone
+        else [
+            args.mtail,
+            "--progs",
+            str(MTAIL_PROGRAM),
+            "--logs",
+            str(log),
+            "--port",
+            str(port),
+            "--logtostderr",
+        ],
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -102,6 +127,8 @@ def main() -> int:
             {"agent_cpu": 0.0, "mtail_cpu": 0.0, "wall": 0.0, "agent_rss": 0, "mtail_rss": 0, "lag": 0.0}
             for _ in phases
         ]
+        mtail_url = f"http://127.0.0.1:{port}/metrics"
+        behind: dict[str, list[tuple[int, float, float]]] = {"agent": [], "mtail": []}  # phase, t, lines
         last = (time.monotonic(), cpu_seconds(agent.pid), cpu_seconds(mtail.pid))
         burst_end = None
         caught_up = None
@@ -115,7 +142,16 @@ def main() -> int:
             phase["mtail_cpu"] += m - last[2]
             phase["agent_rss"] = max(phase["agent_rss"], rss_kib(agent.pid))
             phase["mtail_rss"] = max(phase["mtail_rss"], rss_kib(mtail.pid))
-            lag = scrape(url).get(lag_key, 0.0)
+            written = writer.written
+            agent_metrics = scrape(url)
+            lag = agent_metrics.get(lag_key, 0.0)
+            agent_lines = sum(v for k, v in agent_metrics.items() if k.startswith("trt_agent_lines_total"))
+            try:
+                mtail_lines = lines_counted(mtail_url, "mtail_lines_total")
+            except OSError:
+                mtail_lines = float("nan")
+            behind["agent"].append((writer.phase, now, written - agent_lines))
+            behind["mtail"].append((writer.phase, now, written - mtail_lines))
             phase["lag"] = max(phase["lag"], lag)
             if writer.phase == 2 and burst_end is None:
                 burst_end = now
@@ -156,6 +192,21 @@ def main() -> int:
         f"lines counted {counted:,.0f} of {writer.written:,}; events dropped "
         f"{metrics.get('trt_agent_events_dropped_total', 0):,.0f}"
     )
+    burst_rate = args.base * args.factor
+    print(f"lines behind the writer (sampled each second), burst at {burst_rate:,} lines/s:")
+    for tool, rows in behind.items():
+        if tool == "mtail" and args.alone:
+            continue
+        in_burst = [b for phase_index, _t, b in rows if phase_index == 1]
+        at_end = in_burst[-1] if in_burst else float("nan")
+        after = [(t, b) for phase_index, t, b in rows if phase_index == 2]
+        caught = next((t - after[0][0] for t, b in after if b < args.base), None) if after else None
+        keeps = "keeps up" if at_end < burst_rate else "falls behind"
+        print(
+            f"  {tool:<6} at the burst's end {at_end:>12,.0f} ({at_end / burst_rate:5.2f} s of input, {keeps}); "
+            f"max after {max((b for _t, b in after), default=float('nan')):>12,.0f}; "
+            + (f"caught up {caught:.1f} s after the burst" if caught is not None else "not caught up")
+        )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 
