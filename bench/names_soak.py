@@ -78,11 +78,13 @@ class Writer(threading.Thread):
                     time.sleep(delay)
 
 
-def start_agent(work: Path, log: Path, redaction: bool, cap: int | None) -> subprocess.Popen[bytes]:
+def start_agent(
+    work: Path, log: Path, redaction: bool, cap: int | None, limit_mib: int = 0
+) -> subprocess.Popen[bytes]:
     work.mkdir()
     config = work / "agent.toml"
     text = (
-        f'[agent]\nstate_dir = "{work}/state"\nlog_format = "json"\n'
+        f'[agent]\nstate_dir = "{work}/state"\nlog_format = "json"\nmemory_limit_bytes = {limit_mib << 20}\n'
         f'[[logs]]\npath = "{log}"\nengine = "soak"\n'
         '[metrics]\nlisten = "127.0.0.1:0"\n'
         f'[events]\npath = "{work}/events.jsonl"\nmax_bytes = 100000000\nmax_files = 1\n'
@@ -110,6 +112,9 @@ def main() -> int:
     parser.add_argument(
         "--max-learned-names", type=int, default=None, help="[redaction] cap (default: the agent's)"
     )
+    parser.add_argument(
+        "--limit-mib", type=int, default=0, help="agent.memory_limit_bytes of both agents, MiB (0: none)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
 
@@ -119,8 +124,8 @@ def main() -> int:
     log = work / "trt.log"
     log.write_bytes(b"")
     agents = {
-        "on": start_agent(work / "on", log, True, args.max_learned_names),
-        "off": start_agent(work / "off", log, False, None),
+        "on": start_agent(work / "on", log, True, args.max_learned_names, args.limit_mib),
+        "off": start_agent(work / "off", log, False, None, args.limit_mib),
     }
     try:
         urls = {which: agent_metrics_url(work / which / "agent.stderr") for which in agents}

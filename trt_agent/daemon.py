@@ -183,7 +183,9 @@ class Agent:
         )
         self.rules = RuleMonitor(self.store)
         self.rules.set_rules(*load_rule_config(config))
-        self.shedder = Shedder(self.store, keep=metrics.max_layer_series)
+        self.shedder = Shedder(
+            self.store, keep=metrics.max_layer_series, names=redactor, changed=self.rules.invalidate
+        )
         self.resident_bytes = resident_bytes  # what the memory check reads (a test's fake)
         self._models_changed = False
         self.pipeline = Pipeline(
@@ -419,14 +421,25 @@ class Agent:
                     "memory back under the limit: verbose events are read again", rss=rss, limit=limit
                 )
         if step is not None:
-            action, _, engine = step.partition(" ")
-            what = "per-name detail forgotten" if action == "detail" else "dropped"
-            self.log.warning(
-                f"memory over agent.memory_limit_bytes: engine model {what}",
-                engine=engine,
-                rss=rss,
-                limit=limit,
-            )
+            action, _, what = step.partition(" ")
+            if action == "names":
+                self.log.warning(
+                    "memory over agent.memory_limit_bytes: learned names forgotten (free text may "
+                    "show them in clear until a field names them again)",
+                    count=int(what),
+                    rss=rss,
+                    limit=limit,
+                )
+            else:
+                if action == "detail":  # its figures changed without an event (the shedder
+                    self._on_models_changed()  # told the rule monitor): judge them again now
+                self.log.warning(
+                    "memory over agent.memory_limit_bytes: engine model "
+                    + ("per-name detail forgotten" if action == "detail" else "dropped"),
+                    engine=what,
+                    rss=rss,
+                    limit=limit,
+                )
             release_free_memory()
 
     def _on_models_changed(self) -> None:

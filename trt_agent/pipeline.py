@@ -69,6 +69,14 @@ class Delivery(Protocol):
     def would_block(self) -> bool: ...
 
 
+class NameShrinker(Protocol):
+    """What the memory relief asks of the redactor: to forget learned names."""
+
+    def shrink(self, keep: float = 0.5, floor: int = 1000) -> int: ...
+
+    def relax(self) -> None: ...
+
+
 class NameLearner(Protocol):
     """What the redactor offers the pipeline."""
 
@@ -85,18 +93,32 @@ class Shedder:
     3. while resident memory still grows, at each check one more engine model, the least
        recently updated first, forgets its per-name detail (``EngineModel.shed_detail``: its
        coverage figures become n/a); once none has any left, the least recently updated engine
-       is dropped whole (never the last one). Counted in ``trt_agent_memory_relief_total``.
+       is dropped whole (never the last one); once only one is left, the redactor forgets the
+       least recently seen half of its learned names (``Redactor.shrink``: free text may then
+       carry a forgotten name in clear until a field names it again). Counted in
+       ``trt_agent_memory_relief_total``.
 
     The daemon's memory check (once a second) calls ``check`` with the resident set size; back
     under 90 % of the limit, events and new names are taken again (what was forgotten stays
     forgotten)."""
 
-    def __init__(self, store: EngineStore | None = None, keep: int = 100) -> None:
+    def __init__(
+        self,
+        store: EngineStore | None = None,
+        keep: int = 100,
+        names: NameShrinker | None = None,
+        changed: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.shedding = False
         self.shed: Counter[str] = Counter()
         self.store = store
         self.keep = keep  # layer times and calibration ranges a shed model keeps (its top series)
-        self.relief: Counter[str] = Counter()  # "detail": models shed, "engine": models dropped
+        self.names = names  # the redactor, whose learned names are the last thing given up
+        # told the engines whose figures a step changed without an event (the rule monitor's
+        # invalidate: a verdict judged before the step must not stay)
+        self.changed = changed
+        # "detail": models shed, "engine": models dropped, "names": learned names halved
+        self.relief: Counter[str] = Counter()
         self._relieved_at = 0  # the RSS at the last relief step: relieve again only above it
 
     def check(self, rss: int, limit: int) -> str | None:
@@ -116,6 +138,8 @@ class Shedder:
             self.shedding = False
             self._relieved_at = 0
             self._close_names(False)
+            if self.names is not None:
+                self.names.relax()
         return None
 
     def _close_names(self, closed: bool) -> None:
@@ -129,6 +153,7 @@ class Shedder:
         store = self.store
         if store is None:
             return None
+        shed: str | None = None
         with store.lock:
             by_age = sorted(store.models.items(), key=lambda item: item[1].last_update)
             for engine, model in by_age:
@@ -138,14 +163,23 @@ class Shedder:
                     writable.shed_detail(self.keep)
                     self.relief["detail"] += 1
                     store.revision += 1
-                    return f"detail {engine}"
-            if len(by_age) > 1:
-                engine = by_age[0][0]
-                store.drop_engine(engine)
+                    shed = engine
+                    break
+            if shed is None and len(by_age) > 1:
+                dropped = by_age[0][0]
+                store.drop_engine(dropped)
                 store.engines_dropped += 1
                 self.relief["engine"] += 1
                 store.revision += 1
-                return f"engine {engine}"
+                return f"engine {dropped}"
+        if shed is not None:
+            if self.changed is not None:  # outside the store's lock: the monitor takes its own
+                self.changed([shed])
+            return f"detail {shed}"
+        forgotten = self.names.shrink() if self.names is not None else 0
+        if forgotten:
+            self.relief["names"] += 1
+            return f"names {forgotten}"
         return None
 
     def __call__(self, batch: Batch) -> Batch:
@@ -169,8 +203,8 @@ class ShedderCollector(Collector):
         shed.add_metric(["verbose"], self.shedder.shed["verbose"])
         yield GaugeMetricFamily("trt_agent_memory_shedding", "1 while RSS is over agent.memory_limit_bytes and verbose events are shed.", value=1 if self.shedder.shedding else 0)  # fmt: skip
         yield shed
-        relief = CounterMetricFamily("trt_agent_memory_relief", "Steps taken to stay under agent.memory_limit_bytes: an engine model's per-name detail forgotten (detail), an engine model dropped (engine).", labels=["action"])  # fmt: skip
-        for action in ("detail", "engine"):
+        relief = CounterMetricFamily("trt_agent_memory_relief", "Steps taken to stay under agent.memory_limit_bytes: an engine model's per-name detail forgotten (detail), an engine model dropped (engine), the redactor's learned names halved (names).", labels=["action"])  # fmt: skip
+        for action in ("detail", "engine", "names"):
             relief.add_metric([action], self.shedder.relief[action])
         yield relief
         store = self.shedder.store

@@ -123,3 +123,29 @@ def test_without_hyperscan_the_prefilter_stays_on_re2(monkeypatch: pytest.Monkey
     assert not prefilter.multi
     region = b"x\n" * (1 << 18) + b"Removing a\n"
     assert prefilter.finder(region, len(region)) is prefilter.find
+
+
+# Lines the three prefilters once read differently: bytes that are no UTF-8 before the message
+# (RE2's default UTF-8 mode skipped the line) and a vertical tab before a glog severity (not
+# in RE2's \s). Hyperscan reads only large regions, so the events depended on the read size.
+ODD_LINES = [  # (line, events it gives)
+    (b"\xff\xfe [I] [TRT] Loaded engine size: 12 MiB\n", 1),
+    (b"\x0bW1210 12:00:00.000000 123 x.cc:1] Something odd happened\n", 1),
+    (b"[09/10/2023-23:27:04] [I] [TRT] \xff Loaded engine size: 12 MiB\n", 0),  # no known message
+]
+
+
+@pytest.mark.parametrize(("line", "count"), ODD_LINES)
+def test_an_odd_line_gives_the_same_events_whatever_the_read_size_and_path(
+    tmp_path: Path, line: bytes, count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filler = b"[09/10/2023-23:27:03] [V] [TRT] nothing interesting here at all\n" * 5000  # > 256 KiB
+    path = tmp_path / "odd.log"
+    path.write_bytes(filler + line + filler)
+    whole = _whole(path)
+    assert len(whole[0]) == count, whole[0]  # read whole (Hyperscan)
+    assert _pieces(path, 4096) == whole[0]  # read in pieces (RE2)
+    with monkeypatch.context() as m:
+        m.setattr(log, "PREFILTER", log.build_prefilter(STARTS, native=False))
+        m.setattr(grammar, "_START_RE2", None)
+        assert _whole(path) == whole  # the pure-Python path

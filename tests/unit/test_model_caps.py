@@ -8,7 +8,7 @@ import pickle
 from typing import Any
 
 import pytest
-from conftest import parse_file
+from conftest import make_redactor, parse_file
 from prometheus_client import CollectorRegistry, generate_latest
 
 from trt_agent.config import MetricsConfig
@@ -16,6 +16,10 @@ from trt_agent.model import EngineModel
 from trt_agent.model.engine import MAX_SMALL_KEYS, OTHER
 from trt_agent.model.store import EngineStore
 from trt_agent.pipeline import DROP_KINDS, Batch, Shedder, ShedderCollector
+from trt_agent.rules.evaluate import evaluate_rule
+from trt_agent.rules.load import parse_rules
+from trt_agent.rules.monitor import RuleMonitor
+from trt_agent.rules.spec import Rule
 from trt_agent.sinks.prometheus import EngineCollector
 from trt_agent.vocab.events import Event
 
@@ -164,6 +168,57 @@ def test_over_the_limit_new_names_are_counted_and_detail_is_shed_least_recent_fi
     assert len(store.models["e2"].source_layers) == 5
 
 
+def test_once_the_models_gave_all_they_can_the_redactor_forgets_half_its_names() -> None:
+    """The last relief step: the learned names, halved (never below the floor), least recently
+    seen first; the ones left are still scrubbed from free text."""
+    store = EngineStore(max_names=CAP)
+    store.fold(_names(10, engine="only"), count=True)
+    redactor = make_redactor(max_learned_names=0)
+    names = [f"encoder_layer{i}_attention_MatMul" for i in range(5000)]
+    redactor.learn(names)
+    shedder = Shedder(store, keep=10, names=redactor)
+    limit = 100 << 20
+    step, actions = limit + 1, []
+    for _ in range(5):
+        step += limit // 32
+        actions.append(shedder.check(step, limit))
+    # the one model's detail first, then the names, halved at each step while RSS grows
+    assert actions == ["detail only", "names 2500", "names 1250", "names 250", None]
+    assert redactor.held_names == 1000 and redactor.evicted == 4000
+    assert redactor.learned_names() == names[-1000:]  # the least recently seen went first
+    assert shedder.relief == {"detail": 1, "names": 3}
+    kept, forgotten = names[-1], names[0]
+    text = redactor.text(f"tactic chosen for {kept} after {forgotten}")
+    assert kept not in text and forgotten in text  # rebuilt from the names left: that is the cost
+    assert list(store.models) == ["only"]
+    # still over the limit: new names are learned, the least recently seen make room for them
+    redactor.learn([f"decoder_layer{i}_MatMul" for i in range(300)])
+    assert redactor.held_names == 1000 and redactor.learned_names()[-1] == "decoder_layer299_MatMul"
+    # back under 90 %: max_learned_names alone bounds them again
+    assert shedder.check(50 << 20, limit) is None and not shedder.shedding
+    redactor.learn([f"head{i}_Gemm" for i in range(300)])
+    assert redactor.held_names == 1300
+
+
+def test_a_verdict_judged_before_a_relief_step_is_judged_again() -> None:
+    """Shedding a model's detail changes its figures without an event: the rule monitor's
+    cached verdict (a pass on INT8 coverage) must give way to the n/a the model now gives."""
+    store = EngineStore(max_names=CAP)
+    layers = [
+        _event("layer", "e", name=f"conv{i}", layer_type="CaskConvolution", precision="Int8")
+        for i in range(5)
+    ]
+    store.fold(layers, count=True)
+    monitor = RuleMonitor(store)
+    monitor.set_rules(parse_rules({"rule": [{"name": "int8", "check": "int8_coverage", "min": 0.5}]}), None)
+    monitor.refresh()
+    assert [r.status for r in monitor.results()] == ["pass"]
+    shedder = Shedder(store, keep=1, changed=monitor.invalidate)
+    assert shedder.check((100 << 20) + 1, 100 << 20) == "detail e"
+    monitor.refresh()
+    assert [r.status for r in monitor.results()] == ["skip"]
+
+
 def test_the_shedder_sheds_verbose_file_events_and_exports_what_it_shed() -> None:
     _store, shedder = _pressured(1)
     shedder.check(200 << 20, 100 << 20)
@@ -172,7 +227,7 @@ def test_the_shedder_sheds_verbose_file_events_and_exports_what_it_shed() -> Non
     families = {m.name: m for m in ShedderCollector(shedder).collect()}
     assert families["trt_agent_memory_shedding"].samples[0].value == 1
     relief = {s.labels["action"]: s.value for s in families["trt_agent_memory_relief"].samples}
-    assert relief == {"detail": 1, "engine": 0}
+    assert relief == {"detail": 1, "engine": 0, "names": 0}
     dropped = {s.labels["kind"]: s.value for s in families["trt_agent_model_entries_dropped"].samples}
     assert set(DROP_KINDS) <= set(dropped) and dropped["layer"] == 100
 
@@ -236,3 +291,22 @@ def test_trt_engine_plugins_has_no_sample_once_the_plugin_layers_were_capped_too
         if line.startswith("trt_engine_plugins{")
     ]
     assert plugins == ['trt_engine_plugins{engine="exact"} 7.0']
+
+
+def test_rules_on_a_capped_table_skip_instead_of_passing() -> None:
+    """An unregistered plugin or an out-of-bounds calibration range past the cap is not known:
+    the rule cannot pass (a failure it does see still fails)."""
+    store = EngineStore(max_names=2)
+    plugins = [_event("plugin", "e", plugin=p, version="1") for p in ("A", "B")]
+    store.fold([*plugins, _event("plugin", "e", plugin="Bad", version="1", registered=False)], count=True)
+    result = evaluate_rule(Rule("plugins", "plugins_registered"), store.models["e"])
+    assert result.status == "skip" and "max_layer_names" in result.message
+    store = EngineStore(max_names=2)
+    ranges = [_event("calibration", "e", tensor=f"t{i}", min=-10.0 - i, max=10.0 + i) for i in range(3)]
+    store.fold([*ranges, _event("calibration", "e", tensor="hot", min=1000.0, max=1000.5)], count=True)
+    model = store.models["e"]
+    assert "hot" not in model.calibration  # only the widest are kept
+    result = evaluate_rule(Rule("cal", "calibration_range", params={"max_abs": 100.0}), model)
+    assert result.status == "skip" and "calibration ranges" in result.message
+    result = evaluate_rule(Rule("cal", "calibration_range", params={"max_width": 5.0}), model)
+    assert result.status == "fail"  # the kept ranges are too wide: that is known

@@ -37,6 +37,8 @@ _TRUNCATED_WHAT: Final = {
     "layer_time": "profiled layers",
     "source_layer": "source layers",
     "removed": "layers fusions removed",
+    "plugin": "plugins",
+    "calibration": "calibration ranges",
 }
 MAX_ERROR_MESSAGES: Final = 20  # kept to name in the ``errors`` rule; the count is exact
 ERROR_MESSAGE_CHARS: Final = 300  # each kept one is cut here: a 1 MiB error line must not be held

@@ -69,6 +69,48 @@ DEFAULT_MAX_LINE_BYTES: Final = 1 << 20
 # candidate, the same line RE2 finds (tests/contract/test_native.py compares all three paths).
 # Its database is compiled when first needed (~50 ms, paid back within a few MB), so a small log
 # or a tailer's small appends stay on RE2 and start-up does not pay it.
+def _byte_spaces(pattern: bytes) -> bytes:
+    """``pattern`` with ``\\s``/``\\S`` spelled as POSIX ``space`` classes, which hold the vertical
+    tab as Python's ``re`` and Hyperscan's ``\\s`` do (RE2's ``\\s`` leaves it out): inside a
+    bracket expression ``[:space:]``/``[:^space:]``, outside one ``[[:space:]]``/``[[:^space:]]``."""
+    out, i, in_class = bytearray(), 0, False
+    while i < len(pattern):
+        c = pattern[i : i + 1]
+        if c == b"\\" and i + 1 < len(pattern):
+            escape = pattern[i + 1 : i + 2]
+            if escape in (b"s", b"S"):
+                name = b":space:" if escape == b"s" else b":^space:"
+                out += b"[" + name + b"]" if in_class else b"[[" + name + b"]]"
+            else:
+                out += c + escape
+            i += 2
+            continue
+        if c == b"[" and not in_class:
+            in_class = True
+            out += c
+            if pattern[i + 1 : i + 2] == b"^":  # a "]" right after "[" or "[^" is a member
+                out += b"^"
+                i += 1
+            if pattern[i + 1 : i + 2] == b"]":
+                out += b"]"
+                i += 1
+        elif c == b"]" and in_class:
+            in_class = False
+            out += c
+        else:
+            out += c
+        i += 1
+    return bytes(out)
+
+
+# The prefilter reads bytes as Python's re and Hyperscan do: one byte a character (a line with
+# bytes that are no UTF-8 is still read; RE2's default UTF-8 mode skips them), ASCII case folding.
+_BYTE_OPTIONS: Any = None
+if re2 is not None:
+    _BYTE_OPTIONS = re2.Options()
+    _BYTE_OPTIONS.encoding = re2.Options.Encoding.LATIN1
+
+
 class Prefilter:
     """A compiled search for the start of the next line worth reading."""
 
@@ -77,7 +119,7 @@ class Prefilter:
         self.native = NATIVE if native is None else native
         self.find: Find  # start of the next candidate line at or after pos (a line start), or -1
         if self.native:
-            self.regex = re2.compile(rb"(?m)^[^\n]*?(?:" + pattern + rb")")
+            self.regex = re2.compile(rb"(?m)^[^\n]*?(?:" + _byte_spaces(pattern) + rb")", _BYTE_OPTIONS)
             self.find = finder(self.regex)
         else:
             self.find = _line_finder(re.compile(pattern))

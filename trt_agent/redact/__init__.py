@@ -164,6 +164,7 @@ class Redactor:
         # (None: itself): at most max_learned_names; beyond, the oldest is forgotten (evicted).
         self._seen: OrderedDict[str, tuple[str, ...] | None] = OrderedDict()
         self.max_names = settings.max_learned_names  # 0: no limit
+        self._pressure_cap = 0  # while the agent is over its memory limit: see shrink()
         self.evicted = 0  # names forgotten to stay within max_names
         self._learned: dict[str, int] = {}  # names free text is scrubbed of -> how many seen names taught it
         self._annotated: dict[str, int] = {}  # short and numeric names: see _ANNOTATED
@@ -268,8 +269,9 @@ class Redactor:
                     else:
                         annotated[candidate] = annotated.get(candidate, 0) + 1
                 seen[name] = None if taught == [name] else tuple(taught)
-            if self.max_names and len(seen) > self.max_names:
-                self._evict(len(seen) - self.max_names)
+            cap = min((c for c in (self.max_names, self._pressure_cap) if c), default=0)
+            if cap and len(seen) > cap:
+                self._evict(len(seen) - cap)
             if len(pending) != before:
                 self._learned_version += 1
 
@@ -295,6 +297,29 @@ class Redactor:
         for cache in (self._pseudonyms, self._outputs, self._direct):
             if len(cache) > limit:
                 cache.clear()
+
+    def shrink(self, keep: float = 0.5, floor: int = 1000) -> int:
+        """Forget the least recently seen names down to ``keep`` of those held (never below
+        ``floor``): the agent's last memory relief step, once the models have nothing left to
+        give (``pipeline.Shedder``). Counted as evictions; the automata are rebuilt from the
+        names left at the next scrub, which frees them, so a forgotten name that only free text
+        mentions is in clear from then until a field names it again (docs/redaction.md#learned-names).
+        Until ``relax``, the names held after the step are the cap: new names are still learned
+        (a name seen now is the one most likely to be in the next line), the least recently seen
+        make room for them. Returns how many names were forgotten."""
+        with self._lock:
+            count = len(self._seen) - max(floor, int(len(self._seen) * keep))
+            if count <= 0:
+                return 0
+            self._evict(count)
+            self._pressure_cap = len(self._seen)
+            self._learned_version += 1
+        return count
+
+    def relax(self) -> None:
+        """Back under the memory limit: ``max_learned_names`` alone bounds the names again."""
+        with self._lock:
+            self._pressure_cap = 0
 
     def _forget(self, name: str) -> None:
         """Drop what is cached for a forgotten name, and its claim on its pseudonym: a name with
@@ -813,6 +838,12 @@ class NullRedactor(Redactor):
         return name
 
     def learn(self, names: Iterable[str]) -> None:
+        pass
+
+    def shrink(self, keep: float = 0.5, floor: int = 1000) -> int:
+        return 0
+
+    def relax(self) -> None:
         pass
 
     def learned_names(self) -> list[str]:

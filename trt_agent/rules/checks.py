@@ -169,6 +169,9 @@ def _plugins_registered(rule: Rule, model: EngineModel, _: Baseline | None) -> O
     if bad:
         what = "unregistered or not allowed plugin(s)" if allowed is not None else "unregistered plugin(s)"
         return FAIL, f"{len(bad)} {what}" + _naming(bad, "plugin"), len(bad), bad
+    unknown = model.unknown_because("plugin")
+    if unknown:  # one past the cap may be the unregistered one: no pass
+        return SKIP, unknown, None, []
     return PASS, f"{len(model.plugins)} plugin(s), all registered", len(model.plugins), []
 
 
@@ -186,6 +189,9 @@ def _calibration_range(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
         width = hi - lo
         if (max_width is not None and width > max_width) or (max_abs is not None and max(-lo, hi) > max_abs):
             bad.append((width, f"{tensor} [{lo:g}, {hi:g}]"))
+    unknown = model.unknown_because("calibration")
+    if unknown and not bad:  # only the widest ranges were kept: a dropped one may be out of bounds
+        return SKIP, unknown, None, []
     if not checked:
         return SKIP, f"no calibrated tensor matches {rule.select.describe()}", None, []
     bound = " and ".join(
