@@ -15,7 +15,6 @@ Threads, each with one job:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import importlib.metadata
 import math
@@ -42,6 +41,7 @@ from trt_agent import __version__
 from trt_agent.config import Config, ConfigError, Override, load_config, split_listen
 from trt_agent.config.overrides import unknown_variables
 from trt_agent.logs import configure_logging, get_logger
+from trt_agent.memory import release_free_memory
 from trt_agent.model.store import EngineStore
 from trt_agent.pipeline import (
     Pipeline,
@@ -114,13 +114,6 @@ def resident_bytes() -> int:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def release_free_memory() -> None:
-    """Hand memory the allocator holds but nothing uses back to the system (glibc's
-    ``malloc_trim``), so RSS shows what was forgotten; nothing where there is no glibc."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
