@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parse_vs_mtail import DEFAULT_CORPUS, DEFAULT_EXTRA, MTAIL_PROGRAM, corpus_files, one_cycle
-from soak import REPO, agent_metrics_url, cpu_seconds, lines_counted, rss_kib, scrape
+from soak import REPO, agent_config, agent_metrics_url, cpu_seconds, lines_counted, rss_kib, scrape
 
 
 class PhasedWriter(threading.Thread):
@@ -94,10 +94,7 @@ def main() -> int:
     log = work / "trt.log"
     log.write_bytes(b"")
     config = work / "agent.toml"
-    config.write_text(
-        f'[agent]\nstate_dir = "{work}/state"\nlog_format = "json"\n[[logs]]\npath = "{log}"\nengine = "burst"\n'
-        f'[metrics]\nlisten = "127.0.0.1:0"\n[events]\npath = "{work}/events.jsonl"\nmax_bytes = 100000000\nmax_files = 1\n'
-    )
+    config.write_text(agent_config(work, log, "burst"))
     with open(work / "agent.stderr", "wb") as err:
         agent = subprocess.Popen(
             [sys.executable, "-m", "trt_agent", "run", "-c", str(config)], stderr=err, cwd=REPO

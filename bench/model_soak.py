@@ -32,12 +32,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from names_soak import layer_name
 from parse_vs_mtail import DEFAULT_CORPUS, DEFAULT_EXTRA, corpus_files, one_cycle
-from soak import REPO, agent_metrics_url, cpu_seconds, lines_counted, rss_kib, scrape
-
-
-def layer_name(i: int) -> str:
-    return f"/encoder/layer.{i // 4096}/block_{i}/attn/conv_{i % 7}"
+from soak import REPO, agent_config, agent_metrics_url, cpu_seconds, lines_counted, rss_kib, scrape
 
 
 def write_log(path: Path, names: int) -> int:
@@ -66,12 +63,7 @@ def write_log(path: Path, names: int) -> int:
 def start_agent(work: Path, log: Path, limit: int, pythonpath: str | None) -> subprocess.Popen[bytes]:
     work.mkdir()
     config = work / "agent.toml"
-    config.write_text(
-        f'[agent]\nstate_dir = "{work}/state"\nlog_format = "json"\nmemory_limit_bytes = {limit}\n'
-        f'[[logs]]\npath = "{log}"\nengine = "soak"\n'
-        '[metrics]\nlisten = "127.0.0.1:0"\n'
-        f'[events]\npath = "{work}/events.jsonl"\nmax_bytes = 100000000\nmax_files = 1\n'
-    )
+    config.write_text(agent_config(work, log, "soak", f"memory_limit_bytes = {limit}\n"))
     # from ``work``: ``python -m`` puts the working directory first on sys.path
     env = dict(os.environ, PYTHONPATH=pythonpath or str(REPO))
     stderr = open(work / "agent.stderr", "wb")  # noqa: SIM115

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parse_vs_mtail import DEFAULT_CORPUS, DEFAULT_EXTRA, corpus_files, one_cycle
-from soak import REPO, agent_metrics_url, cpu_seconds, lines_counted, rss_kib, scrape
+from soak import REPO, agent_config, agent_metrics_url, cpu_seconds, lines_counted, rss_kib, scrape
 
 KEY = b"names-soak-key-0123456789abcdef"
 
@@ -83,12 +83,7 @@ def start_agent(
 ) -> subprocess.Popen[bytes]:
     work.mkdir()
     config = work / "agent.toml"
-    text = (
-        f'[agent]\nstate_dir = "{work}/state"\nlog_format = "json"\nmemory_limit_bytes = {limit_mib << 20}\n'
-        f'[[logs]]\npath = "{log}"\nengine = "soak"\n'
-        '[metrics]\nlisten = "127.0.0.1:0"\n'
-        f'[events]\npath = "{work}/events.jsonl"\nmax_bytes = 100000000\nmax_files = 1\n'
-    )
+    text = agent_config(work, log, "soak", f"memory_limit_bytes = {limit_mib << 20}\n")
     if redaction:
         key = work / "key"
         key.write_bytes(KEY)

@@ -41,6 +41,18 @@ REPO = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def agent_config(work: Path, log: Path, engine: str, agent: str = "") -> str:
+    """The config of a bench's ``trt-agent run``: ``log`` as ``engine``, state, events and
+    JSON logs under ``work``, metrics on an ephemeral port; ``agent``: more ``[agent]`` keys
+    (one per line), and more tables may follow."""
+    return (
+        f'[agent]\nstate_dir = "{work}/state"\nlog_format = "json"\n{agent}'
+        f'[[logs]]\npath = "{log}"\nengine = "{engine}"\n'
+        '[metrics]\nlisten = "127.0.0.1:0"\n'
+        f'[events]\npath = "{work}/events.jsonl"\nmax_bytes = 100000000\nmax_files = 1\n'
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
@@ -137,12 +149,7 @@ def main() -> int:
     log = work / "trt.log"
     log.write_bytes(b"")
     config = work / "agent.toml"
-    config.write_text(
-        f'[agent]\nstate_dir = "{work}/state"\nlog_format = "json"\n'
-        f'[[logs]]\npath = "{log}"\nengine = "soak"\n'
-        '[metrics]\nlisten = "127.0.0.1:0"\n'
-        f'[events]\npath = "{work}/events.jsonl"\nmax_bytes = 100000000\nmax_files = 1\n'
-    )
+    config.write_text(agent_config(work, log, "soak"))
     agent_err = open(work / "agent.stderr", "wb")  # noqa: SIM115
     agent = subprocess.Popen(
         [sys.executable, "-m", "trt_agent", "run", "-c", str(config)], stderr=agent_err, cwd=REPO
