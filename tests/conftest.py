@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -149,6 +150,43 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., str]]:
     for proc in procs:
         proc.terminate()
         proc.wait(20)
+
+
+def promql(base: str, expr: str) -> list[dict[str, Any]]:
+    """The result of an instant query to the Prometheus at ``base``; a PromQL error fails the
+    test with Prometheus's message."""
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            doc = json.load(response)
+    except urllib.error.HTTPError as exc:
+        pytest.fail(f"{expr}\n  -> {exc.code}: {exc.read().decode(errors='replace')}")
+    assert doc["status"] == "success", (expr, doc)
+    result = doc["data"]["result"]
+    return result if isinstance(result, list) else [result]
+
+
+def dashboard_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every panel of a Grafana dashboard, those inside rows included."""
+    for panel in panels:
+        yield panel
+        yield from dashboard_panels(panel.get("panels", []))
+
+
+def dashboard_queries(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, PromQL) of every panel target, variable query and annotation of a dashboard."""
+    out = []
+    for panel in dashboard_panels(doc["panels"]):
+        for target in panel.get("targets", []):
+            out.append((f"panel {panel['title']!r} {target['refId']}", target["expr"]))
+    for var in doc["templating"]["list"]:
+        if var["type"] == "query":
+            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+            out.append((f"variable {var['name']}", query))
+    for annotation in doc["annotations"]["list"]:
+        if "expr" in annotation:
+            out.append((f"annotation {annotation['name']!r}", annotation["expr"]))
+    return out
 
 
 def alexnet_agent(agents: list[Agent], root: Path, **options: Any) -> Agent:

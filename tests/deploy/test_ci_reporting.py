@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
+import socket
 import subprocess
 import urllib.parse
 import urllib.request
@@ -18,7 +20,7 @@ from typing import Any
 
 import bcrypt
 import pytest
-from conftest import DATA, ROOT, answers_ok, free_port, self_signed, trt_agent
+from conftest import DATA, ROOT, answers_ok, dashboard_queries, free_port, promql, self_signed, trt_agent
 from harness import wait_for
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
@@ -77,22 +79,9 @@ def daemons(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
 
 def _listening(address: str) -> bool:
-    import socket
-
     host, port = address.split(":")
     with socket.socket() as sock:
         return sock.connect_ex((host, int(port))) == 0
-
-
-def _query(base: str, promql: str) -> list[dict[str, Any]]:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            doc = json.load(response)
-    except urllib.error.HTTPError as exc:
-        pytest.fail(f"{promql}\n  -> {exc.code}: {exc.read().decode(errors='replace')}")
-    assert doc["status"] == "success", (promql, doc)
-    return doc["data"]["result"]  # type: ignore[no-any-return]
 
 
 def _report(build: str) -> dict[str, Any]:
@@ -111,7 +100,7 @@ def _expected(report: dict[str, Any]) -> dict[str, float | None]:
 
 def _by_build(base: str, metric: str, job: str) -> dict[str, float]:
     """The last value each build reported of ``metric`` under ``job``: the build history."""
-    rows = _query(base, f'last_over_time({metric}{{job="{job}", engine="{MODEL}"}}[10m])')
+    rows = promql(base, f'last_over_time({metric}{{job="{job}", engine="{MODEL}"}}[10m])')
     return {row["metric"]["commit"]: float(row["value"][1]) for row in rows}
 
 
@@ -161,7 +150,7 @@ def test_two_builds_become_a_history_in_prometheus(
         expected[build] = _expected(_report(build))
         for job in (JOB, "node"):
             wait_for(
-                lambda job=job, build=build: _query(  # type: ignore[misc]
+                lambda job=job, build=build: promql(  # type: ignore[misc]
                     base, f'trt_engine_report_timestamp_seconds{{job="{job}", commit="{build}"}}'
                 ),
                 30,
@@ -189,7 +178,7 @@ def test_two_builds_become_a_history_in_prometheus(
         lambda: (
             [
                 float(r["value"][1])
-                for r in _query(
+                for r in promql(
                     base, f'job_instance_engine:trt_engine_fusion_coverage_ratio:last_build{{job="{JOB}"}}'
                 )
             ]
@@ -200,7 +189,7 @@ def test_two_builds_become_a_history_in_prometheus(
     )
     drop = expected["c1"]["trt_engine_fusion_coverage_ratio"] - latest  # type: ignore[operator]
     regressions = wait_for(
-        lambda: _query(
+        lambda: promql(
             base,
             f'last_over_time(job_instance_engine_figure:trt_engine_report:regression{{job="{JOB}", figure="fusion_coverage"}}[10m])',
         ),
@@ -214,26 +203,12 @@ def test_two_builds_become_a_history_in_prometheus(
     _promtool_clean(_scrape(node))
 
     # Every query of the build-history dashboard evaluates with data.
-    for where, expr in _dashboard_queries():
-        assert _query(base, _substitute(expr)), f"{where}: no data for {expr}"
-
-
-def _dashboard_queries() -> list[tuple[str, str]]:
-    doc = json.loads(DASHBOARD.read_text())
-    out = [
-        (f"panel {p['title']!r} {t['refId']}", t["expr"]) for p in doc["panels"] for t in p.get("targets", [])
-    ]
-    for var in doc["templating"]["list"]:
-        if var["type"] == "query":
-            out.append((f"variable {var['name']}", var["query"]["query"]))
-    out += [(f"annotation {a['name']!r}", a["expr"]) for a in doc["annotations"]["list"] if "expr" in a]
-    return out
+    for where, expr in dashboard_queries(json.loads(DASHBOARD.read_text())):
+        assert promql(base, _substitute(expr)), f"{where}: no data for {expr}"
 
 
 def _substitute(expr: str) -> str:
     """Grafana's variables with 'All' selected; label_values(X, l) evaluated as X."""
-    import re
-
     expr = re.sub(r"^label_values\((.*),\s*\w+\)$", r"\1", expr)
     values = {"job": ".+", "engine": ".+", "builds": "10", "__range": "1h"}
     for name, value in values.items():

@@ -11,13 +11,12 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import DATA, ROOT, trt_agent
+from conftest import DATA, ROOT, dashboard_panels, dashboard_queries, promql, trt_agent
 from harness import Agent, wait_for
 
 PROM_DIR = ROOT / "deploy" / "prometheus"
@@ -232,27 +231,9 @@ def _dashboard() -> dict[str, Any]:
     return json.loads(DASHBOARD.read_text())  # type: ignore[no-any-return]
 
 
-def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for panel in panels:
-        yield panel
-        yield from _panels(panel.get("panels", []))
-
-
 def _dashboard_queries() -> list[tuple[str, str]]:
     """(where, PromQL) of every panel target, variable query and annotation."""
-    doc = _dashboard()
-    out = []
-    for panel in _panels(doc["panels"]):
-        for target in panel.get("targets", []):
-            out.append((f"panel {panel['title']!r} {target['refId']}", target["expr"]))
-    for var in doc["templating"]["list"]:
-        if var["type"] == "query":
-            query = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
-            out.append((f"variable {var['name']}", query))
-    for annotation in doc["annotations"]["list"]:
-        if "expr" in annotation:
-            out.append((f"annotation {annotation['name']!r}", annotation["expr"]))
-    return out
+    return dashboard_queries(_dashboard())
 
 
 def test_dashboard_structure() -> None:
@@ -264,8 +245,10 @@ def test_dashboard_structure() -> None:
         variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     )
     assert {"engine", "layer", "instance", "job"} <= set(variables)
-    panels = [p for p in _panels(doc["panels"]) if p["type"] != "row"]
-    assert len({p["id"] for p in _panels(doc["panels"])}) == len(list(_panels(doc["panels"])))
+    panels = [p for p in dashboard_panels(doc["panels"]) if p["type"] != "row"]
+    assert len({p["id"] for p in dashboard_panels(doc["panels"])}) == len(
+        list(dashboard_panels(doc["panels"]))
+    )
     for panel in panels:
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
         assert panel["targets"], panel["title"]
@@ -288,7 +271,7 @@ def test_dashboard_structure() -> None:
         assert needed in exprs, needed
     # panels do not overlap
     cells: set[tuple[int, int]] = set()
-    for panel in _panels(doc["panels"]):
+    for panel in dashboard_panels(doc["panels"]):
         pos = panel["gridPos"]
         mine = {
             (x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])
@@ -343,19 +326,6 @@ def _get(url: str) -> Any:
         return body
 
 
-def _query(base: str, promql: str) -> list[dict[str, Any]]:
-    """The result of an instant query; a PromQL error fails the test with Prometheus's message."""
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            doc = json.load(response)
-    except urllib.error.HTTPError as exc:
-        pytest.fail(f"{promql}\n  -> {exc.code}: {exc.read().decode(errors='replace')}")
-    assert doc["status"] == "success", (promql, doc)
-    result = doc["data"]["result"]
-    return result if isinstance(result, list) else [result]
-
-
 def _exported_names(text: str) -> set[str]:
     """Every series name a scrape of the agent gives Prometheus, from samples and # TYPE lines
     (a family without samples yet, e.g. tail errors, still counts)."""
@@ -388,14 +358,14 @@ def test_dashboard_and_rules_against_real_prometheus(
         exported = _exported_names(response.read().decode())
 
     base = prometheus(agent.metrics_url.split("/")[2], rule_files=RULE_FILES)
-    wait_for(lambda: _query(base, f'up{{job="{JOB}"}} == 1'), 30, "a successful scrape")
+    wait_for(lambda: promql(base, f'up{{job="{JOB}"}} == 1'), 30, "a successful scrape")
     wait_for(
-        lambda: _query(base, 'trt_engine_layer_latency_seconds_count{engine="h100"}'), 30, "latency scraped"
+        lambda: promql(base, 'trt_engine_layer_latency_seconds_count{engine="h100"}'), 30, "latency scraped"
     )
     # The profile runs again: rates become non-zero, so the quantile recordings get values. First
     # the first run's counts are scraped more than once: the base the rates rise from.
     wait_for(
-        lambda: _query(
+        lambda: promql(
             base, 'min(count_over_time(trt_engine_layer_latency_seconds_count{engine="h100"}[5m])) >= 2'
         ),
         30,
@@ -404,7 +374,7 @@ def test_dashboard_and_rules_against_real_prometheus(
     with profile.open("ab") as out:
         out.write(H100_PROFILE.read_bytes())
     wait_for(
-        lambda: _query(base, 'engine_layer:trt_engine_layer_latency_seconds:p99_5m_avg1d{engine="h100"}'),
+        lambda: promql(base, 'engine_layer:trt_engine_layer_latency_seconds:p99_5m_avg1d{engine="h100"}'),
         30,
         "p99 recordings and their baseline",
     )
@@ -436,11 +406,11 @@ def test_dashboard_and_rules_against_real_prometheus(
         name = rule.get("alert") or rule["record"]
         unknown = _metric_names(rule["expr"]) - known
         assert not unknown, f"{name} reads series nobody exports: {unknown}"
-        _query(base, rule["expr"])
+        promql(base, rule["expr"])
     # Every recording of the daemon's series has data with this fixture (builds.yml's have data
     # where CI builds are pushed: tests/deploy/test_ci_reporting.py).
     for record in sorted(r["record"] for r in _rules(PROM_DIR / "recording.yml")):
-        assert _query(base, record), f"recording rule {record} has no data"
+        assert promql(base, record), f"recording rule {record} has no data"
 
     # Every dashboard query: valid, only existing names, and data unless its family is known
     # to stay empty here.
@@ -450,14 +420,14 @@ def test_dashboard_and_rules_against_real_prometheus(
     for where, expr in queries:
         unknown = _metric_names(expr) - known
         assert not unknown, f"{where}: {expr} reads series nobody exports: {unknown}"
-        promql = _substitute(re.sub(r"label_values\((.*),\s*\w+\)\s*$", r"\1", expr), engines)
-        if not _query(base, promql) and not _metric_names(expr) & EXPECTED_EMPTY:
-            empty.append(f"{where}: {promql}")
+        query = _substitute(re.sub(r"label_values\((.*),\s*\w+\)\s*$", r"\1", expr), engines)
+        if not promql(base, query) and not _metric_names(expr) & EXPECTED_EMPTY:
+            empty.append(f"{where}: {query}")
     assert not empty, "dashboard queries without data:\n" + "\n".join(empty)
 
     # Facts the fixture has, through the dashboard's and the rules' names.
-    def values(promql: str) -> dict[str, float]:
-        return {r["metric"].get("engine", ""): float(r["value"][1]) for r in _query(base, promql)}
+    def values(query: str) -> dict[str, float]:
+        return {r["metric"].get("engine", ""): float(r["value"][1]) for r in promql(base, query)}
 
     assert set(values("count by (engine) (trt_engine_fallbacks)")) == set(ENGINES)
     assert values('trt_engine_build_info{engine="alexnet-fp16", tensorrt="10.4.0"}') == {"alexnet-fp16": 1}
@@ -479,7 +449,7 @@ def test_dashboard_and_rules_against_real_prometheus(
     def raised(name: str) -> dict[tuple[str, ...], dict[str, str]]:
         return {(a["engine"], a.get("rule", "")): a for a in alerts() if a["alertname"] == name}
 
-    failing = {(r["metric"]["engine"], r["metric"]["rule"]) for r in _query(base, "trt_engine_rule_ok == 0")}
+    failing = {(r["metric"]["engine"], r["metric"]["rule"]) for r in promql(base, "trt_engine_rule_ok == 0")}
     assert ("alexnet-fp16", "fusion_coverage") in failing  # rules.example.toml: 14/19 < 90 %
     wait_for(lambda: set(raised("TRTRuleFailed")) == failing, 15, "an alert per failing rule")
     rule_alerts = raised("TRTRuleFailed")
