@@ -104,13 +104,19 @@ def _ssl_context(path: str, base: str, tls: dict[str, Any]) -> ssl.SSLContext:
     return context
 
 
-def _file(path: str, base: str, table: dict[str, Any], key: str) -> str:
+def _read(path: str, base: str, table: dict[str, Any], key: str) -> tuple[str, bytes]:
+    """The file ``table[key]`` names (relative: from ``base``) and its bytes; a FIFO or device
+    is refused (reading it, or a library opening it, could block), and the message names it."""
     value = table[key]
     if not isinstance(value, str):
         raise ConfigError(f"{path}: {key} must be a path")
     file = os.path.join(base, value)
-    read_regular_file(file, key)  # refuses a FIFO or device (reading it could block) and names it
-    return file
+    return file, read_regular_file(file, key)
+
+
+def _file(path: str, base: str, table: dict[str, Any], key: str) -> str:
+    """The checked path of a file a library reads by name (the TLS files)."""
+    return _read(path, base, table, key)[0]
 
 
 def _authorization(path: str, base: str, auth: dict[str, Any]) -> str:
@@ -120,10 +126,10 @@ def _authorization(path: str, base: str, auth: dict[str, Any]) -> str:
     if ("password" in auth) == ("password_file" in auth):
         raise ConfigError(f"{path}: basic_auth needs one of password, password_file")
     if "password_file" in auth:
-        file = _file(path, base, auth, "password_file")
+        file, data = _read(path, base, auth, "password_file")
         check_secret_path(file, f"{path}: basic_auth.password_file {file}")
         # as Prometheus reads it: the file's content, without its trailing newline
-        password = read_regular_file(file, "password_file").decode().rstrip("\r\n")
+        password = data.decode().rstrip("\r\n")
     else:
         password = auth["password"]
         if not isinstance(password, str | int) or isinstance(password, bool):
