@@ -152,8 +152,9 @@ def test_a_failed_push_never_hides_the_verdict(tmp_path: Path, rules: str, statu
 
 def test_push_options_without_push_and_bad_push_config(tmp_path: Path) -> None:
     rules = rules_file(tmp_path, PASSING)
-    result = trt_agent("check", "--rules", rules, "--label", "commit=a", *ALEXNET)
-    assert result.returncode == 2 and "go with --push URL" in result.stderr
+    for option in (["--label", "commit=a"], ["--job", "trt-agent-check"], ["--push.timeout", "30"]):
+        result = trt_agent("check", "--rules", rules, *option, *ALEXNET)  # even a default's value
+        assert result.returncode == 2 and "go with --push URL" in result.stderr, option
     config = tmp_path / "push.yml"
     for text, message in [
         ("bearer_token: x\n", "unsupported key(s) bearer_token"),

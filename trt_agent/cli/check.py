@@ -64,15 +64,12 @@ def add_parser(
         help="also push the build's figures and rule results to the Pushgateway at URL (one group "
         "per engine: job and engine; a failed push is exit 3 when the gate passed)",
     )
-    check.add_argument(
-        "--job", default=DEFAULT_JOB, help=f"the pushed group's job label (default {DEFAULT_JOB})"
-    )
+    check.add_argument("--job", help=f"the pushed group's job label (default {DEFAULT_JOB})")
     check.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help=LABEL_HELP)
     check.add_argument(
         "--push.timeout",
         dest="push_timeout",
         type=float,
-        default=TIMEOUT_SECONDS,
         metavar="SECONDS",
         help=f"how long one engine's push may take (default {TIMEOUT_SECONDS:g})",
     )
@@ -95,15 +92,13 @@ def _push_settings(args: argparse.Namespace, config: Config) -> tuple[dict[str, 
     if args.output == "":
         raise ConfigError("-o: empty path (is the variable it came from set?)")
     if args.push is None:
-        if (
-            args.label
-            or args.push_config_file
-            or args.job != DEFAULT_JOB
-            or args.push_timeout != TIMEOUT_SECONDS
-        ):
+        given = (args.label, args.push_config_file, args.job is not None, args.push_timeout is not None)
+        if any(given):
             raise ConfigError("--job, --label, --push.timeout and --push.config.file go with --push URL")
         return {}, None
     args.push = gateway_url(args.push)
+    args.job = DEFAULT_JOB if args.job is None else args.job
+    args.push_timeout = TIMEOUT_SECONDS if args.push_timeout is None else args.push_timeout
     if not args.job:
         raise ConfigError("--job must not be empty")
     if not 0 < args.push_timeout <= 3600:
