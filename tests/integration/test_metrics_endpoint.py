@@ -379,3 +379,15 @@ def test_other_methods_get_405_with_allow_and_no_python_version(tmp_path: Path, 
         assert b"\r\nServer: trt-agent\r\n" in sock.recv(4096)
     assert "trt_agent_ready" in agent.metrics()
     assert agent.stop() == 0
+
+
+def test_debug_logs_say_what_each_scrape_and_save_cost(tmp_path: Path, agents: list[Agent]) -> None:
+    """``--log.level debug`` (the harness's level) shows a line per scrape served and per
+    checkpoint and snapshot save, at the event stream's ``verbose`` severity."""
+    agent = alexnet_agent(agents, tmp_path).start()
+    wait_for(lambda: agent.metrics().get("trt_agent_ready") == 1, 20, "ready", agent)
+    scrape = agent.wait_log("scrape served", format="text/plain")
+    assert scrape["severity"] == "verbose" and scrape["bytes"] > 1000 and scrape["gzip"] is False
+    assert agent.wait_log("checkpoints saved")["files"] >= 1
+    assert agent.wait_log("model snapshot saved")["engines"] >= 1
+    assert agent.stop() == 0
