@@ -104,6 +104,12 @@ def _by_build(base: str, metric: str, job: str) -> dict[str, float]:
     return {row["metric"]["commit"]: float(row["value"][1]) for row in rows}
 
 
+def _last_build(base: str, figure: str) -> list[float]:
+    """The values of the last-build line (builds.yml) of ``figure`` for the pushed builds."""
+    rows = promql(base, f'job_instance_engine:{figure}:last_build{{job="{JOB}"}}')
+    return [float(row["value"][1]) for row in rows]
+
+
 def test_two_builds_become_a_history_in_prometheus(
     tmp_path: Path, prometheus: Any, daemons: Callable[..., str]
 ) -> None:
@@ -156,6 +162,19 @@ def test_two_builds_become_a_history_in_prometheus(
                 30,
                 f"build {build} scraped from {job}",
             )
+        # Builds are minutes apart in CI; here they are seconds apart, so wait until the rules
+        # have evaluated this build (its last-build line shows its figure) before the next one
+        # arrives. Otherwise c2 can replace c1 between two evaluations, the rules never see c1,
+        # and there is no change between builds to record (a race the test, not the rules, made).
+        coverage = expected[build]["trt_engine_fusion_coverage_ratio"]
+        wait_for(
+            lambda coverage=coverage: (
+                _last_build(base, "trt_engine_fusion_coverage_ratio")  # type: ignore[misc]
+                == pytest.approx([coverage], rel=1e-5)
+            ),
+            30,
+            f"the rules evaluated build {build}",
+        )
     assert expected["c1"] != expected["c2"], "the two builds must differ for a history to show"
 
     # The history: each build's figures, as report --json gave them, from both ways of reporting.
@@ -174,19 +193,7 @@ def test_two_builds_become_a_history_in_prometheus(
 
     # The trend through the builds and the regression (fusion coverage of c2 below c1's).
     latest = expected["c2"]["trt_engine_fusion_coverage_ratio"]
-    wait_for(
-        lambda: (
-            [
-                float(r["value"][1])
-                for r in promql(
-                    base, f'job_instance_engine:trt_engine_fusion_coverage_ratio:last_build{{job="{JOB}"}}'
-                )
-            ]
-            == [latest]
-        ),
-        30,
-        "the trend line at the last build",
-    )
+    assert _last_build(base, "trt_engine_fusion_coverage_ratio") == pytest.approx([latest], rel=1e-5)
     drop = expected["c1"]["trt_engine_fusion_coverage_ratio"] - latest  # type: ignore[operator]
     regressions = wait_for(
         lambda: promql(
