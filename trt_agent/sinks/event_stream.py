@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from trt_agent.config import EventsConfig
 from trt_agent.logs import get_logger
 from trt_agent.redact import Redactor
-from trt_agent.sinks.jsonl import encode, footprint
+from trt_agent.sinks.jsonl import encode_lines, footprint
 from trt_agent.statedir import make_dirs
 from trt_agent.vocab.events import Event
 
@@ -348,7 +348,7 @@ class EventStream:
             item = held[0]
             if item.events:
                 events = self.redactor.events(item.events) if self.redactor is not None else item.events
-                done = self._write_lines([encode(e) for e in events])
+                done = self._write_lines(encode_lines(events))
                 self.written += done
                 left += done
                 if done:

@@ -26,6 +26,17 @@ def encode(event: Event) -> bytes:
         return json.dumps(event, ensure_ascii=False, default=str, separators=(",", ":")).encode() + b"\n"
 
 
+def encode_lines(events: list[Event]) -> list[bytes]:
+    """``encode`` of each event, in order: orjson on the whole batch in one comprehension (a
+    Python call less per event), the batch again event by event if one of them needs the
+    standard library."""
+    dumps = orjson.dumps
+    try:
+        return [dumps(event, option=_OPTIONS) for event in events]
+    except orjson.JSONEncodeError:
+        return [encode(event) for event in events]
+
+
 # What an event costs in memory beyond its strings: the dict, its keys and small values
 # (tracemalloc over 40 corpus logs: median 166, 90th percentile 639 bytes per event).
 EVENT_OVERHEAD_BYTES: Final = 512
@@ -68,7 +79,7 @@ class JsonlWriter:
     def _drain(self) -> None:
         if self._pending:
             events = self.redactor.events(self._pending) if self.redactor is not None else self._pending
-            self.out.write(b"".join([encode(e) for e in events]))
+            self.out.write(b"".join(encode_lines(events)))
             self.written += len(self._pending)
             self._pending = []
 

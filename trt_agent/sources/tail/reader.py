@@ -102,7 +102,7 @@ class Reader:
                 self.counters.recovered_bytes += len(data)
             f.update_fingerprint()  # before the checkpoint of this chunk is taken
             started = time.perf_counter()
-            events = list(f.reader.feed(data))
+            events = f.reader.feed(data)
             self.counters.parse_seconds += time.perf_counter() - started
             self.counters.parse_reads += 1
             if sink is not None:
@@ -124,7 +124,7 @@ class Reader:
         """Hand on what ``f``'s line reader still holds (an open block, a line without newline)
         as complete: the file will not grow (a complete copy), or has waited long enough."""
         if f.reader is not None and f.reader.pending:
-            self.deliver(f, list(f.reader.flush()))
+            self.deliver(f, f.reader.flush())
 
     def sniff(self, f: TailedFile, size: int) -> bool:
         """Decide whether ``f`` is a log or a whole-file artifact; False until there is enough to tell."""

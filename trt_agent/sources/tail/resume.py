@@ -140,7 +140,7 @@ class Resumer:
             pass  # one read budget at a time
         if f.reader is not None and f.reader.pending and f.offset >= until:
             # The position ends inside a line that was flushed after partial_line_timeout.
-            sink(list(f.reader.flush()))
+            sink(f.reader.flush())
 
     def skip_history(self, f: TailedFile, size: int) -> None:
         """``read_from = "end"``: start after the last complete line, counting lines for provenance.

@@ -163,7 +163,7 @@ class Rotation:
             found = find_copy(c, c.offset, exclude=self._followed())
             if found is None:
                 if f.reader is not None:
-                    self.pipeline.ingest(list(f.reader.flush()), {})  # the old content ends here
+                    self.pipeline.ingest(f.reader.flush(), {})  # the old content ends here
             else:
                 path, fd, st = found
                 copy = self._follow(path, f.source, fd, st, c, name=f.path, resume=False)

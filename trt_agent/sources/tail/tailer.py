@@ -497,7 +497,7 @@ class Tailer:
                 f.partial_since = now
             elif now - f.partial_since >= tail.partial_line_timeout:
                 self.counters.partial_flushes += 1
-                self._reader.deliver(f, list(reader.flush()))
+                self._reader.deliver(f, reader.flush())
                 f.partial_since = None
         else:
             f.partial_since = None
