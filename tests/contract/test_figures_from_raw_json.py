@@ -311,6 +311,31 @@ def expected_figures(engine: Engine) -> Json:
     unknown = sum(1 for _p, e in precisions.values() if e == "unknown")
     figures["int8_coverage"] = (sum(1 for p in known if p == "Int8"), len(known), unknown)
 
+    # per layer type (every engine layer, compute or not): how many, how many the profile timed,
+    # their time per inference (timeMs / count) summed, its share, the precisions they compute in
+    by_type: dict[str | None, Json] = {}
+    per_inference = {str(r["name"]): float(r["timeMs"]) / profile[0] for r in profile[1]} if profile else {}
+    whole = sum(per_inference.values())
+    if layer_info is not None:
+        typed = [
+            (str(layer["Name"]), str(layer["LayerType"]), _math_precision(layer)) for layer in layer_info
+        ]
+    else:
+        typed = [(n, None, (None, "unknown")) for n, _t in layers]
+    for name, layer_type, (math, evidence) in typed:
+        row = by_type.setdefault(
+            layer_type, {"type": layer_type, "count": 0, "timed": 0, "ms": None, "precisions": {}}
+        )
+        row["count"] += 1
+        key = math or evidence  # the precision it computes in, else "conversion" or "unknown"
+        row["precisions"][key] = row["precisions"].get(key, 0) + 1
+        if name in per_inference:
+            row["timed"] += 1
+            row["ms"] = (row["ms"] or 0.0) + per_inference[name]
+    for row in by_type.values():
+        row["share"] = row["ms"] / whole if row["ms"] is not None and whole else None
+    figures["by_layer_type"] = by_type
+
     # times: timeMs, trtexec's own basis for "percentage"
     if profile is not None:
         count, rows = profile
@@ -408,6 +433,26 @@ def compare(engine: Engine, want: Json, got: Json) -> list[str]:
                     (math, evidence),
                     (row["math_precision"], row["evidence"]),
                 )
+
+    types = {row["type"]: row for row in got["by_layer_type"]}
+    if set(types) != set(want["by_layer_type"]):
+        differ("by_layer_type: the types", sorted(map(str, want["by_layer_type"])), sorted(map(str, types)))
+    for layer_type, expected in want["by_layer_type"].items():
+        row = types.get(layer_type)
+        if row is None:
+            continue
+        for key in ("count", "timed", "precisions"):
+            if row[key] != expected[key]:
+                differ(f"by_layer_type {layer_type!r} {key}", expected[key], row[key])
+        for key, tolerance in (("ms", 1e-6), ("share", ROUNDED)):
+            if not _close(row[key], expected[key], tolerance):
+                differ(f"by_layer_type {layer_type!r} {key}", expected[key], row[key])
+    shares = [row["share"] for row in got["by_layer_type"] if row["share"] is not None]
+    if engine.profile is not None and abs(sum(shares) - 1.0) > len(shares) * ROUNDED:
+        differ("by_layer_type shares sum", 1.0, sum(shares))
+    listed = [row["ms"] for row in got["by_layer_type"] if row["ms"] is not None]
+    if listed != sorted(listed, reverse=True):
+        differ("by_layer_type order (slowest first)", sorted(listed, reverse=True), listed)
 
     if engine.profile is None:
         if got["time_per_inference"] is not None or got["slowest_layers"]:
@@ -578,3 +623,21 @@ def test_the_independent_computation_gives_the_documented_numbers(engine: Engine
     assert (ms is None) == (pinned["ms"] is None)
     if ms is not None:
         assert abs(ms - pinned["ms"]) < 1e-6
+
+
+@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES if e.profile is not None])
+def test_report_text_shows_the_layer_type_table_of_report_json(engine: Engine) -> None:
+    """The ``layer type`` table of ``report`` says what ``by_layer_type`` says, row by row."""
+    result = trt_agent("report", "--engine", engine.id, *engine.files())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("layer type"))
+    rows = lines[start + 1 : start + 1 + len(_report(engine)["by_layer_type"])]
+    for line, row in zip(rows, _report(engine)["by_layer_type"], strict=True):
+        label = row["type"] or "n/a (no layer list)"
+        assert line.startswith(label[:27]), (line, row)
+        columns = line[28:].split()
+        assert [int(columns[0]), int(columns[1])] == [row["count"], row["timed"]], line
+        assert columns[2] == (f"{row['ms']:.4f}" if row["ms"] is not None else "-"), line
+        assert columns[3] == (f"{row['share'] * 100:.1f}%" if row["share"] is not None else "-"), line
+        assert " ".join(columns[4:]) == ", ".join(f"{k} {v}" for k, v in row["precisions"].items()), line

@@ -655,11 +655,13 @@ class EngineModel:
         layer computes nothing). Empty when some engine layers are not known (``unknown_because``)."""
         if not self.engine_layers_known():
             return {}
-        counts = Counter(
-            self.layer_precision(layer) or ("unknown" if layer.precision is None else "conversion")
-            for layer in self.compute_layers()
-        )
+        counts = Counter(self.precision_word(layer) for layer in self.compute_layers())
         return dict(counts.most_common())
+
+    def precision_word(self, layer: EngineLayer) -> str:
+        """``layer_precision``, else ``conversion`` (a type but no precision of its own: a Q/DQ or
+        reformat layer computes nothing) or ``unknown`` (the input gives no type)."""
+        return self.layer_precision(layer) or ("unknown" if layer.precision is None else "conversion")
 
     def int8_requested(self) -> bool:
         """The build asked for INT8: said so (trtexec ``Precision: …+INT8``), calibrated, set a

@@ -80,6 +80,77 @@ def _partial(rows: dict[str, TableRow]) -> bool:
     return bool(given) and sum(given) < PARTIAL_BELOW * 100.0
 
 
+def _per_inference_ms(model: EngineModel, table: dict[str, TableRow] | None) -> dict[str, float]:
+    """Each timed layer's time per inference: its ``Time`` over the table's iterations where the
+    table times every layer (``_usable``), else (and for a row without iterations) its average."""
+    times = model.layer_times
+    if table is None:
+        return {name: t.avg_ms for name, t in times.items()}
+    return {
+        name: row.total_ms / row.iterations if row.iterations else times[name].avg_ms
+        for name, row in table.items()
+    }
+
+
+def by_layer_type(model: EngineModel, rows: dict[str, TableRow] | None) -> list[dict[str, Any]] | None:
+    """Per layer type: how many engine layers have it, how many of them were timed, their time
+    per inference summed (``ms``) and its share of the time of every timed layer, and their
+    precisions (``EngineModel.precision_word``: the precision each computes in, as the precision
+    mix counts them, not its output's type: an INT8 convolution with a float output is Int8).
+
+    The time is the basis ``time_per_inference`` sums (the table's ``Time`` column where it
+    times every layer), so the shares of the types add up to 1. A layer only a profile names
+    has no type (``type`` None): n/a, never a guess from its name. Types with time come first,
+    slowest first; ``ms`` and ``share`` are None for a type none of whose layers was timed.
+    None (n/a) when the agent's caps or memory relief left layers or their times out."""
+    if model.unknown_because("layer", "layer_time") is not None or model.other_layer_time.count:
+        return None
+    per_layer = _per_inference_ms(model, _usable(model, rows))
+    total = sum(per_layer.values())
+    groups: dict[str | None, dict[str, Any]] = {}
+
+    def group(layer_type: str | None) -> dict[str, Any]:
+        found = groups.get(layer_type)
+        if found is None:
+            found = groups[layer_type] = {
+                "type": layer_type,
+                "count": 0,
+                "timed": 0,
+                "ms": None,
+                "precisions": {},
+            }
+        return found
+
+    for layer in model.layers.values():
+        row = group(layer.layer_type)
+        row["count"] += 1
+        precision = model.precision_word(layer)
+        row["precisions"][precision] = row["precisions"].get(precision, 0) + 1
+    for name, ms in per_layer.items():
+        listed = model.layers.get(name)
+        row = group(listed.layer_type if listed is not None else None)
+        if listed is None:
+            row["count"] += 1
+            row["precisions"]["unknown"] = row["precisions"].get("unknown", 0) + 1
+        row["timed"] += 1
+        row["ms"] = (row["ms"] or 0.0) + ms
+    out = []
+    for row in groups.values():
+        ms = row["ms"]
+        out.append(
+            {
+                "type": row["type"],
+                "count": row["count"],
+                "timed": row["timed"],
+                "ms": round(ms, 6) if ms is not None else None,
+                "share": round(ms / total, 6) if ms is not None and total > 0 else None,
+                "precisions": dict(sorted(row["precisions"].items(), key=lambda kv: (-kv[1], kv[0]))),
+            }
+        )
+    out.sort(key=lambda r: (r["ms"] is None, -(r["ms"] or 0.0), r["type"] or ""))
+    return out
+
+
 def layer_timing(model: EngineModel, rows: dict[str, TableRow] | None, limit: int = 10) -> dict[str, Any]:
     """``{"slowest_layers": [...], "per_inference": {...} | None}`` for ``model``.
 
@@ -112,10 +183,7 @@ def layer_timing(model: EngineModel, rows: dict[str, TableRow] | None, limit: in
             row = table[name]
             share = row.percentage / 100.0 if partial else row.total_ms / total
             ranked.append(by_name[name] | {"share": round(share, 6), "total_ms": row.total_ms})
-        per_layer = sum(
-            row.total_ms / row.iterations if row.iterations else model.layer_times[name].avg_ms
-            for name, row in table.items()
-        )
+        per_layer = sum(_per_inference_ms(model, table).values())
         percent = round(sum(row.percentage for row in table.values()), 3)
         largest = max(table.values(), key=lambda row: row.total_ms)
         whole = None

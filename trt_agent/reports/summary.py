@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from trt_agent.model import EngineModel
-from trt_agent.model.timing import ProfileTables, layer_timing
+from trt_agent.model.timing import ProfileTables, by_layer_type, layer_timing
 from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.reports.rule_results import result_lines, verdict_line
 from trt_agent.rules import Result
@@ -34,9 +34,11 @@ def engine_summary(model: EngineModel, tables: ProfileTables | None = None) -> d
     """``model.summary()`` with the slowest layers ranked and shared by the profile table's
     ``Time`` column where ``tables`` has it (``model.timing``), and ``time_per_inference``."""
     s = model.summary()
-    timing = layer_timing(model, tables.engines.get(model.engine) if tables is not None else None)
+    rows = tables.engines.get(model.engine) if tables is not None else None
+    timing = layer_timing(model, rows)
     s["slowest_layers"] = timing["slowest_layers"]
     s["time_per_inference"] = timing["per_inference"]
+    s["by_layer_type"] = by_layer_type(model, rows)
     return s
 
 
@@ -279,6 +281,9 @@ def report_text(
             out.extend(_field("time/inference", _per_inference(s["time_per_inference"])))
         if results is not None:
             out.extend(_rules([r for r in results if r.engine == s["engine"]]))
+        if s["by_layer_type"] and any(row["ms"] is not None for row in s["by_layer_type"]):
+            out.append("")
+            out.extend(_layer_types(s["by_layer_type"]))
         if s["slowest_layers"]:
             out.append("")
             out.append(f"{'slowest layers':<66}{'avg ms':>10}{'share':>8}{'prec':>8}{'fused':>7}")
@@ -293,6 +298,20 @@ def report_text(
         f"{stats['unparsed']} lines without an event"
     )
     return "\n".join(out) + "\n"
+
+
+def _layer_types(rows: list[dict[str, Any]]) -> list[str]:
+    """The time per layer type (``by_layer_type``): where the time goes, TREx's first chart."""
+    lines = [f"{'layer type':<28}{'layers':>7}{'timed':>7}{'ms':>10}{'share':>8}  precisions"]
+    for row in rows:
+        ms = f"{row['ms']:.4f}" if row["ms"] is not None else "-"
+        share = f"{row['share'] * 100:.1f}%" if row["share"] is not None else "-"
+        precisions = ", ".join(f"{k} {v}" for k, v in row["precisions"].items())
+        lines.append(
+            f"{cut(row['type'] or 'n/a (no layer list)', 27):<28}{row['count']:>7}{row['timed']:>7}"
+            f"{ms:>10}{share:>8}  {precisions}"
+        )
+    return lines
 
 
 def _yes_no(value: bool | None) -> str:
