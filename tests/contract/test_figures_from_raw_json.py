@@ -178,6 +178,33 @@ def _output_precision(layer: Json) -> str | None:
     return _tensor_type(outputs[0]) if outputs else None
 
 
+BITS = {"Float": 32, "Half": 16, "BFloat16": 16, "FP8": 8, "Int8": 8, "Int32": 32}
+VECTOR_WORDS = {"Four": 4, "Eight": 8, "Sixteen": 16, "Thirty-two": 32}
+
+
+def _tensor_bytes(tensor: Json) -> int:
+    """A tensor's bytes: its dimensions, the channel (second) one rounded up to the vector of its
+    format ("channel % 8 == 0", "Thirty-two wide channel vectorized"), times its type's size."""
+    dims = list(tensor["Dimensions"])
+    fmt = tensor["Format/Datatype"]
+    modulo = re.search(r"channel % (\d+) == 0", fmt)
+    words = re.search(r"(\S+) wide channel vectorized", fmt)
+    vector = int(modulo.group(1)) if modulo else VECTOR_WORDS[words.group(1)] if words else 1
+    if len(dims) >= 2:
+        dims[1] = (dims[1] + vector - 1) // vector * vector
+    elements = 1
+    for d in dims:
+        elements *= d
+    type_ = _tensor_type(tensor)
+    assert type_ is not None, tensor
+    return elements * BITS[type_] // 8
+
+
+def _count_bytes(weights: Json) -> int:
+    """``{"Type": "Half", "Count": 23232}``: the bytes of a layer's Weights or Bias."""
+    return int(weights["Count"]) * BITS[_tensor_type({"Format/Datatype": weights["Type"]}) or ""] // 8
+
+
 # -- layers: which run a kernel, what they fused ----------------------------------------------------
 
 
@@ -336,6 +363,23 @@ def expected_figures(engine: Engine) -> Json:
         row["share"] = row["ms"] / whole if row["ms"] is not None and whole else None
     figures["by_layer_type"] = by_type
 
+    # memory per layer: weights (Weights, Bias and the constants it reads: inputs no layer
+    # produces and no binding feeds) and activations (its outputs), channel padding included
+    if layer_info is not None:
+        doc = json.loads(engine.layers.read_text()) if engine.layers else {}
+        produced = {t["Name"] for layer in layer_info for t in layer.get("Outputs", [])}
+        bindings = set(doc.get("Bindings", []))
+        memory = []
+        for layer in layer_info:
+            weights = sum(_count_bytes(layer[key]) for key in ("Weights", "Bias") if key in layer)
+            weights += sum(
+                _tensor_bytes(t) for t in layer.get("Inputs", []) if t["Name"] not in produced | bindings
+            )
+            memory.append(
+                (str(layer["Name"]), weights, sum(_tensor_bytes(t) for t in layer.get("Outputs", [])))
+            )
+        figures["memory_by_layer"] = memory
+
     # times: timeMs, trtexec's own basis for "percentage"
     if profile is not None:
         count, rows = profile
@@ -453,6 +497,19 @@ def compare(engine: Engine, want: Json, got: Json) -> list[str]:
     listed = [row["ms"] for row in got["by_layer_type"] if row["ms"] is not None]
     if listed != sorted(listed, reverse=True):
         differ("by_layer_type order (slowest first)", sorted(listed, reverse=True), listed)
+
+    if "memory_by_layer" in want:
+        rows = [(r["layer"], r["weights_bytes"], r["activation_bytes"]) for r in got["memory_by_layer"] or []]
+        if rows != want["memory_by_layer"]:
+            differ("memory_by_layer (layer, weights, activations)", want["memory_by_layer"], rows)
+        totals = {
+            "weights_bytes": sum(w for _n, w, _a in want["memory_by_layer"]),
+            "activation_bytes": sum(a for _n, _w, a in want["memory_by_layer"]),
+        }
+        if got["layer_memory_totals"] != totals:
+            differ("layer_memory_totals", totals, got["layer_memory_totals"])
+    elif got["memory_by_layer"] is not None or got["layer_memory_totals"] is not None:
+        differ("memory_by_layer without a layer list", None, got["memory_by_layer"])
 
     if engine.profile is None:
         if got["time_per_inference"] is not None or got["slowest_layers"]:
@@ -641,3 +698,17 @@ def test_report_text_shows_the_layer_type_table_of_report_json(engine: Engine) -
         assert columns[2] == (f"{row['ms']:.4f}" if row["ms"] is not None else "-"), line
         assert columns[3] == (f"{row['share'] * 100:.1f}%" if row["share"] is not None else "-"), line
         assert " ".join(columns[4:]) == ", ".join(f"{k} {v}" for k, v in row["precisions"].items()), line
+
+
+def test_alexnet_weights_include_the_myelin_gemm_constants() -> None:
+    """TREx counts only ``Weights``/``Bias`` as weights: AlexNet FP16's 5 convolutions, 4.7 MiB,
+    against a 117 MiB engine. TensorRT 10's Myelin GEMMs read their weights as constant inputs
+    (``__mye583_dconst`` [9216, 4096] Half...): with them the layers hold 116.5 MiB."""
+    layers = _layer_info(ALEXNET_LAYERS)
+    trex_weights = sum(_count_bytes(layer[k]) for layer in layers for k in ("Weights", "Bias") if k in layer)
+    assert round(trex_weights / 2**20, 1) == 4.7
+    got = _report(Engine("alexnet", ALEXNET_LAYERS, ALEXNET_PROFILE))
+    assert got["layer_memory_totals"]["weights_bytes"] == 122_201_704  # 116.5 MiB
+    gemms = [row for row in got["memory_by_layer"] if row["layer"].startswith("/classifier/")]
+    # 9216x4096, 4096x4096 and 4096x1000 Half matrices, with their biases and alpha/beta scalars
+    assert [row["weights_bytes"] // 2**20 for row in gemms] == [72, 32, 7]

@@ -91,6 +91,9 @@ class EngineLayer:
     ran: bool = True  # False for a layer known only from a profile row that took no time
     math_precision: str | None = None  # the precision it computes in (model/precision.py)
     precision_evidence: str = "unknown"  # what said so: conversion | tactic | input | output | unknown
+    # from a detailed layer list (parse/artifacts.py): its weights and constant inputs, its outputs
+    weights_bytes: int | None = None
+    activation_bytes: int | None = None
 
     @property
     def is_compute(self) -> bool:
@@ -308,6 +311,8 @@ class EngineModel:
             members_listed=not (parsed.kind in _MYELIN_KINDS and sources == parsed.sources),
             math_precision=math,
             precision_evidence=evidence,
+            weights_bytes=e.get("weights_bytes"),
+            activation_bytes=e.get("activation_bytes"),
         )
 
     def _fusion(self, e: Event) -> None:
@@ -657,6 +662,32 @@ class EngineModel:
             return {}
         counts = Counter(self.precision_word(layer) for layer in self.compute_layers())
         return dict(counts.most_common())
+
+    def layer_memory(self) -> dict[str, Any] | None:
+        """Weights and activations per engine layer, from a detailed layer list: ``layers``, a
+        list of ``{layer, weights_bytes, activation_bytes}`` in plan order (None where the list
+        does not say: a dynamic shape, one layer's JSON), and their sums (None when a layer's is
+        unknown). Activations are each layer's outputs, summed over layers: what the layers write,
+        not the engine's activation memory, which TensorRT reuses between layers. None (n/a)
+        when no layer of the list gives either, or the agent's caps left layers out."""
+        if not self.engine_layers_known() or not self.layers:
+            return None
+        layers = list(self.layers.values())
+        if all(layer.weights_bytes is None and layer.activation_bytes is None for layer in layers):
+            return None
+        rows = [
+            {
+                "layer": layer.name,
+                "weights_bytes": layer.weights_bytes,
+                "activation_bytes": layer.activation_bytes,
+            }
+            for layer in layers
+        ]
+        totals: dict[str, Any] = {}
+        for key in ("weights_bytes", "activation_bytes"):
+            values = [row[key] for row in rows]
+            totals[key] = None if any(v is None for v in values) else sum(values)
+        return {"layers": rows, "totals": totals}
 
     def precision_word(self, layer: EngineLayer) -> str:
         """``layer_precision``, else ``conversion`` (a type but no precision of its own: a Q/DQ or

@@ -18,6 +18,7 @@ from trt_agent.parse.docker import is_docker_json
 from trt_agent.parse.grammar import layer_fields
 from trt_agent.parse.log import ParseStats
 from trt_agent.vocab.events import Event, make_event
+from trt_agent.vocab.tensors import tensor_bytes, weights_bytes
 
 
 class ArtifactError(ValueError):
@@ -57,7 +58,62 @@ def _first_format(layer: dict[str, Any], side: str) -> str | None:
     return None
 
 
-def _layer_event(layer: Any, file: str, engine: str, index: int) -> Event | None:
+def _tensors(layer: dict[str, Any], side: str) -> list[dict[str, Any]] | None:
+    tensors = layer.get(side)
+    if not isinstance(tensors, list) or not all(isinstance(t, dict) for t in tensors):
+        return None
+    return tensors
+
+
+def _memory_fields(layer: dict[str, Any], graph: tuple[set[str], set[str]] | None) -> dict[str, int]:
+    """``weights_bytes`` and ``activation_bytes`` of a detailed layer, where the list says them.
+
+    Weights are the layer's ``Weights`` and ``Bias`` and every input no layer produces and no
+    binding feeds: a constant built into the engine, as TensorRT 10's Myelin GEMMs take their
+    weights (``__mye583_dconst``), with their scalars and broadcast biases. Activations are the
+    layer's outputs. ``graph`` is (tensors some layer produces, binding names): without the whole
+    list (one layer's JSON) an input cannot be told a constant, and the weights are unknown."""
+    fields: dict[str, int] = {}
+    inputs, outputs = _tensors(layer, "Inputs"), _tensors(layer, "Outputs")
+    if outputs is not None:
+        sizes = [tensor_bytes(t.get("Dimensions"), t.get("Format/Datatype")) for t in outputs]
+        if all(size is not None for size in sizes):
+            fields["activation_bytes"] = sum(size for size in sizes if size is not None)
+    if inputs is None or graph is None:
+        return fields
+    produced, bindings = graph
+    parts = [weights_bytes(layer[key]) if key in layer else 0 for key in ("Weights", "Bias")]
+    parts += [
+        tensor_bytes(t.get("Dimensions"), t.get("Format/Datatype"))
+        for t in inputs
+        if t.get("Name") not in produced and t.get("Name") not in bindings
+    ]
+    if all(part is not None for part in parts):
+        fields["weights_bytes"] = sum(part for part in parts if part is not None)
+    return fields
+
+
+def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(the tensors the layers produce, the names of the engine's bindings) of a layer list."""
+    produced = {
+        t["Name"]
+        for layer in doc["Layers"]
+        if isinstance(layer, dict)
+        for t in _tensors(layer, "Outputs") or []
+        if isinstance(t.get("Name"), str)
+    }
+    bindings = doc.get("Bindings")
+    names = set()
+    for binding in bindings if isinstance(bindings, list) else []:
+        name = binding.get("Name") if isinstance(binding, dict) else binding
+        if isinstance(name, str):
+            names.add(name)
+    return produced, names
+
+
+def _layer_event(
+    layer: Any, file: str, engine: str, index: int, graph: tuple[set[str], set[str]] | None = None
+) -> Event | None:
     source = {"file": file, "line": None, "record": index}
     if isinstance(layer, str):
         fields = layer_fields(layer, None, None, None, None)
@@ -76,6 +132,7 @@ def _layer_event(layer: Any, file: str, engine: str, index: int) -> Event | None
         )
         if isinstance(layer.get("Origin"), str):
             fields["origin"] = layer["Origin"]
+        fields.update(_memory_fields(layer, graph))
     else:
         return None
     return make_event("layer", None, "info", engine, source, None, fields)
@@ -125,8 +182,9 @@ def parse_artifact(data: bytes, file: str, engine: str, stats: ParseStats) -> It
     stats.bytes += len(data)
     events: list[Event] = []
     if isinstance(doc, dict) and isinstance(doc.get("Layers"), list):
+        graph = _graph(doc)
         for index, layer in enumerate(doc["Layers"]):
-            event = _layer_event(layer, file, engine, index)
+            event = _layer_event(layer, file, engine, index, graph)
             if event is not None:
                 events.append(event)
     elif isinstance(doc, dict) and "Name" in doc:

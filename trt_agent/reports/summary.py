@@ -39,6 +39,9 @@ def engine_summary(model: EngineModel, tables: ProfileTables | None = None) -> d
     s["slowest_layers"] = timing["slowest_layers"]
     s["time_per_inference"] = timing["per_inference"]
     s["by_layer_type"] = by_layer_type(model, rows)
+    memory = model.layer_memory()
+    s["memory_by_layer"] = memory["layers"] if memory is not None else None
+    s["layer_memory_totals"] = memory["totals"] if memory is not None else None
     return s
 
 
@@ -66,6 +69,8 @@ def summaries(
             for layer in model.layers.values()
             if layer.is_compute
         ]
+        if s["memory_by_layer"] is not None:
+            s["memory_by_layer"] = [row | {"layer": name(row["layer"])} for row in s["memory_by_layer"]]
         s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
         # a fallback's reason and the rest of its fields are free text when a [[patterns]]
         # group captured them
@@ -258,6 +263,8 @@ def report_text(
         mem = s["memory"]
         shown = [k for k in MEMORY_SHOWN if k in mem]
         out.extend(_field("memory", ", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"))
+        if s["layer_memory_totals"] is not None:
+            out.extend(_field("layer memory", _layer_memory(s["memory_by_layer"], s["layer_memory_totals"])))
         out.extend(_field("plugins", _plugins(s["plugins"])))
         fb = s["fallbacks"]
         reasons = ", ".join(f"{k} {v}" for k, v in fb["by_reason"].items())
@@ -298,6 +305,19 @@ def report_text(
         f"{stats['unparsed']} lines without an event"
     )
     return "\n".join(out) + "\n"
+
+
+def _layer_memory(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
+    """Weights and outputs summed over the layer list, and the layer holding the most weights."""
+    weights = totals["weights_bytes"]
+    text = (
+        f"weights {_bytes(weights)}, outputs {_bytes(totals['activation_bytes'])} (Σ over {len(rows)} layers)"
+    )
+    heaviest = max(rows, key=lambda row: row["weights_bytes"] or 0)
+    if weights and heaviest["weights_bytes"]:
+        share = heaviest["weights_bytes"] / weights * 100
+        text += f"; most weights: {heaviest['layer']} {_bytes(heaviest['weights_bytes'])} ({share:.0f}%)"
+    return text
 
 
 def _layer_types(rows: list[dict[str, Any]]) -> list[str]:

@@ -73,7 +73,8 @@ _SPECS: Final = (
     EventSpec(
         "layer",
         "an engine layer: its type, precision (of its first output), the precision of its first"
-        " input, its tactic (id, and kernel name where printed) and the source layers it absorbed",
+        " input, its tactic (id, and kernel name where printed), the source layers it absorbed, and"
+        " from a detailed layer list the bytes of its weights and of its outputs",
         required=(("name", str),),
         optional=(
             ("layer_type", str),
@@ -83,6 +84,8 @@ _SPECS: Final = (
             ("tactic_name", str),
             ("origin", str),
             ("sources", list),
+            ("weights_bytes", int),
+            ("activation_bytes", int),
         ),
         names=("name",),
         name_lists=("sources",),
