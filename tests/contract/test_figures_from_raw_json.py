@@ -682,12 +682,15 @@ def test_the_independent_computation_gives_the_documented_numbers(engine: Engine
         assert abs(ms - pinned["ms"]) < 1e-6
 
 
-@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES if e.profile is not None])
+@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
 def test_report_text_shows_the_layer_type_table_of_report_json(engine: Engine) -> None:
     """The ``layer type`` table of ``report`` says what ``by_layer_type`` says, row by row."""
     result = trt_agent("report", "--engine", engine.id, *engine.files())
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    if engine.layers is None:  # no layer list: no type to show (never one guessed from a name)
+        assert not any(line.startswith("layer type") for line in lines)
+        return
     start = next(i for i, line in enumerate(lines) if line.startswith("layer type"))
     rows = lines[start + 1 : start + 1 + len(_report(engine)["by_layer_type"])]
     for line, row in zip(rows, _report(engine)["by_layer_type"], strict=True):
@@ -712,3 +715,76 @@ def test_alexnet_weights_include_the_myelin_gemm_constants() -> None:
     gemms = [row for row in got["memory_by_layer"] if row["layer"].startswith("/classifier/")]
     # 9216x4096, 4096x4096 and 4096x1000 Half matrices, with their biases and alpha/beta scalars
     assert [row["weights_bytes"] // 2**20 for row in gemms] == [72, 32, 7]
+
+
+# -- the tensor-core lint --------------------------------------------------------------------------
+
+TENSOR_CORE_PRECISIONS = {"Half", "BFloat16", "Int8", "FP8"}
+MMA = re.compile(
+    r"tensor\d+x\d+x\d+|(?:^|_)(?:[hi]\d{3,5}|[hsib]\d{3,5}(?:cudnn|gemm))(?:_|$)|hmma|imma|tensorop|gmma"
+)
+CUDA_CORES = re.compile(r"(?:^|_)(?:gemvx?|[sd]gemm|[sd]cudnn)(?:_|$)")
+
+
+def _on_tensor_cores(kernel: str | None) -> bool | None:
+    """Tensor cores as the kernel's name says: an MMA shape or instruction; CUDA cores for
+    GEMV, sgemm, scudnn; an XMMA convolution/GEMM on sm70+ in a 16/8-bit or TF32 type."""
+    if not kernel:
+        return None
+    if MMA.search(kernel):
+        return True
+    if CUDA_CORES.search(kernel):
+        return False
+    xmma = re.match(r"sm(\d+)_xmma_(?:fprop|dgrad|wgrad|gemm)_(.*)", kernel)
+    if xmma:
+        if int(xmma.group(1)) < 70:
+            return False
+        return True if re.search(r"(?:^|_)(?:f16|bf16|i8|tf32)", xmma.group(2)) else None
+    return None
+
+
+def expected_tensor_core_lint(engine: Engine) -> tuple[str, list[str]]:
+    """(status, the layers on CUDA cores) of the tensor_cores check, from the raw JSON."""
+    if engine.layers is None:
+        return "skip", []
+    layer_info = _layer_info(engine.layers)
+    idle = set()
+    if engine.profile is not None:
+        idle = {str(r["name"]) for r in _profile(engine.profile)[1] if float(r["timeMs"]) == 0}
+    judged: list[tuple[str, bool]] = []
+    for layer in layer_info:
+        name, kind = str(layer["Name"]), str(layer.get("LayerType", ""))
+        if not _is_compute(name, kind) or name in idle:
+            continue
+        if not any(word in kind.lower() for word in MATMUL_WORDS):
+            continue
+        if _math_precision(layer)[0] not in TENSOR_CORE_PRECISIONS:
+            continue
+        verdict = _on_tensor_cores(layer.get("TacticName"))
+        if verdict is not None:
+            judged.append((name, verdict))
+    if not judged:
+        return "skip", []
+    bad = [name for name, on in judged if not on]
+    return ("fail" if bad else "pass"), bad
+
+
+@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
+def test_the_tensor_core_lint_gives_the_verdict_of_the_raw_json(engine: Engine, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "tensor_cores"\ncheck = "tensor_cores"\n')
+    result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
+    assert result.returncode in (0, 1), result.stderr
+    (got,) = json.loads(result.stdout)["results"]
+    status, bad = expected_tensor_core_lint(engine)
+    assert got["status"] == status, (engine.id, got["message"])
+    assert [offender.split(" (")[0] for offender in got["offenders"]] == bad, got["offenders"]
+
+
+def test_the_resnet_fp16_h16816cudnn_convolutions_run_on_tensor_cores() -> None:
+    """TREx 0.2.1 reads ``ampere_h16816cudnn_*`` kernels as "not accelerated"; h16816 is the
+    Ampere FP16 tensor-core MMA shape (16x8x16)."""
+    layers = _layer_info(RESNET_FP16)
+    cudnn = [layer for layer in layers if "h16816cudnn" in str(layer.get("TacticName"))]
+    assert len(cudnn) == 7
+    assert expected_tensor_core_lint(Engine("resnet50-fp16", RESNET_FP16, None)) == ("pass", [])

@@ -24,7 +24,7 @@ def test_report_rules_and_baseline_are_loaded_and_shown(tmp_path: Path) -> None:
 
     text = trt_agent("report", "--rules", RULES_EXAMPLE, BINDING_ERROR)
     assert text.returncode == 0, text.stderr  # a report, not a gate
-    assert "rules           FAIL  (1 failed, 0 warnings, 2 passed, 8 skipped)" in text.stdout
+    assert "rules           FAIL  (1 failed, 0 warnings, 2 passed, 9 skipped)" in text.stdout
     assert "  FAIL  errors" in text.stdout and f"{BINDING_ERROR.name}:1" in text.stdout
 
     doc = orjson.loads(trt_agent("report", "--json", "--rules", RULES_EXAMPLE, BINDING_ERROR).stdout)

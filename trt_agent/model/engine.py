@@ -94,6 +94,7 @@ class EngineLayer:
     # from a detailed layer list (parse/artifacts.py): its weights and constant inputs, its outputs
     weights_bytes: int | None = None
     activation_bytes: int | None = None
+    tactic_name: str | None = None  # the kernel's name, where the input printed it
 
     @property
     def is_compute(self) -> bool:
@@ -313,6 +314,7 @@ class EngineModel:
             precision_evidence=evidence,
             weights_bytes=e.get("weights_bytes"),
             activation_bytes=e.get("activation_bytes"),
+            tactic_name=e.get("tactic_name"),
         )
 
     def _fusion(self, e: Event) -> None:

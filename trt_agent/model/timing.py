@@ -16,12 +16,14 @@ and :func:`layer_timing` ranks and shares by them, as trtexec does:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from trt_agent.model.engine import EngineModel
+from trt_agent.model.engine import EngineLayer, EngineModel
 from trt_agent.vocab.events import Event
+from trt_agent.vocab.kernels import kernel_family, tensor_cores
 
 # Rows whose Time sums below this share of the total their Time % imply are an excerpt.
 PARTIAL_BELOW: Final = 0.95
@@ -92,6 +94,44 @@ def _per_inference_ms(model: EngineModel, table: dict[str, TableRow] | None) -> 
     }
 
 
+def _groups(
+    model: EngineModel, rows: dict[str, TableRow] | None, key: Callable[[EngineLayer], str | None]
+) -> tuple[dict[str | None, dict[str, Any]], dict[str, EngineLayer | None]] | None:
+    """The engine layers grouped by ``key``: per group how many (``count``), how many timed
+    (``timed``) and their time per inference (``ms``); with each layer, for the caller's own
+    columns. A layer only a profile names is in group None. None when the caps left layers out."""
+    if model.unknown_because("layer", "layer_time") is not None or model.other_layer_time.count:
+        return None
+    per_layer = _per_inference_ms(model, _usable(model, rows))
+    groups: dict[str | None, dict[str, Any]] = {}
+    members: dict[str, EngineLayer | None] = {}
+    names: list[str] = list(model.layers)
+    names += [name for name in per_layer if name not in model.layers]
+    for name in names:
+        layer = model.layers.get(name)
+        group_key = key(layer) if layer is not None else None
+        group = groups.get(group_key)
+        if group is None:
+            group = groups[group_key] = {"key": group_key, "count": 0, "timed": 0, "ms": None, "layers": []}
+        group["count"] += 1
+        group["layers"].append(name)
+        members[name] = layer
+        if name in per_layer:
+            group["timed"] += 1
+            group["ms"] = (group["ms"] or 0.0) + per_layer[name]
+    total = sum(per_layer.values())
+    for group in groups.values():
+        ms = group["ms"]
+        group["share"] = round(ms / total, 6) if ms is not None and total > 0 else None
+        group["ms"] = round(ms, 6) if ms is not None else None
+    return groups, members
+
+
+def _slowest_first(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Timed groups slowest first, then the untimed; the group of unknown key last of each."""
+    return sorted(rows, key=lambda r: (r["ms"] is None, -(r["ms"] or 0.0), r[key] is None, r[key] or ""))
+
+
 def by_layer_type(model: EngineModel, rows: dict[str, TableRow] | None) -> list[dict[str, Any]] | None:
     """Per layer type: how many engine layers have it, how many of them were timed, their time
     per inference summed (``ms``) and its share of the time of every timed layer, and their
@@ -103,52 +143,58 @@ def by_layer_type(model: EngineModel, rows: dict[str, TableRow] | None) -> list[
     has no type (``type`` None): n/a, never a guess from its name. Types with time come first,
     slowest first; ``ms`` and ``share`` are None for a type none of whose layers was timed.
     None (n/a) when the agent's caps or memory relief left layers or their times out."""
-    if model.unknown_because("layer", "layer_time") is not None or model.other_layer_time.count:
+    grouped = _groups(model, rows, lambda layer: layer.layer_type)
+    if grouped is None:
         return None
-    per_layer = _per_inference_ms(model, _usable(model, rows))
-    total = sum(per_layer.values())
-    groups: dict[str | None, dict[str, Any]] = {}
-
-    def group(layer_type: str | None) -> dict[str, Any]:
-        found = groups.get(layer_type)
-        if found is None:
-            found = groups[layer_type] = {
-                "type": layer_type,
-                "count": 0,
-                "timed": 0,
-                "ms": None,
-                "precisions": {},
-            }
-        return found
-
-    for layer in model.layers.values():
-        row = group(layer.layer_type)
-        row["count"] += 1
-        precision = model.precision_word(layer)
-        row["precisions"][precision] = row["precisions"].get(precision, 0) + 1
-    for name, ms in per_layer.items():
-        listed = model.layers.get(name)
-        row = group(listed.layer_type if listed is not None else None)
-        if listed is None:
-            row["count"] += 1
-            row["precisions"]["unknown"] = row["precisions"].get("unknown", 0) + 1
-        row["timed"] += 1
-        row["ms"] = (row["ms"] or 0.0) + ms
+    groups, members = grouped
     out = []
-    for row in groups.values():
-        ms = row["ms"]
+    for group in groups.values():
+        precisions: Counter[str] = Counter()
+        for name in group["layers"]:
+            layer = members[name]
+            precisions[model.precision_word(layer) if layer is not None else "unknown"] += 1
         out.append(
             {
-                "type": row["type"],
-                "count": row["count"],
-                "timed": row["timed"],
-                "ms": round(ms, 6) if ms is not None else None,
-                "share": round(ms / total, 6) if ms is not None and total > 0 else None,
-                "precisions": dict(sorted(row["precisions"].items(), key=lambda kv: (-kv[1], kv[0]))),
+                "type": group["key"],
+                "count": group["count"],
+                "timed": group["timed"],
+                "ms": group["ms"],
+                "share": group["share"],
+                "precisions": dict(sorted(precisions.items(), key=lambda kv: (-kv[1], kv[0]))),
             }
         )
-    out.sort(key=lambda r: (r["ms"] is None, -(r["ms"] or 0.0), r["type"] or ""))
-    return out
+    return _slowest_first(out, "type")
+
+
+def by_kernel_family(model: EngineModel, rows: dict[str, TableRow] | None) -> list[dict[str, Any]] | None:
+    """Per kernel family (``vocab.kernels.kernel_family`` of each layer's kernel name): as
+    ``by_layer_type``, with whether the family runs on tensor cores (``tensor_cores``: True or
+    False when the names of all its kernels say so alike, else None) and its kernels (distinct
+    names). Layers whose kernel is not named (a tactic id only, a profile) are family None."""
+    grouped = _groups(model, rows, lambda layer: kernel_family(layer.tactic_name))
+    if grouped is None:
+        return None
+    groups, members = grouped
+    out = []
+    for group in groups.values():
+        kernels = [
+            layer.tactic_name
+            for layer in (members[name] for name in group["layers"])
+            if layer is not None and layer.tactic_name
+        ]
+        verdicts = {tensor_cores(kernel) for kernel in kernels}
+        out.append(
+            {
+                "family": group["key"],
+                "count": group["count"],
+                "timed": group["timed"],
+                "ms": group["ms"],
+                "share": group["share"],
+                "tensor_cores": verdicts.pop() if len(verdicts) == 1 else None,
+                "kernels": len(set(kernels)),
+            }
+        )
+    return _slowest_first(out, "family")
 
 
 def layer_timing(model: EngineModel, rows: dict[str, TableRow] | None, limit: int = 10) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from trt_agent.model import EngineModel
-from trt_agent.model.timing import ProfileTables, by_layer_type, layer_timing
+from trt_agent.model.timing import ProfileTables, by_kernel_family, by_layer_type, layer_timing
 from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.reports.rule_results import result_lines, verdict_line
 from trt_agent.rules import Result
@@ -39,6 +39,7 @@ def engine_summary(model: EngineModel, tables: ProfileTables | None = None) -> d
     s["slowest_layers"] = timing["slowest_layers"]
     s["time_per_inference"] = timing["per_inference"]
     s["by_layer_type"] = by_layer_type(model, rows)
+    s["by_kernel_family"] = by_kernel_family(model, rows)
     memory = model.layer_memory()
     s["memory_by_layer"] = memory["layers"] if memory is not None else None
     s["layer_memory_totals"] = memory["totals"] if memory is not None else None
@@ -288,9 +289,12 @@ def report_text(
             out.extend(_field("time/inference", _per_inference(s["time_per_inference"])))
         if results is not None:
             out.extend(_rules([r for r in results if r.engine == s["engine"]]))
-        if s["by_layer_type"] and any(row["ms"] is not None for row in s["by_layer_type"]):
+        if s["by_layer_type"] and any(row["type"] for row in s["by_layer_type"]):
             out.append("")
             out.extend(_layer_types(s["by_layer_type"]))
+        if s["by_kernel_family"] and any(row["family"] for row in s["by_kernel_family"]):
+            out.append("")
+            out.extend(_kernel_families(s["by_kernel_family"]))
         if s["slowest_layers"]:
             out.append("")
             out.append(f"{'slowest layers':<66}{'avg ms':>10}{'share':>8}{'prec':>8}{'fused':>7}")
@@ -318,6 +322,19 @@ def _layer_memory(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
         share = heaviest["weights_bytes"] / weights * 100
         text += f"; most weights: {heaviest['layer']} {_bytes(heaviest['weights_bytes'])} ({share:.0f}%)"
     return text
+
+
+def _kernel_families(rows: list[dict[str, Any]]) -> list[str]:
+    """The time per kernel family (``by_kernel_family``), with tensor-core use as the names say."""
+    lines = [f"{'kernel family':<44}{'layers':>7}{'ms':>10}{'share':>8}  tensor cores"]
+    for row in rows:
+        ms = f"{row['ms']:.4f}" if row["ms"] is not None else "-"
+        share = f"{row['share'] * 100:.1f}%" if row["share"] is not None else "-"
+        cores = {True: "yes", False: "no (CUDA cores)", None: "-"}[row["tensor_cores"]]
+        lines.append(
+            f"{cut(row['family'] or 'n/a (kernel not named)', 43):<44}{row['count']:>7}{ms:>10}{share:>8}  {cores}"
+        )
+    return lines
 
 
 def _layer_types(rows: list[dict[str, Any]]) -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from trt_agent.model.engine import EngineLayer, EngineModel, Ratio, fallback_label
+from trt_agent.model.precision import multiplies_its_input
 from trt_agent.rules.baseline import Baseline, timed_layers
 from trt_agent.rules.params import (
     boolean,
@@ -23,6 +24,7 @@ from trt_agent.rules.params import (
 from trt_agent.rules.results import FAIL, PASS, SKIP
 from trt_agent.rules.spec import Rule, Selector
 from trt_agent.text import few, format_bytes
+from trt_agent.vocab.kernels import tensor_cores
 from trt_agent.vocab.names import decompose
 
 Outcome = tuple[str, str, Any, list[str]]  # status, message, observed, offenders
@@ -414,6 +416,63 @@ def _layer_latency(rule: Rule, model: EngineModel, baseline: Baseline | None) ->
     return PASS, "; ".join(parts), observed, []
 
 
+# The precisions tensor cores exist for: a layer computing in one of them on CUDA cores leaves
+# most of the GPU's math throughput unused (FP32 runs on CUDA cores unless TF32 is allowed).
+_TENSOR_CORE_PRECISIONS: Final = ("Half", "BFloat16", "Int8", "FP8")
+
+
+def _tensor_cores(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """Convolutions and matrix multiplies computing in a tensor-core precision run tensor-core
+    kernels, as their kernel names say (``vocab.kernels.tensor_cores``). A layer whose kernel is
+    not named, or whose name does not say, is not judged and counted."""
+    candidates = [
+        layer
+        for layer in _selected(rule, model)
+        if multiplies_its_input(layer.layer_type) and model.layer_precision(layer) in _TENSOR_CORE_PRECISIONS
+    ]
+    if not candidates:
+        return (
+            SKIP,
+            f"no convolution or matrix multiply in {', '.join(_TENSOR_CORE_PRECISIONS)} matches "
+            f"{rule.select.describe()}",
+            None,
+            [],
+        )
+    verdicts = [(layer, tensor_cores(layer.tactic_name)) for layer in candidates]
+    judged = [(layer, on) for layer, on in verdicts if on is not None]
+    not_judged = len(verdicts) - len(judged)
+    if not judged:
+        return (
+            SKIP,
+            f"the kernel names of the {len(candidates)} convolution/matrix-multiply layer(s) do not say"
+            " whether they use tensor cores (no TacticName: TensorRT >= 8.6 --exportLayerInfo or a"
+            " detailed verbose build log names them)",
+            None,
+            [],
+        )
+    bad = [
+        f"{layer.name} ({model.layer_precision(layer)} on CUDA cores: {layer.tactic_name})"
+        for layer, on in judged
+        if not on
+    ]
+    observed = {"judged": len(judged), "not_judged": not_judged, "cuda_core_layers": len(bad)}
+    left_out = f"; {not_judged} not judged (their kernel names do not say)" if not_judged else ""
+    if bad:
+        return (
+            FAIL,
+            f"{len(bad)} of {len(judged)} convolution/matrix-multiply layer(s) run on CUDA cores{left_out}"
+            + _naming(bad, "on CUDA cores"),
+            observed,
+            bad,
+        )
+    return (
+        PASS,
+        f"all {len(judged)} convolution/matrix-multiply layer(s) run on tensor cores{left_out}",
+        observed,
+        [],
+    )
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """A check a rule can name: its function, the parameters it takes (each with its reader),
@@ -462,4 +521,5 @@ CHECKS: Final[dict[str, CheckSpec]] = {
         selects=_NAMES,
     ),
     "errors": CheckSpec(_errors, {"max": whole_number("max")}),
+    "tensor_cores": CheckSpec(_tensor_cores, {}, selects=_LAYERS),
 }
