@@ -788,3 +788,69 @@ def test_the_resnet_fp16_h16816cudnn_convolutions_run_on_tensor_cores() -> None:
     cudnn = [layer for layer in layers if "h16816cudnn" in str(layer.get("TacticName"))]
     assert len(cudnn) == 7
     assert expected_tensor_core_lint(Engine("resnet50-fp16", RESNET_FP16, None)) == ("pass", [])
+
+
+def expected_int8_float_output(engine: Engine) -> tuple[str, list[str]]:
+    """(status, offenders) of int8_float_output: INT8-math convolutions/GEMMs writing a float type."""
+    if engine.layers is None:
+        return "skip", []
+    idle = set()
+    if engine.profile is not None:
+        idle = {str(r["name"]) for r in _profile(engine.profile)[1] if float(r["timeMs"]) == 0}
+    judged = [
+        layer
+        for layer in _layer_info(engine.layers)
+        if _is_compute(str(layer["Name"]), str(layer.get("LayerType")))
+        and str(layer["Name"]) not in idle
+        and any(word in str(layer.get("LayerType", "")).lower() for word in MATMUL_WORDS)
+        and _math_precision(layer)[0] == "Int8"
+        and _output_precision(layer) is not None
+    ]
+    if not judged:
+        return "skip", []
+    bad = [
+        str(layer["Name"]) for layer in judged if _output_precision(layer) in ("Float", "Half", "BFloat16")
+    ]
+    return ("fail" if bad else "pass"), bad
+
+
+def expected_qdq_unfused(engine: Engine) -> tuple[str, list[str]]:
+    """(status, offenders) of qdq_unfused: Q/DQ layers left in the engine (Origin QDQ)."""
+    if engine.layers is None:
+        return "skip", []
+    layers = _layer_info(engine.layers)
+    if not any("Origin" in layer for layer in layers):
+        return "skip", []
+    bad = [str(layer["Name"]) for layer in layers if layer.get("Origin") == "QDQ"]
+    return ("fail" if bad else "pass"), bad
+
+
+@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [("int8_float_output", expected_int8_float_output), ("qdq_unfused", expected_qdq_unfused)],
+)
+def test_the_quantization_lints_give_the_verdicts_of_the_raw_json(
+    engine: Engine, check: str, expected: Any, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(f'[[rule]]\nname = "{check}"\ncheck = "{check}"\n')
+    result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
+    assert result.returncode in (0, 1), result.stderr
+    (got,) = json.loads(result.stdout)["results"]
+    status, bad = expected(engine)
+    assert got["status"] == status, (engine.id, got["message"])
+    assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]
+
+
+def test_the_qat_resnet_lints_name_what_trex_names() -> None:
+    """TREx 0.2.1 on the same QAT ResNet-50: "Quantized Convolution has float outputs" on
+    layer4.1.conv2 (and trt-agent also names the last fc, which writes the float logits), and the
+    three Q/DQ reformats as type conversions."""
+    qat = Engine("resnet50-qat", QAT_LAYERS, QAT_PROFILE)
+    status, bad = expected_int8_float_output(qat)
+    assert status == "fail" and bad[0].startswith("layer4.1.conv2.weight") and bad[1].startswith("fc.weight")
+    assert expected_qdq_unfused(qat) == (
+        "fail",
+        ["QuantizeLinear_2", "DequantizeLinear_291", "QuantizeLinear_298"],
+    )

@@ -473,6 +473,78 @@ def _tensor_cores(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome
     )
 
 
+_FLOAT_OUTPUTS: Final = ("Float", "Half", "BFloat16")
+
+
+def _int8_float_output(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """INT8 convolutions and matrix multiplies write INT8: one computing in Int8 whose output is
+    a float type writes 2-4 times the bytes its consumer then reads (TREx's "Quantized
+    Convolution has float outputs"); a Quantize after it, where the consumer can take INT8,
+    keeps the output INT8."""
+    layers = [
+        layer
+        for layer in _selected(rule, model)
+        if multiplies_its_input(layer.layer_type) and model.layer_precision(layer) == "Int8"
+    ]
+    judged = [layer for layer in layers if layer.precision is not None]
+    if not judged:
+        return (
+            SKIP,
+            f"no INT8 convolution or matrix multiply with a known output type matches {rule.select.describe()}",
+            None,
+            [],
+        )
+    bad = [
+        f"{layer.name} (Int8 math, {layer.precision} output)"
+        for layer in judged
+        if layer.precision in _FLOAT_OUTPUTS
+    ]
+    observed = {"judged": len(judged), "float_outputs": len(bad)}
+    if bad:
+        return (
+            FAIL,
+            f"{len(bad)} of {len(judged)} INT8 convolution/matrix-multiply layer(s) write a float output"
+            + _naming(bad, "float output"),
+            observed,
+            bad,
+        )
+    return PASS, f"all {len(judged)} INT8 convolution/matrix-multiply layer(s) write INT8", observed, []
+
+
+def _qdq_unfused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """Quantize/Dequantize layers left in the engine: TensorRT folds a Q/DQ pair into the layers
+    around it when it can; one left runs as a kernel of its own (a Reformat of ``Origin`` QDQ, a
+    Quantize/Dequantize layer) and converts the whole tensor. One that quantizes the engine's
+    float input is needed; the others say where quantized and float regions meet."""
+    if model.unknown_because("layer") is not None:
+        return SKIP, model.unknown_because("layer") or "", None, []
+    if not model.layers:
+        return SKIP, "no layer list: which layers are Q/DQ is unknown", None, []
+    if not any(layer.origin is not None for layer in model.layers.values()) and not any(
+        (layer.layer_type or "").lower() in ("quantize", "dequantize") for layer in model.layers.values()
+    ):
+        return (
+            SKIP,
+            "the layer list says no layer's origin (TensorRT >= 8.6 --exportLayerInfo does)",
+            None,
+            [],
+        )
+    bad = [
+        f"{layer.name} ({layer.layer_type or 'Q/DQ'})"
+        for layer in model.layers.values()
+        if rule.select.layer_matches(layer)
+        and (layer.origin == "QDQ" or (layer.layer_type or "").lower() in ("quantize", "dequantize"))
+    ]
+    if bad:
+        return (
+            FAIL,
+            f"{len(bad)} Quantize/Dequantize layer(s) run unfused" + _naming(bad, "unfused"),
+            len(bad),
+            bad,
+        )
+    return PASS, "every Quantize/Dequantize was folded into a neighbour", 0, []
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """A check a rule can name: its function, the parameters it takes (each with its reader),
@@ -522,4 +594,6 @@ CHECKS: Final[dict[str, CheckSpec]] = {
     ),
     "errors": CheckSpec(_errors, {"max": whole_number("max")}),
     "tensor_cores": CheckSpec(_tensor_cores, {}, selects=_LAYERS),
+    "int8_float_output": CheckSpec(_int8_float_output, {}, selects=_LAYERS),
+    "qdq_unfused": CheckSpec(_qdq_unfused, {}, selects=_LAYERS),
 }
