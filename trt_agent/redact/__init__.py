@@ -167,6 +167,7 @@ class Redactor:
         self.max_names = settings.max_learned_names  # 0: no limit
         self._pressure_cap = 0  # while the agent is over its memory limit: see shrink()
         self.evicted = 0  # names forgotten to stay within max_names
+        self._churn = 0  # names forgotten since the tables were last copied: see _compact_tables
         self._learned: dict[str, int] = {}  # names free text is scrubbed of -> how many seen names taught it
         self._annotated: dict[str, int] = {}  # short and numeric names: see _ANNOTATED
         self._pending: list[str] = []  # learned, in no automaton yet
@@ -298,6 +299,11 @@ class Redactor:
         for cache in (self._pseudonyms, self._outputs, self._direct):
             if len(cache) > limit:
                 cache.clear()
+        self._churn += count
+        if self._churn > len(seen) // 4 + 1024:
+            self._churn = 0
+            self._compact_tables()
+            release_free_memory()  # the old tables, megabytes each, freed in glibc's heap
 
     def shrink(self, keep: float = 0.5, floor: int = 1000) -> int:
         """Forget the least recently seen names down to ``keep`` of those held (never below
@@ -334,6 +340,24 @@ class Redactor:
             if len(value) > 11 and self._owners.get(value) == name:
                 del self._owners[value]
 
+    def _compact_tables(self) -> None:
+        """Copy each per-name table into one sized for what it holds (under ``_lock``). A dict
+        never shrinks, and one that names churn through (each new name past the cap evicts
+        one) is resized by its insertions to twice the slots a fresh one takes: at 50 k names
+        the four largest grew from 9.8 to 18.3 MiB. Done once a quarter of the names held were
+        forgotten since the last copy (amortised O(1) a name); meanwhile a fresh table mostly has
+        room for the insertions. Readers outside the lock may still hold the old tables: what
+        they find there is a name's own pseudonym or a name forgotten a moment ago (scrubbed
+        once more), never a name missing."""
+        same = self._outputs is self._pseudonyms
+        self._seen = OrderedDict(self._seen)
+        self._learned = dict(self._learned)
+        self._annotated = dict(self._annotated)
+        self._pseudonyms = dict(self._pseudonyms)
+        self._outputs = self._pseudonyms if same else dict(self._outputs)
+        self._direct = dict(self._direct)
+        self._owners = dict(self._owners)
+
     def learned_names(self) -> list[str]:
         """Every name offered to ``learn`` and not forgotten, least recently seen first (the
         model snapshot keeps them: after a restart, free text is scrubbed of names the logs gave
@@ -358,10 +382,21 @@ class Redactor:
         that build (then builds again if names came in meanwhile): returning the old ones would
         let a name learned a moment ago through clear."""
         generations = self._generations
-        while self._built[1] != self._learned_version or generations.due(len(self._learned)):
+        while True:
+            built = self._built  # the one checked is the one returned (a build may empty it)
+            if built[1] == self._learned_version and not generations.due(len(self._learned)):
+                return built
+            del built  # not kept alive through the build (see below)
             with self._build_lock:
                 if self._built[1] == self._learned_version and not generations.due(len(self._learned)):
-                    break
+                    continue
+                # Readers wait for this build (no version is -1), so nothing but a scan under
+                # way holds the automata it replaces: those are freed as they are merged or
+                # compacted, not after the new ones are built (old and new at once raised the
+                # peak by a whole automaton, ~0.5 KiB a name, and pymalloc keeps the arenas
+                # that peak touched: a daemon at its 50 k names crept to 150 MiB)
+                self._built = ((), -1)
+                self._field_cache = (None, {})  # keyed by the automata: it held them too
                 with self._lock:
                     pending, self._pending = self._pending, []
                     version = self._learned_version
@@ -375,7 +410,6 @@ class Redactor:
                     release_free_memory()
                 # swapped whole: readers never see a half-built one
                 self._built = (generations.automata(), version)
-        return self._built
 
     def text(self, text: str) -> str:
         """``text`` with every learned name (and, with ``scrub_paths``, every path) replaced."""
@@ -563,6 +597,7 @@ class Redactor:
                     clean = scrubbed is msg
                     fields.extend((copy, k) for k in texts if not clean or copy[k] not in msg)
                 copy["msg"] = self._replace_own(scrubbed, short) if short else scrubbed
+            del automata  # not held through a rebuild the next _matcher call may do
         if fields:
             automata = self._matcher()[0]
             owner, cache = self._field_cache
