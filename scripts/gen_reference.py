@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from trt_agent.config.overrides import FLAGS, variable  # noqa: E402
 from trt_agent.config.schema import ARRAY_SECTIONS, SECTIONS, Key, keys  # noqa: E402
-from trt_agent.vocab.events import COMMON_KEYS, EVENT_SPECS, KeyType  # noqa: E402
+from trt_agent.vocab.events import COMMON_KEYS, EVENT_SPECS, INT_LIST, KeyType  # noqa: E402
 
 
 def _header(source: str) -> str:
@@ -150,6 +150,8 @@ _JSON_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", 
 
 
 def _json_type(kind: KeyType) -> str:
+    if kind is INT_LIST:
+        return "list of integers"
     if isinstance(kind, tuple):
         return "number" if set(kind) == {int, float} else " or ".join(_JSON_NAMES[k] for k in kind)
     return _JSON_NAMES[kind]

@@ -380,6 +380,18 @@ def expected_figures(engine: Engine) -> Json:
             )
         figures["memory_by_layer"] = memory
 
+    # bindings: each name of "Bindings", with the shape and type of the tensor of that name
+    # (a layer's output: an output binding; else a layer's input: an input binding)
+    if engine.layers is not None:
+        doc = json.loads(engine.layers.read_text())
+        outputs = {t["Name"]: t for layer in doc["Layers"] for t in layer.get("Outputs", [])}
+        inputs = {t["Name"]: t for layer in doc["Layers"][::-1] for t in layer.get("Inputs", [])}
+        figures["bindings"] = [
+            (name, "output" if name in outputs else "input", (outputs.get(name) or inputs[name])["Dimensions"],
+             _tensor_type(outputs.get(name) or inputs[name]))
+            for name in doc["Bindings"]
+        ]  # fmt: skip
+
     # times: timeMs, trtexec's own basis for "percentage"
     if profile is not None:
         count, rows = profile
@@ -497,6 +509,10 @@ def compare(engine: Engine, want: Json, got: Json) -> list[str]:
     listed = [row["ms"] for row in got["by_layer_type"] if row["ms"] is not None]
     if listed != sorted(listed, reverse=True):
         differ("by_layer_type order (slowest first)", sorted(listed, reverse=True), listed)
+
+    bindings = [(b["name"], b["direction"], b["shape"], b["precision"]) for b in got["bindings"]]
+    if bindings != want.get("bindings", []):
+        differ("bindings (name, direction, shape, precision)", want.get("bindings", []), bindings)
 
     if "memory_by_layer" in want:
         rows = [(r["layer"], r["weights_bytes"], r["activation_bytes"]) for r in got["memory_by_layer"] or []]

@@ -12,6 +12,8 @@ from typing import Any
 
 from conftest import (
     DATA,
+    NAMES_THAT_ARE_WORDS,
+    PSEUDONYMS,
     REDACTION_CONFIG,
     REDACTION_KEY,
     clear_names,
@@ -65,8 +67,12 @@ def test_daemon_metrics_events_and_own_logs_leak_no_name(tmp_path: Path, agents:
             by_engine.setdefault(m.group(1), []).append(line)
     assert set(by_engine) >= {"01", "03", "41"}
     for engine, lines in by_engine.items():
-        assert not leaks(names[engine], "\n".join(lines)), engine
-    everything = set().union(*names.values())
+        assert not leaks(names[engine] - NAMES_THAT_ARE_WORDS, "\n".join(lines)), engine
+    bindings = [
+        e for e in map(json.loads, agent.events_path.read_text().splitlines()) if e["type"] == "binding"
+    ]
+    assert bindings and all(PSEUDONYMS.fullmatch(e["name"]) for e in bindings), bindings
+    everything = set().union(*names.values()) - NAMES_THAT_ARE_WORDS
     assert not leaks(everything, agent.stderr_path.read_text())
 
 

@@ -3,6 +3,8 @@ strings real layer lists print (tests/data: AlexNet FP16, ResNet-50 FP32/FP16/QA
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from trt_agent.vocab.tensors import channel_vector, tensor_bytes, weights_bytes
@@ -66,3 +68,23 @@ def test_weights_bytes() -> None:
     assert weights_bytes({"Type": "Int4", "Count": 3}) == 2  # half a byte each, rounded up
     for bad in ({"Type": "Half"}, {"Count": 3}, {"Type": "Half", "Count": -1}, {"Type": "?", "Count": 1}, 7):
         assert weights_bytes(bad) is None
+
+
+def test_a_layer_keeps_what_the_layer_list_said_when_a_log_names_it_again() -> None:
+    """AlexNet FP16's layer-info JSON gives each layer's weights and kernel name; the build log
+    (``Engine Layer Information``) names the same layers again without weights: the model keeps
+    both (the log read after the JSON, and before it)."""
+    from trt_agent.model import build_models
+    from trt_agent.parse import ParseStats, parse_path
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "logs"
+    (layer_list,) = root.glob("02_*")
+    logs = [p for p in sorted(root.glob("0[34]_*")) if p.suffix == ".log"]
+    assert logs, "the AlexNet build log of examples/logs"
+    for order in ([layer_list, *logs], [*logs, layer_list]):
+        events = [e for path in order for e in parse_path(str(path), "alexnet", ParseStats())]
+        model = build_models(events)["alexnet"]
+        # both named by the log's "Name: …, LayerType: …" lines too
+        assert model.layers["/classifier/classifier_6/Gemm_myl9_4"].weights_bytes == 8_194_008
+        conv = model.layers["/features/features.0/Conv + /features/features.1/Relu"]
+        assert (conv.weights_bytes, conv.activation_bytes) == (46_592, 387_200)

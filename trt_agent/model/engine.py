@@ -167,6 +167,7 @@ class EngineModel:
     files: list[str] = field(default_factory=list)
     source_layers: dict[str, str] = field(default_factory=dict)  # name -> ONNX op
     layers: dict[str, EngineLayer] = field(default_factory=dict)
+    bindings: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> direction, shape, type
     stages: dict[str, int] = field(default_factory=dict)
     fusion_kinds: Counter[str] = field(default_factory=Counter)
     removed: set[str] = field(default_factory=set)
@@ -301,6 +302,9 @@ class EngineModel:
             elif (e.get("layer_type") or "").startswith("Plugin"):
                 self.truncated.add("plugin_layer")
             return
+        # what another input said of the same layer and this one does not (a layer list's
+        # weights, a kernel's name) stays
+        before = self.layers.get(name)
         self.layers[name] = EngineLayer(
             name=name,
             layer_type=e.get("layer_type"),
@@ -312,10 +316,19 @@ class EngineModel:
             members_listed=not (parsed.kind in _MYELIN_KINDS and sources == parsed.sources),
             math_precision=math,
             precision_evidence=evidence,
-            weights_bytes=e.get("weights_bytes"),
-            activation_bytes=e.get("activation_bytes"),
-            tactic_name=e.get("tactic_name"),
+            weights_bytes=_given(e, "weights_bytes", before),
+            activation_bytes=_given(e, "activation_bytes", before),
+            tactic_name=_given(e, "tactic_name", before),
         )
+
+    def _binding(self, e: Event) -> None:
+        if self._small(self.bindings, e["name"]):
+            self.bindings[e["name"]] = {
+                "direction": e["direction"],
+                "shape": e.get("shape"),
+                "precision": e.get("precision"),
+                "format": e.get("format"),
+            }
 
     def _fusion(self, e: Event) -> None:
         kind = str(e.get("kind") or "Fusion")  # kind is optional in an event stream
@@ -812,6 +825,12 @@ class EngineModel:
 _MYELIN_KINDS: Final = ("myelin", "myelin_kernel")
 
 
+def _given(e: Event, key: str, before: EngineLayer | None) -> Any:
+    """``e[key]``, else what an earlier event said of the same layer."""
+    value = e.get(key)
+    return value if value is not None or before is None else getattr(before, key)
+
+
 def _layers_only(sources: Iterable[str]) -> tuple[str, ...]:
     """The source layers among a name's members: weights and biases are constants, not layers."""
     return tuple(s for s in sources if not is_constant(s))
@@ -828,6 +847,7 @@ def fallback_label(fallback: dict[str, Any]) -> str:
 _APPLY: Final[dict[str, Callable[[EngineModel, Event], None]]] = {
     "source_layer": EngineModel._source_layer,
     "layer": EngineModel._layer,
+    "binding": EngineModel._binding,
     "layer_count": EngineModel._layer_count,
     "fusion": EngineModel._fusion,
     "plugin": EngineModel._plugin,

@@ -18,6 +18,7 @@ from trt_agent.parse.docker import is_docker_json
 from trt_agent.parse.grammar import layer_fields
 from trt_agent.parse.log import ParseStats
 from trt_agent.vocab.events import Event, make_event
+from trt_agent.vocab.names import normalize_precision
 from trt_agent.vocab.tensors import tensor_bytes, weights_bytes
 
 
@@ -111,6 +112,39 @@ def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
     return produced, names
 
 
+def _binding_events(doc: dict[str, Any], file: str, engine: str) -> list[Event]:
+    """The engine's bindings (``Bindings``), each with the shape and type of the tensor of that
+    name: a layer's output is an output binding, a layer's input an input binding."""
+    _, names = _graph(doc)
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for layer in doc["Layers"]:
+        if not isinstance(layer, dict):
+            continue
+        for side, direction in (("Outputs", "output"), ("Inputs", "input")):
+            for tensor in _tensors(layer, side) or []:
+                name = tensor.get("Name")
+                if name in names and (name not in found or direction == "output"):
+                    found[name] = (direction, tensor)
+    events = []
+    bindings = doc.get("Bindings")
+    for index, binding in enumerate(bindings if isinstance(bindings, list) else []):
+        name = binding.get("Name") if isinstance(binding, dict) else binding
+        if not isinstance(name, str):
+            continue
+        direction, tensor = found.get(name, ("unknown", {}))
+        fields: dict[str, Any] = {"name": name, "direction": direction}
+        shape = tensor.get("Dimensions")
+        if isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+            fields["shape"] = shape
+        fmt = tensor.get("Format/Datatype")
+        if isinstance(fmt, str):
+            fields["precision"] = normalize_precision(fmt)
+            fields["format"] = fmt
+        source = {"file": file, "line": None, "record": index}  # (its place in Bindings)
+        events.append(make_event("binding", None, "info", engine, source, None, fields))
+    return events
+
+
 def _layer_event(
     layer: Any, file: str, engine: str, index: int, graph: tuple[set[str], set[str]] | None = None
 ) -> Event | None:
@@ -187,6 +221,7 @@ def parse_artifact(data: bytes, file: str, engine: str, stats: ParseStats) -> It
             event = _layer_event(layer, file, engine, index, graph)
             if event is not None:
                 events.append(event)
+        events.extend(_binding_events(doc, file, engine))
     elif isinstance(doc, dict) and "Name" in doc:
         event = _layer_event(doc, file, engine, 0)
         if event is not None:

@@ -9,7 +9,7 @@ from typing import BinaryIO, Final
 import orjson
 
 from trt_agent.parse.log import ParseStats
-from trt_agent.vocab.events import EVENT_SPECS, EVENT_TYPES, STRING_LIST_KEYS, Event
+from trt_agent.vocab.events import EVENT_SPECS, EVENT_TYPES, INT_LIST_KEYS, STRING_LIST_KEYS, Event
 
 _EVENT_KEYS: Final = (b'"type"', b'"engine"', b'"source"')
 
@@ -59,6 +59,10 @@ def _valid(event: dict[str, object]) -> bool:
     for key in STRING_LIST_KEYS:
         value = event.get(key)
         if isinstance(value, list) and not all(isinstance(item, str) for item in value):
+            return False
+    for key in INT_LIST_KEYS:
+        value = event.get(key)
+        if isinstance(value, list) and not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
             return False
     return True
 

@@ -40,6 +40,7 @@ def engine_summary(model: EngineModel, tables: ProfileTables | None = None) -> d
     s["time_per_inference"] = timing["per_inference"]
     s["by_layer_type"] = by_layer_type(model, rows)
     s["by_kernel_family"] = by_kernel_family(model, rows)
+    s["bindings"] = [{"name": name} | info for name, info in model.bindings.items()]
     memory = model.layer_memory()
     s["memory_by_layer"] = memory["layers"] if memory is not None else None
     s["layer_memory_totals"] = memory["totals"] if memory is not None else None
@@ -70,6 +71,7 @@ def summaries(
             for layer in model.layers.values()
             if layer.is_compute
         ]
+        s["bindings"] = [row | {"name": name(row["name"])} for row in s["bindings"]]
         if s["memory_by_layer"] is not None:
             s["memory_by_layer"] = [row | {"layer": name(row["layer"])} for row in s["memory_by_layer"]]
         s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
@@ -264,6 +266,8 @@ def report_text(
         mem = s["memory"]
         shown = [k for k in MEMORY_SHOWN if k in mem]
         out.extend(_field("memory", ", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"))
+        if s["bindings"]:
+            out.extend(_field("bindings", "; ".join(_binding(row) for row in s["bindings"])))
         if s["layer_memory_totals"] is not None:
             out.extend(_field("layer memory", _layer_memory(s["memory_by_layer"], s["layer_memory_totals"])))
         out.extend(_field("plugins", _plugins(s["plugins"])))
@@ -309,6 +313,12 @@ def report_text(
         f"{stats['unparsed']} lines without an event"
     )
     return "\n".join(out) + "\n"
+
+
+def _binding(row: dict[str, Any]) -> str:
+    """``input input [1,3,224,224] Half``: a binding's direction, name, shape and type."""
+    shape = "[" + ",".join(str(d) for d in row["shape"]) + "]" if row["shape"] is not None else "[?]"
+    return f"{row['direction']} {row['name']} {shape} {row['precision'] or '?'}"
 
 
 def _layer_memory(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:

@@ -19,6 +19,8 @@ Event = dict[str, Any]
 # A key's type as the validator checks it (``bool`` is never taken for ``int``).
 KeyType = type | tuple[type, ...]
 NUMBER: Final = (int, float)
+# A list of integers (a tensor's shape); a key of type ``list`` holds strings (names).
+INT_LIST: Final = (list,)
 
 # How redaction treats an event's ``msg``, by what its grammar rule pinned down:
 #   nothing    the rule matched the whole message, which holds only numbers and fixed words;
@@ -90,6 +92,16 @@ _SPECS: Final = (
         names=("name",),
         name_lists=("sources",),
         msg="layer_line",
+    ),
+    EventSpec(
+        "binding",
+        "an input or output of the engine (an I/O binding) from a layer list: its direction"
+        " (input, output), its shape as the list gives it (-1 for a dynamic dimension), its type"
+        " and its format",
+        required=(("name", str), ("direction", str)),
+        optional=(("shape", INT_LIST), ("precision", str), ("format", str)),
+        names=("name",),
+        msg="nothing",
     ),
     EventSpec(
         "layer_count",
@@ -202,6 +214,9 @@ EVENT_TYPES: Final = frozenset(EVENT_SPECS)
 # Keys whose value is a list of strings, whatever the type (``precisions`` is no name list).
 STRING_LIST_KEYS: Final = tuple(
     sorted({key for spec in _SPECS for key, kind in spec.required + spec.optional if kind is list})
+)
+INT_LIST_KEYS: Final = tuple(
+    sorted({key for spec in _SPECS for key, kind in spec.required + spec.optional if kind is INT_LIST})
 )
 
 
