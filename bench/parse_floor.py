@@ -23,11 +23,8 @@ from pathlib import Path
 import orjson
 
 from trt_agent.parse.log import CHUNK_BYTES, PREFILTER
-from trt_agent.parse.prefix import HEADER_START
+from trt_agent.parse.prefix import _COMMON, HEADER_START  # the header regexes split_header runs first
 
-_COMMON = re.compile(
-    r"\[(\d\d)/(\d\d)/(\d{4})-(\d\d:\d\d:\d\d)\] \[(?:([VIWEF])\](?: \[TRT\])?|TRT\] \[([VIWEF])\]) +"
-)
 _ONE_RULE = re.compile(r"(\S+) (.*)")
 
 
