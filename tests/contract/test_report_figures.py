@@ -120,6 +120,11 @@ def test_an_excerpt_of_a_table_keeps_trtexecs_shares_and_says_it_is_partial() ->
     per = engine["time_per_inference"]
     assert per["partial"] is True and per["table_percent"] == 5.9
     assert "a partial table: its rows hold 5.9% of trtexec's time" in " ".join(_text(EXCERPT).split())
+    # the per-type and per-kernel groups share the same way: trtexec's Time %, summed (no types
+    # or kernels in a table: one group of each, holding the excerpt's 5.9 %)
+    for key in ("by_layer_type", "by_kernel_family"):
+        (group,) = engine[key]
+        assert abs(group["share"] * 100 - sum(pct.values())) < 1e-6, key
 
 
 # -- time per inference ---------------------------------------------------------------------------

@@ -49,6 +49,10 @@ REAL = [
     # BERT attention (tests/data/constructed/)
     ("sm80_xmma_gemm_f16f16_f16f32_f32_tn_n_tilesize64x64x32_stage5", "xmma_gemm", True),
     ("_gemm_mha_v2_0x3c8b5f2e", "myelin", None),
+    # cuBLAS/cuDNN names with a leading type (TensorRT 8 verbose logs print these)
+    ("ampere_fp16_s16816gemm_fp16_128x128_ldg8_f2f_stages_32x5_nn_v1", "s16816gemm", True),
+    ("turing_fp16_s1688cudnn_fp16_256x128_ldg8_relu_f2f_exp_small_nhwc2nchw_tn_v1", "s1688cudnn", True),
+    ("ampere_int32_i8816gemm_int8_128x128_ldg16_nn_v1", "i8816gemm", True),
     # verbose build logs' tactic names (tests/data/corpus)
     ("volta_sgemm_128x64_nn_v1", "sgemm", False),
     ("turing_sgemm_32x128_relu_tn_v1", "sgemm", False),

@@ -102,7 +102,12 @@ def _groups(
     columns. A layer only a profile names is in group None. None when the caps left layers out."""
     if model.unknown_because("layer", "layer_time") is not None or model.other_layer_time.count:
         return None
-    per_layer = _per_inference_ms(model, _usable(model, rows))
+    table = _usable(model, rows)
+    per_layer = _per_inference_ms(model, table)
+    # an excerpt of a table (``_partial``) shares by trtexec's own Time %, as ``slowest_layers`` do
+    percent = (
+        {name: row.percentage / 100.0 for name, row in table.items()} if table and _partial(table) else None
+    )
     groups: dict[str | None, dict[str, Any]] = {}
     members: dict[str, EngineLayer | None] = {}
     names: list[str] = list(model.layers)
@@ -112,17 +117,23 @@ def _groups(
         group_key = key(layer) if layer is not None else None
         group = groups.get(group_key)
         if group is None:
-            group = groups[group_key] = {"key": group_key, "count": 0, "timed": 0, "ms": None, "layers": []}
+            group = groups[group_key] = {
+                "key": group_key, "count": 0, "timed": 0, "ms": None, "share": None, "layers": []
+            }  # fmt: skip
         group["count"] += 1
         group["layers"].append(name)
         members[name] = layer
         if name in per_layer:
             group["timed"] += 1
             group["ms"] = (group["ms"] or 0.0) + per_layer[name]
+            if percent is not None:
+                group["share"] = (group["share"] or 0.0) + percent[name]
     total = sum(per_layer.values())
     for group in groups.values():
         ms = group["ms"]
-        group["share"] = round(ms / total, 6) if ms is not None and total > 0 else None
+        if percent is None:
+            group["share"] = ms / total if ms is not None and total > 0 else None
+        group["share"] = round(group["share"], 6) if group["share"] is not None else None
         group["ms"] = round(ms, 6) if ms is not None else None
     return groups, members
 
@@ -139,7 +150,8 @@ def by_layer_type(model: EngineModel, rows: dict[str, TableRow] | None) -> list[
     mix counts them, not its output's type: an INT8 convolution with a float output is Int8).
 
     The time is the basis ``time_per_inference`` sums (the table's ``Time`` column where it
-    times every layer), so the shares of the types add up to 1. A layer only a profile names
+    times every layer), so the shares of the types add up to 1; an excerpt of a table (partial)
+    shares by trtexec's own ``Time %``, as ``slowest_layers`` do, and they add up to the excerpt's. A layer only a profile names
     has no type (``type`` None): n/a, never a guess from its name. Types with time come first,
     slowest first; ``ms`` and ``share`` are None for a type none of whose layers was timed.
     None (n/a) when the agent's caps or memory relief left layers or their times out."""

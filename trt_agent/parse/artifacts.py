@@ -83,19 +83,22 @@ def _memory_fields(layer: dict[str, Any], graph: tuple[set[str], set[str]] | Non
     if inputs is None or graph is None:
         return fields
     produced, bindings = graph
+    if not all(isinstance(t.get("Name"), str) for t in inputs):
+        return fields  # an input without a name: whether it is a constant is unknown
     parts = [weights_bytes(layer[key]) if key in layer else 0 for key in ("Weights", "Bias")]
     parts += [
         tensor_bytes(t.get("Dimensions"), t.get("Format/Datatype"))
         for t in inputs
-        if t.get("Name") not in produced and t.get("Name") not in bindings
+        if t["Name"] not in produced and t["Name"] not in bindings
     ]
     if all(part is not None for part in parts):
         fields["weights_bytes"] = sum(part for part in parts if part is not None)
     return fields
 
 
-def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """(the tensors the layers produce, the names of the engine's bindings) of a layer list."""
+def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]] | None:
+    """(the tensors the layers produce, the names of the engine's bindings) of a layer list; None
+    without ``Bindings``: the engine's inputs could not be told from constants."""
     produced = {
         t["Name"]
         for layer in doc["Layers"]
@@ -104,8 +107,10 @@ def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
         if isinstance(t.get("Name"), str)
     }
     bindings = doc.get("Bindings")
+    if not isinstance(bindings, list):
+        return None
     names = set()
-    for binding in bindings if isinstance(bindings, list) else []:
+    for binding in bindings:
         name = binding.get("Name") if isinstance(binding, dict) else binding
         if isinstance(name, str):
             names.add(name)
@@ -115,7 +120,10 @@ def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]]:
 def _binding_events(doc: dict[str, Any], file: str, engine: str) -> list[Event]:
     """The engine's bindings (``Bindings``), each with the shape and type of the tensor of that
     name: a layer's output is an output binding, a layer's input an input binding."""
-    _, names = _graph(doc)
+    graph = _graph(doc)
+    if graph is None:
+        return []
+    _, names = graph
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for layer in doc["Layers"]:
         if not isinstance(layer, dict):
@@ -123,11 +131,10 @@ def _binding_events(doc: dict[str, Any], file: str, engine: str) -> list[Event]:
         for side, direction in (("Outputs", "output"), ("Inputs", "input")):
             for tensor in _tensors(layer, side) or []:
                 name = tensor.get("Name")
-                if name in names and (name not in found or direction == "output"):
+                if isinstance(name, str) and name in names and (name not in found or direction == "output"):
                     found[name] = (direction, tensor)
     events = []
-    bindings = doc.get("Bindings")
-    for index, binding in enumerate(bindings if isinstance(bindings, list) else []):
+    for index, binding in enumerate(doc["Bindings"]):
         name = binding.get("Name") if isinstance(binding, dict) else binding
         if not isinstance(name, str):
             continue

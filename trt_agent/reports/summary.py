@@ -53,7 +53,7 @@ def summaries(
     """Each engine's ``engine_summary()``, its layer and tensor names (and the free text of its
     versions) through ``redactor``."""
     out = []
-    name = redactor.name
+    name, text = redactor.name, redactor.text
     for model in models.values():
         s = engine_summary(model, tables)
         s["slowest_layers"] = [
@@ -71,13 +71,22 @@ def summaries(
             for layer in model.layers.values()
             if layer.is_compute
         ]
-        s["bindings"] = [row | {"name": name(row["name"])} for row in s["bindings"]]
+        # a binding's format and a kernel family are text the input wrote: scrubbed like a msg
+        s["bindings"] = [
+            row
+            | {"name": name(row["name"]), "format": text(row["format"]) if row["format"] else row["format"]}
+            for row in s["bindings"]
+        ]
+        if s["by_kernel_family"] is not None:
+            s["by_kernel_family"] = [
+                row | {"family": text(row["family"]) if row["family"] else row["family"]}
+                for row in s["by_kernel_family"]
+            ]
         if s["memory_by_layer"] is not None:
             s["memory_by_layer"] = [row | {"layer": name(row["layer"])} for row in s["memory_by_layer"]]
         s["plugins"]["layers"] = [name(layer) for layer in s["plugins"]["layers"]]
         # a fallback's reason and the rest of its fields are free text when a [[patterns]]
         # group captured them
-        text = redactor.text
         by_reason: Counter[str] = Counter()
         for reason, count in s["fallbacks"]["by_reason"].items():
             by_reason[text(reason)] += count

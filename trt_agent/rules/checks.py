@@ -425,6 +425,9 @@ def _tensor_cores(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome
     """Convolutions and matrix multiplies computing in a tensor-core precision run tensor-core
     kernels, as their kernel names say (``vocab.kernels.tensor_cores``). A layer whose kernel is
     not named, or whose name does not say, is not judged and counted."""
+    capped = model.unknown_because("layer")
+    if capped is not None:
+        return SKIP, capped, None, []
     candidates = [
         layer
         for layer in _selected(rule, model)
@@ -481,6 +484,9 @@ def _int8_float_output(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
     a float type writes 2-4 times the bytes its consumer then reads (TREx's "Quantized
     Convolution has float outputs"); a Quantize after it, where the consumer can take INT8,
     keeps the output INT8."""
+    capped = model.unknown_because("layer")
+    if capped is not None:
+        return SKIP, capped, None, []
     layers = [
         layer
         for layer in _selected(rule, model)

@@ -43,6 +43,7 @@ _CUDA_CORE_TOKEN = re.compile(r"^(?:[sd](?:gemm|cudnn)|gemvx?|scudnn\w*)$")
 _XMMA_OP = re.compile(r"^sm(\d+)_xmma_(?:fprop|dgrad|wgrad|gemm)")
 _LOW_PRECISION = re.compile(r"(?:^|_)(?:f16|bf16|i8|tf32|e4m3|e5m2|fp16|int8)", re.IGNORECASE)
 _TENSOR_CORE_SM: Final = 70
+_TYPE_TOKEN = re.compile(r"^(?:fp|int|bf|tf|f|i)\d+$", re.IGNORECASE)
 
 
 def kernel_family(name: str | None) -> str | None:
@@ -54,8 +55,8 @@ def kernel_family(name: str | None) -> str | None:
     tokens = _ARCH_PREFIX.sub("", name).split("_")
     family: list[str] = []
     for token in tokens:
-        if not token:
-            continue
+        if not token or (not family and _TYPE_TOKEN.match(token)):
+            continue  # cuBLAS/cuDNN's leading type: ampere_fp16_s16816gemm_fp16_128x128…
         if any(c.isdigit() for c in token):
             if _MMA_TOKEN.match(token.lower()) and not family:
                 family.append(token)  # h16816cudnn: the instruction is the algorithm

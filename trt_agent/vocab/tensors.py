@@ -14,7 +14,6 @@ unknown: None, never a guess.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from math import prod
 from typing import Any, Final
 
@@ -36,6 +35,9 @@ ELEMENT_BITS: Final = {
 }
 _CHANNEL_MODULO = re.compile(r"channel % (\d+) == 0")
 _VECTOR_WORDS: Final = {"Two": 2, "Four": 4, "Eight": 8, "Sixteen": 16, "Thirty-two": 32}
+# A size no memory holds (a damaged list): unknown, not a number the sinks cannot carry (they hold
+# 64-bit integers; sums of such sizes must stay below that too).
+_MAX_BYTES: Final = 1 << 56
 _VECTORIZED = re.compile(r"\b(" + "|".join(_VECTOR_WORDS) + r") wide channel vectorized")
 
 
@@ -61,7 +63,8 @@ def tensor_bytes(dimensions: Any, fmt: Any) -> int | None:
     vector = channel_vector(fmt)
     if vector > 1 and len(dims) >= 2:
         dims[1] = -(-dims[1] // vector) * vector
-    return int(-(-prod(dims) * bits // 8))
+    size = int(-(-prod(dims) * bits // 8))
+    return size if size < _MAX_BYTES else None
 
 
 def weights_bytes(weights: Any) -> int | None:
@@ -73,10 +76,11 @@ def weights_bytes(weights: Any) -> int | None:
         return None
     precision = normalize_precision(kind)
     bits = ELEMENT_BITS.get(precision) if precision is not None else None
-    return -(-count * bits // 8) if bits is not None else None
+    size = -(-count * bits // 8) if bits is not None else None
+    return size if size is not None and size < _MAX_BYTES else None
 
 
 def _is_shape(dimensions: Any) -> bool:
-    return isinstance(dimensions, Sequence) and all(
+    return isinstance(dimensions, list | tuple) and all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dimensions
     )
