@@ -72,6 +72,10 @@ def test_no_kernel_name_says_nothing(name: str | None) -> None:
     assert tensor_cores(name) is None
 
 
+def test_a_name_made_of_hex_letters_is_a_name_not_an_id() -> None:
+    assert kernel_family("add") == "add" and kernel_family("cafe") == "cafe"
+
+
 def test_mma_shapes_of_each_generation() -> None:
     for name in (
         "volta_h884cudnn_256x128_ldg8_relu_exp_small_nhwc_tn_v1",

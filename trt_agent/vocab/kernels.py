@@ -34,7 +34,7 @@ _ARCH_PREFIX = re.compile(
     r"^(?:trt_)?(?:sm\d+|maxwell|pascal|volta|turing|ampere|ada|hopper|blackwell)_", re.IGNORECASE
 )
 _MYELIN = re.compile(r"^(?:__myl_|__mye|_gemm_mha)")
-_TACTIC_ID = re.compile(r"^(?:0x)?[0-9a-fA-F]+$")
+_TACTIC_ID = re.compile(r"^(?:0x[0-9a-fA-F]+|\d+)$")  # an id, not a name ("add" is a name)
 # An MMA shape or instruction in a token: tensor16x8x16, h16816cudnn, i8816gemm, h884, s1688…
 _MMA_TOKEN = re.compile(
     r"^(?:tensor\d+x\d+x\d+|[hsib]\d{3,5}(?:cudnn|gemm)|[hi]\d{3,5}|hmma|imma|tensorop|[hiqf]?w?gmma)$"
