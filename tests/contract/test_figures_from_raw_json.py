@@ -870,3 +870,55 @@ def test_the_qat_resnet_lints_name_what_trex_names() -> None:
         "fail",
         ["QuantizeLinear_2", "DequantizeLinear_291", "QuantizeLinear_298"],
     )
+
+
+CHANNEL_MULTIPLE = {"Half": 8, "BFloat16": 8, "Int8": 16, "FP8": 16}
+
+
+def expected_channel_alignment(engine: Engine) -> tuple[str, list[str]]:
+    """(status, offenders) of channel_alignment: FP16/BF16 convolutions whose first input's or
+    output's C (4-D NCHW) is not a multiple of 8, INT8/FP8 ones of 16."""
+    if engine.layers is None:
+        return "skip", []
+    idle = set()
+    if engine.profile is not None:
+        idle = {str(r["name"]) for r in _profile(engine.profile)[1] if float(r["timeMs"]) == 0}
+    judged = []
+    for layer in _layer_info(engine.layers):
+        name, kind = str(layer["Name"]), str(layer.get("LayerType", ""))
+        math = _math_precision(layer)[0]
+        if (
+            not _is_compute(name, kind)
+            or name in idle
+            or "conv" not in kind.lower()
+            or math not in CHANNEL_MULTIPLE
+        ):
+            continue
+        inputs, outputs = layer.get("Inputs") or [], layer.get("Outputs") or []
+        if (
+            not inputs
+            or not outputs
+            or len(inputs[0]["Dimensions"]) != 4
+            or len(outputs[0]["Dimensions"]) != 4
+        ):
+            continue
+        c, k = inputs[0]["Dimensions"][1], outputs[0]["Dimensions"][1]
+        judged.append((name, c % CHANNEL_MULTIPLE[math] == 0 and k % CHANNEL_MULTIPLE[math] == 0))
+    if not judged:
+        return "skip", []
+    bad = [name for name, ok in judged if not ok]
+    return ("fail" if bad else "pass"), bad
+
+
+@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
+def test_the_channel_alignment_check_gives_the_verdict_of_the_raw_json(
+    engine: Engine, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "channel_alignment"\ncheck = "channel_alignment"\n')
+    result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
+    assert result.returncode in (0, 1), result.stderr
+    (got,) = json.loads(result.stdout)["results"]
+    status, bad = expected_channel_alignment(engine)
+    assert got["status"] == status, (engine.id, got["message"])
+    assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]

@@ -95,6 +95,8 @@ class EngineLayer:
     weights_bytes: int | None = None
     activation_bytes: int | None = None
     tactic_name: str | None = None  # the kernel's name, where the input printed it
+    input_channels: int | None = None  # C of its first input and output, both 4-D (layer list)
+    output_channels: int | None = None
 
     @property
     def is_compute(self) -> bool:
@@ -319,6 +321,8 @@ class EngineModel:
             weights_bytes=_given(e, "weights_bytes", before),
             activation_bytes=_given(e, "activation_bytes", before),
             tactic_name=_given(e, "tactic_name", before),
+            input_channels=_given(e, "input_channels", before),
+            output_channels=_given(e, "output_channels", before),
         )
 
     def _binding(self, e: Event) -> None:

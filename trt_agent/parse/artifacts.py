@@ -96,6 +96,21 @@ def _memory_fields(layer: dict[str, Any], graph: tuple[set[str], set[str]] | Non
     return fields
 
 
+def _channels(layer: dict[str, Any]) -> dict[str, int]:
+    """``input_channels``/``output_channels``: C of the first input and output, when both are
+    4-D (NCHW) with a known C; what the channel-alignment check reads."""
+    inputs, outputs = _tensors(layer, "Inputs"), _tensors(layer, "Outputs")
+    if not inputs or not outputs:
+        return {}
+    dims = [inputs[0].get("Dimensions"), outputs[0].get("Dimensions")]
+    if not all(isinstance(d, list) and len(d) == 4 for d in dims):
+        return {}
+    channels = [d[1] for d in dims]  # type: ignore[index]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in channels):
+        return {}
+    return {"input_channels": channels[0], "output_channels": channels[1]}
+
+
 def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]] | None:
     """(the tensors the layers produce, the names of the engine's bindings) of a layer list; None
     without ``Bindings``: the engine's inputs could not be told from constants."""
@@ -174,6 +189,7 @@ def _layer_event(
         if isinstance(layer.get("Origin"), str):
             fields["origin"] = layer["Origin"]
         fields.update(_memory_fields(layer, graph))
+        fields.update(_channels(layer))
     else:
         return None
     return make_event("layer", None, "info", engine, source, None, fields)

@@ -551,6 +551,53 @@ def _qdq_unfused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     return PASS, "every Quantize/Dequantize was folded into a neighbour", 0, []
 
 
+# The channel multiples tensor-core kernels want, by the precision a layer computes in (TensorRT's
+# performance guide: 8 for FP16/BF16, 16 for INT8 on dense kernels, 32 for INT8's vectorized formats).
+_CHANNEL_MULTIPLE: Final = {"Half": 8, "BFloat16": 8, "Int8": 16, "FP8": 16}
+
+
+def _channel_alignment(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """Convolutions in a tensor-core precision have input and output channels that are multiples
+    of what their kernels load at once (8 for FP16/BF16, 16 for INT8/FP8, or ``multiple``): a
+    misaligned one pads or falls back to slower kernels (TREx's "channels are not optimally
+    aligned"). The network's first convolution, with 3 image channels, cannot be aligned."""
+    capped = model.unknown_because("layer")
+    if capped is not None:
+        return SKIP, capped, None, []
+    judged = []
+    for layer in _selected(rule, model):
+        precision = model.layer_precision(layer)
+        if "conv" not in (layer.layer_type or "").lower() or precision not in _CHANNEL_MULTIPLE:
+            continue
+        if layer.input_channels is None or layer.output_channels is None:
+            continue
+        judged.append((layer, rule.params.get("multiple") or _CHANNEL_MULTIPLE[precision]))
+    if not judged:
+        return (
+            SKIP,
+            f"no FP16/BF16/INT8/FP8 convolution with known channels matches {rule.select.describe()}"
+            " (a detailed --exportLayerInfo gives them)",
+            None,
+            [],
+        )
+    bad = [
+        f"{layer.name} ({model.layer_precision(layer)}: {layer.input_channels} -> {layer.output_channels}"
+        f" channels, not multiples of {multiple})"
+        for layer, multiple in judged
+        if layer.input_channels % multiple or layer.output_channels % multiple  # type: ignore[operator]
+    ]
+    observed = {"judged": len(judged), "misaligned": len(bad)}
+    if bad:
+        return (
+            FAIL,
+            f"{len(bad)} of {len(judged)} convolution(s) have channels their kernels cannot load whole"
+            + _naming(bad, "misaligned"),
+            observed,
+            bad,
+        )
+    return PASS, f"all {len(judged)} convolution(s) have aligned channels", observed, []
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """A check a rule can name: its function, the parameters it takes (each with its reader),
@@ -602,4 +649,7 @@ CHECKS: Final[dict[str, CheckSpec]] = {
     "tensor_cores": CheckSpec(_tensor_cores, {}, selects=_LAYERS),
     "int8_float_output": CheckSpec(_int8_float_output, {}, selects=_LAYERS),
     "qdq_unfused": CheckSpec(_qdq_unfused, {}, selects=_LAYERS),
+    "channel_alignment": CheckSpec(
+        _channel_alignment, {"multiple": whole_number("multiple")}, selects=_LAYERS
+    ),
 }

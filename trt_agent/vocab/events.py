@@ -76,7 +76,8 @@ _SPECS: Final = (
         "layer",
         "an engine layer: its type, precision (of its first output), the precision of its first"
         " input, its tactic (id, and kernel name where printed), the source layers it absorbed, and"
-        " from a detailed layer list the bytes of its weights and of its outputs",
+        " from a detailed layer list the bytes of its weights and of its outputs, and the channels"
+        " (second dimension) of its first input and output when both are 4-D",
         required=(("name", str),),
         optional=(
             ("layer_type", str),
@@ -88,6 +89,8 @@ _SPECS: Final = (
             ("sources", list),
             ("weights_bytes", int),
             ("activation_bytes", int),
+            ("input_channels", int),
+            ("output_channels", int),
         ),
         names=("name",),
         name_lists=("sources",),
