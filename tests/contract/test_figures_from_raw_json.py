@@ -922,3 +922,40 @@ def test_the_channel_alignment_check_gives_the_verdict_of_the_raw_json(
     status, bad = expected_channel_alignment(engine)
     assert got["status"] == status, (engine.id, got["message"])
     assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]
+
+
+def expected_reformat_conversions(engine: Engine) -> tuple[str, list[str]]:
+    """(status, offenders) of reformat_conversions: Reformat layers (not Q/DQ) whose first input's
+    type differs from their first output's."""
+    if engine.layers is None:
+        return "skip", []
+    judged = []
+    for layer in _layer_info(engine.layers):
+        if layer.get("Origin") == "QDQ":
+            continue
+        if str(layer.get("LayerType", "")).lower() != "reformat" and layer.get("Origin") != "REFORMAT":
+            continue
+        inputs, outputs = layer.get("Inputs") or [], layer.get("Outputs") or []
+        if not inputs or not outputs or _tensor_type(inputs[0]) is None or _tensor_type(outputs[0]) is None:
+            continue
+        judged.append((str(layer["Name"]), _tensor_type(inputs[0]) != _tensor_type(outputs[0])))
+    if not judged:
+        return "skip", []
+    bad = [name for name, converts in judged if converts]
+    return ("fail" if bad else "pass"), bad
+
+
+@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
+def test_the_reformat_check_gives_the_verdict_of_the_raw_json(engine: Engine, tmp_path: Path) -> None:
+    """On ResNet-50 FP16 it names the two reformats TREx's ReformatLinter names (FP32 -> FP16 at
+    the input, FP16 -> FP32 at the output)."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "reformat_conversions"\ncheck = "reformat_conversions"\n')
+    result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
+    assert result.returncode in (0, 1), result.stderr
+    (got,) = json.loads(result.stdout)["results"]
+    status, bad = expected_reformat_conversions(engine)
+    assert got["status"] == status, (engine.id, got["message"])
+    assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]
+    if engine.id == "resnet50-fp16":
+        assert len(bad) == 2

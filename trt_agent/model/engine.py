@@ -96,6 +96,7 @@ class EngineLayer:
     activation_bytes: int | None = None
     tactic_name: str | None = None  # the kernel's name, where the input printed it
     input_channels: int | None = None  # C of its first input and output, both 4-D (layer list)
+    input_precision: str | None = None  # its first input's type (``precision`` is its output's)
     output_channels: int | None = None
 
     @property
@@ -322,6 +323,7 @@ class EngineModel:
             activation_bytes=_given(e, "activation_bytes", before),
             tactic_name=_given(e, "tactic_name", before),
             input_channels=_given(e, "input_channels", before),
+            input_precision=_given(e, "input_precision", before),
             output_channels=_given(e, "output_channels", before),
         )
 

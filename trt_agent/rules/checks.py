@@ -5,6 +5,7 @@ selection keys it accepts."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -598,6 +599,46 @@ def _channel_alignment(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
     return PASS, f"all {len(judged)} convolution(s) have aligned channels", observed, []
 
 
+_REFORMAT_TARGET = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
+
+
+def _reformat_conversions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """Reformat layers TensorRT inserted that convert between types, not only layouts (FP32 <->
+    FP16 at a boundary of precisions, INT8 <-> float outside Q/DQ): each reads and writes a whole
+    tensor. Named with the layer they feed, which the reformat's name says (TREx's "Reformat
+    layer is converting operand data type"). Q/DQ layers are ``qdq_unfused``'s."""
+    capped = model.unknown_because("layer")
+    if capped is not None:
+        return SKIP, capped, None, []
+    reformats = [
+        layer
+        for layer in model.layers.values()
+        if rule.select.layer_matches(layer)
+        and layer.origin != "QDQ"
+        and (layer.origin == "REFORMAT" or (layer.layer_type or "").lower() in ("reformat", "myelinreformat"))
+        and layer.input_precision is not None
+        and layer.precision is not None
+    ]
+    if not reformats:
+        return SKIP, "no reformat layer whose input and output types the input gives", None, []
+    bad = []
+    for layer in reformats:
+        if layer.input_precision != layer.precision:
+            target = _REFORMAT_TARGET.match(layer.name)
+            feeds = f", for {target.group(1)}" if target is not None else ""
+            bad.append(f"{layer.name} ({layer.input_precision} -> {layer.precision}{feeds})")
+    observed = {"reformats": len(reformats), "converting": len(bad)}
+    if bad:
+        return (
+            FAIL,
+            f"{len(bad)} of {len(reformats)} reformat layer(s) convert between types"
+            + _naming(bad, "converting"),
+            observed,
+            bad,
+        )
+    return PASS, f"all {len(reformats)} reformat layer(s) keep their type (layouts only)", observed, []
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """A check a rule can name: its function, the parameters it takes (each with its reader),
@@ -649,6 +690,7 @@ CHECKS: Final[dict[str, CheckSpec]] = {
     "tensor_cores": CheckSpec(_tensor_cores, {}, selects=_LAYERS),
     "int8_float_output": CheckSpec(_int8_float_output, {}, selects=_LAYERS),
     "qdq_unfused": CheckSpec(_qdq_unfused, {}, selects=_LAYERS),
+    "reformat_conversions": CheckSpec(_reformat_conversions, {}, selects=_LAYERS),
     "channel_alignment": CheckSpec(
         _channel_alignment, {"multiple": whole_number("multiple")}, selects=_LAYERS
     ),
