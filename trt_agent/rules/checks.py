@@ -417,18 +417,35 @@ def _layer_latency(rule: Rule, model: EngineModel, baseline: Baseline | None) ->
     return PASS, "; ".join(parts), observed, []
 
 
-# The precisions tensor cores exist for: a layer computing in one of them on CUDA cores leaves
-# most of the GPU's math throughput unused (FP32 runs on CUDA cores unless TF32 is allowed).
-_TENSOR_CORE_PRECISIONS: Final = ("Half", "BFloat16", "Int8", "FP8")
+# The precisions tensor cores exist for (a layer computing in one of them on CUDA cores leaves
+# most of the GPU's math throughput unused; FP32 runs on CUDA cores unless TF32 is allowed), with
+# the channel multiples their kernels load at once (TensorRT's performance guide: 8 for
+# FP16/BF16, 16 for INT8 on dense kernels, 32 for INT8's vectorized formats).
+_CHANNEL_MULTIPLE: Final = {"Half": 8, "BFloat16": 8, "Int8": 16, "FP8": 16}
+_TENSOR_CORE_PRECISIONS: Final = tuple(_CHANNEL_MULTIPLE)
+
+
+def _layers_left_out(model: EngineModel) -> Outcome | None:
+    """A skip when the agent's caps left engine layers out: a lint over the layers cannot pass
+    on part of them (the layer it would name may be one not kept)."""
+    capped = model.unknown_because("layer")
+    return (SKIP, capped, None, []) if capped is not None else None
+
+
+def _lint(bad: list[str], verb: str, failed: str, passed: str, observed: Any) -> Outcome:
+    """A lint's outcome: FAIL naming the ``bad`` layers, else PASS."""
+    if bad:
+        return FAIL, failed + _naming(bad, verb), observed, bad
+    return PASS, passed, observed, []
 
 
 def _tensor_cores(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     """Convolutions and matrix multiplies computing in a tensor-core precision run tensor-core
     kernels, as their kernel names say (``vocab.kernels.tensor_cores``). A layer whose kernel is
     not named, or whose name does not say, is not judged and counted."""
-    capped = model.unknown_because("layer")
-    if capped is not None:
-        return SKIP, capped, None, []
+    left_out = _layers_left_out(model)
+    if left_out is not None:
+        return left_out
     candidates = [
         layer
         for layer in _selected(rule, model)
@@ -459,21 +476,13 @@ def _tensor_cores(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome
         for layer, on in judged
         if not on
     ]
-    observed = {"judged": len(judged), "not_judged": not_judged, "cuda_core_layers": len(bad)}
-    left_out = f"; {not_judged} not judged (their kernel names do not say)" if not_judged else ""
-    if bad:
-        return (
-            FAIL,
-            f"{len(bad)} of {len(judged)} convolution/matrix-multiply layer(s) run on CUDA cores{left_out}"
-            + _naming(bad, "on CUDA cores"),
-            observed,
-            bad,
-        )
-    return (
-        PASS,
-        f"all {len(judged)} convolution/matrix-multiply layer(s) run on tensor cores{left_out}",
-        observed,
-        [],
+    unsaid = f"; {not_judged} not judged (their kernel names do not say)" if not_judged else ""
+    return _lint(
+        bad,
+        "on CUDA cores",
+        f"{len(bad)} of {len(judged)} convolution/matrix-multiply layer(s) run on CUDA cores{unsaid}",
+        f"all {len(judged)} convolution/matrix-multiply layer(s) run on tensor cores{unsaid}",
+        {"judged": len(judged), "not_judged": not_judged, "cuda_core_layers": len(bad)},
     )
 
 
@@ -485,9 +494,9 @@ def _int8_float_output(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
     a float type writes 2-4 times the bytes its consumer then reads (TREx's "Quantized
     Convolution has float outputs"); a Quantize after it, where the consumer can take INT8,
     keeps the output INT8."""
-    capped = model.unknown_because("layer")
-    if capped is not None:
-        return SKIP, capped, None, []
+    left_out = _layers_left_out(model)
+    if left_out is not None:
+        return left_out
     layers = [
         layer
         for layer in _selected(rule, model)
@@ -506,16 +515,13 @@ def _int8_float_output(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
         for layer in judged
         if layer.precision in _FLOAT_OUTPUTS
     ]
-    observed = {"judged": len(judged), "float_outputs": len(bad)}
-    if bad:
-        return (
-            FAIL,
-            f"{len(bad)} of {len(judged)} INT8 convolution/matrix-multiply layer(s) write a float output"
-            + _naming(bad, "float output"),
-            observed,
-            bad,
-        )
-    return PASS, f"all {len(judged)} INT8 convolution/matrix-multiply layer(s) write INT8", observed, []
+    return _lint(
+        bad,
+        "float output",
+        f"{len(bad)} of {len(judged)} INT8 convolution/matrix-multiply layer(s) write a float output",
+        f"all {len(judged)} INT8 convolution/matrix-multiply layer(s) write INT8",
+        {"judged": len(judged), "float_outputs": len(bad)},
+    )
 
 
 def _qdq_unfused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
@@ -523,8 +529,9 @@ def _qdq_unfused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     around it when it can; one left runs as a kernel of its own (a Reformat of ``Origin`` QDQ, a
     Quantize/Dequantize layer) and converts the whole tensor. One that quantizes the engine's
     float input is needed; the others say where quantized and float regions meet."""
-    if model.unknown_because("layer") is not None:
-        return SKIP, model.unknown_because("layer") or "", None, []
+    left_out = _layers_left_out(model)
+    if left_out is not None:
+        return left_out
     if not model.layers:
         return SKIP, "no layer list: which layers are Q/DQ is unknown", None, []
     if not any(layer.origin is not None for layer in model.layers.values()) and not any(
@@ -542,19 +549,13 @@ def _qdq_unfused(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
         if rule.select.layer_matches(layer)
         and (layer.origin == "QDQ" or (layer.layer_type or "").lower() in ("quantize", "dequantize"))
     ]
-    if bad:
-        return (
-            FAIL,
-            f"{len(bad)} Quantize/Dequantize layer(s) run unfused" + _naming(bad, "unfused"),
-            len(bad),
-            bad,
-        )
-    return PASS, "every Quantize/Dequantize was folded into a neighbour", 0, []
-
-
-# The channel multiples tensor-core kernels want, by the precision a layer computes in (TensorRT's
-# performance guide: 8 for FP16/BF16, 16 for INT8 on dense kernels, 32 for INT8's vectorized formats).
-_CHANNEL_MULTIPLE: Final = {"Half": 8, "BFloat16": 8, "Int8": 16, "FP8": 16}
+    return _lint(
+        bad,
+        "unfused",
+        f"{len(bad)} Quantize/Dequantize layer(s) run unfused",
+        "every Quantize/Dequantize was folded into a neighbour",
+        len(bad),
+    )
 
 
 def _channel_alignment(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
@@ -562,9 +563,9 @@ def _channel_alignment(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
     of what their kernels load at once (8 for FP16/BF16, 16 for INT8/FP8, or ``multiple``): a
     misaligned one pads or falls back to slower kernels (TREx's "channels are not optimally
     aligned"). The network's first convolution, with 3 image channels, cannot be aligned."""
-    capped = model.unknown_because("layer")
-    if capped is not None:
-        return SKIP, capped, None, []
+    left_out = _layers_left_out(model)
+    if left_out is not None:
+        return left_out
     judged = []
     for layer in _selected(rule, model):
         precision = model.layer_precision(layer)
@@ -587,16 +588,13 @@ def _channel_alignment(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
         for layer, multiple in judged
         if layer.input_channels % multiple or layer.output_channels % multiple  # type: ignore[operator]
     ]
-    observed = {"judged": len(judged), "misaligned": len(bad)}
-    if bad:
-        return (
-            FAIL,
-            f"{len(bad)} of {len(judged)} convolution(s) have channels their kernels cannot load whole"
-            + _naming(bad, "misaligned"),
-            observed,
-            bad,
-        )
-    return PASS, f"all {len(judged)} convolution(s) have aligned channels", observed, []
+    return _lint(
+        bad,
+        "misaligned",
+        f"{len(bad)} of {len(judged)} convolution(s) have channels their kernels cannot load whole",
+        f"all {len(judged)} convolution(s) have aligned channels",
+        {"judged": len(judged), "misaligned": len(bad)},
+    )
 
 
 _REFORMAT_TARGET = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
@@ -607,9 +605,9 @@ def _reformat_conversions(rule: Rule, model: EngineModel, _: Baseline | None) ->
     FP16 at a boundary of precisions, INT8 <-> float outside Q/DQ): each reads and writes a whole
     tensor. Named with the layer they feed, which the reformat's name says (TREx's "Reformat
     layer is converting operand data type"). Q/DQ layers are ``qdq_unfused``'s."""
-    capped = model.unknown_because("layer")
-    if capped is not None:
-        return SKIP, capped, None, []
+    left_out = _layers_left_out(model)
+    if left_out is not None:
+        return left_out
     reformats = [
         layer
         for layer in model.layers.values()
@@ -627,16 +625,13 @@ def _reformat_conversions(rule: Rule, model: EngineModel, _: Baseline | None) ->
             target = _REFORMAT_TARGET.match(layer.name)
             feeds = f", for {target.group(1)}" if target is not None else ""
             bad.append(f"{layer.name} ({layer.input_precision} -> {layer.precision}{feeds})")
-    observed = {"reformats": len(reformats), "converting": len(bad)}
-    if bad:
-        return (
-            FAIL,
-            f"{len(bad)} of {len(reformats)} reformat layer(s) convert between types"
-            + _naming(bad, "converting"),
-            observed,
-            bad,
-        )
-    return PASS, f"all {len(reformats)} reformat layer(s) keep their type (layouts only)", observed, []
+    return _lint(
+        bad,
+        "converting",
+        f"{len(bad)} of {len(reformats)} reformat layer(s) convert between types",
+        f"all {len(reformats)} reformat layer(s) keep their type (layouts only)",
+        {"reformats": len(reformats), "converting": len(bad)},
+    )
 
 
 @dataclass(frozen=True)
