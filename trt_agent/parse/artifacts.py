@@ -132,10 +132,12 @@ def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]] | None:
     return produced, names
 
 
-def _binding_events(doc: dict[str, Any], file: str, engine: str) -> list[Event]:
-    """The engine's bindings (``Bindings``), each with the shape and type of the tensor of that
-    name: a layer's output is an output binding, a layer's input an input binding."""
-    graph = _graph(doc)
+def _binding_events(
+    doc: dict[str, Any], graph: tuple[set[str], set[str]] | None, file: str, engine: str
+) -> list[Event]:
+    """The engine's bindings (``Bindings``, named in ``graph``: ``_graph(doc)``), each with the
+    shape and type of the tensor of that name: a layer's output is an output binding, a layer's
+    input an input binding."""
     if graph is None:
         return []
     _, names = graph
@@ -244,7 +246,7 @@ def parse_artifact(data: bytes, file: str, engine: str, stats: ParseStats) -> It
             event = _layer_event(layer, file, engine, index, graph)
             if event is not None:
                 events.append(event)
-        events.extend(_binding_events(doc, file, engine))
+        events.extend(_binding_events(doc, graph, file, engine))
     elif isinstance(doc, dict) and "Name" in doc:
         event = _layer_event(doc, file, engine, 0)
         if event is not None:

@@ -343,16 +343,20 @@ def _layer_memory(rows: list[dict[str, Any]], totals: dict[str, Any]) -> str:
     return text
 
 
+def _ms_share(row: dict[str, Any]) -> str:
+    """A group's ``ms`` and ``share`` columns (``-`` for a group none of whose layers was timed)."""
+    ms = f"{row['ms']:.4f}" if row["ms"] is not None else "-"
+    share = f"{row['share'] * 100:.1f}%" if row["share"] is not None else "-"
+    return f"{ms:>10}{share:>8}"
+
+
 def _kernel_families(rows: list[dict[str, Any]]) -> list[str]:
     """The time per kernel family (``by_kernel_family``), with tensor-core use as the names say."""
     lines = [f"{'kernel family':<44}{'layers':>7}{'ms':>10}{'share':>8}  tensor cores"]
     for row in rows:
-        ms = f"{row['ms']:.4f}" if row["ms"] is not None else "-"
-        share = f"{row['share'] * 100:.1f}%" if row["share"] is not None else "-"
         cores = {True: "yes", False: "no (CUDA cores)", None: "-"}[row["tensor_cores"]]
-        lines.append(
-            f"{cut(row['family'] or 'n/a (kernel not named)', 43):<44}{row['count']:>7}{ms:>10}{share:>8}  {cores}"
-        )
+        label = cut(row["family"] or "n/a (kernel not named)", 43)
+        lines.append(f"{label:<44}{row['count']:>7}{_ms_share(row)}  {cores}")
     return lines
 
 
@@ -360,13 +364,9 @@ def _layer_types(rows: list[dict[str, Any]]) -> list[str]:
     """The time per layer type (``by_layer_type``): where the time goes, TREx's first chart."""
     lines = [f"{'layer type':<28}{'layers':>7}{'timed':>7}{'ms':>10}{'share':>8}  precisions"]
     for row in rows:
-        ms = f"{row['ms']:.4f}" if row["ms"] is not None else "-"
-        share = f"{row['share'] * 100:.1f}%" if row["share"] is not None else "-"
         precisions = ", ".join(f"{k} {v}" for k, v in row["precisions"].items())
-        lines.append(
-            f"{cut(row['type'] or 'n/a (no layer list)', 27):<28}{row['count']:>7}{row['timed']:>7}"
-            f"{ms:>10}{share:>8}  {precisions}"
-        )
+        label = cut(row["type"] or "n/a (no layer list)", 27)
+        lines.append(f"{label:<28}{row['count']:>7}{row['timed']:>7}{_ms_share(row)}  {precisions}")
     return lines
 
 
