@@ -273,6 +273,12 @@ def _metadata_layers(layer: Json) -> list[str]:
 # -- the figures -----------------------------------------------------------------------------------
 
 
+def _idle(profile: tuple[int, list[Json]] | None) -> set[str]:
+    """The layers a profile row of 0 ms names: they ran no kernel (trtexec's --dumpProfile table
+    leaves such rows out)."""
+    return {str(r["name"]) for r in profile[1] if float(r["timeMs"]) == 0} if profile else set()
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -292,8 +298,7 @@ def expected_figures(engine: Engine) -> Json:
     else:
         assert profile is not None
         layers = [(str(r["name"]), None) for r in profile[1]]
-    # a profile row of 0 ms ran no kernel (trtexec's --dumpProfile table leaves such rows out)
-    idle = {str(r["name"]) for r in profile[1] if float(r["timeMs"]) == 0} if profile else set()
+    idle = _idle(profile)
     compute = [(n, t) for n, t in layers if _is_compute(n, t) and n not in idle]
     figures["layers"] = {"engine": len(layers), "compute": len(compute)}
 
@@ -733,13 +738,15 @@ def test_alexnet_weights_include_the_myelin_gemm_constants() -> None:
     assert [row["weights_bytes"] // 2**20 for row in gemms] == [72, 32, 7]
 
 
-# -- the tensor-core lint --------------------------------------------------------------------------
+# -- the lints: each check's verdict and offenders, from the raw JSON -------------------------------
 
 TENSOR_CORE_PRECISIONS = {"Half", "BFloat16", "Int8", "FP8"}
+CHANNEL_MULTIPLE = {"Half": 8, "BFloat16": 8, "Int8": 16, "FP8": 16}
 MMA = re.compile(
     r"tensor\d+x\d+x\d+|(?:^|_)(?:[hi]\d{3,5}|[hsib]\d{3,5}(?:cudnn|gemm))(?:_|$)|hmma|imma|tensorop|gmma"
 )
 CUDA_CORES = re.compile(r"(?:^|_)(?:gemvx?|[sd]gemm|[sd]cudnn)(?:_|$)")
+Verdict = tuple[str, list[str]]  # (status, the offending layers)
 
 
 def _on_tensor_cores(kernel: str | None) -> bool | None:
@@ -759,42 +766,130 @@ def _on_tensor_cores(kernel: str | None) -> bool | None:
     return None
 
 
-def expected_tensor_core_lint(engine: Engine) -> tuple[str, list[str]]:
-    """(status, the layers on CUDA cores) of the tensor_cores check, from the raw JSON."""
-    if engine.layers is None:
-        return "skip", []
-    layer_info = _layer_info(engine.layers)
-    idle = set()
-    if engine.profile is not None:
-        idle = {str(r["name"]) for r in _profile(engine.profile)[1] if float(r["timeMs"]) == 0}
-    judged: list[tuple[str, bool]] = []
-    for layer in layer_info:
-        name, kind = str(layer["Name"]), str(layer.get("LayerType", ""))
-        if not _is_compute(name, kind) or name in idle:
-            continue
-        if not any(word in kind.lower() for word in MATMUL_WORDS):
-            continue
-        if _math_precision(layer)[0] not in TENSOR_CORE_PRECISIONS:
-            continue
-        verdict = _on_tensor_cores(layer.get("TacticName"))
-        if verdict is not None:
-            judged.append((name, verdict))
+def _verdict(judged: list[tuple[str, bool]]) -> Verdict:
+    """skip when nothing was judged, else fail naming the layers judged not ok, else pass."""
     if not judged:
         return "skip", []
-    bad = [name for name, on in judged if not on]
+    bad = [name for name, ok in judged if not ok]
     return ("fail" if bad else "pass"), bad
 
 
+def _ran(engine: Engine) -> list[Json]:
+    """The compute layers of the engine's layer list that ran (not a 0 ms profile row)."""
+    assert engine.layers is not None
+    idle = _idle(_profile(engine.profile) if engine.profile else None)
+    return [
+        layer
+        for layer in _layer_info(engine.layers)
+        if _is_compute(str(layer["Name"]), str(layer.get("LayerType", ""))) and str(layer["Name"]) not in idle
+    ]
+
+
+def _multiplies(layer: Json) -> bool:
+    return any(word in str(layer.get("LayerType", "")).lower() for word in MATMUL_WORDS)
+
+
+def expected_tensor_core_lint(engine: Engine) -> Verdict:
+    """tensor_cores: convolutions/GEMMs in a tensor-core precision whose kernel is on CUDA cores."""
+    if engine.layers is None:
+        return "skip", []
+    judged = []
+    for layer in _ran(engine):
+        if _multiplies(layer) and _math_precision(layer)[0] in TENSOR_CORE_PRECISIONS:
+            on = _on_tensor_cores(layer.get("TacticName"))
+            if on is not None:
+                judged.append((str(layer["Name"]), on))
+    return _verdict(judged)
+
+
+def expected_int8_float_output(engine: Engine) -> Verdict:
+    """int8_float_output: INT8-math convolutions/GEMMs writing a float type."""
+    if engine.layers is None:
+        return "skip", []
+    return _verdict(
+        [
+            (str(layer["Name"]), _output_precision(layer) not in ("Float", "Half", "BFloat16"))
+            for layer in _ran(engine)
+            if _multiplies(layer)
+            and _math_precision(layer)[0] == "Int8"
+            and _output_precision(layer) is not None
+        ]
+    )
+
+
+def expected_qdq_unfused(engine: Engine) -> Verdict:
+    """qdq_unfused: Q/DQ layers left in the engine (Origin QDQ); skipped without any Origin."""
+    if engine.layers is None:
+        return "skip", []
+    layers = _layer_info(engine.layers)
+    if not any("Origin" in layer for layer in layers):
+        return "skip", []
+    return _verdict([(str(layer["Name"]), layer.get("Origin") != "QDQ") for layer in layers])
+
+
+def expected_channel_alignment(engine: Engine) -> Verdict:
+    """channel_alignment: FP16/BF16 convolutions whose first input's or output's C (4-D NCHW)
+    is not a multiple of 8, INT8/FP8 ones of 16."""
+    if engine.layers is None:
+        return "skip", []
+    judged = []
+    for layer in _ran(engine):
+        math = _math_precision(layer)[0]
+        if "conv" not in str(layer.get("LayerType", "")).lower() or math not in CHANNEL_MULTIPLE:
+            continue
+        inputs, outputs = layer.get("Inputs") or [], layer.get("Outputs") or []
+        if (
+            not inputs
+            or not outputs
+            or len(inputs[0]["Dimensions"]) != 4
+            or len(outputs[0]["Dimensions"]) != 4
+        ):
+            continue
+        c, k = inputs[0]["Dimensions"][1], outputs[0]["Dimensions"][1]
+        judged.append(
+            (str(layer["Name"]), c % CHANNEL_MULTIPLE[math] == 0 and k % CHANNEL_MULTIPLE[math] == 0)
+        )
+    return _verdict(judged)
+
+
+def expected_reformat_conversions(engine: Engine) -> Verdict:
+    """reformat_conversions: Reformat layers (not Q/DQ) whose first input's type differs from
+    their first output's."""
+    if engine.layers is None:
+        return "skip", []
+    judged = []
+    for layer in _layer_info(engine.layers):
+        if layer.get("Origin") == "QDQ":
+            continue
+        if str(layer.get("LayerType", "")).lower() != "reformat" and layer.get("Origin") != "REFORMAT":
+            continue
+        inputs, outputs = layer.get("Inputs") or [], layer.get("Outputs") or []
+        if not inputs or not outputs or _tensor_type(inputs[0]) is None or _tensor_type(outputs[0]) is None:
+            continue
+        judged.append((str(layer["Name"]), _tensor_type(inputs[0]) == _tensor_type(outputs[0])))
+    return _verdict(judged)
+
+
+LINTS = {
+    "tensor_cores": expected_tensor_core_lint,
+    "int8_float_output": expected_int8_float_output,
+    "qdq_unfused": expected_qdq_unfused,
+    "channel_alignment": expected_channel_alignment,
+    "reformat_conversions": expected_reformat_conversions,
+}
+
+
 @pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
-def test_the_tensor_core_lint_gives_the_verdict_of_the_raw_json(engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("check", list(LINTS))
+def test_each_lint_gives_the_verdict_of_the_raw_json(engine: Engine, check: str, tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
-    rules.write_text('[[rule]]\nname = "tensor_cores"\ncheck = "tensor_cores"\n')
+    rules.write_text(f'[[rule]]\nname = "{check}"\ncheck = "{check}"\n')
     result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
     assert result.returncode in (0, 1), result.stderr
     (got,) = json.loads(result.stdout)["results"]
-    status, bad = expected_tensor_core_lint(engine)
+    status, bad = LINTS[check](engine)
     assert got["status"] == status, (engine.id, got["message"])
-    assert [offender.split(" (")[0] for offender in got["offenders"]] == bad, got["offenders"]
+    assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]
 
 
 def test_the_resnet_fp16_h16816cudnn_convolutions_run_on_tensor_cores() -> None:
@@ -806,57 +901,10 @@ def test_the_resnet_fp16_h16816cudnn_convolutions_run_on_tensor_cores() -> None:
     assert expected_tensor_core_lint(Engine("resnet50-fp16", RESNET_FP16, None)) == ("pass", [])
 
 
-def expected_int8_float_output(engine: Engine) -> tuple[str, list[str]]:
-    """(status, offenders) of int8_float_output: INT8-math convolutions/GEMMs writing a float type."""
-    if engine.layers is None:
-        return "skip", []
-    idle = set()
-    if engine.profile is not None:
-        idle = {str(r["name"]) for r in _profile(engine.profile)[1] if float(r["timeMs"]) == 0}
-    judged = [
-        layer
-        for layer in _layer_info(engine.layers)
-        if _is_compute(str(layer["Name"]), str(layer.get("LayerType")))
-        and str(layer["Name"]) not in idle
-        and any(word in str(layer.get("LayerType", "")).lower() for word in MATMUL_WORDS)
-        and _math_precision(layer)[0] == "Int8"
-        and _output_precision(layer) is not None
-    ]
-    if not judged:
-        return "skip", []
-    bad = [
-        str(layer["Name"]) for layer in judged if _output_precision(layer) in ("Float", "Half", "BFloat16")
-    ]
-    return ("fail" if bad else "pass"), bad
-
-
-def expected_qdq_unfused(engine: Engine) -> tuple[str, list[str]]:
-    """(status, offenders) of qdq_unfused: Q/DQ layers left in the engine (Origin QDQ)."""
-    if engine.layers is None:
-        return "skip", []
-    layers = _layer_info(engine.layers)
-    if not any("Origin" in layer for layer in layers):
-        return "skip", []
-    bad = [str(layer["Name"]) for layer in layers if layer.get("Origin") == "QDQ"]
-    return ("fail" if bad else "pass"), bad
-
-
-@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
-@pytest.mark.parametrize(
-    ("check", "expected"),
-    [("int8_float_output", expected_int8_float_output), ("qdq_unfused", expected_qdq_unfused)],
-)
-def test_the_quantization_lints_give_the_verdicts_of_the_raw_json(
-    engine: Engine, check: str, expected: Any, tmp_path: Path
-) -> None:
-    rules = tmp_path / "rules.toml"
-    rules.write_text(f'[[rule]]\nname = "{check}"\ncheck = "{check}"\n')
-    result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
-    assert result.returncode in (0, 1), result.stderr
-    (got,) = json.loads(result.stdout)["results"]
-    status, bad = expected(engine)
-    assert got["status"] == status, (engine.id, got["message"])
-    assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]
+def test_the_resnet_fp16_reformats_converting_types_are_the_two_trex_names() -> None:
+    """TREx's ReformatLinter names two: FP32 -> FP16 at the input, FP16 -> FP32 at the output."""
+    status, bad = expected_reformat_conversions(Engine("resnet50-fp16", RESNET_FP16, None))
+    assert status == "fail" and len(bad) == 2
 
 
 def test_the_qat_resnet_lints_name_what_trex_names() -> None:
@@ -870,92 +918,3 @@ def test_the_qat_resnet_lints_name_what_trex_names() -> None:
         "fail",
         ["QuantizeLinear_2", "DequantizeLinear_291", "QuantizeLinear_298"],
     )
-
-
-CHANNEL_MULTIPLE = {"Half": 8, "BFloat16": 8, "Int8": 16, "FP8": 16}
-
-
-def expected_channel_alignment(engine: Engine) -> tuple[str, list[str]]:
-    """(status, offenders) of channel_alignment: FP16/BF16 convolutions whose first input's or
-    output's C (4-D NCHW) is not a multiple of 8, INT8/FP8 ones of 16."""
-    if engine.layers is None:
-        return "skip", []
-    idle = set()
-    if engine.profile is not None:
-        idle = {str(r["name"]) for r in _profile(engine.profile)[1] if float(r["timeMs"]) == 0}
-    judged = []
-    for layer in _layer_info(engine.layers):
-        name, kind = str(layer["Name"]), str(layer.get("LayerType", ""))
-        math = _math_precision(layer)[0]
-        if (
-            not _is_compute(name, kind)
-            or name in idle
-            or "conv" not in kind.lower()
-            or math not in CHANNEL_MULTIPLE
-        ):
-            continue
-        inputs, outputs = layer.get("Inputs") or [], layer.get("Outputs") or []
-        if (
-            not inputs
-            or not outputs
-            or len(inputs[0]["Dimensions"]) != 4
-            or len(outputs[0]["Dimensions"]) != 4
-        ):
-            continue
-        c, k = inputs[0]["Dimensions"][1], outputs[0]["Dimensions"][1]
-        judged.append((name, c % CHANNEL_MULTIPLE[math] == 0 and k % CHANNEL_MULTIPLE[math] == 0))
-    if not judged:
-        return "skip", []
-    bad = [name for name, ok in judged if not ok]
-    return ("fail" if bad else "pass"), bad
-
-
-@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
-def test_the_channel_alignment_check_gives_the_verdict_of_the_raw_json(
-    engine: Engine, tmp_path: Path
-) -> None:
-    rules = tmp_path / "rules.toml"
-    rules.write_text('[[rule]]\nname = "channel_alignment"\ncheck = "channel_alignment"\n')
-    result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
-    assert result.returncode in (0, 1), result.stderr
-    (got,) = json.loads(result.stdout)["results"]
-    status, bad = expected_channel_alignment(engine)
-    assert got["status"] == status, (engine.id, got["message"])
-    assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]
-
-
-def expected_reformat_conversions(engine: Engine) -> tuple[str, list[str]]:
-    """(status, offenders) of reformat_conversions: Reformat layers (not Q/DQ) whose first input's
-    type differs from their first output's."""
-    if engine.layers is None:
-        return "skip", []
-    judged = []
-    for layer in _layer_info(engine.layers):
-        if layer.get("Origin") == "QDQ":
-            continue
-        if str(layer.get("LayerType", "")).lower() != "reformat" and layer.get("Origin") != "REFORMAT":
-            continue
-        inputs, outputs = layer.get("Inputs") or [], layer.get("Outputs") or []
-        if not inputs or not outputs or _tensor_type(inputs[0]) is None or _tensor_type(outputs[0]) is None:
-            continue
-        judged.append((str(layer["Name"]), _tensor_type(inputs[0]) != _tensor_type(outputs[0])))
-    if not judged:
-        return "skip", []
-    bad = [name for name, converts in judged if converts]
-    return ("fail" if bad else "pass"), bad
-
-
-@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
-def test_the_reformat_check_gives_the_verdict_of_the_raw_json(engine: Engine, tmp_path: Path) -> None:
-    """On ResNet-50 FP16 it names the two reformats TREx's ReformatLinter names (FP32 -> FP16 at
-    the input, FP16 -> FP32 at the output)."""
-    rules = tmp_path / "rules.toml"
-    rules.write_text('[[rule]]\nname = "reformat_conversions"\ncheck = "reformat_conversions"\n')
-    result = trt_agent("check", "--rules", rules, "--format", "json", "--engine", engine.id, *engine.files())
-    assert result.returncode in (0, 1), result.stderr
-    (got,) = json.loads(result.stdout)["results"]
-    status, bad = expected_reformat_conversions(engine)
-    assert got["status"] == status, (engine.id, got["message"])
-    assert [offender.rsplit(" (", 1)[0] for offender in got["offenders"]] == bad, got["offenders"]
-    if engine.id == "resnet50-fp16":
-        assert len(bad) == 2
