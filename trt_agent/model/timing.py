@@ -96,10 +96,11 @@ def _per_inference_ms(model: EngineModel, table: dict[str, TableRow] | None) -> 
 
 def _groups(
     model: EngineModel, rows: dict[str, TableRow] | None, key: Callable[[EngineLayer], str | None]
-) -> tuple[dict[str | None, dict[str, Any]], dict[str, EngineLayer | None]] | None:
+) -> dict[str | None, dict[str, Any]] | None:
     """The engine layers grouped by ``key``: per group how many (``count``), how many timed
-    (``timed``) and their time per inference (``ms``); with each layer, for the caller's own
-    columns. A layer only a profile names is in group None. None when the caps left layers out."""
+    (``timed``), their time per inference (``ms``), its share, and the layers' names (``layers``,
+    for the caller's own columns). A layer only a profile names is in group None. None when the
+    caps left layers out."""
     if model.unknown_because("layer", "layer_time") is not None or model.other_layer_time.count:
         return None
     table = _usable(model, rows)
@@ -109,7 +110,6 @@ def _groups(
         {name: row.percentage / 100.0 for name, row in table.items()} if table and _partial(table) else None
     )
     groups: dict[str | None, dict[str, Any]] = {}
-    members: dict[str, EngineLayer | None] = {}
     names: list[str] = list(model.layers)
     names += [name for name in per_layer if name not in model.layers]
     for name in names:
@@ -122,7 +122,6 @@ def _groups(
             }  # fmt: skip
         group["count"] += 1
         group["layers"].append(name)
-        members[name] = layer
         if name in per_layer:
             group["timed"] += 1
             group["ms"] = (group["ms"] or 0.0) + per_layer[name]
@@ -135,7 +134,7 @@ def _groups(
             group["share"] = ms / total if ms is not None and total > 0 else None
         group["share"] = round(group["share"], 6) if group["share"] is not None else None
         group["ms"] = round(ms, 6) if ms is not None else None
-    return groups, members
+    return groups
 
 
 def _slowest_first(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -151,19 +150,19 @@ def by_layer_type(model: EngineModel, rows: dict[str, TableRow] | None) -> list[
 
     The time is the basis ``time_per_inference`` sums (the table's ``Time`` column where it
     times every layer), so the shares of the types add up to 1; an excerpt of a table (partial)
-    shares by trtexec's own ``Time %``, as ``slowest_layers`` do, and they add up to the excerpt's. A layer only a profile names
-    has no type (``type`` None): n/a, never a guess from its name. Types with time come first,
+    shares by trtexec's own ``Time %``, as ``slowest_layers`` do, and they add up to the
+    excerpt's. A layer only a profile names has no type (``type`` None): n/a, never a guess from
+    its name. Types with time come first,
     slowest first; ``ms`` and ``share`` are None for a type none of whose layers was timed.
     None (n/a) when the agent's caps or memory relief left layers or their times out."""
-    grouped = _groups(model, rows, lambda layer: layer.layer_type)
-    if grouped is None:
+    groups = _groups(model, rows, lambda layer: layer.layer_type)
+    if groups is None:
         return None
-    groups, members = grouped
     out = []
     for group in groups.values():
         precisions: Counter[str] = Counter()
         for name in group["layers"]:
-            layer = members[name]
+            layer = model.layers.get(name)
             precisions[model.precision_word(layer) if layer is not None else "unknown"] += 1
         out.append(
             {
@@ -183,15 +182,14 @@ def by_kernel_family(model: EngineModel, rows: dict[str, TableRow] | None) -> li
     ``by_layer_type``, with whether the family runs on tensor cores (``tensor_cores``: True or
     False when the names of all its kernels say so alike, else None) and its kernels (distinct
     names). Layers whose kernel is not named (a tactic id only, a profile) are family None."""
-    grouped = _groups(model, rows, lambda layer: kernel_family(layer.tactic_name))
-    if grouped is None:
+    groups = _groups(model, rows, lambda layer: kernel_family(layer.tactic_name))
+    if groups is None:
         return None
-    groups, members = grouped
     out = []
     for group in groups.values():
         kernels = [
             layer.tactic_name
-            for layer in (members[name] for name in group["layers"])
+            for layer in (model.layers.get(name) for name in group["layers"])
             if layer is not None and layer.tactic_name
         ]
         verdicts = {tensor_cores(kernel) for kernel in kernels}
