@@ -124,12 +124,13 @@ def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]] | None:
     bindings = doc.get("Bindings")
     if not isinstance(bindings, list):
         return None
-    names = set()
-    for binding in bindings:
-        name = binding.get("Name") if isinstance(binding, dict) else binding
-        if isinstance(name, str):
-            names.add(name)
-    return produced, names
+    return produced, {name for name in map(_binding_name, bindings) if name is not None}
+
+
+def _binding_name(binding: Any) -> str | None:
+    """A ``Bindings`` entry's name: the entry itself (trtexec, the inspector) or its ``Name``."""
+    name = binding.get("Name") if isinstance(binding, dict) else binding
+    return name if isinstance(name, str) else None
 
 
 def _binding_events(
@@ -152,8 +153,8 @@ def _binding_events(
                     found[name] = (direction, tensor)
     events = []
     for index, binding in enumerate(doc["Bindings"]):
-        name = binding.get("Name") if isinstance(binding, dict) else binding
-        if not isinstance(name, str):
+        name = _binding_name(binding)
+        if name is None:
             continue
         direction, tensor = found.get(name, ("unknown", {}))
         fields: dict[str, Any] = {"name": name, "direction": direction}
