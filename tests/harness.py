@@ -36,6 +36,18 @@ def toml_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
+def load_events(data: bytes) -> list[dict[str, Any]]:
+    """The events of JSON lines ``data``."""
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def written_events(path: Path) -> list[dict[str, Any]]:
+    """The events of an event file an agent may be writing to: its last line is an event once
+    its newline is there (as for any tailer; a batch reaches the file in more than one write)."""
+    data = path.read_bytes()
+    return load_events(data[: data.rfind(b"\n") + 1])
+
+
 class Agent:
     """One ``trt-agent run`` subprocess with its own config, state dir and event file."""
 
@@ -182,8 +194,10 @@ class Agent:
         files.append(self.events_path)
         out = []
         for path in files:
-            if path.exists():
-                out += [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+            if not path.exists():
+                continue
+            # A rotated file is complete: read whole, so that a torn line there fails the test.
+            out += written_events(path) if path == self.events_path else load_events(path.read_bytes())
         return out
 
     def checkpoint_offset(self, path: Path) -> int | None:

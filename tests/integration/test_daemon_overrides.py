@@ -4,7 +4,6 @@ SIGHUP that re-reads the file keeping them."""
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from harness import Agent, Writer, run_once
+from harness import Agent, Writer, run_once, written_events
 
 
 def _scrape(url: str, user: str | None = None, password: str = "") -> tuple[int, str]:
@@ -76,7 +75,7 @@ def test_flags_beat_the_environment_which_beats_the_file_and_a_reload_keeps_them
     assert status == 200 and "trt_agent_ready" in text
     events = tmp_path / "env-events.jsonl"
     assert (tmp_path / "events.jsonl").exists() is False
-    assert len([e for e in map(json.loads, events.read_text().splitlines()) if e["engine"] == "one"]) >= 1
+    assert len([e for e in written_events(events) if e["engine"] == "one"]) >= 1
 
     # SIGHUP re-reads the file, which still says error, the taken port and missing.yml: the
     # overrides apply again, so the reload logs at info, asks for no restart and serves as before
