@@ -48,19 +48,21 @@ def _one(folder: Path, prefix: str) -> Path:
 
 ALEXNET_PROFILE, ALEXNET_LAYERS = _one(CORPUS, "01_"), _one(CORPUS, "02_")
 RESNET_FP16, RESNET_FP32 = _one(EXTRA, "65_"), _one(EXTRA, "66_")
+FP16_PROFILE, FP32_PROFILE = _one(EXTRA, "83_"), _one(EXTRA, "84_")
 QAT_LAYERS, QAT_PROFILE = _one(EXTRA, "67_"), _one(EXTRA, "68_")
 BERT_A, BERT_B = CONSTRUCTED / "bert-attention-a-fused", CONSTRUCTED / "bert-attention-b-generic"
 
 ENGINES = [
     Engine("alexnet-fp16", ALEXNET_LAYERS, ALEXNET_PROFILE),
-    Engine("resnet50-fp16", RESNET_FP16, None),
-    Engine("resnet50-fp32", RESNET_FP32, None),
+    Engine("resnet50-fp16", RESNET_FP16, FP16_PROFILE),
+    Engine("resnet50-fp32", RESNET_FP32, FP32_PROFILE),
     Engine("resnet50-qat", QAT_LAYERS, QAT_PROFILE),
     Engine("bert-a-fused", BERT_A / "layers.json", BERT_A / "profile.json"),
     Engine("bert-b-generic", BERT_B / "layers.json", BERT_B / "profile.json"),
     # each profile alone: names and times, no types
     Engine("alexnet-profile-only", None, ALEXNET_PROFILE),
     Engine("resnet50-qat-profile-only", None, QAT_PROFILE),
+    Engine("resnet50-fp16-profile-only", None, FP16_PROFILE),
     Engine("bert-a-profile-only", None, BERT_A / "profile.json"),
     Engine("bert-b-profile-only", None, BERT_B / "profile.json"),
 ]
@@ -592,7 +594,7 @@ def test_every_json_artifact_in_tests_data_is_an_engine_here() -> None:
 def test_shares_are_trtexecs_percentage() -> None:
     """timeMs / Σ timeMs reproduces the percentage trtexec wrote (6 significant digits), and
     averageMs × count reproduces timeMs to the same rounding: the share rests on trtexec's own basis."""
-    for path in (ALEXNET_PROFILE, QAT_PROFILE, BERT_A / "profile.json", BERT_B / "profile.json"):
+    for path in (ALEXNET_PROFILE, QAT_PROFILE, FP16_PROFILE, FP32_PROFILE, BERT_A / "profile.json", BERT_B / "profile.json"):
         count, rows = _profile(path)
         total = sum(r["timeMs"] for r in rows)
         for r in rows:
@@ -627,14 +629,14 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "unfused": (6, 23, 0),
         "int8": (0, 23, 0),
         "precisions": {"Half": 23},
-        "ms": None,
+        "ms": 1.016832,
     },
     "resnet50-fp32": {
         "fusion": (42, 49),
         "unfused": (6, 23, 0),
         "int8": (0, 23, 0),
         "precisions": {"Float": 23},
-        "ms": None,
+        "ms": 2.123776,
     },
     "resnet50-qat": {
         "fusion": (62, 67),
@@ -663,6 +665,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "int8": (0, 0, 13),
         "precisions": {"unknown": 13},
         "ms": 0.5500488,
+    },
+    "resnet50-fp16-profile-only": {
+        "fusion": (42, 49),
+        "unfused": (6, 23, 0),
+        "int8": (0, 0, 23),
+        "precisions": {"unknown": 23},
+        "ms": 1.016832,
     },
     "resnet50-qat-profile-only": {
         "fusion": (62, 67),
