@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trt_agent.cli import check, report
+from trt_agent.cli import check, diff, report
+from trt_agent.model import diff as model_diff
 from trt_agent.sinks import build_metrics, pushgateway
 
 NOT_FOR_PARSE = (
@@ -53,3 +54,4 @@ def test_parse_imports_nothing_it_never_uses(tmp_path: Path) -> None:
 def test_copied_constants_equal_their_homes() -> None:
     assert report.FORMATS == build_metrics.FORMATS
     assert check.TIMEOUT_SECONDS == pushgateway.TIMEOUT_SECONDS
+    assert diff.AGAINST == model_diff.AGAINST

@@ -8,10 +8,13 @@ are compared per engine layer name (what the profiler reports).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from trt_agent.model.align import AlignedRow, align, types_side_by_side
 from trt_agent.model.engine import EngineLayer, EngineModel, Ratio, fallback_label
+from trt_agent.model.timing import TableRow
 from trt_agent.text import few
 
 # Narrow to wide: a change to a later entry is a precision regression (slower, more memory).
@@ -258,3 +261,49 @@ def diff_models(base: EngineModel, new: EngineModel, tol: Tolerances | None = No
         if was != now_is:
             d.versions[component] = {"base": was, "new": now_is}
     return d
+
+
+# What each build after the first is judged against: the first (a reference build), or the one
+# before it (a history, oldest first).
+AGAINST: Final = ("first", "previous")
+
+
+@dataclass
+class BuildsDiff:
+    """Builds of one network side by side (``builds``, in the order given): each build after the
+    first judged against the first or the one before (``against``) as a two-way diff does
+    (``pairs``), their engine layers lined up by source layer (``aligned``, None: n/a) and their
+    per-type tables (``layer_types``)."""
+
+    builds: list[str]
+    against: str
+    pairs: list[EngineDiff]
+    aligned: list[AlignedRow] | None
+    layer_types: list[dict[str, Any]]
+
+    @property
+    def regressed(self) -> bool:
+        return any(pair.regressions for pair in self.pairs)
+
+
+def diff_builds(
+    models: Sequence[EngineModel],
+    tables: Sequence[dict[str, TableRow] | None],
+    tol: Tolerances | None = None,
+    against: str = "first",
+) -> BuildsDiff:
+    """Compare two or more builds of one network (``tables``: each build's profile-table rows,
+    ``ProfileTables.engines``, or None)."""
+    if len(models) < 2 or len(tables) != len(models) or against not in AGAINST:
+        raise ValueError("diff_builds: two or more models, a table (or None) each, against first|previous")
+    pairs = [
+        diff_models(models[0] if against == "first" else models[i - 1], models[i], tol)
+        for i in range(1, len(models))
+    ]
+    return BuildsDiff(
+        builds=[m.engine for m in models],
+        against=against,
+        pairs=pairs,
+        aligned=align(models, tables),
+        layer_types=types_side_by_side(models, tables),
+    )

@@ -502,9 +502,9 @@ class EngineModel:
         """Engine layers from a layer list; failing that, the layers a profile named."""
         if self.layers:
             return list(self.layers.values())
-        return [self._profiled_layer(name) for name in self.layer_times]
+        return [self.profiled_layer(name) for name in self.layer_times]
 
-    def _profiled_layer(self, name: str) -> EngineLayer:
+    def profiled_layer(self, name: str) -> EngineLayer:
         """The engine layer a profile row names, as ``engine_layers`` builds it without a list."""
         parsed = decompose(name)
         times = self.layer_times.get(name)
@@ -752,7 +752,7 @@ class EngineModel:
                     "count": t.count,
                     "share": round(t.sum_ms / total, 6),
                     "precision": self.layer_precision(layer) if layer else None,
-                    "fused": _fused_column(layer or self._profiled_layer(name)),
+                    "fused": _fused_column(layer or self.profiled_layer(name)),
                 }
             )
         return rows

@@ -94,6 +94,12 @@ def _per_inference_ms(model: EngineModel, table: dict[str, TableRow] | None) -> 
     }
 
 
+def per_layer_ms(model: EngineModel, rows: dict[str, TableRow] | None) -> dict[str, float]:
+    """Each timed layer's time per inference, on the basis ``time_per_inference`` sums: the
+    table's ``Time`` over its iterations where the table times every layer, else the average."""
+    return _per_inference_ms(model, _usable(model, rows))
+
+
 def _groups(
     model: EngineModel, rows: dict[str, TableRow] | None, key: Callable[[EngineLayer], str | None]
 ) -> dict[str | None, dict[str, Any]] | None:

@@ -6,10 +6,12 @@ from typing import Any
 
 import orjson
 
-from trt_agent.model.diff import EngineDiff
+from trt_agent.model.align import AlignedRow
+from trt_agent.model.diff import BuildsDiff, EngineDiff
 from trt_agent.model.engine import fallback_label
 from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.text import cut
+from trt_agent.vocab.names import REFORMAT_PREFIXES
 
 
 def scrubbed(value: Any, redactor: Redactor) -> Any:
@@ -120,3 +122,127 @@ def diff_text(d: EngineDiff, redactor: Redactor = NULL_REDACTOR, limit: int = 15
         out.append(f"note: {note}")
     text = "\n".join(out) + "\n"
     return redactor.text(text)
+
+
+def _pair_doc(d: EngineDiff) -> dict[str, Any]:
+    return d.as_dict() | {"regressed": bool(d.regressions)}
+
+
+def builds_json(bd: BuildsDiff, redactor: Redactor = NULL_REDACTOR) -> bytes:
+    """Two builds: the two-way document (``diff_json``) with ``builds``, ``aligned`` and
+    ``layer_types`` added; more: ``builds``, ``against``, ``regressed``, ``pairs`` (a two-way
+    document each, in order) and the same two tables."""
+    tables = {
+        "aligned": [row.as_dict() for row in bd.aligned] if bd.aligned is not None else None,
+        "layer_types": bd.layer_types,
+    }
+    if len(bd.pairs) == 1:
+        doc = _pair_doc(bd.pairs[0]) | {"builds": bd.builds} | tables
+    else:
+        doc = {
+            "builds": bd.builds,
+            "against": bd.against,
+            "regressed": bd.regressed,
+            "pairs": [_pair_doc(pair) for pair in bd.pairs],
+        } | tables
+    return orjson.dumps(scrubbed(doc, redactor), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+
+
+def _cell(layers: list[str], ms: float | None, precisions: list[str]) -> str:
+    """One build's cell of a row: ms, what it computes in, and how many engine layers run it."""
+    if not layers:
+        return "-"
+    time = f"{ms:.4f}" if ms is not None else "n/a"
+    count = f" x{len(layers)}" if len(layers) > 1 else ""
+    return f"{time} {'/'.join(precisions)}{count}"
+
+
+def _label(row: AlignedRow) -> str:
+    """A row's name: the engine layers of the first build that runs it, its reformats left out
+    where it has others (their names say only what they feed)."""
+    layers = next(layers for layers in row.layers if layers)
+    return " | ".join([name for name in layers if not name.startswith(REFORMAT_PREFIXES)] or layers)
+
+
+def _type_cell(cell: dict[str, Any] | None) -> str:
+    if cell is None:
+        return "-"
+    if cell["ms"] is None:
+        return f"{cell['count']}  n/a"
+    return f"{cell['count']}  {cell['ms']:.4f} {cell['share'] * 100:4.1f}%"
+
+
+def _columns(builds: list[str], rows: list[tuple[str, list[str]]], title: str) -> list[str]:
+    """``rows`` (label, a cell per build) as a table: a column per build, as wide as its widest cell."""
+    widths = [max(len(build), *(len(cells[i]) for _, cells in rows)) + 3 for i, build in enumerate(builds)]
+    out = [f"  {title:<48}" + "".join(f"{b:>{w}}" for b, w in zip(builds, widths, strict=True))]
+    for label, cells in rows:
+        out.append(f"  {label:<48}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+    return out
+
+
+def aligned_text(bd: BuildsDiff, redactor: Redactor = NULL_REDACTOR) -> list[str]:
+    """The layers side by side and the per-type table, a column per build."""
+    out = [""]
+    if bd.aligned is None:
+        out.append("layers side by side: n/a (a build's caps left layers or their times out)")
+    else:
+        out.append(
+            "layers side by side, lined up by the source layers they run "
+            "(ms per inference, what they compute in, xN: N engine layers)"
+        )
+        rows = [
+            # redacted before it is cut: a cut name is no longer recognised and its start would leak
+            (
+                cut(redactor.text(_label(row)), 46),
+                [_cell(*cell) for cell in zip(row.layers, row.ms, row.precisions, strict=True)],
+            )
+            for row in bd.aligned
+        ]
+        totals = []
+        for i in range(len(bd.builds)):
+            timed = [ms for ms in (row.ms[i] for row in bd.aligned) if ms is not None]
+            totals.append(f"{sum(timed):.4f}" if timed else "n/a")
+        rows.append(("total", totals))
+        out += _columns(bd.builds, rows, "engine layers of the first build that has them")
+    if bd.layer_types:
+        out.append("")
+        out.append("layer types side by side (layers, ms per inference, share of the build's time)")
+        rows = [
+            (cut(entry["type"] or "n/a (no layer list)", 46), [_type_cell(cell) for cell in entry["builds"]])
+            for entry in bd.layer_types
+        ]
+        out += _columns(bd.builds, rows, "layer type")
+    return out
+
+
+def builds_text(bd: BuildsDiff, redactor: Redactor = NULL_REDACTOR, limit: int = 15) -> str:
+    """Two builds: ``diff_text``, then the layers and layer types side by side. More: each
+    build's verdict against the first (or the one before), then the same tables."""
+    if len(bd.pairs) == 1:
+        return diff_text(bd.pairs[0], redactor, limit) + redactor.text(
+            "\n".join(aligned_text(bd, redactor)) + "\n"
+        )
+    judged = "the first" if bd.against == "first" else "the one before"
+    out = [f"trt-agent diff: {len(bd.builds)} builds: {', '.join(bd.builds)} (each judged against {judged})"]
+    regressed = sum(1 for pair in bd.pairs if pair.regressions)
+    out.append(f"REGRESSED: {regressed} of {len(bd.pairs)} build(s)" if regressed else "no regression")
+    for pair in bd.pairs:
+        out.append("")
+        verdict = f"REGRESSED: {len(pair.regressions)} regression(s)" if pair.regressions else "no regression"
+        out.append(f"{pair.new} vs {pair.base}: {verdict}")
+        out += [f"  - {r}" for r in pair.regressions[:limit]]
+        out += _more(pair.regressions, limit)
+    out.append("")
+    out.append("coverage" + " " * 42 + "".join(f"{cut(b, 22):>24}" for b in bd.builds))
+    entries = [pair.coverage for pair in bd.pairs]
+    for name in entries[0]:
+        # build 0 is the first pair's BASE; build i the NEW of pair i, whatever it is judged against
+        values = [entries[0][name]["base"]] + [e[name]["new"] for e in entries]
+        out.append(f"  {name:<48}" + "".join(f"{_pct(v):>24}" for v in values))
+    out += aligned_text(bd, redactor)
+    for pair in bd.pairs:
+        for note in pair.notes:
+            out.append("")
+            out.append(f"note ({pair.new} vs {pair.base}): {note}")
+    return redactor.text("\n".join(out) + "\n")

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from trt_agent import __version__
 from trt_agent.model import EngineModel
-from trt_agent.model.diff import EngineDiff
+from trt_agent.model.diff import BuildsDiff, EngineDiff
 from trt_agent.model.timing import ProfileTables
 from trt_agent.redact import NULL_REDACTOR, Redactor
 from trt_agent.reports.summary import engine_summary
@@ -86,6 +86,7 @@ th{background:#f5f6fa;cursor:pointer;user-select:none}td.num{text-align:right;fo
 .verdict.ok{background:#17803d}.verdict.bad{background:#c0262d}
 .bar{display:flex;height:18px;border-radius:3px;overflow:hidden;max-width:640px}.bar span{display:block}
 .legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+i.chip{display:inline-block;width:9px;height:9px;margin-right:3px}td.layers{font-size:12px;max-width:30em;overflow-wrap:anywhere}
 code{background:#f5f6fa;padding:0 3px;border-radius:3px}svg text{font:11px system-ui,sans-serif;fill:#1d2330}
 """
 
@@ -359,33 +360,9 @@ def report_html(
     return page.render()
 
 
-def diff_html(
-    base: EngineModel,
-    new: EngineModel,
-    d: EngineDiff,
-    series: LatencySeries,
-    redactor: Redactor = NULL_REDACTOR,
-) -> str:
-    """The diff page: verdict and regressions, side-by-side coverage, lost fusions, precision
-    changes, per-layer latency change, then each build's own section."""
-    page = _Page(f"trt-agent diff: {base.engine} vs {new.engine}", redactor)
-    page.add(f"<h1>{page.esc(page.title)}</h1>")
-    ok = not d.regressions
-    page.add(
-        f'<p><span class="verdict {"ok" if ok else "bad"}">{"NO REGRESSION" if ok else f"{len(d.regressions)} REGRESSION(S)"}</span></p>'
-    )
-    if d.regressions:
-        page.add(
-            '<ul class="regressions">'
-            + "".join(f'<li class="fail">{page.esc(r)}</li>' for r in d.regressions)
-            + "</ul>"
-        )
-    page.add("<h2>Coverage</h2><table><thead><tr><th></th><th>BASE</th><th>NEW</th></tr></thead><tbody>")
-    for name, entry in d.coverage.items():
-        page.add(
-            f'<tr><td>{name.replace("_", " ")}</td><td class="num">{_pct(entry["base"])}</td><td class="num">{_pct(entry["new"])}</td></tr>'
-        )
-    page.add("</tbody></table>")
+def _pair_details(page: _Page, d: EngineDiff) -> None:
+    """What a two-way diff found beyond the verdict: lost fusions, precision changes, per-layer
+    latency change."""
     if d.fusions_lost:
         page.add(
             "<h2>Fusions lost</h2><table><thead><tr><th>fused in BASE</th><th>members</th><th>NEW runs</th></tr></thead><tbody>"
@@ -421,6 +398,124 @@ def diff_html(
                 f"{f'{ratio:.2f}x' if ratio is not None else 'n/a'}</td></tr>"
             )
         page.add("</tbody></table>")
-    for model in (base, new):
+
+
+def _verdicts(page: _Page, bd: BuildsDiff) -> None:
+    """The verdict, then each judged build's regressions."""
+    regressed = [pair for pair in bd.pairs if pair.regressions]
+    count = sum(len(pair.regressions) for pair in regressed)
+    page.add(
+        f'<p><span class="verdict {"bad" if regressed else "ok"}">'
+        f"{f'{count} REGRESSION(S)' if regressed else 'NO REGRESSION'}</span></p>"
+    )
+    for pair in regressed:
+        if len(bd.pairs) > 1:
+            page.add(f"<h3>{page.esc(pair.new)} vs {page.esc(pair.base)}</h3>")
+        page.add(
+            '<ul class="regressions">'
+            + "".join(f'<li class="fail">{page.esc(r)}</li>' for r in pair.regressions)
+            + "</ul>"
+        )
+
+
+def _coverage(page: _Page, bd: BuildsDiff) -> None:
+    heads = ["BASE", "NEW"] if len(bd.builds) == 2 else bd.builds
+    page.add(
+        "<h2>Coverage</h2><table><thead><tr><th></th>"
+        + "".join(f"<th>{page.esc(h)}</th>" for h in heads)
+        + "</tr></thead><tbody>"
+    )
+    for name, entry in bd.pairs[0].coverage.items():
+        values = [entry["base"]] + [pair.coverage[name]["new"] for pair in bd.pairs]
+        page.add(
+            f"<tr><td>{name.replace('_', ' ')}</td>"
+            + "".join(f'<td class="num">{_pct(v)}</td>' for v in values)
+            + "</tr>"
+        )
+    page.add("</tbody></table>")
+
+
+def _precision_chips(precisions: list[str]) -> str:
+    return "".join(
+        f'<i class="chip" style="background:{PRECISION_COLOURS.get(p, "#adb5bd")}"></i>{html.escape(p)} '
+        for p in precisions
+    )
+
+
+def _aligned(page: _Page, bd: BuildsDiff) -> None:
+    """The layers side by side (one row per group of engine layers that run the same source
+    layers), then the layer types side by side."""
+    page.add("<h2>Layers side by side</h2>")
+    if bd.aligned is None:
+        page.add('<p class="muted">n/a: a build\'s caps left layers or their times out.</p>')
+    else:
+        page.add(
+            '<p class="muted">Engine layers lined up by the source layers they run: a row holds what '
+            "each build runs for the same part of the network, whatever it fused. ms per inference.</p>"
+        )
+        page.add(
+            '<table class="sortable aligned"><thead><tr>'
+            + "".join(f"<th>{page.esc(b)}</th><th>ms</th>" for b in bd.builds)
+            + "</tr></thead><tbody>"
+        )
+        for row in bd.aligned:
+            cells = []
+            for layers, ms, precisions in zip(row.layers, row.ms, row.precisions, strict=True):
+                names = "<br>".join(page.esc(name, 80) for name in layers) or "-"
+                cells.append(
+                    f'<td class="layers">{names}<div class="muted">{_precision_chips(precisions)}</div></td>'
+                    f'<td class="num" data-v="{ms if ms is not None else -1}">'
+                    f"{f'{ms:.4f}' if ms is not None else ('n/a' if layers else '-')}</td>"
+                )
+            page.add("<tr>" + "".join(cells) + "</tr>")
+        page.add("</tbody></table>")
+    if not bd.layer_types:
+        return
+    page.add(
+        '<h2>Layer types side by side</h2><table class="sortable"><thead><tr><th>layer type</th>'
+        + "".join(f"<th>{page.esc(b)} layers</th><th>ms</th><th>share</th>" for b in bd.builds)
+        + "</tr></thead><tbody>"
+    )
+    for entry in bd.layer_types:
+        cells = [f"<td>{page.esc(entry['type'] or 'n/a (no layer list)')}</td>"]
+        for cell in entry["builds"]:
+            if cell is None:
+                cells.append('<td class="num">-</td><td class="num">-</td><td class="num">-</td>')
+                continue
+            ms_text = f"{cell['ms']:.4f}" if cell["ms"] is not None else "n/a"
+            share = f"{cell['share'] * 100:.1f}%" if cell["share"] is not None else "n/a"
+            cells.append(
+                f'<td class="num">{cell["count"]}</td><td class="num">{ms_text}</td>'
+                f'<td class="num" data-v="{cell["share"] or 0}">{share}</td>'
+            )
+        page.add("<tr>" + "".join(cells) + "</tr>")
+    page.add("</tbody></table>")
+
+
+def builds_html(
+    models: Sequence[EngineModel],
+    bd: BuildsDiff,
+    series: LatencySeries,
+    redactor: Redactor = NULL_REDACTOR,
+) -> str:
+    """The diff page: the verdict and regressions, coverage side by side, (two builds) lost
+    fusions, precision changes and per-layer latency change, the layers and layer types side
+    by side, then each build's own section."""
+    title = (
+        f"trt-agent diff: {bd.builds[0]} vs {bd.builds[1]}"
+        if len(bd.builds) == 2
+        else f"trt-agent diff: {', '.join(bd.builds)}"
+    )
+    page = _Page(title, redactor)
+    page.add(f"<h1>{page.esc(page.title)}</h1>")
+    if len(bd.builds) > 2:
+        judged = "the first" if bd.against == "first" else "the one before it"
+        page.add(f'<p class="muted">Each build after the first is judged against {judged}.</p>')
+    _verdicts(page, bd)
+    _coverage(page, bd)
+    if len(bd.pairs) == 1:
+        _pair_details(page, bd.pairs[0])
+    _aligned(page, bd)
+    for model in models:
         _engine_section(page, model, series)
     return page.render()

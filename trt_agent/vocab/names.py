@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Final, NamedTuple
 
-_REFORMAT_PREFIXES: Final = ("Reformatting CopyNode for ", "Reformatted ")
+REFORMAT_PREFIXES: Final = ("Reformatting CopyNode for ", "Reformatted ")
 _FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$", re.DOTALL)
 _PROFILE_SUFFIX = re.compile(r" \[profile \d+\]$")
 # Kernels Myelin generated, as a profile or a layer list without Metadata names them: __myl_*
@@ -112,7 +112,7 @@ def decompose(name: str) -> LayerName:
         name = _PROFILE_SUFFIX.sub("", name)
     # (``_BOOKKEEPING`` runs only on a name that starts or ends as what it matches does)
     if (
-        name.startswith(_REFORMAT_PREFIXES)
+        name.startswith(REFORMAT_PREFIXES)
         or name.endswith(" copy")
         or (
             (name.endswith(_BOOKKEEPING_ENDS) or name[:1] == "[" or " reformatter " in name)

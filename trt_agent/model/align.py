@@ -1,0 +1,233 @@
+"""Builds of one network side by side: their engine layers lined up by the source layers they run.
+
+Two builds of one network rarely have the same engine layers: FP16 fuses what FP32 did not, a
+Q/DQ build folds the quantize nodes into the convolutions, a reformat appears where precisions
+meet. What they share is the network: every engine layer names the source layers it runs
+(``EngineLayer.sources``). Engine layers of different builds that run a common source layer are
+one *row*; rows are closed under that (a fusion boundary that moved joins the layers on both
+sides of it into one row), so a row's time is comparable across builds whatever was fused.
+
+Source layers are matched by name, except where an exporter numbers its names over the whole
+graph: ONNX's ``Conv_9`` is ``Conv_0`` of the same network exported with Q/DQ nodes in front of
+it (the counter counts the inserted nodes too), and TensorRT's ``(Unnamed Layer* 12) [Shuffle]``
+moves with every layer added before it. For such names, when the builds share fewer than half
+of them for one operator, the n-th ``Conv`` of one build is matched with the n-th of the other
+(the export keeps the order of the network's nodes). Names an exporter gives by place
+(``/layer1/layer1.0/conv1/Conv``) are matched as they are.
+
+A reformat or copy TensorRT inserted (``Reformatting CopyNode for Input Tensor 0 to X``) joins
+the row of the layer it feeds: the cost of a precision boundary shows where it is paid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any, Final
+
+from trt_agent.model.engine import EngineLayer, EngineModel
+from trt_agent.model.timing import TableRow, by_layer_type, per_layer_ms
+
+# Names numbered over the whole graph: (operator, number).
+_NUMBERED: Final = (
+    re.compile(r"^(?P<op>[A-Za-z][A-Za-z0-9_]*?)_(?P<n>\d+)$"),  # ONNX exporter: Conv_0, node_Conv_12
+    re.compile(r"^\(Unnamed Layer\* (?P<n>\d+)\) \[(?P<op>[^\]]+)\]$"),  # TensorRT's own
+)
+_FEEDS: Final = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
+
+
+@dataclass
+class AlignedRow:
+    """Engine layers of each build that run the same source layers (``layers[i]``: build i's,
+    in its order; empty when build i runs none of them), their time per inference summed
+    (``ms[i]``; None: build i has no per-layer time for them) and the precisions they compute in
+    (``precisions[i]``, ``EngineModel.precision_word``)."""
+
+    layers: list[list[str]]
+    ms: list[float | None]
+    precisions: list[list[str]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "builds": [
+                {"layers": layers, "ms": ms, "precisions": precisions}
+                for layers, ms, precisions in zip(self.layers, self.ms, self.precisions, strict=True)
+            ]
+        }
+
+
+def _in_counter_order(sources: Sequence[str], pattern: re.Pattern[str]) -> list[tuple[str, str]]:
+    """(operator, name) of the names ``pattern`` numbers, in the counter's order."""
+    found = []
+    for name in dict.fromkeys(sources):
+        m = pattern.match(name)
+        if m is not None:
+            found.append((int(m.group("n")), name, m.group("op")))
+    return [(op, name) for _, name, op in sorted(found)]
+
+
+def _match(
+    reference: list[tuple[str, str]], build: list[tuple[str, str]], tag: str
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Keys for ``build``'s numbered names against ``reference`` ((operator, key) in graph order),
+    and the reference with the names it did not match merged in, where they fall (keyed
+    ``tag:name``: a renumbered build's ``Conv_9`` is not the reference's ``Conv_9``)."""
+    known = {key for _, key in reference}
+    names = [name for _, name in build]
+    if 2 * len(known.intersection(names)) >= min(len(known), len(names)):  # one numbering: by name
+        after: dict[str | None, list[tuple[str, str]]] = {}
+        last: str | None = None
+        for op, name in build:
+            if name in known:
+                last = name
+            else:
+                after.setdefault(last, []).append((op, name))
+        merged = list(after.get(None, []))
+        for entry in reference:
+            merged += [entry, *after.get(entry[1], [])]
+        return {name: name for name in names}, merged
+    # Renumbered: the n-th operator of a run the builds share is the same node.
+    matcher = SequenceMatcher(None, [op for op, _ in reference], [op for op, _ in build], autojunk=False)
+    keys: dict[str, str] = {}
+    merged = []
+    for opcode, i1, i2, j1, j2 in matcher.get_opcodes():
+        merged += reference[i1:i2]
+        if opcode == "equal":
+            keys.update(
+                (name, key) for (_, key), (_, name) in zip(reference[i1:i2], build[j1:j2], strict=True)
+            )
+            continue
+        for op, name in build[j1:j2]:
+            keys[name] = f"{tag}:{name}"
+            merged.append((op, keys[name]))
+    return keys, merged
+
+
+def source_keys(builds: Sequence[Sequence[str]]) -> list[dict[str, str]]:
+    """Per build, each of its source layers' key: what it is matched by across builds (module
+    docstring). Each build is matched against the ones before it."""
+    keys: list[dict[str, str]] = [{name: name for name in sources} for sources in builds]
+    for pattern in _NUMBERED:
+        reference: list[tuple[str, str]] = []
+        for i, sources in enumerate(builds):
+            ordered = _in_counter_order(sources, pattern)
+            if not reference:
+                reference = ordered
+                continue
+            matched, reference = _match(reference, ordered, str(i))
+            keys[i].update(matched)
+    return keys
+
+
+def _matched_sources(layer: EngineLayer) -> tuple[str, ...]:
+    """The source layers a layer runs, as far as its name or Metadata says (a kernel Myelin
+    generated names none)."""
+    return layer.sources if layer.fusion_known else ()
+
+
+class _Rows:
+    """Union-find over (build, engine layer)."""
+
+    def __init__(self) -> None:
+        self.parent: dict[tuple[int, str], tuple[int, str]] = {}
+
+    def find(self, node: tuple[int, str]) -> tuple[int, str]:
+        self.parent.setdefault(node, node)
+        root = node
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[node] != root:  # path compression
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def join(self, a: tuple[int, str], b: tuple[int, str]) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def _layers(model: EngineModel, times: dict[str, float] | None) -> list[EngineLayer]:
+    """The build's engine layers in order, and the layers only its profile names after them."""
+    layers = model.engine_layers()
+    known = {layer.name for layer in layers}
+    return layers + [model.profiled_layer(name) for name in times or {} if name not in known]
+
+
+def align(
+    models: Sequence[EngineModel], tables: Sequence[dict[str, TableRow] | None]
+) -> list[AlignedRow] | None:
+    """The builds' engine layers lined up by source layer (module docstring), in the order of
+    the first build, then where each other build runs what the ones before did not. None (n/a)
+    when a build's caps or memory relief left layers or their times out."""
+    if any(m.unknown_because("layer", "layer_time") is not None or m.other_layer_time.count for m in models):
+        return None
+    times = [per_layer_ms(m, t) if m.layer_times else None for m, t in zip(models, tables, strict=True)]
+    builds = [_layers(m, t) for m, t in zip(models, times, strict=True)]
+    keys = source_keys([[s for layer in layers for s in _matched_sources(layer)] for layers in builds])
+    rows = _Rows()
+    owners: dict[str, list[tuple[int, str]]] = {}
+    for i, layers in enumerate(builds):
+        names = {layer.name for layer in layers}
+        own: dict[str, EngineLayer] = {}
+        for layer in layers:
+            rows.find((i, layer.name))
+            feeds = _FEEDS.match(layer.name)
+            if feeds is not None and feeds.group(1) in names:
+                rows.join((i, feeds.group(1)), (i, layer.name))
+            for source in _matched_sources(layer):
+                key = keys[i][source]
+                held = own.get(key)
+                if held is None:
+                    own[key] = layer
+                else:  # a source in two layers of one build (a copy of itself): one row
+                    rows.join((i, held.name), (i, layer.name))
+                    if layer.is_compute and not held.is_compute:
+                        own[key] = layer
+        for key, layer in own.items():
+            owners.setdefault(key, []).append((i, layer.name))
+    for holders in owners.values():
+        for other in holders[1:]:
+            rows.join(holders[0], other)
+    grouped: dict[tuple[int, str], AlignedRow] = {}
+    for i, layers in enumerate(builds):
+        for layer in layers:
+            row = grouped.get(rows.find((i, layer.name)))
+            if row is None:
+                row = grouped[rows.find((i, layer.name))] = AlignedRow(
+                    [[] for _ in models], [None] * len(models), [[] for _ in models]
+                )
+            row.layers[i].append(layer.name)
+            build_times = times[i]
+            if build_times is not None and layer.name in build_times:
+                row.ms[i] = (row.ms[i] or 0.0) + build_times[layer.name]
+    for row in grouped.values():
+        for i, in_row in enumerate(row.layers):
+            listed = [models[i].layers[name] for name in in_row if name in models[i].layers]
+            compute = [layer for layer in listed if layer.is_compute] or listed
+            row.precisions[i] = sorted({models[i].precision_word(layer) for layer in compute})
+            ms = row.ms[i]
+            row.ms[i] = round(ms, 6) if ms is not None else None
+    return list(grouped.values())  # dicts keep the order rows were first met: build 0's, then 1's …
+
+
+def types_side_by_side(
+    models: Sequence[EngineModel], tables: Sequence[dict[str, TableRow] | None]
+) -> list[dict[str, Any]]:
+    """Per layer type, each build's ``by_layer_type`` row (None: the build has no layer of that
+    type, or its caps left layers out), types in the first build's order (slowest first), then
+    the types only later builds have."""
+    per_build = [by_layer_type(m, t) for m, t in zip(models, tables, strict=True)]
+    order: dict[str | None, None] = {}
+    for rows in per_build:
+        for row in rows or []:
+            order.setdefault(row["type"], None)
+    out = []
+    for layer_type in order:
+        cells = []
+        for rows in per_build:
+            match = next((r for r in rows or [] if r["type"] == layer_type), None)
+            cells.append({k: v for k, v in match.items() if k != "type"} if match is not None else None)
+        out.append({"type": layer_type, "builds": cells})
+    return out
