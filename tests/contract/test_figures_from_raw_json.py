@@ -594,7 +594,14 @@ def test_every_json_artifact_in_tests_data_is_an_engine_here() -> None:
 def test_shares_are_trtexecs_percentage() -> None:
     """timeMs / Σ timeMs reproduces the percentage trtexec wrote (6 significant digits), and
     averageMs × count reproduces timeMs to the same rounding: the share rests on trtexec's own basis."""
-    for path in (ALEXNET_PROFILE, QAT_PROFILE, FP16_PROFILE, FP32_PROFILE, BERT_A / "profile.json", BERT_B / "profile.json"):
+    for path in (
+        ALEXNET_PROFILE,
+        QAT_PROFILE,
+        FP16_PROFILE,
+        FP32_PROFILE,
+        BERT_A / "profile.json",
+        BERT_B / "profile.json",
+    ):
         count, rows = _profile(path)
         total = sum(r["timeMs"] for r in rows)
         for r in rows:

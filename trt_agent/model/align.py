@@ -22,6 +22,7 @@ the row of the layer it feeds: the cost of a precision boundary shows where it i
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -35,6 +36,9 @@ _NUMBERED: Final = (
     re.compile(r"^(?P<op>[A-Za-z][A-Za-z0-9_]*?)_(?P<n>\d+)$"),  # ONNX exporter: Conv_0, node_Conv_12
     re.compile(r"^\(Unnamed Layer\* (?P<n>\d+)\) \[(?P<op>[^\]]+)\]$"),  # TensorRT's own
 )
+# Above this many cells (operators of one build x of the other) names are matched by difflib's
+# greedy runs instead of a longest common subsequence: about 16 MB and a second or two.
+_LCS_CELLS: Final = 4_000_000
 _FEEDS: Final = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
 
 
@@ -68,40 +72,59 @@ def _in_counter_order(sources: Sequence[str], pattern: re.Pattern[str]) -> list[
     return [(op, name) for _, name, op in sorted(found)]
 
 
+def _common_subsequence(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of a longest common subsequence of ``a`` and ``b``; above ``_LCS_CELLS``
+    cells, the matching blocks of difflib (greedy: longest runs first)."""
+    if len(a) * len(b) > _LCS_CELLS:
+        matcher = SequenceMatcher(None, a, b, autojunk=False)
+        return [(m.a + k, m.b + k) for m in matcher.get_matching_blocks() for k in range(m.size)]
+    # lengths[i][j]: LCS of a[i:] and b[j:]
+    lengths = [array("I", bytes(4 * (len(b) + 1))) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        row, below, ai = lengths[i], lengths[i + 1], a[i]
+        for j in range(len(b) - 1, -1, -1):
+            row[j] = below[j + 1] + 1 if ai == b[j] else max(below[j], row[j + 1])
+    pairs, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif lengths[i + 1][j] >= lengths[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _by_place(reference: list[tuple[str, str]], build: list[tuple[str, str]]) -> dict[str, str]:
+    """``build``'s names matched to ``reference``'s keys by a longest common subsequence of their
+    operators: the n-th ``Conv`` both keep in order is the same node, whatever a build inserted
+    (Q/DQ nodes) or left unnamed (a ReLU a QAT build's fused name does not list)."""
+    pairs = _common_subsequence([op for op, _ in reference], [op for op, _ in build])
+    return {build[j][1]: reference[i][1] for i, j in pairs}
+
+
 def _match(
     reference: list[tuple[str, str]], build: list[tuple[str, str]], tag: str
 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     """Keys for ``build``'s numbered names against ``reference`` ((operator, key) in graph order),
-    and the reference with the names it did not match merged in, where they fall (keyed
-    ``tag:name``: a renumbered build's ``Conv_9`` is not the reference's ``Conv_9``)."""
+    and the reference with the names it did not match merged in after the last one before them
+    that it did (keyed ``tag:name``: a renumbered build's ``Conv_9`` is not the reference's)."""
     known = {key for _, key in reference}
     names = [name for _, name in build]
-    if 2 * len(known.intersection(names)) >= min(len(known), len(names)):  # one numbering: by name
-        after: dict[str | None, list[tuple[str, str]]] = {}
-        last: str | None = None
-        for op, name in build:
-            if name in known:
-                last = name
-            else:
-                after.setdefault(last, []).append((op, name))
-        merged = list(after.get(None, []))
-        for entry in reference:
-            merged += [entry, *after.get(entry[1], [])]
-        return {name: name for name in names}, merged
-    # Renumbered: the n-th operator of a run the builds share is the same node.
-    matcher = SequenceMatcher(None, [op for op, _ in reference], [op for op, _ in build], autojunk=False)
-    keys: dict[str, str] = {}
-    merged = []
-    for opcode, i1, i2, j1, j2 in matcher.get_opcodes():
-        merged += reference[i1:i2]
-        if opcode == "equal":
-            keys.update(
-                (name, key) for (_, key), (_, name) in zip(reference[i1:i2], build[j1:j2], strict=True)
-            )
-            continue
-        for op, name in build[j1:j2]:
-            keys[name] = f"{tag}:{name}"
-            merged.append((op, keys[name]))
+    by_name = 2 * len(known.intersection(names)) >= min(len(known), len(names))  # one numbering
+    keys = {name: name for name in names if name in known} if by_name else _by_place(reference, build)
+    after: dict[str | None, list[tuple[str, str]]] = {}
+    last: str | None = None
+    for op, name in build:
+        if name in keys:
+            last = keys[name]
+        else:
+            keys[name] = name if by_name else f"{tag}:{name}"
+            after.setdefault(last, []).append((op, keys[name]))
+    merged = list(after.get(None, []))
+    for entry in reference:
+        merged += [entry, *after.get(entry[1], [])]
     return keys, merged
 
 
