@@ -142,3 +142,31 @@ def test_the_console_check_catches_a_script_error(tmp_path: Path) -> None:
     page.write_text("<!DOCTYPE html><html><body><p>x</p><script>notDefined();</script></body></html>")
     result = chromium(page, tmp_path, "--dump-dom")
     assert any("notDefined is not defined" in line for line in console_messages(result.stderr))
+
+
+def test_three_builds_diff_html_renders_them_side_by_side(tmp_path: Path) -> None:
+    """``diff --html`` of the FP32, FP16 and QAT ResNet builds: a column per build in the layers
+    side by side, the QAT layer that runs ``layer2.0.downsample`` in the row of the FP32 layer
+    that runs the same convolution (``Conv_16``), and a section per build."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    builds = []
+    for name, prefixes in (("fp32", ("66_", "84_")), ("fp16", ("65_", "83_")), ("qat", ("67_", "68_"))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for prefix in prefixes:
+            (src,) = (DATA / "extra").glob(f"{prefix}*")
+            (folder / src.name).write_bytes(src.read_bytes())
+        builds.append(folder)
+    out = tmp_path / "diff.html"
+    result = trt_agent("diff", "--html", out, *builds)
+    assert result.returncode == 0, result.stderr
+    assert not re.search(r"(?:src|href)=\"(?:https?:)?//", out.read_text()), "the page must not load anything"
+    dom = rendered(out, tmp_path, ARTIFACTS / "diff-three-builds.png")
+    assert "trt-agent diff: fp32, fp16, qat" in dom and "NO REGRESSION" in dom
+    table = re.search(r'<table class="sortable aligned">.*?</table>', dom, re.S)
+    assert table is not None
+    assert re.findall(r"<th>(\w+)</th><th>ms</th>", table.group()) == ["fp32", "fp16", "qat"]
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(), re.S)
+    (row,) = [r for r in rows if "layer2.0.downsample.0.weight" in r]
+    assert "Conv_16 + Add_17 + Relu_18" in row
+    assert dom.count('class="heatmap"') == 3  # one per build
