@@ -24,7 +24,7 @@ def _slow(name: str) -> LayerName:
     name = name.strip()
     if name.endswith("]") and " [profile " in name:
         name = names._PROFILE_SUFFIX.sub("", name)
-    if name.startswith(names._REFORMAT_PREFIXES) or name.endswith(" copy") or names._BOOKKEEPING.search(name):
+    if name.startswith(names.REFORMAT_PREFIXES) or name.endswith(" copy") or names._BOOKKEEPING.search(name):
         return LayerName((), "reformat")
     foreign = names._FOREIGN.match(name) if name.startswith("{ForeignNode[") else None
     if foreign is not None:

@@ -233,13 +233,14 @@ def builds_text(bd: BuildsDiff, redactor: Redactor = NULL_REDACTOR, limit: int =
         out.append(f"{pair.new} vs {pair.base}: {verdict}")
         out += [f"  - {r}" for r in pair.regressions[:limit]]
         out += _more(pair.regressions, limit)
-    out.append("")
-    out.append("coverage" + " " * 42 + "".join(f"{cut(b, 22):>24}" for b in bd.builds))
     entries = [pair.coverage for pair in bd.pairs]
-    for name in entries[0]:
-        # build 0 is the first pair's BASE; build i the NEW of pair i, whatever it is judged against
-        values = [entries[0][name]["base"]] + [e[name]["new"] for e in entries]
-        out.append(f"  {name:<48}" + "".join(f"{_pct(v):>24}" for v in values))
+    # build 0 is the first pair's BASE; build i the NEW of pair i, whatever it is judged against
+    coverage = [
+        (name, [_pct(v) for v in [entries[0][name]["base"]] + [e[name]["new"] for e in entries]])
+        for name in entries[0]
+    ]
+    out.append("")
+    out += _columns(bd.builds, coverage, "coverage")
     out += aligned_text(bd, redactor)
     for pair in bd.pairs:
         for note in pair.notes:
