@@ -169,3 +169,25 @@ def test_text_shows_a_column_per_build(builds: dict[str, Path], three: dict[str,
             assert (f"{cell['ms']:.4f}" in line) if cell["ms"] is not None else True, line
     total = lines[start + 2 + len(three["aligned"])].split()
     assert total == ["total", "2.1238", "1.0168", "0.7311"]
+
+
+def test_a_profile_alone_lines_up_with_the_layer_list_of_its_engine() -> None:
+    """AlexNet's --exportProfile (names and times) against its --exportLayerInfo (types and
+    precisions): every row holds layers of both, the Myelin kernels (``__myl_Res_myl9_1``, whose
+    sources only the layer list's Metadata names) by their own name."""
+    (profile,) = (DATA / "corpus").glob("01_*")
+    (layers,) = (DATA / "corpus").glob("02_*")
+    result = trt_agent("diff", profile, layers, "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["aligned"] and all(all(cell["layers"] for cell in row["builds"]) for row in doc["aligned"])
+    assert ["__myl_Res_myl9_1"] in [row["builds"][0]["layers"] for row in doc["aligned"]]
+    assert sum(row["builds"][0]["ms"] for row in doc["aligned"]) == pytest.approx(
+        0.5500488, abs=1e-5
+    )  # rows rounded to 1e-6
+
+
+def test_builds_without_layers_say_so_in_the_side_by_side() -> None:
+    logs = sorted(EXTRA.glob("7[03]_*"))
+    result = trt_agent("diff", *logs)
+    assert "layers side by side: none (no build has a layer list or per-layer times)" in result.stdout
+    assert json.loads(trt_agent("diff", *logs, "--format", "json").stdout)["aligned"] == []

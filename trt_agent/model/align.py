@@ -16,7 +16,10 @@ of them for one operator, the n-th ``Conv`` of one build is matched with the n-t
 (``/layer1/layer1.0/conv1/Conv``) are matched as they are.
 
 A reformat or copy TensorRT inserted (``Reformatting CopyNode for Input Tensor 0 to X``) joins
-the row of the layer it feeds: the cost of a precision boundary shows where it is paid.
+the row of the layer it feeds: the cost of a precision boundary shows where it is paid. A layer
+whose name says nothing of its sources (a kernel Myelin generated: ``__myl_Res_myl9_1``) is
+matched by its own name too (a profile alone does not say what it runs; a layer list's
+Metadata may).
 """
 
 from __future__ import annotations
@@ -199,8 +202,12 @@ def align(
             feeds = _FEEDS.match(layer.name)
             if feeds is not None and feeds.group(1) in names:
                 rows.join((i, feeds.group(1)), (i, layer.name))
-            for source in _matched_sources(layer):
-                key = keys[i][source]
+            matched = [keys[i][source] for source in _matched_sources(layer)]
+            if (layer.kind == "myelin_kernel" or not matched) and layer.kind != "reformat":
+                # a kernel Myelin generated names no source (but where Metadata lists them): the
+                # same name is the same kernel
+                matched.append(f"layer:{layer.name}")
+            for key in matched:
                 held = own.get(key)
                 if held is None:
                     own[key] = layer

@@ -186,6 +186,8 @@ def aligned_text(bd: BuildsDiff, redactor: Redactor = NULL_REDACTOR) -> list[str
     out = [""]
     if bd.aligned is None:
         out.append("layers side by side: n/a (a build's caps left layers or their times out)")
+    elif not bd.aligned:
+        out.append("layers side by side: none (no build has a layer list or per-layer times)")
     else:
         out.append(
             "layers side by side, lined up by the source layers they run "
