@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,36 @@ class Engine:
     def files(self) -> list[Path]:
         return [p for p in (self.layers, self.profile) if p is not None]
 
+    def shown_profile(self) -> int:
+        """The optimisation profile the figures are of: the one the profile's rows name (what
+        ran), else 0."""
+        if self.profile is None:
+            return 0
+        _, rows = _profile(self.profile)
+        return _profile_index(str(rows[0]["name"])) if rows else 0
+
+    def layer_list(self) -> list[Json]:
+        """The layer list's layers of the profile shown."""
+        assert self.layers is not None
+        shown = self.shown_profile()
+        return [layer for layer in _layer_info(self.layers) if _profile_index(str(layer["Name"])) == shown]
+
+    def binding_names(self) -> list[str]:
+        assert self.layers is not None
+        shown = self.shown_profile()
+        names: list[str] = json.loads(self.layers.read_text()).get("Bindings", [])
+        return [name for name in names if _profile_index(name) == shown]
+
+
+# An engine built with several optimisation profiles lists each one's layers, tensors and
+# bindings, profile N > 0's named "X [profile N]" (TREx's parser.py, filter_profiles).
+PROFILE_SUFFIX = re.compile(r" \[profile (\d+)\]$")
+
+
+def _profile_index(name: str) -> int:
+    m = PROFILE_SUFFIX.search(name)
+    return int(m.group(1)) if m else 0
+
 
 def _one(folder: Path, prefix: str) -> Path:
     (path,) = folder.glob(f"{prefix}*.json")
@@ -51,6 +82,7 @@ RESNET_FP16, RESNET_FP32 = _one(EXTRA, "65_"), _one(EXTRA, "66_")
 FP16_PROFILE, FP32_PROFILE = _one(EXTRA, "83_"), _one(EXTRA, "84_")
 QAT_LAYERS, QAT_PROFILE = _one(EXTRA, "67_"), _one(EXTRA, "68_")
 BERT_A, BERT_B = CONSTRUCTED / "bert-attention-a-fused", CONSTRUCTED / "bert-attention-b-generic"
+TWO_PROFILES = CONSTRUCTED / "resnet-fp16-two-profiles"
 
 ENGINES = [
     Engine("alexnet-fp16", ALEXNET_LAYERS, ALEXNET_PROFILE),
@@ -59,6 +91,8 @@ ENGINES = [
     Engine("resnet50-qat", QAT_LAYERS, QAT_PROFILE),
     Engine("bert-a-fused", BERT_A / "layers.json", BERT_A / "profile.json"),
     Engine("bert-b-generic", BERT_B / "layers.json", BERT_B / "profile.json"),
+    # two optimisation profiles; the profile timed profile 1
+    Engine("resnet50-fp16-two-profiles", TWO_PROFILES / "layers.json", TWO_PROFILES / "profile.json"),
     # each profile alone: names and times, no types
     Engine("alexnet-profile-only", None, ALEXNET_PROFILE),
     Engine("resnet50-qat-profile-only", None, QAT_PROFILE),
@@ -288,7 +322,7 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 def expected_figures(engine: Engine) -> Json:
     """Every figure of ``engine`` from its raw JSON."""
     figures: Json = {}
-    layer_info = _layer_info(engine.layers) if engine.layers else None
+    layer_info = engine.layer_list() if engine.layers else None
     profile = _profile(engine.profile) if engine.profile else None
 
     # engine layers: (name, LayerType or None) in plan order
@@ -373,9 +407,8 @@ def expected_figures(engine: Engine) -> Json:
     # memory per layer: weights (Weights, Bias and the constants it reads: inputs no layer
     # produces and no binding feeds) and activations (its outputs), channel padding included
     if layer_info is not None:
-        doc = json.loads(engine.layers.read_text()) if engine.layers else {}
         produced = {t["Name"] for layer in layer_info for t in layer.get("Outputs", [])}
-        bindings = set(doc.get("Bindings", []))
+        bindings = set(engine.binding_names())
         memory = []
         for layer in layer_info:
             weights = sum(_count_bytes(layer[key]) for key in ("Weights", "Bias") if key in layer)
@@ -390,13 +423,13 @@ def expected_figures(engine: Engine) -> Json:
     # bindings: each name of "Bindings", with the shape and type of the tensor of that name
     # (a layer's output: an output binding; else a layer's input: an input binding)
     if engine.layers is not None:
-        doc = json.loads(engine.layers.read_text())
-        outputs = {t["Name"]: t for layer in doc["Layers"] for t in layer.get("Outputs", [])}
-        inputs = {t["Name"]: t for layer in doc["Layers"][::-1] for t in layer.get("Inputs", [])}
+        listed = engine.layer_list()
+        outputs = {t["Name"]: t for layer in listed for t in layer.get("Outputs", [])}
+        inputs = {t["Name"]: t for layer in listed[::-1] for t in layer.get("Inputs", [])}
         figures["bindings"] = [
             (name, "output" if name in outputs else "input", (outputs.get(name) or inputs[name])["Dimensions"],
              _tensor_type(outputs.get(name) or inputs[name]))
-            for name in doc["Bindings"]
+            for name in engine.binding_names()
         ]  # fmt: skip
 
     # times: timeMs, trtexec's own basis for "percentage"
@@ -673,6 +706,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "precisions": {"unknown": 13},
         "ms": 0.5500488,
     },
+    "resnet50-fp16-two-profiles": {  # profile 1: ResNet FP16's figures, a quarter of its time
+        "fusion": (42, 49),
+        "unfused": (6, 23, 0),
+        "int8": (0, 23, 0),
+        "precisions": {"Half": 23},
+        "ms": 0.254208,
+    },
     "resnet50-fp16-profile-only": {
         "fusion": (42, 49),
         "unfused": (6, 23, 0),
@@ -796,7 +836,7 @@ def _ran(engine: Engine) -> list[Json]:
     idle = _idle(_profile(engine.profile) if engine.profile else None)
     return [
         layer
-        for layer in _layer_info(engine.layers)
+        for layer in engine.layer_list()
         if _is_compute(str(layer["Name"]), str(layer.get("LayerType", ""))) and str(layer["Name"]) not in idle
     ]
 
@@ -837,7 +877,7 @@ def expected_qdq_unfused(engine: Engine) -> Verdict:
     """qdq_unfused: Q/DQ layers left in the engine (Origin QDQ); skipped without any Origin."""
     if engine.layers is None:
         return "skip", []
-    layers = _layer_info(engine.layers)
+    layers = engine.layer_list()
     if not any("Origin" in layer for layer in layers):
         return "skip", []
     return _verdict([(str(layer["Name"]), layer.get("Origin") != "QDQ") for layer in layers])
@@ -874,7 +914,7 @@ def expected_reformat_conversions(engine: Engine) -> Verdict:
     if engine.layers is None:
         return "skip", []
     judged = []
-    for layer in _layer_info(engine.layers):
+    for layer in engine.layer_list():
         if layer.get("Origin") == "QDQ":
             continue
         if str(layer.get("LayerType", "")).lower() != "reformat" and layer.get("Origin") != "REFORMAT":
@@ -934,3 +974,22 @@ def test_the_qat_resnet_lints_name_what_trex_names() -> None:
         "fail",
         ["QuantizeLinear_2", "DequantizeLinear_291", "QuantizeLinear_298"],
     )
+
+
+@pytest.mark.parametrize("engine", [pytest.param(e, id=e.id) for e in ENGINES])
+def test_optimization_profiles_are_counted_from_the_layer_names(engine: Engine) -> None:
+    """``optimization_profiles``: the highest ``[profile N]`` of the layer list + 1, the layers of
+    each, and the profile the figures are of (the one the profile timed); null without a list."""
+    got = _report(engine)["optimization_profiles"]
+    if engine.layers is None:
+        assert got is None
+        return
+    per_profile = Counter(_profile_index(str(layer["Name"])) for layer in _layer_info(engine.layers))
+    count = max(per_profile) + 1
+    assert got == {
+        "count": count,
+        "shown": engine.shown_profile(),
+        "layers": {str(p): per_profile.get(p, 0) for p in range(count)},
+    }
+    if engine.id == "resnet50-fp16-two-profiles":
+        assert got == {"count": 2, "shown": 1, "layers": {"0": 36, "1": 36}}

@@ -19,7 +19,7 @@ from trt_agent.model.precision import math_precision
 from trt_agent.text import cut
 from trt_agent.vocab.buckets import DEFAULT_LATENCY_BUCKETS as DEFAULT_LATENCY_BUCKETS  # re-exported
 from trt_agent.vocab.events import Event
-from trt_agent.vocab.names import decompose, is_constant
+from trt_agent.vocab.names import decompose, is_constant, profile_index
 from trt_agent.vocab.severities import ERROR_SEVERITIES
 
 # Engine layers that run no kernel of their own.
@@ -171,6 +171,14 @@ class EngineModel:
     source_layers: dict[str, str] = field(default_factory=dict)  # name -> ONNX op
     layers: dict[str, EngineLayer] = field(default_factory=dict)
     bindings: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> direction, shape, type
+    # An engine built with several optimisation profiles lists every profile's layers and
+    # bindings, those of profile N > 0 named "X [profile N]". ``layers`` and ``bindings`` are one
+    # profile's (``profile``): 0, or the one the first per-layer time names (the profile that
+    # ran); the others are kept by profile in ``profile_layers`` and ``profile_bindings``.
+    profile: int = 0
+    profile_layers: dict[int, dict[str, EngineLayer]] = field(default_factory=dict)
+    profile_bindings: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    profile_timed: bool = False  # a per-layer time chose ``profile``
     stages: dict[str, int] = field(default_factory=dict)
     fusion_kinds: Counter[str] = field(default_factory=Counter)
     removed: set[str] = field(default_factory=set)
@@ -295,7 +303,8 @@ class EngineModel:
             e.get("precision"),
             e.get("origin"),
         )
-        if not self._room(self.layers, name, "layer"):
+        layers = self._profile_layers(profile_index(name))
+        if not self._room(layers, name, "layer"):
             self.int8_dropped = self.int8_dropped or math == "Int8"
             plugins = self.plugin_layers_dropped
             if (e.get("layer_type") or "").startswith("Plugin") and (
@@ -307,8 +316,8 @@ class EngineModel:
             return
         # what another input said of the same layer and this one does not (a layer list's
         # weights, a kernel's name) stays
-        before = self.layers.get(name)
-        self.layers[name] = EngineLayer(
+        before = layers.get(name)
+        layers[name] = EngineLayer(
             name=name,
             layer_type=e.get("layer_type"),
             precision=e.get("precision"),
@@ -327,9 +336,40 @@ class EngineModel:
             output_channels=_given(e, "output_channels", before),
         )
 
+    def _profile_layers(self, profile: int) -> dict[str, EngineLayer]:
+        """The layer table of optimisation profile ``profile``."""
+        return self.layers if profile == self.profile else self.profile_layers.setdefault(profile, {})
+
+    def _profile_bindings(self, profile: int) -> dict[str, dict[str, Any]]:
+        return self.bindings if profile == self.profile else self.profile_bindings.setdefault(profile, {})
+
+    def show_profile(self, profile: int) -> None:
+        """Make optimisation profile ``profile``'s layers and bindings those the figures are of."""
+        if profile == self.profile:
+            return
+        self.profile_layers[self.profile], self.profile_bindings[self.profile] = self.layers, self.bindings
+        self.layers = self.profile_layers.pop(profile, {})
+        self.bindings = self.profile_bindings.pop(profile, {})
+        self.profile = profile
+
+    def optimization_profiles(self) -> dict[str, Any] | None:
+        """How many optimisation profiles the layer list names (the highest ``[profile N]`` + 1),
+        which one the figures are of (``shown``), and each one's layers; None (n/a) without a
+        layer list: a profile alone names only the profile that ran."""
+        counts = {self.profile: len(self.layers)} | {p: len(t) for p, t in self.profile_layers.items()}
+        counts = {p: n for p, n in counts.items() if n}
+        if not counts:
+            return None
+        return {
+            "count": max(counts) + 1,
+            "shown": self.profile,
+            "layers": {str(p): counts.get(p, 0) for p in range(max(counts) + 1)},
+        }
+
     def _binding(self, e: Event) -> None:
-        if self._small(self.bindings, e["name"]):
-            self.bindings[e["name"]] = {
+        bindings = self._profile_bindings(profile_index(e["name"]))
+        if self._small(bindings, e["name"]):
+            bindings[e["name"]] = {
                 "direction": e["direction"],
                 "shape": e.get("shape"),
                 "precision": e.get("precision"),
@@ -391,6 +431,9 @@ class EngineModel:
                 stats[e["stat"]] = e["value"]
 
     def _layer_time(self, e: Event) -> None:
+        if not self.profile_timed:  # the first time says which profile ran
+            self.profile_timed = True
+            self.show_profile(profile_index(e["layer"]))
         times = self.layer_times
         entry = times.get(e["layer"])
         if entry is None:
@@ -462,6 +505,7 @@ class EngineModel:
         """The entries ``shed_detail(keep)`` would forget."""
         return (
             len(self.layers)
+            + sum(len(table) for table in self.profile_layers.values())
             + len(self.source_layers)
             + len(self.removed)
             + len(self.quantization)
@@ -476,7 +520,7 @@ class EngineModel:
         forgotten (also counted in ``dropped`` by kind)."""
         forgotten = 0
         for kind, table in (
-            ("layer", self.layers),
+            ("layer", {name for t in (self.layers, *self.profile_layers.values()) for name in t}),
             ("source_layer", self.source_layers),
             ("removed", self.removed),
             ("quantization", self.quantization),
@@ -488,6 +532,7 @@ class EngineModel:
         self.int8_dropped = self.int8_dropped or self.int8_requested()
         plugin_layers = self.plugin_layers()
         self.layers, self.source_layers, self.removed, self.quantization = {}, {}, set(), {}
+        self.profile_layers, self.profile_bindings = {}, {}
         self.plugin_layers_dropped = set(plugin_layers)
         before = len(self.layer_times) + len(self.calibration)
         self._fold_layer_times(keep)

@@ -41,6 +41,7 @@ def engine_summary(model: EngineModel, tables: ProfileTables | None = None) -> d
     s["by_layer_type"] = by_layer_type(model, rows)
     s["by_kernel_family"] = by_kernel_family(model, rows)
     s["bindings"] = [{"name": name} | info for name, info in model.bindings.items()]
+    s["optimization_profiles"] = model.optimization_profiles()
     memory = model.layer_memory()
     s["memory_by_layer"] = memory["layers"] if memory is not None else None
     s["layer_memory_totals"] = memory["totals"] if memory is not None else None
@@ -275,6 +276,9 @@ def report_text(
         mem = s["memory"]
         shown = [k for k in MEMORY_SHOWN if k in mem]
         out.extend(_field("memory", ", ".join(f"{k} {_bytes(mem[k])}" for k in shown) or "n/a"))
+        profiles = s["optimization_profiles"]
+        if profiles is not None and profiles["count"] > 1:
+            out.extend(_field("profiles", _profiles(profiles)))
         if s["bindings"]:
             out.extend(_field("bindings", "; ".join(_binding(row) for row in s["bindings"])))
         if s["layer_memory_totals"] is not None:
@@ -322,6 +326,15 @@ def report_text(
         f"{stats['unparsed']} lines without an event"
     )
     return "\n".join(out) + "\n"
+
+
+def _profiles(profiles: dict[str, Any]) -> str:
+    """``2 optimisation profiles (layers: 0 36, 1 36); the figures are of profile 1``."""
+    layers = ", ".join(f"{p} {n}" for p, n in profiles["layers"].items())
+    return (
+        f"{profiles['count']} optimisation profiles (layers: {layers}); "
+        f"the figures are of profile {profiles['shown']}"
+    )
 
 
 def _binding(row: dict[str, Any]) -> str:

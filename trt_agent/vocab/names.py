@@ -25,7 +25,7 @@ from typing import Final, NamedTuple
 
 REFORMAT_PREFIXES: Final = ("Reformatting CopyNode for ", "Reformatted ")
 _FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$", re.DOTALL)
-_PROFILE_SUFFIX = re.compile(r" \[profile \d+\]$")
+_PROFILE_SUFFIX = re.compile(r" \[profile (\d+)\]$")
 # Kernels Myelin generated, as a profile or a layer list without Metadata names them: __myl_*
 # (fused pointwise/reduction kernels: MaxrSubExpSum), __mye* (Myelin's own copies and shape
 # calls), and any name ending in _myl<region>_<kernel> (node_conv2d_myl0_1, _gemm_mha_v2_myl3_6).
@@ -103,6 +103,16 @@ def _member(text: str, out: list[str]) -> None:
     member = text.strip()
     if member:
         out.append(member)
+
+
+def profile_index(name: str) -> int:
+    """The optimisation profile a layer, tensor or binding name belongs to: N for ``X [profile
+    N]`` (an engine built with several profiles lists each profile's layers, those of profile
+    N > 0 so named), else 0."""
+    if not name.endswith("]"):
+        return 0
+    m = _PROFILE_SUFFIX.search(name)
+    return int(m.group(1)) if m is not None else 0
 
 
 def decompose(name: str) -> LayerName:

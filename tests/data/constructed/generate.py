@@ -132,3 +132,47 @@ for name, (layers, times) in builds.items():
         + "\n"
     )
     (folder / "profile.json").write_text(json.dumps(profile(times), indent=1) + "\n")
+
+
+# -- two optimisation profiles ---------------------------------------------------------------------
+#
+# The real ResNet FP16 layer list (tests/data/extra/65_*, batch 32) as an engine built with two
+# optimisation profiles lists it: every layer, tensor and binding once per profile, those of
+# profile N > 0 named "X [profile N]" (TREx's parser.py, filter_profiles; Polygraphy's
+# `inspect model` docs show `node_of_Y [profile 1]` with tensors `X [profile 1]`). Profile 1 is
+# made batch 8 here. Its profile JSON is the real one of that engine (83_*) with the names of
+# profile 1 and the times scaled to a quarter (made up): `trtexec --profile=1 --exportProfile`
+# times the layers of the profile it ran.
+EXTRA = HERE.parent / "extra"
+SUFFIX = " [profile 1]"
+
+
+def profile_one(record: dict[str, object]) -> dict[str, object]:
+    """A layer record of profile 0 as profile 1 lists it: names suffixed, batch 32 -> 8."""
+    copy = json.loads(json.dumps(record))
+    copy["Name"] = f"{copy['Name']}{SUFFIX}"
+    for tensor in copy.get("Inputs", []) + copy.get("Outputs", []):
+        tensor["Name"] = f"{tensor['Name']}{SUFFIX}"
+        dims = tensor.get("Dimensions")
+        if isinstance(dims, list) and dims and dims[0] == 32:
+            dims[0] = 8
+    return copy
+
+
+(graph,) = EXTRA.glob("65_*")
+(timed,) = EXTRA.glob("83_*")
+plan = json.loads(graph.read_text())
+folder = HERE / "resnet-fp16-two-profiles"
+folder.mkdir(exist_ok=True)
+two = {
+    "Layers": plan["Layers"] + [profile_one(r) for r in plan["Layers"]],
+    "Bindings": plan["Bindings"] + [f"{b}{SUFFIX}" for b in plan["Bindings"]],
+}
+(folder / "layers.json").write_text(json.dumps(two, indent=1) + "\n")
+ran = []
+for record in json.loads(timed.read_text()):
+    if "name" in record:
+        record = {k: (v / 4 if k in ("timeMs", "averageMs", "medianMs") else v) for k, v in record.items()}
+        record["name"] = f"{record['name']}{SUFFIX}"
+    ran.append(record)
+(folder / "profile.json").write_text(json.dumps(ran, indent=1) + "\n")
