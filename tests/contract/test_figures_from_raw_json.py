@@ -80,6 +80,7 @@ def _one(folder: Path, prefix: str) -> Path:
 ALEXNET_PROFILE, ALEXNET_LAYERS = _one(CORPUS, "01_"), _one(CORPUS, "02_")
 RESNET_FP16, RESNET_FP32 = _one(EXTRA, "65_"), _one(EXTRA, "66_")
 FP16_PROFILE, FP32_PROFILE = _one(EXTRA, "83_"), _one(EXTRA, "84_")
+TF_QAT_LAYERS, TF_QAT_PROFILE = _one(EXTRA, "85_"), _one(EXTRA, "86_")
 QAT_LAYERS, QAT_PROFILE = _one(EXTRA, "67_"), _one(EXTRA, "68_")
 BERT_A, BERT_B = CONSTRUCTED / "bert-attention-a-fused", CONSTRUCTED / "bert-attention-b-generic"
 TWO_PROFILES = CONSTRUCTED / "resnet-fp16-two-profiles"
@@ -89,6 +90,7 @@ ENGINES = [
     Engine("resnet50-fp16", RESNET_FP16, FP16_PROFILE),
     Engine("resnet50-fp32", RESNET_FP32, FP32_PROFILE),
     Engine("resnet50-qat", QAT_LAYERS, QAT_PROFILE),
+    Engine("tf-resnet50-qat", TF_QAT_LAYERS, TF_QAT_PROFILE),
     Engine("bert-a-fused", BERT_A / "layers.json", BERT_A / "profile.json"),
     Engine("bert-b-generic", BERT_B / "layers.json", BERT_B / "profile.json"),
     # two optimisation profiles; the profile timed profile 1
@@ -685,6 +687,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "precisions": {"conversion": 3, "Int8": 21, "Float": 1},
         "ms": 0.731136,
     },
+    "tf-resnet50-qat": {
+        "fusion": (200, 208),
+        "unfused": (7, 61, 0),
+        "int8": (58, 60, 0),
+        "precisions": {"Float": 2, "conversion": 1, "Int8": 58},
+        "ms": 2.380608,
+    },
     "bert-a-fused": {
         "fusion": (18, 18),
         "unfused": (0, 2, 0),
@@ -926,10 +935,24 @@ def expected_reformat_conversions(engine: Engine) -> Verdict:
     return _verdict(judged)
 
 
+def expected_slice_copies(engine: Engine) -> Verdict:
+    """slice_copies: every Slice or Padding compute layer that ran (each copies a tensor)."""
+    if engine.layers is None:
+        return "skip", []
+    return _verdict(
+        [
+            (str(layer["Name"]), False)
+            for layer in _ran(engine)
+            if layer.get("LayerType") in ("Slice", "Padding")
+        ]
+    )
+
+
 LINTS = {
     "tensor_cores": expected_tensor_core_lint,
     "int8_float_output": expected_int8_float_output,
     "qdq_unfused": expected_qdq_unfused,
+    "slice_copies": expected_slice_copies,
     "channel_alignment": expected_channel_alignment,
     "reformat_conversions": expected_reformat_conversions,
 }

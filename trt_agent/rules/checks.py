@@ -634,6 +634,39 @@ def _reformat_conversions(rule: Rule, model: EngineModel, _: Baseline | None) ->
     )
 
 
+# Layer types that run a copy of a whole tensor: a slice TensorRT could not fold into the layer
+# that reads it (a view), and a pad (TensorFlow's Pad before a convolution is a Slice of mode FILL).
+_COPY_TYPES: Final = ("slice", "padding")
+
+
+def _slice_copies(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
+    """Slice and Padding layers left in the engine: each runs a kernel that reads and writes a
+    whole tensor, where a slice TensorRT folds into its consumer costs nothing. Named with the
+    bytes it writes, its type change where it has one, and its time where timed. (TREx's
+    SliceLinter names only slices that convert, and compares the first four characters of the
+    format strings, the layout word, so it misses an FP32 -> FP16 slice.)"""
+    left_out = _layers_left_out(model)
+    if left_out is not None:
+        return left_out
+    copies = [layer for layer in _selected(rule, model) if (layer.layer_type or "").lower() in _COPY_TYPES]
+    if not copies:
+        return SKIP, f"no Slice or Padding layer matches {rule.select.describe()}", None, []
+    named = []
+    for layer in copies:
+        what = []
+        if layer.activation_bytes is not None:
+            what.append(f"writes {format_bytes(layer.activation_bytes)}")
+        if layer.input_precision is not None and layer.precision not in (None, layer.input_precision):
+            what.append(f"{layer.input_precision} -> {layer.precision}")
+        timed = model.layer_times.get(layer.name)
+        if timed is not None and timed.count:
+            what.append(f"{timed.avg_ms:.4g} ms")
+        named.append(f"{layer.name} ({', '.join(what)})" if what else layer.name)
+    return _lint(
+        named, "copying", f"{len(named)} Slice/Padding layer(s) copy a tensor", "", {"copies": len(named)}
+    )
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """A check a rule can name: its function, the parameters it takes (each with its reader),
@@ -686,6 +719,7 @@ CHECKS: Final[dict[str, CheckSpec]] = {
     "int8_float_output": CheckSpec(_int8_float_output, {}, selects=_LAYERS),
     "qdq_unfused": CheckSpec(_qdq_unfused, {}, selects=_LAYERS),
     "reformat_conversions": CheckSpec(_reformat_conversions, {}, selects=_LAYERS),
+    "slice_copies": CheckSpec(_slice_copies, {}, selects=_LAYERS),
     "channel_alignment": CheckSpec(
         _channel_alignment, {"multiple": whole_number("multiple")}, selects=_LAYERS
     ),
