@@ -175,9 +175,11 @@ def _field(label: str, text: str) -> list[str]:
             line = " " * 16
         line += item
         while len(line.rstrip()) > WIDTH:  # an item longer than a line: broken at a space
-            head = textwrap.wrap(line, WIDTH, break_long_words=True, break_on_hyphens=False)[0]
-            lines.append(head)
-            line = " " * 16 + line[len(head) :].lstrip()
+            # (wrapped after the margin: a word longer than a line would take the margin's place)
+            body = line[16:]
+            head = textwrap.wrap(body, WIDTH - 16, break_long_words=True, break_on_hyphens=False)[0]
+            lines.append(line[:16] + head)
+            line = " " * 16 + body[body.index(head) + len(head) :].lstrip()
     lines.append(line.rstrip())
     return [ln for ln in lines if ln.strip()] or [label]
 
