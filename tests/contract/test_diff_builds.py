@@ -191,3 +191,17 @@ def test_builds_without_layers_say_so_in_the_side_by_side() -> None:
     result = trt_agent("diff", *logs)
     assert "layers side by side: none (no build has a layer list or per-layer times)" in result.stdout
     assert json.loads(trt_agent("diff", *logs, "--format", "json").stdout)["aligned"] == []
+
+
+def test_a_build_that_ran_another_optimisation_profile_compares_layer_by_layer(
+    builds: dict[str, Path],
+) -> None:
+    """The two-profile build (tests/data/constructed) ran profile 1: its layers are named
+    ``X [profile 1]``, and its times are a quarter of the FP16 build's."""
+    two = DATA / "constructed" / "resnet-fp16-two-profiles"
+    result = trt_agent("diff", builds["fp16"], two, "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["layers_only_in_base"] == [] and doc["layers_only_in_new"] == []
+    _, ms = _raw("fp16")
+    assert len(doc["latency"]) == len(ms) == 36
+    assert all(row["new_ms"] == pytest.approx(row["base_ms"] / 4, rel=1e-6) for row in doc["latency"])

@@ -6,6 +6,9 @@ graph once a build renumbered them (a QAT export inserts Q/DQ nodes, and every l
 
 from __future__ import annotations
 
+import pytest
+
+from trt_agent.model import align
 from trt_agent.model.align import source_keys
 
 
@@ -85,3 +88,35 @@ def test_tensorrts_unnamed_layers_are_matched_as_a_numbering_of_their_own() -> N
     assert keys["(Unnamed Layer* 5) [Shuffle]"] == "(Unnamed Layer* 3) [Shuffle]"
     assert keys["(Unnamed Layer* 9) [Constant]"] == "(Unnamed Layer* 7) [Constant]"
     assert keys["(Unnamed Layer* 12) [Shuffle]"] == "(Unnamed Layer* 9) [Shuffle]"
+
+
+def test_names_a_renumbered_build_shares_by_chance_do_not_make_it_one_numbering() -> None:
+    """Half the QAT-shifted names coincide with the first build's (``Conv_2``, ``Conv_6``…):
+    matching by name would pair the first build's second conv with the other's first."""
+    base = [name for i in range(8) for name in (f"Conv_{2 * i}", f"Relu_{2 * i + 1}")]
+    shifted, k = [], 0
+    for i in range(8):
+        k += 2  # a QuantizeLinear before each conv, left out of the names
+        shifted.append(f"Conv_{k}")
+        if i % 4:  # every fourth ReLU is not named
+            shifted.append(f"Relu_{k + 1}")
+        k += 2
+    assert len(set(base) & set(shifted)) >= len(shifted) // 2  # the premise: many names coincide
+    _, keys = source_keys([base, shifted])
+    convs = [name for name in shifted if name.startswith("Conv")]
+    assert [keys[name] for name in convs] == [f"Conv_{2 * i}" for i in range(8)]
+
+
+def test_past_the_cell_cap_operators_both_have_as_many_of_are_paired_by_rank(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(align, "_LCS_CELLS", 0)
+    base = [name for i in range(6) for name in (f"Conv_{2 * i}", f"Relu_{2 * i + 1}")]
+    # renumbered from 100, and the first ReLU is not named: ReLUs differ in number
+    other = ["Conv_100"] + [
+        name for i in range(1, 6) for name in (f"Conv_{100 + 2 * i}", f"Relu_{101 + 2 * i}")
+    ]
+    _, keys = source_keys([base, other])
+    assert [keys[f"Conv_{100 + 2 * i}"] for i in range(6)] == [f"Conv_{2 * i}" for i in range(6)]
+    # the ReLUs are not paired by rank (that would give each the ReLU of the layer before)
+    assert all(keys[f"Relu_{101 + 2 * i}"] == f"1:Relu_{101 + 2 * i}" for i in range(1, 6))

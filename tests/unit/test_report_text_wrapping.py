@@ -28,3 +28,9 @@ def test_a_field_keeps_its_margin_and_every_character(text: str) -> None:
     assert all(line.startswith(" " * 16) and not line[16].isspace() for line in lines[1:])
     joined = "".join(line[16:] for line in lines).replace(" ", "")
     assert joined == text.replace(" ", "")  # nothing cut, nothing repeated
+
+
+def test_a_tab_or_newline_in_a_long_field_neither_crashes_nor_breaks_the_columns() -> None:
+    lines = _field("engine", "my\tengine " + "z" * 120 + "\nnext")
+    assert all("\t" not in line and "\n" not in line and len(line) <= WIDTH for line in lines)
+    assert "".join(line[16:] for line in lines).replace(" ", "") == "myengine" + "z" * 120 + "next"

@@ -38,12 +38,12 @@ def _tolerance(text: str) -> float:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     diff = sub.add_parser("diff", help="build A vs build B (vs C …): exit 1 when a build regressed")
     diff.add_argument("base", metavar="BASE", help="BASE build: a file, or a directory of its artifacts")
-    diff.add_argument("new", metavar="NEW", help="NEW build: a file, or a directory of its artifacts")
     diff.add_argument(
-        "more",
-        metavar="MORE",
-        nargs="*",
-        help="more builds of the same network, shown side by side; each is judged as NEW is",
+        "new",
+        metavar="NEW",
+        nargs="+",
+        help="NEW build: a file, or a directory of its artifacts; more than one: more builds of "
+        "the same network, shown side by side, each judged as NEW is (--against)",
     )
     diff.add_argument(
         "--against",
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, config: Config, redactor: Redactor) -> int:
 
     series = LatencySeries()
     sides: list[EngineModel] = []
-    for n, path in enumerate((args.base, args.new, *args.more)):
+    for n, path in enumerate((args.base, *args.new)):
         label = _label(path, [m.engine for m in sides])
         inputs = _side(path, label, config, redactor)
         # every input of a side is one build, whatever engine ids an event stream carries

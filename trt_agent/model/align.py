@@ -10,16 +10,19 @@ sides of it into one row), so a row's time is comparable across builds whatever 
 Source layers are matched by name, except where an exporter numbers its names over the whole
 graph: ONNX's ``Conv_9`` is ``Conv_0`` of the same network exported with Q/DQ nodes in front of
 it (the counter counts the inserted nodes too), and TensorRT's ``(Unnamed Layer* 12) [Shuffle]``
-moves with every layer added before it. For such names, when the builds share fewer than half
-of them for one operator, the n-th ``Conv`` of one build is matched with the n-th of the other
-(the export keeps the order of the network's nodes). Names an exporter gives by place
-(``/layer1/layer1.0/conv1/Conv``) are matched as they are.
+moves with every layer added before it. Such names are matched by place where that explains
+clearly more than their names do: a longest common subsequence of the operators in counter
+order pairs the n-th ``Conv`` both builds keep in order (the export keeps the order of the
+network's nodes), whatever one inserted or left unnamed; names are kept when they match at
+least nine tenths of what that pairs. Past ``_LCS_CELLS`` the n-th of each operator both builds
+have as many of is paired instead. Names an exporter gives by place (``/layer1/layer1.0/conv1/Conv``) are matched as they
+are.
 
-A reformat or copy TensorRT inserted (``Reformatting CopyNode for Input Tensor 0 to X``) joins
-the row of the layer it feeds: the cost of a precision boundary shows where it is paid. A layer
-whose name says nothing of its sources (a kernel Myelin generated: ``__myl_Res_myl9_1``) is
-matched by its own name too (a profile alone does not say what it runs; a layer list's
-Metadata may).
+A reformat or copy TensorRT inserted (``Reformatting CopyNode for Input Tensor 0 to X``, or
+``… Output Tensor 0 to X``, which X writes) joins X's row: the cost of a precision boundary shows
+where it is paid. A layer whose name says nothing of its sources (a kernel Myelin generated:
+``__myl_Res_myl9_1``) is matched by its own name too (a profile alone does not say what it
+runs; a layer list's Metadata may).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import re
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Any, Final
 
 from trt_agent.model.engine import EngineLayer, EngineModel
@@ -39,9 +41,13 @@ _NUMBERED: Final = (
     re.compile(r"^(?P<op>[A-Za-z][A-Za-z0-9_]*?)_(?P<n>\d+)$"),  # ONNX exporter: Conv_0, node_Conv_12
     re.compile(r"^\(Unnamed Layer\* (?P<n>\d+)\) \[(?P<op>[^\]]+)\]$"),  # TensorRT's own
 )
-# Above this many cells (operators of one build x of the other) names are matched by difflib's
-# greedy runs instead of a longest common subsequence: about 16 MB and a second or two.
+# Above this many cells (operators of one build x of the other) the n-th of each operator both
+# have as many of is matched instead of a longest common subsequence (about 16 MB and a second or
+# two at the cap).
 _LCS_CELLS: Final = 4_000_000
+# Names are matched as they are when they match at least this share of what matching by place
+# would (a build with the same numbering, some nodes added or gone).
+_BY_NAME: Final = 0.9
 _FEEDS: Final = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
 
 
@@ -76,11 +82,23 @@ def _in_counter_order(sources: Sequence[str], pattern: re.Pattern[str]) -> list[
 
 
 def _common_subsequence(a: list[str], b: list[str]) -> list[tuple[int, int]]:
-    """Index pairs of a longest common subsequence of ``a`` and ``b``; above ``_LCS_CELLS``
-    cells, the matching blocks of difflib (greedy: longest runs first)."""
+    """Index pairs of a longest common subsequence of ``a`` and ``b``. Above ``_LCS_CELLS``
+    cells, in linear time: the n-th of each operator both have as many of is paired (an
+    operator one build has more or fewer of, a ReLU a fused name leaves out, is not: pairing it
+    by rank would shift every later one)."""
     if len(a) * len(b) > _LCS_CELLS:
-        matcher = SequenceMatcher(None, a, b, autojunk=False)
-        return [(m.a + k, m.b + k) for m in matcher.get_matching_blocks() for k in range(m.size)]
+        where_a: dict[str, list[int]] = {}
+        where_b: dict[str, list[int]] = {}
+        for i, op in enumerate(a):
+            where_a.setdefault(op, []).append(i)
+        for j, op in enumerate(b):
+            where_b.setdefault(op, []).append(j)
+        return sorted(
+            pair
+            for op, found in where_a.items()
+            if len(found) == len(where_b.get(op, ()))
+            for pair in zip(found, where_b[op], strict=True)
+        )
     # lengths[i][j]: LCS of a[i:] and b[j:]
     lengths = [array("I", bytes(4 * (len(b) + 1))) for _ in range(len(a) + 1)]
     for i in range(len(a) - 1, -1, -1):
@@ -115,8 +133,15 @@ def _match(
     that it did (keyed ``tag:name``: a renumbered build's ``Conv_9`` is not the reference's)."""
     known = {key for _, key in reference}
     names = [name for _, name in build]
-    by_name = 2 * len(known.intersection(names)) >= min(len(known), len(names))  # one numbering
-    keys = {name: name for name in names if name in known} if by_name else _by_place(reference, build)
+    shared = {name: name for name in names if name in known}
+    # One numbering when the names both have explain (nearly) every node their operators' order
+    # matches; names that coincide in a renumbered build match far fewer.
+    by_name = len(shared) == min(len(known), len(names))
+    placed: dict[str, str] = {}
+    if not by_name:
+        placed = _by_place(reference, build)
+        by_name = len(shared) >= _BY_NAME * len(placed)
+    keys = shared if by_name else placed
     after: dict[str | None, list[tuple[str, str]]] = {}
     last: str | None = None
     for op, name in build:

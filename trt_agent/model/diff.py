@@ -16,6 +16,7 @@ from trt_agent.model.align import AlignedRow, align, types_side_by_side
 from trt_agent.model.engine import EngineLayer, EngineModel, Ratio, fallback_label
 from trt_agent.model.timing import TableRow
 from trt_agent.text import few
+from trt_agent.vocab.names import without_profile
 
 # Narrow to wide: a change to a later entry is a precision regression (slower, more memory).
 PRECISION_RANK: Final = {"FP4": 0, "Int4": 1, "Int8": 2, "FP8": 3, "Half": 4, "BFloat16": 4, "Float": 5}
@@ -135,8 +136,11 @@ def _fallback_key(item: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _ms(model: EngineModel) -> dict[str, float]:
+    """Each timed layer's median (else average) ms, by its name without a ``[profile N]``: two
+    builds that ran different optimisation profiles still compare layer by layer."""
     return {
-        name: (t.median_ms if t.median_ms is not None else t.avg_ms) for name, t in model.layer_times.items()
+        without_profile(name): (t.median_ms if t.median_ms is not None else t.avg_ms)
+        for name, t in model.layer_times.items()
     }
 
 
@@ -179,8 +183,8 @@ def diff_models(base: EngineModel, new: EngineModel, tol: Tolerances | None = No
                 widened.setdefault((change["from"], change["to"]), []).append(change["new_layer"])
         for (narrow, wide), names in widened.items():
             d.regressions.append(f"precision {narrow} -> {wide} on {len(names)} layer(s): {few(names)}")
-        names_a = {layer.name for layer in a_layers}
-        names_b = {layer.name for layer in b_layers}
+        names_a = {without_profile(layer.name) for layer in a_layers}
+        names_b = {without_profile(layer.name) for layer in b_layers}
         d.layers_only_in_base = sorted(names_a - names_b)
         d.layers_only_in_new = sorted(names_b - names_a)
     else:

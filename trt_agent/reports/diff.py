@@ -152,9 +152,10 @@ def _cell(layers: list[str], ms: float | None, precisions: list[str]) -> str:
     """One build's cell of a row: ms, what it computes in, and how many engine layers run it."""
     if not layers:
         return "-"
-    time = f"{ms:.4f}" if ms is not None else "n/a"
-    count = f" x{len(layers)}" if len(layers) > 1 else ""
-    return f"{time} {'/'.join(precisions)}{count}"
+    parts = [f"{ms:.4f}" if ms is not None else "n/a", "/".join(precisions)]
+    if len(layers) > 1:
+        parts.append(f"x{len(layers)}")
+    return " ".join(part for part in parts if part)
 
 
 def _label(row: AlignedRow) -> str:

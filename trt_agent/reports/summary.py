@@ -6,7 +6,7 @@ import re
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -162,6 +162,9 @@ def _rules(results: Sequence[Result]) -> list[str]:
 _BREAKS = re.compile(r"(?<=, )|(?<=; )|(?<= \| )")
 
 
+_WHITESPACE: Final = re.compile(r"[\t\n\r\x0b\x0c]")
+
+
 def _field(label: str, text: str) -> list[str]:
     """``label`` in a 16-column margin, then ``text`` wrapped to the report's width (never cut:
     the end of a long line, the peak memory say, is as much the report as its start). Lines
@@ -169,6 +172,7 @@ def _field(label: str, text: str) -> list[str]:
     longer than a line."""
     lines: list[str] = []
     line = f"{label:<15} "
+    text = _WHITESPACE.sub(" ", text)  # a tab or newline in a name would break the columns
     for item in _BREAKS.split(text):
         if len(line) + len(item.rstrip()) > WIDTH and len(line.strip()) > len(label):
             lines.append(line.rstrip())

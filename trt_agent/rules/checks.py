@@ -648,9 +648,11 @@ def _slice_copies(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome
     left_out = _layers_left_out(model)
     if left_out is not None:
         return left_out
-    copies = [layer for layer in _selected(rule, model) if (layer.layer_type or "").lower() in _COPY_TYPES]
-    if not copies:
-        return SKIP, f"no Slice or Padding layer matches {rule.select.describe()}", None, []
+    selected = _selected(rule, model)
+    typed = [layer for layer in selected if layer.layer_type is not None]
+    if not typed:  # a profile alone, or a layer list without types: nothing to judge by
+        return SKIP, f"no layer type is known among the layers matching {rule.select.describe()}", None, []
+    copies = [layer for layer in typed if (layer.layer_type or "").lower() in _COPY_TYPES]
     named = []
     for layer in copies:
         what = []
@@ -662,8 +664,13 @@ def _slice_copies(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome
         if timed is not None and timed.count:
             what.append(f"{timed.avg_ms:.4g} ms")
         named.append(f"{layer.name} ({', '.join(what)})" if what else layer.name)
+    untyped = f" ({len(selected) - len(typed)} without a type)" if len(typed) < len(selected) else ""
     return _lint(
-        named, "copying", f"{len(named)} Slice/Padding layer(s) copy a tensor", "", {"copies": len(named)}
+        named,
+        "copying",
+        f"{len(named)} Slice/Padding layer(s) copy a tensor",
+        f"no Slice or Padding layer among {len(typed)} typed layer(s){untyped}",
+        {"copies": len(named), "typed": len(typed)},
     )
 
 

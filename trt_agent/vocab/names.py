@@ -115,11 +115,16 @@ def profile_index(name: str) -> int:
     return int(m.group(1)) if m is not None else 0
 
 
+def without_profile(name: str) -> str:
+    """``name`` without its ``[profile N]`` suffix: the layer, whichever profile it is of."""
+    return _PROFILE_SUFFIX.sub("", name) if name.endswith("]") else name
+
+
 def decompose(name: str) -> LayerName:
     """Return the source layers named by engine layer ``name`` and the kind of layer it is."""
     name = name.strip()
     if name.endswith("]") and " [profile " in name:
-        name = _PROFILE_SUFFIX.sub("", name)
+        name = without_profile(name)
     # (``_BOOKKEEPING`` runs only on a name that starts or ends as what it matches does)
     if (
         name.startswith(REFORMAT_PREFIXES)
