@@ -98,6 +98,10 @@ class EngineLayer:
     input_channels: int | None = None  # C of its first input and output, both 4-D (layer list)
     input_precision: str | None = None  # its first input's type (``precision`` is its output's)
     output_channels: int | None = None
+    # the names of the tensors it reads and writes, where the input lists them (a layer list, a
+    # layer line): the engine graph's edges (reports/graph.py)
+    inputs: tuple[str, ...] | None = None
+    outputs: tuple[str, ...] | None = None
 
     @property
     def is_compute(self) -> bool:
@@ -334,6 +338,8 @@ class EngineModel:
             input_channels=_given(e, "input_channels", before),
             input_precision=_given(e, "input_precision", before),
             output_channels=_given(e, "output_channels", before),
+            inputs=_names_given(e, "inputs", before),
+            outputs=_names_given(e, "outputs", before),
         )
 
     def _profile_layers(self, profile: int) -> dict[str, EngineLayer]:
@@ -880,6 +886,14 @@ def _given(e: Event, key: str, before: EngineLayer | None) -> Any:
     """``e[key]``, else what an earlier event said of the same layer."""
     value = e.get(key)
     return value if value is not None or before is None else getattr(before, key)
+
+
+def _names_given(e: Event, key: str, before: EngineLayer | None) -> tuple[str, ...] | None:
+    """``e[key]`` (a list of names) as a tuple, else what an earlier event said of the layer."""
+    value = e.get(key)
+    if value is None:
+        return getattr(before, key) if before is not None else None
+    return tuple(value)
 
 
 def _layers_only(sources: Iterable[str]) -> tuple[str, ...]:

@@ -111,6 +111,17 @@ def _channels(layer: dict[str, Any]) -> dict[str, int]:
     return {"input_channels": channels[0], "output_channels": channels[1]}
 
 
+def _tensor_names(layer: dict[str, Any]) -> dict[str, list[str]]:
+    """``inputs``/``outputs``: the names of the tensors a detailed layer reads and writes (the
+    engine graph's edges), each side only when every tensor on it is named."""
+    fields: dict[str, list[str]] = {}
+    for side, key in (("Inputs", "inputs"), ("Outputs", "outputs")):
+        tensors = _tensors(layer, side)
+        if tensors is not None and all(isinstance(t.get("Name"), str) for t in tensors):
+            fields[key] = [t["Name"] for t in tensors]
+    return fields
+
+
 def _graph(doc: dict[str, Any]) -> tuple[set[str], set[str]] | None:
     """(the tensors the layers produce, the names of the engine's bindings) of a layer list; None
     without ``Bindings``: the engine's inputs could not be told from constants."""
@@ -193,6 +204,7 @@ def _layer_event(
             fields["origin"] = layer["Origin"]
         fields.update(_memory_fields(layer, graph))
         fields.update(_channels(layer))
+        fields.update(_tensor_names(layer))
     else:
         return None
     return make_event("layer", None, "info", engine, source, None, fields)

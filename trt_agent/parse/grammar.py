@@ -199,7 +199,26 @@ def _layer_v8(m: re.Match[str], _: ParserState) -> list[Fact]:
     input_precision = _first_type(inputs)
     if input_precision is not None:
         fields["input_precision"] = input_precision
+    fields.update(_v8_tensor_names(inputs, outputs))
     return [("layer", fields)]
+
+
+def _v8_tensor_names(inputs: str, outputs: str) -> dict[str, list[str]]:
+    """``inputs``/``outputs`` of an 8.x layer line (``a (Half[1,40]), b (Int8[…]) -> c (Half[1])``),
+    each side only when all of it parses."""
+    fields: dict[str, list[str]] = {}
+    for key, side in (("inputs", inputs), ("outputs", outputs)):
+        names = []
+        pos = 0
+        while pos < len(side):
+            t = _V8_TENSOR.match(side, pos)
+            if t is None:
+                break
+            names.append(t.group(1))
+            pos = t.end()
+        if pos >= len(side):
+            fields[key] = names
+    return fields
 
 
 _FORMAT = re.compile(r"Format/Datatype: ([^},]+)")
@@ -264,17 +283,31 @@ def _layer_v10(m: re.Match[str], _: ParserState) -> list[Fact]:
                 metadata,
                 in_fmt.group(1).strip() if in_fmt else None,
                 tactic_name.group(1) if tactic_name else None,
-            ),
+            )
+            | _v10_tensor_names(rest, inputs, outputs),
         )
     ]
+
+
+def _v10_tensor_names(rest: str, inputs: str, outputs: str) -> dict[str, list[str]]:
+    """``inputs``/``outputs`` of a 10.x layer line: the names in its ``Inputs: [...]`` and
+    ``Outputs: [...]`` lists (the latter ends at `` }]``, other keys follow), when it has both
+    whole (not a line cut short)."""
+    listed, end, _ = outputs.partition(" }]")
+    if "Inputs: [" not in rest or not (end or outputs.startswith("]")):
+        return {}
+    return {
+        "inputs": [t.group(1) for t in _V10_TENSOR.finditer(inputs)],
+        "outputs": [t.group(1) for t in _V10_TENSOR.finditer(listed)] if end else [],
+    }
 
 
 _LAYER_V8: Final = re.compile(
     r"^Layer\((?P<type>[^)]*)\): (?P<name>.+?), Tactic: (?P<tactic>\S+?), (?P<io>.*)$"
 )
 _LAYER_V10: Final = re.compile(r"^Name: (?P<name>.+?), LayerType: (?P<type>[^,]+), (?P<rest>.*)$")
-# The input and output tensors a layer line lists. They are no event field (nothing joins on
-# them), but the redactor must find them: ``layer_name_spans`` says where they are.
+# The input and output tensors a layer line lists: the layer event's ``inputs``/``outputs`` (the
+# engine graph's edges), and the redactor must find them in the line: ``layer_name_spans``.
 # 8.4+: "a (Half[1,40]), b (Int8[1,96:32,8,8]) -> c (Half[1])"; 8.0-8.3: "a[Half(1,40)] -> c[Half(1)]".
 # Dimensions are only digits, "," ":" and "-", so no line, however hostile, takes quadratic time.
 _V8_TENSOR = re.compile(r"(.+?)(?: \(\w+\[[-\d,:]*\]\)|\[\w+\([-\d,:]*\)\])(?:, |$)")

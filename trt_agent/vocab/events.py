@@ -77,7 +77,9 @@ _SPECS: Final = (
         "an engine layer: its type, precision (of its first output), the precision of its first"
         " input, its tactic (id, and kernel name where printed), the source layers it absorbed, and"
         " from a detailed layer list the bytes of its weights and of its outputs, and the channels"
-        " (second dimension) of its first input and output when both are 4-D",
+        " (second dimension) of its first input and output when both are 4-D; where the input names"
+        " them, the tensors it reads and writes (inputs, outputs: the engine graph's edges run from"
+        " the layer that writes a tensor to each layer that reads it)",
         required=(("name", str),),
         optional=(
             ("layer_type", str),
@@ -91,9 +93,11 @@ _SPECS: Final = (
             ("activation_bytes", int),
             ("input_channels", int),
             ("output_channels", int),
+            ("inputs", list),
+            ("outputs", list),
         ),
         names=("name",),
-        name_lists=("sources",),
+        name_lists=("sources", "inputs", "outputs"),
         msg="layer_line",
     ),
     EventSpec(
