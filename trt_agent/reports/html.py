@@ -19,6 +19,7 @@ from trt_agent.model import EngineModel
 from trt_agent.model.diff import BuildsDiff, EngineDiff
 from trt_agent.model.timing import ProfileTables
 from trt_agent.redact import NULL_REDACTOR, Redactor
+from trt_agent.reports.graph import GRAPH_CSS, GRAPH_JS, graph_section
 from trt_agent.reports.summary import engine_summary
 from trt_agent.rules import Result, gate
 from trt_agent.text import cut
@@ -89,6 +90,7 @@ th{background:#f5f6fa;cursor:pointer;user-select:none}td.num{text-align:right;fo
 i.chip{display:inline-block;width:9px;height:9px;margin-right:3px}td.layers{font-size:12px;max-width:30em;overflow-wrap:anywhere}
 code{background:#f5f6fa;padding:0 3px;border-radius:3px}svg text{font:11px system-ui,sans-serif;fill:#1d2330}
 """
+_CSS += GRAPH_CSS  # the engine graph's search highlighting (reports/graph.py)
 
 # Sorting by a column header: the page is complete without it.
 _JS = """
@@ -109,6 +111,7 @@ document.querySelectorAll("table.sortable th").forEach(function (th, index) {
   });
 });
 """
+_JS += GRAPH_JS  # the engine graph's search box (reports/graph.py)
 
 PRECISION_COLOURS: Final = {
     "Int8": "#2b8a3e",
@@ -340,6 +343,7 @@ def _engine_section(page: _Page, model: EngineModel, series: LatencySeries) -> N
     _precision_bar(page, s["precisions"])
     _heatmap(page, model, series.engines.get(model.engine, {}))
     _slowest(page, s)
+    page.add(graph_section(model, series.tables.engines.get(model.engine), page.redactor, PRECISION_COLOURS))
 
 
 def report_html(
