@@ -193,6 +193,14 @@ def test_builds_without_layers_say_so_in_the_side_by_side() -> None:
     assert json.loads(trt_agent("diff", *logs, "--format", "json").stdout)["aligned"] == []
 
 
+def test_builds_without_layers_say_so_in_the_html(tmp_path: Path) -> None:
+    page = tmp_path / "diff.html"
+    trt_agent("diff", *sorted(EXTRA.glob("7[03]_*")), "--html", page)
+    html = page.read_text()
+    assert "None: no build has a layer list or per-layer times." in html
+    assert 'class="sortable aligned"' not in html
+
+
 def test_a_build_that_ran_another_optimisation_profile_compares_layer_by_layer(
     builds: dict[str, Path],
 ) -> None:
@@ -205,3 +213,27 @@ def test_a_build_that_ran_another_optimisation_profile_compares_layer_by_layer(
     _, ms = _raw("fp16")
     assert len(doc["latency"]) == len(ms) == 36
     assert all(row["new_ms"] == pytest.approx(row["base_ms"] / 4, rel=1e-6) for row in doc["latency"])
+
+
+def test_times_of_two_profiles_are_not_added_into_one_inference(
+    builds: dict[str, Path], tmp_path: Path
+) -> None:
+    """One build given the profiles of both its optimisation profiles (profile 0's first): the
+    figures are of profile 0, and profile 1's times are no part of its inference."""
+    two = DATA / "constructed" / "resnet-fp16-two-profiles"
+    both = tmp_path / "both"
+    both.mkdir()
+    (both / "layers.json").write_bytes((two / "layers.json").read_bytes())
+    (both / "p1.profile.json").write_bytes((two / "profile.json").read_bytes())
+    (profile0,) = EXTRA.glob("83_*")
+    (both / "p0.profile.json").write_bytes(profile0.read_bytes())
+    result = trt_agent("diff", builds["fp16"], both, "--format", "json")
+    assert result.returncode == 0, result.stdout
+    doc = json.loads(result.stdout)
+    assert doc["regressions"] == []
+    assert doc["latency_total"]["new_ms"] == pytest.approx(doc["latency_total"]["base_ms"])
+    report = json.loads(trt_agent("report", "--json", "--engine", "both", *sorted(both.iterdir())).stdout)
+    (engine,) = report["engines"]
+    assert engine["optimization_profiles"] == {"count": 2, "shown": 0, "layers": {"0": 36, "1": 36}}
+    assert engine["time_per_inference"]["sum_of_layers_ms"] == pytest.approx(1.016832, abs=1e-6)
+    assert engine["time_per_inference"]["layers"] == 36

@@ -80,3 +80,19 @@ def test_memory_relief_forgets_every_profiles_layers() -> None:
     model.shed_detail(0)
     assert model.layers == {} and model.profile_layers == {}
     assert model.optimization_profiles() is None
+
+
+def test_the_name_cap_counts_every_profiles_layers() -> None:
+    model = EngineModel("e", max_names=3)
+    _two_profiles(model)  # 2 layers of profile 0, 2 of profile 1: one over the cap
+    assert len(model.layers) + sum(len(t) for t in model.profile_layers.values()) == 3
+    assert model.dropped["layer"] == 1 and model.unknown_because("layer") is not None
+
+
+def test_times_of_another_profile_are_kept_apart() -> None:
+    model = EngineModel("e")
+    _two_profiles(model)
+    model.apply(_event("layer_time", layer="fc", ms=0.5))
+    model.apply(_event("layer_time", layer="fc [profile 1]", ms=0.2))
+    assert list(model.layer_times) == ["fc"] and model.profile == 0
+    assert model.profile_times[1]["fc [profile 1]"].avg_ms == 0.2

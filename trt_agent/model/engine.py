@@ -183,6 +183,9 @@ class EngineModel:
     profile_layers: dict[int, dict[str, EngineLayer]] = field(default_factory=dict)
     profile_bindings: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     profile_timed: bool = False  # a per-layer time chose ``profile``
+    # times of layers of other profiles (a profiler timing two contexts, two profiles' tables):
+    # kept apart, as a sum over profiles would be no inference of either
+    profile_times: dict[int, dict[str, LayerTime]] = field(default_factory=dict)
     stages: dict[str, int] = field(default_factory=dict)
     fusion_kinds: Counter[str] = field(default_factory=Counter)
     removed: set[str] = field(default_factory=set)
@@ -258,12 +261,13 @@ class EngineModel:
             at = f" at {at_line[0]}:{at_line[1]}" if at_line[0] and at_line[1] else ""
             self.error_messages.append(cut((e.get("msg") or "").strip(), ERROR_MESSAGE_CHARS) + at)
 
-    def _room(self, table: dict[str, Any] | set[str], name: str, kind: str) -> bool:
+    def _room(self, table: dict[str, Any] | set[str], name: str, kind: str, held: int | None = None) -> bool:
         """Whether ``name`` may be kept in ``table``: known already, or under ``max_names`` (and
-        names not closed). If not, it is counted dropped and the table marked truncated."""
+        names not closed) counting ``held`` names (default: the table's). If not, it is counted
+        dropped and the table marked truncated."""
         if name in table or not (self.max_names or self.names_closed):
             return True
-        if not self.names_closed and len(table) < self.max_names:
+        if not self.names_closed and (len(table) if held is None else held) < self.max_names:
             return True
         self.dropped[kind] += 1
         self.truncated.add(kind)
@@ -308,7 +312,9 @@ class EngineModel:
             e.get("origin"),
         )
         layers = self._profile_layers(profile_index(name))
-        if not self._room(layers, name, "layer"):
+        # the cap is per engine: every profile's layers count
+        held = len(self.layers) + sum(len(table) for table in self.profile_layers.values())
+        if not self._room(layers, name, "layer", held):
             self.int8_dropped = self.int8_dropped or math == "Int8"
             plugins = self.plugin_layers_dropped
             if (e.get("layer_type") or "").startswith("Plugin") and (
@@ -437,9 +443,20 @@ class EngineModel:
                 stats[e["stat"]] = e["value"]
 
     def _layer_time(self, e: Event) -> None:
+        profile = profile_index(e["layer"])
         if not self.profile_timed:  # the first time says which profile ran
             self.profile_timed = True
-            self.show_profile(profile_index(e["layer"]))
+            self.show_profile(profile)
+        if profile != self.profile:
+            other = self.profile_times.setdefault(profile, {})
+            entry = other.get(e["layer"])
+            if entry is None:
+                if len(other) >= self.max_tracked_layers:
+                    self.dropped["layer_time"] += 1
+                    return
+                entry = other[e["layer"]] = LayerTime()
+            entry.observe(e["ms"], e.get("median_ms"), self.latency_buckets, time.monotonic())
+            return
         times = self.layer_times
         entry = times.get(e["layer"])
         if entry is None:
@@ -512,6 +529,7 @@ class EngineModel:
         return (
             len(self.layers)
             + sum(len(table) for table in self.profile_layers.values())
+            + sum(len(table) for table in self.profile_times.values())
             + len(self.source_layers)
             + len(self.removed)
             + len(self.quantization)
@@ -538,7 +556,7 @@ class EngineModel:
         self.int8_dropped = self.int8_dropped or self.int8_requested()
         plugin_layers = self.plugin_layers()
         self.layers, self.source_layers, self.removed, self.quantization = {}, {}, set(), {}
-        self.profile_layers, self.profile_bindings = {}, {}
+        self.profile_layers, self.profile_bindings, self.profile_times = {}, {}, {}
         self.plugin_layers_dropped = set(plugin_layers)
         before = len(self.layer_times) + len(self.calibration)
         self._fold_layer_times(keep)

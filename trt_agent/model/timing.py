@@ -72,7 +72,8 @@ def _usable(model: EngineModel, rows: dict[str, TableRow] | None) -> dict[str, T
         return None  # a profile JSON without timeMs
     if any(name not in rows for name in model.layer_times):
         return None
-    return rows
+    # only the layers the model times: another optimisation profile's rows are no part of it
+    return {name: row for name, row in rows.items() if name in model.layer_times}
 
 
 def _partial(rows: dict[str, TableRow]) -> bool:

@@ -452,6 +452,8 @@ def _aligned(page: _Page, bd: BuildsDiff) -> None:
     page.add("<h2>Layers side by side</h2>")
     if bd.aligned is None:
         page.add('<p class="muted">n/a: a build\'s caps left layers or their times out.</p>')
+    elif not bd.aligned:
+        page.add('<p class="muted">None: no build has a layer list or per-layer times.</p>')
     else:
         page.add(
             '<p class="muted">Engine layers lined up by the source layers they run: a row holds what '
