@@ -196,7 +196,7 @@ def _heatmap(page: _Page, model: EngineModel, series: dict[str, LayerSeries]) ->
     lo, hi = (min(flat), max(flat)) if flat else (1e-6, 1e-6)
     label_w, cell_h = 330, 16
     cell_w = max(8, min(64, 640 // columns))
-    width = max(label_w + columns * cell_w, label_w + 420) + 10
+    width = max(label_w + columns * cell_w, label_w + 600) + 10  # room for the axis caption
     height = 24 + len(rows) * cell_h + 30
     svg = [
         f'<svg id="heatmap-{page.esc(model.engine)}" class="heatmap" xmlns="http://www.w3.org/2000/svg" '
