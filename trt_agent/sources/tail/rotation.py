@@ -214,7 +214,14 @@ class Rotation:
         down) from their beginning, each after the one before (the first after ``after``), and
         make ``live`` wait for the last. Returns them."""
         chain: list[TailedFile] = []
+        # live's own content, copied by a copytruncate that came after live was resumed (during
+        # the start-up): not a generation to read from its beginning, but what live's restart
+        # reads from where live had got to, once it sees live emptied
+        ours = live.checkpoint() if live is not None and live.offset else None
         for generation_path, fd, st in newer_generations(path, since_ns, exclude):
+            if ours is not None and ours.fingerprint_len and st.st_size >= ours.offset and ours.matches(fd):
+                os.close(fd)
+                continue
             generation = self._follow(generation_path, source, fd, st, None, name=path, resume=False)
             previous = chain[-1] if chain else after
             generation.after = None if previous is None else previous.key
