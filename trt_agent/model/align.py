@@ -48,6 +48,9 @@ _LCS_CELLS: Final = 4_000_000
 # Names are matched as they are when they match at least this share of what matching by place
 # would (a build with the same numbering, some nodes added or gone).
 _BY_NAME: Final = 0.9
+# Why the rows are n/a, or empty (one wording for every output)
+NOT_ALIGNED: Final = "a build's caps left layers or their times out"
+NOTHING_TO_ALIGN: Final = "no build has a layer list or per-layer times"
 _FEEDS: Final = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
 
 

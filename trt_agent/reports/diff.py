@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from trt_agent.model.align import AlignedRow
+from trt_agent.model.align import NOT_ALIGNED, NOTHING_TO_ALIGN, AlignedRow
 from trt_agent.model.diff import BuildsDiff, EngineDiff
 from trt_agent.model.engine import fallback_label
 from trt_agent.redact import NULL_REDACTOR, Redactor
@@ -186,9 +186,9 @@ def aligned_text(bd: BuildsDiff, redactor: Redactor = NULL_REDACTOR) -> list[str
     """The layers side by side and the per-type table, a column per build."""
     out = [""]
     if bd.aligned is None:
-        out.append("layers side by side: n/a (a build's caps left layers or their times out)")
+        out.append(f"layers side by side: n/a ({NOT_ALIGNED})")
     elif not bd.aligned:
-        out.append("layers side by side: none (no build has a layer list or per-layer times)")
+        out.append(f"layers side by side: none ({NOTHING_TO_ALIGN})")
     else:
         out.append(
             "layers side by side, lined up by the source layers they run "

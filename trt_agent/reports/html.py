@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from trt_agent import __version__
 from trt_agent.model import EngineModel
+from trt_agent.model.align import NOT_ALIGNED, NOTHING_TO_ALIGN
 from trt_agent.model.diff import BuildsDiff, EngineDiff
 from trt_agent.model.timing import ProfileTables
 from trt_agent.redact import NULL_REDACTOR, Redactor
@@ -451,9 +452,9 @@ def _aligned(page: _Page, bd: BuildsDiff) -> None:
     layers), then the layer types side by side."""
     page.add("<h2>Layers side by side</h2>")
     if bd.aligned is None:
-        page.add('<p class="muted">n/a: a build\'s caps left layers or their times out.</p>')
+        page.add(f'<p class="muted">n/a: {html.escape(NOT_ALIGNED)}.</p>')
     elif not bd.aligned:
-        page.add('<p class="muted">None: no build has a layer list or per-layer times.</p>')
+        page.add(f'<p class="muted">None: {html.escape(NOTHING_TO_ALIGN)}.</p>')
     else:
         page.add(
             '<p class="muted">Engine layers lined up by the source layers they run: a row holds what '
