@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from trt_agent.model.engine import EngineLayer, EngineModel
 from trt_agent.model.timing import TableRow, by_layer_type, per_layer_ms
+from trt_agent.vocab.names import reformat_target
 
 # Names numbered over the whole graph: (operator, number).
 _NUMBERED: Final = (
@@ -51,7 +52,6 @@ _BY_NAME: Final = 0.9
 # Why the rows are n/a, or empty (one wording for every output)
 NOT_ALIGNED: Final = "a build's caps left layers or their times out"
 NOTHING_TO_ALIGN: Final = "no build has a layer list or per-layer times"
-_FEEDS: Final = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
 
 
 @dataclass
@@ -224,36 +224,32 @@ def align(
     owners: dict[str, list[tuple[int, str]]] = {}
     for i, layers in enumerate(builds):
         names = {layer.name for layer in layers}
-        own: dict[str, EngineLayer] = {}
+        own: dict[str, str] = {}  # key -> the first layer of this build that runs it
         for layer in layers:
             rows.find((i, layer.name))
-            feeds = _FEEDS.match(layer.name)
-            if feeds is not None and feeds.group(1) in names:
-                rows.join((i, feeds.group(1)), (i, layer.name))
+            serves = reformat_target(layer.name)
+            if serves is not None and serves in names:
+                rows.join((i, serves), (i, layer.name))
             matched = [keys[i][source] for source in _matched_sources(layer)]
             if (layer.kind == "myelin_kernel" or not matched) and layer.kind != "reformat":
                 # a kernel Myelin generated names no source (but where Metadata lists them): the
                 # same name is the same kernel
                 matched.append(f"layer:{layer.name}")
             for key in matched:
-                held = own.get(key)
-                if held is None:
-                    own[key] = layer
-                else:  # a source in two layers of one build (a copy of itself): one row
-                    rows.join((i, held.name), (i, layer.name))
-                    if layer.is_compute and not held.is_compute:
-                        own[key] = layer
-        for key, layer in own.items():
-            owners.setdefault(key, []).append((i, layer.name))
+                # a source in two layers of one build (a copy of itself): one row
+                rows.join((i, own.setdefault(key, layer.name)), (i, layer.name))
+        for key, name in own.items():
+            owners.setdefault(key, []).append((i, name))
     for holders in owners.values():
         for other in holders[1:]:
             rows.join(holders[0], other)
     grouped: dict[tuple[int, str], AlignedRow] = {}
     for i, layers in enumerate(builds):
         for layer in layers:
-            row = grouped.get(rows.find((i, layer.name)))
+            root = rows.find((i, layer.name))
+            row = grouped.get(root)
             if row is None:
-                row = grouped[rows.find((i, layer.name))] = AlignedRow(
+                row = grouped[root] = AlignedRow(
                     [[] for _ in models], [None] * len(models), [[] for _ in models]
                 )
             row.layers[i].append(layer.name)

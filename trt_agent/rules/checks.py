@@ -5,7 +5,6 @@ selection keys it accepts."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,7 +25,7 @@ from trt_agent.rules.results import FAIL, PASS, SKIP
 from trt_agent.rules.spec import Rule, Selector
 from trt_agent.text import few, format_bytes
 from trt_agent.vocab.kernels import tensor_cores
-from trt_agent.vocab.names import decompose
+from trt_agent.vocab.names import decompose, reformat_target
 
 Outcome = tuple[str, str, Any, list[str]]  # status, message, observed, offenders
 CheckFn = Callable[[Rule, EngineModel, Baseline | None], Outcome]
@@ -597,9 +596,6 @@ def _channel_alignment(rule: Rule, model: EngineModel, _: Baseline | None) -> Ou
     )
 
 
-_REFORMAT_TARGET = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
-
-
 def _reformat_conversions(rule: Rule, model: EngineModel, _: Baseline | None) -> Outcome:
     """Reformat layers TensorRT inserted that convert between types, not only layouts (FP32 <->
     FP16 at a boundary of precisions, INT8 <-> float outside Q/DQ): each reads and writes a whole
@@ -622,8 +618,8 @@ def _reformat_conversions(rule: Rule, model: EngineModel, _: Baseline | None) ->
     bad = []
     for layer in reformats:
         if layer.input_precision != layer.precision:
-            target = _REFORMAT_TARGET.match(layer.name)
-            feeds = f", for {target.group(1)}" if target is not None else ""
+            target = reformat_target(layer.name)
+            feeds = f", for {target}" if target is not None else ""
             bad.append(f"{layer.name} ({layer.input_precision} -> {layer.precision}{feeds})")
     return _lint(
         bad,

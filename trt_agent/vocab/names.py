@@ -26,6 +26,7 @@ from typing import Final, NamedTuple
 REFORMAT_PREFIXES: Final = ("Reformatting CopyNode for ", "Reformatted ")
 _FOREIGN = re.compile(r"^\{ForeignNode\[(.*)\]\}$", re.DOTALL)
 _PROFILE_SUFFIX = re.compile(r" \[profile (\d+)\]$")
+_REFORMAT_TARGET = re.compile(r"^Reformatting CopyNode for (?:Input|Output) Tensor \d+ to (.+)$")
 # Kernels Myelin generated, as a profile or a layer list without Metadata names them: __myl_*
 # (fused pointwise/reduction kernels: MaxrSubExpSum), __mye* (Myelin's own copies and shape
 # calls), and any name ending in _myl<region>_<kernel> (node_conv2d_myl0_1, _gemm_mha_v2_myl3_6).
@@ -113,6 +114,14 @@ def profile_index(name: str) -> int:
         return 0
     m = _PROFILE_SUFFIX.search(name)
     return int(m.group(1)) if m is not None else 0
+
+
+def reformat_target(name: str) -> str | None:
+    """The layer a reformat TensorRT inserted is for, as its name says (``Reformatting CopyNode
+    for Input Tensor 0 to X``: X reads its output; ``… Output Tensor 0 to X``: X writes its
+    input), else None."""
+    m = _REFORMAT_TARGET.match(name) if name.startswith(REFORMAT_PREFIXES[0]) else None
+    return m.group(1) if m is not None else None
 
 
 def without_profile(name: str) -> str:

@@ -72,12 +72,18 @@ def _siblings(path: str) -> list[str]:
     return sorted(p for p in names if not p.endswith(COMPRESSED))
 
 
+def _holds(c: Checkpoint, fd: int, st: os.stat_result, size: int) -> bool:
+    """Whether the open file ``fd`` starts with the bytes ``c`` saw and is at least ``size``
+    long: it holds what ``c`` read (the file itself, renamed, or a copy)."""
+    return bool(c.fingerprint_len) and st.st_size >= size and c.matches(fd)
+
+
 def find_copy(c: Checkpoint, size: int, exclude: Collection[FileKey]) -> Copy | None:
     """A file beside ``c.path`` that starts with the bytes ``c`` saw and is at least ``size``
     long: where logrotate put a renamed or copied log (the file ``c`` names itself first, if it
     is still there under another name). Returns it opened."""
     if not c.fingerprint_len:
-        return None
+        return None  # (_holds would be false for every file: none is opened)
     found: Copy | None = None
     for path in _siblings(c.path):
         opened = open_regular(path)
@@ -86,7 +92,7 @@ def find_copy(c: Checkpoint, size: int, exclude: Collection[FileKey]) -> Copy | 
         fd, st = opened
         try:
             key = (st.st_dev, st.st_ino)
-            if key not in exclude and st.st_size >= size and c.matches(fd):
+            if key not in exclude and _holds(c, fd, st, size):
                 if key == c.key:
                     if found is not None:
                         os.close(found[1])
@@ -219,7 +225,7 @@ class Rotation:
         # reads from where live had got to, once it sees live emptied
         ours = live.checkpoint() if live is not None and live.offset else None
         for generation_path, fd, st in newer_generations(path, since_ns, exclude):
-            if ours is not None and ours.fingerprint_len and st.st_size >= ours.offset and ours.matches(fd):
+            if ours is not None and _holds(ours, fd, st, ours.offset):
                 os.close(fd)
                 continue
             generation = self._follow(generation_path, source, fd, st, None, name=path, resume=False)
