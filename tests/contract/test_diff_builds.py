@@ -11,6 +11,7 @@ the model's forward pass runs them: that order, from the architecture, is the gr
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,15 @@ def test_times_of_two_profiles_are_not_added_into_one_inference(
     assert engine["optimization_profiles"] == {"count": 2, "shown": 0, "layers": {"0": 36, "1": 36}}
     assert engine["time_per_inference"]["sum_of_layers_ms"] == pytest.approx(1.016832, abs=1e-6)
     assert engine["time_per_inference"]["layers"] == 36
+
+
+def test_diff_output_is_the_same_whatever_the_hash_seed(builds: dict[str, Path]) -> None:
+    """Layers whose latency changed by the same amount (ties: ResNet's twin convolutions) are
+    listed in NEW's layer order, not in the order of a set of names, which Python's string hash
+    seed changes from one run to the next."""
+    outputs = set()
+    for seed in ("1", "2", "3", "4"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        result = trt_agent("diff", builds["fp32"], builds["fp16"], builds["qat"], "--format", "json", env=env)
+        outputs.add(result.stdout)
+    assert len(outputs) == 1

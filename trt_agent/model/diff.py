@@ -225,7 +225,8 @@ def diff_models(base: EngineModel, new: EngineModel, tol: Tolerances | None = No
 
     ta, tb = _ms(base), _ms(new)
     rows = []
-    for name in sorted(set(ta) & set(tb), key=lambda n: tb[n] - ta[n], reverse=True):
+    # largest increase first; equal ones in NEW's layer order (a set's order changes per run)
+    for name in sorted((n for n in tb if n in ta), key=lambda n: tb[n] - ta[n], reverse=True):
         a_ms, b_ms = ta[name], tb[name]
         ratio = b_ms / a_ms if a_ms else None
         worse = ratio is not None and ratio > 1 + tol.latency_ratio and b_ms - a_ms >= tol.latency_min_ms
